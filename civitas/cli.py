@@ -1,0 +1,225 @@
+"""`civitas`: serve, initialise, manage service accounts and keys, sequence, export."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ledger.errors import DomainError
+from ledger.export import export_bundle
+
+from civitas.config import DEFAULT_HOST, DEFAULT_PORT, Config, ConfigError, build_config
+from civitas.node import Node, utc_now
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = build_config(
+            data_dir=args.data_dir,
+            database=args.database,
+            host=getattr(args, "host", DEFAULT_HOST),
+            port=getattr(args, "port", DEFAULT_PORT),
+            tls_cert=getattr(args, "tls_cert", None),
+            tls_key=getattr(args, "tls_key", None),
+            client_ca=getattr(args, "client_ca", None),
+            dev=getattr(args, "dev", None),
+            verify_on_read=not getattr(args, "no_verify_on_read", False),
+        )
+        result: int = args.command(config, args)
+    except (ConfigError, DomainError) as error:
+        print(f"civitas: {error}", file=sys.stderr)
+        return 2
+    return result
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _serve(config: Config, args: argparse.Namespace) -> int:
+    from civitas.server import serve
+
+    serve(config)
+    return 0
+
+
+def _init(config: Config, args: argparse.Namespace) -> int:
+    node = Node(config)
+    keyring = node.initialise(args.origin)
+    node.store  # noqa: B018 - creating the store creates the tables
+    node.log_view  # noqa: B018
+    print(f"data folder: {node.config.data_dir}\norigin: {keyring.origin}")
+    print(f"checkpoint key: {keyring.checkpoint_keys[-1]}")
+    node.close()
+    return 0
+
+
+def _accounts_add(config: Config, args: argparse.Namespace) -> int:
+    node = _ready_node(config)
+    issued = node.accounts.create(args.name, args.role, actor=_actor())
+    print(f"account {issued.account.name} ({issued.account.role}) created.")
+    print("API key (shown once, store it now):")
+    print(issued.api_key)
+    node.close()
+    return 0
+
+
+def _accounts_role(config: Config, args: argparse.Namespace) -> int:
+    node = _ready_node(config)
+    caller = node.accounts.change_role(args.name, args.role, actor=_actor())
+    print(f"account {caller.name} now has role {caller.role}")
+    node.close()
+    return 0
+
+
+def _accounts_rekey(config: Config, args: argparse.Namespace) -> int:
+    node = _ready_node(config)
+    issued = node.accounts.replace_key(args.name, actor=_actor())
+    print(f"new API key for {issued.account.name} (the old one no longer works):")
+    print(issued.api_key)
+    node.close()
+    return 0
+
+
+def _accounts_revoke(config: Config, args: argparse.Namespace) -> int:
+    node = _ready_node(config)
+    node.accounts.revoke(args.name, args.reason, actor=_actor())
+    print(f"account {args.name} revoked")
+    node.close()
+    return 0
+
+
+def _keys_rotate(config: Config, args: argparse.Namespace) -> int:
+    node = _ready_node(config)
+    if args.checkpoint:
+        keyring = node.keys.rotate_checkpoint_key()
+        print(f"new checkpoint key: {keyring.checkpoint_keys[-1]}")
+    else:
+        keyring = node.keys.rotate_entry_key(utc_now())
+        print(f"new entry key: {keyring.entry_keys[-1].kid}")
+    node.close()
+    return 0
+
+
+def _keys_show(config: Config, args: argparse.Namespace) -> int:
+    node = _ready_node(config)
+    sys.stdout.write(node.keys.load_keyring().to_json_bytes().decode())
+    node.close()
+    return 0
+
+
+def _sequence(config: Config, args: argparse.Namespace) -> int:
+    """Run the sequencer in the foreground (what `serve` does in the background)."""
+    node = _ready_node(config)
+    sequencer = node.sequencer()
+    if args.until_caught_up:
+        done = sequencer.catch_up(node.store.recorder.max_notification_id(), args.timeout)
+        if not done:
+            print("civitas: another process is sequencing this ledger", file=sys.stderr)
+        node.close()
+        return 0 if done else 1
+    sequencer.start()
+    try:
+        sequencer.join()
+    finally:
+        node.close()
+    return 0
+
+
+def _export(config: Config, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    node = _ready_node(config)
+    # Sequence what was written since the last checkpoint, unless a server is doing it already.
+    node.sequencer().catch_up(node.store.recorder.max_notification_id())
+    out_dir = Path(args.out)
+    total = node.audit.latest_checkpoint().tree_size
+    with tqdm(total=total, unit="entry", disable=None, file=sys.stderr) as bar:
+        written = export_bundle(node.audit, out_dir, bar.update)
+    print(json.dumps({"entries": written, "out": str(out_dir)}))
+    node.close()
+    return 0
+
+
+def _ready_node(config: Config) -> Node:
+    node = Node(config)
+    if not node.keys.exists():
+        raise ConfigError(f"no ledger in {node.config.data_dir}: run `civitas init` or `serve`")
+    return node
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="civitas", description=__doc__)
+    parser.add_argument("--data-dir", help="data folder (default $CIVITAS_DATA or ./civitas-data)")
+    parser.add_argument("--database", help="sqlite:///path or postgresql://… ($CIVITAS_DATABASE)")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the gRPC service")
+    serve.add_argument("--host", default=DEFAULT_HOST)
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve.add_argument("--tls-cert")
+    serve.add_argument("--tls-key")
+    serve.add_argument("--client-ca", help="CA whose client certificates authenticate callers")
+    serve.add_argument(
+        "--dev", action=argparse.BooleanOptionalAction, default=None,
+        help="plaintext on loopback (the default when no TLS files are given; logged loudly)",
+    )
+    serve.add_argument("--no-verify-on-read", action="store_true",
+                       help="skip signature checks when reading events back (faster)")
+    serve.set_defaults(command=_serve)
+
+    init = commands.add_parser("init", help="create the data folder and the first keys")
+    init.add_argument("--origin", help="checkpoint origin line (default: unique per install)")
+    init.set_defaults(command=_init)
+
+    accounts = commands.add_parser("accounts", help="service accounts that may call the API")
+    account_commands = accounts.add_subparsers(required=True, metavar="ACTION")
+    add = account_commands.add_parser("add", help="create an account and print its API key once")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, help="agency:<name>, auditor or admin")
+    add.set_defaults(command=_accounts_add)
+    role = account_commands.add_parser("role", help="change an account's role")
+    role.add_argument("name")
+    role.add_argument("role")
+    role.set_defaults(command=_accounts_role)
+    rekey = account_commands.add_parser("rekey", help="replace an account's API key")
+    rekey.add_argument("name")
+    rekey.set_defaults(command=_accounts_rekey)
+    revoke = account_commands.add_parser("revoke", help="revoke an account")
+    revoke.add_argument("name")
+    revoke.add_argument("--reason", default="revoked by operator")
+    revoke.set_defaults(command=_accounts_revoke)
+
+    keys = commands.add_parser("keys", help="signing keys")
+    key_commands = keys.add_subparsers(required=True, metavar="ACTION")
+    rotate = key_commands.add_parser("rotate", help="add a new key and close the current one")
+    rotate.add_argument("--checkpoint", action="store_true", help="rotate the checkpoint key")
+    rotate.set_defaults(command=_keys_rotate)
+    show = key_commands.add_parser("show", help="print the public keyring")
+    show.set_defaults(command=_keys_show)
+
+    sequence = commands.add_parser("sequence", help="run the sequencer in the foreground")
+    sequence.add_argument("--until-caught-up", action="store_true")
+    sequence.add_argument("--timeout", type=float, default=600.0)
+    sequence.set_defaults(command=_sequence)
+
+    export = commands.add_parser("export", help="write the export bundle (DESIGN.md section 4)")
+    export.add_argument("--out", required=True)
+    export.set_defaults(command=_export)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

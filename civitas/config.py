@@ -1,0 +1,104 @@
+"""The one configuration object, built once from flags and environment and handed down."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DATA_DIR = "civitas-data"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 50051
+
+
+class ConfigError(Exception):
+    """The configuration cannot work; the message says which setting to change."""
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    cert: Path
+    key: Path
+    client_ca: Path | None  # with a client CA, callers may authenticate by certificate (mTLS)
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    database_url: str
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    tls: TlsFiles | None = None
+    dev_plaintext: bool = False
+    verify_on_read: bool = True
+    key_passphrase: bytes | None = None
+    checkpoint_interval: float = 0.5
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgres://", "postgresql://"))
+
+    def check_transport(self) -> None:
+        """Plaintext is for a developer's own machine only, and only when asked for."""
+        if self.tls is not None:
+            return
+        if not self.dev_plaintext:
+            raise ConfigError("no TLS configured: pass --tls-cert/--tls-key, or --dev for localhost")
+        if not _is_loopback(self.host):
+            raise ConfigError(f"--dev serves plaintext and only on loopback, not on {self.host}")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def data_dir_from(flag: str | None, environ: Mapping[str, str]) -> Path:
+    return Path(flag or environ.get("CIVITAS_DATA") or DEFAULT_DATA_DIR)
+
+
+def build_config(
+    *,
+    data_dir: str | None = None,
+    database: str | None = None,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+    client_ca: str | None = None,
+    dev: bool | None = None,
+    verify_on_read: bool = True,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    env = os.environ if environ is None else environ
+    folder = data_dir_from(data_dir, env)
+    database_url = database or env.get("CIVITAS_DATABASE") or f"sqlite:///{folder / 'civitas.sqlite'}"
+    if bool(tls_cert) != bool(tls_key):
+        raise ConfigError("--tls-cert and --tls-key go together")
+    tls = (
+        TlsFiles(Path(tls_cert), Path(tls_key), Path(client_ca) if client_ca else None)
+        if tls_cert and tls_key
+        else None
+    )
+    passphrase = env.get("CIVITAS_KEY_PASSPHRASE")
+    return Config(
+        data_dir=folder,
+        database_url=database_url,
+        host=host,
+        port=port,
+        tls=tls,
+        # Without TLS files, the default is the developer's plaintext loopback mode (logged loudly).
+        dev_plaintext=dev if dev is not None else tls is None,
+        verify_on_read=verify_on_read,
+        key_passphrase=passphrase.encode() if passphrase else None,
+    )

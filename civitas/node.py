@@ -1,0 +1,102 @@
+"""Assembles one Civitas process: keys, the signed store, the applications and the sequencer.
+
+Both the server and the CLI build a `Node`, so a CLI command writes through exactly the same
+signing path as an RPC.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from functools import cached_property
+
+from ledger.accounts import ServiceAccounts
+from ledger.audit import AuditLog
+from ledger.checkpoint import NoteSigner
+from ledger.keyring import EntrySigner, KeyFolder, PublicKeyring
+from ledger.leader import FileLeaderLock, LeaderLock, PostgresLeaderLock
+from ledger.log_recorder import (
+    MerkleLogRecorder,
+    PostgresMerkleLogRecorder,
+    SQLiteMerkleLogRecorder,
+)
+from ledger.sequencer import Sequencer, SequencerService, SequencerSettings
+from ledger.store import Database, LedgerStore
+
+from civitas.config import Config
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def default_origin() -> str:
+    """A C2SP origin unique to this installation, so its checkpoints never pass for another's."""
+    return f"civitas.localhost/log/{secrets.token_hex(8)}"
+
+
+class Node:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.database = Database(config.database_url)
+        self.keys = KeyFolder(config.keys_dir, config.key_passphrase)
+        self._note_signer: tuple[str, NoteSigner] | None = None
+
+    def initialise(self, origin: str | None = None) -> PublicKeyring:
+        """Create the data folder and the first keys; safe to call on every start."""
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.keys.initialise(origin or default_origin(), utc_now())
+
+    @cached_property
+    def signer(self) -> EntrySigner:
+        return EntrySigner(self.keys, utc_now)
+
+    @cached_property
+    def store(self) -> LedgerStore:
+        return LedgerStore(self.database, self.signer, verify_on_read=self.config.verify_on_read)
+
+    @cached_property
+    def accounts(self) -> ServiceAccounts:
+        return ServiceAccounts(self.store)
+
+    @property
+    def view_class(self) -> type[MerkleLogRecorder]:
+        return PostgresMerkleLogRecorder if self.database.is_postgres else SQLiteMerkleLogRecorder
+
+    @cached_property
+    def log_view(self) -> MerkleLogRecorder:
+        view: MerkleLogRecorder = self.store.tracking_recorder(Sequencer.name, self.view_class)
+        return view
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.log_view, lambda: self.signer.keyring)
+
+    def leader_lock(self) -> LeaderLock:
+        if self.database.is_postgres:
+            return PostgresLeaderLock(self.database.postgres_conninfo, "civitas.sequencer")
+        return FileLeaderLock(self.database.sqlite_path.with_suffix(".sequencer.lock"))
+
+    def checkpoint_signer(self) -> NoteSigner:
+        """The current checkpoint key's signer, read from disk again only after a rotation."""
+        keyring = self.signer.keyring
+        current = keyring.checkpoint_keys[-1]
+        if self._note_signer is None or self._note_signer[0] != current:
+            self._note_signer = (current, self.keys.checkpoint_signer(keyring))
+        return self._note_signer[1]
+
+    def sequencer(self) -> SequencerService:
+        return SequencerService(
+            SequencerSettings(
+                persistence_env=self.store.env,
+                view_class=self.view_class,
+                origin=self.signer.keyring.origin,
+                checkpoint_signer=self.checkpoint_signer,
+                leader_lock=self.leader_lock(),
+                checkpoint_interval=self.config.checkpoint_interval,
+            )
+        )
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()

@@ -1,0 +1,81 @@
+"""The gRPC server: services, health, reflection, transport security, and a clean shutdown."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from ledger.audit_service import AuditServicer
+from protos.civitas.v1 import audit_pb2, audit_pb2_grpc
+
+from civitas.config import Config
+from civitas.node import Node
+from civitas.rpc import CallerAuthenticator, CallerInterceptor
+
+log = logging.getLogger("civitas.server")
+
+AUDIT_SERVICE = audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name
+ROLES_BY_SERVICE = {AUDIT_SERVICE: frozenset({"auditor", "admin"})}
+
+
+def build_server(node: Node) -> tuple[grpc.Server, health.HealthServicer]:
+    authenticator = CallerAuthenticator(node.accounts)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="rpc"),
+        interceptors=[CallerInterceptor(authenticator.authenticate, ROLES_BY_SERVICE)],
+        options=[("grpc.max_receive_message_length", 4 * 1024 * 1024)],
+    )
+    audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(node.audit), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    services = (AUDIT_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME)
+    reflection.enable_server_reflection(services, server)
+    for name in ("", AUDIT_SERVICE):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return server, health_servicer
+
+
+def bind(server: grpc.Server, config: Config) -> int:
+    address = f"{config.host}:{config.port}"
+    if config.tls is None:
+        log.warning(
+            "!!! DEVELOPMENT MODE: plaintext gRPC on %s, no TLS. API keys cross the wire in "
+            "clear. Never use this outside your own machine; pass --tls-cert/--tls-key. !!!",
+            address,
+        )
+        return server.add_insecure_port(address)
+    client_ca = config.tls.client_ca.read_bytes() if config.tls.client_ca else None
+    credentials = grpc.ssl_server_credentials(
+        [(config.tls.key.read_bytes(), config.tls.cert.read_bytes())],
+        root_certificates=client_ca,
+        require_client_auth=False,  # callers may use an API key instead of a certificate
+    )
+    return server.add_secure_port(address, credentials)
+
+
+def serve(config: Config) -> None:
+    config.check_transport()
+    node = Node(config)
+    node.initialise()
+    server, health_servicer = build_server(node)
+    port = bind(server, config)
+    sequencer = node.sequencer()
+    sequencer.start()
+    server.start()
+    log.info("civitas serving on %s:%d (data in %s)", config.host, port, config.data_dir)
+
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    stopping.wait()
+    log.info("shutting down")
+    health_servicer.enter_graceful_shutdown()
+    server.stop(grace=5).wait()
+    sequencer.stop()
+    node.close()

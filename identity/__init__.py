@@ -1,0 +1,1 @@
+"""Citizens and their authenticators, sessions and tokens; IdentityService (issue: identity)."""

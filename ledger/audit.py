@@ -1,0 +1,86 @@
+"""What auditors may read: checkpoints, proofs, the entries in leaf order, the public keyring."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from ledger.envelope import SignedEntry
+from ledger.errors import FailedPrecondition, InvalidInput, OutOfRange
+from ledger.keyring import PublicKeyring
+from ledger.log_recorder import MerkleLogRecorder, StoredCheckpoint
+from ledger.merkle import consistency_proof, inclusion_proof
+
+
+@dataclass(frozen=True)
+class PublishedEntry:
+    """One leaf as an auditor receives it (the export bundle's `entries.jsonl` line)."""
+
+    index: int
+    entry: bytes
+    signature: bytes
+    payload: bytes | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "index": self.index,
+            "entry": self.entry.decode(),
+            "signature": base64.b64encode(self.signature).decode(),
+            "payload": None if self.payload is None else base64.b64encode(self.payload).decode(),
+        }
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    index: int
+    tree_size: int
+    leaf_hash: bytes
+    hashes: list[bytes]
+
+
+class AuditLog:
+    def __init__(self, view: MerkleLogRecorder, keyring: Callable[[], PublicKeyring]) -> None:
+        self._view = view
+        self._keyring = keyring
+
+    def keyring(self) -> PublicKeyring:
+        return self._keyring()
+
+    def latest_checkpoint(self) -> StoredCheckpoint:
+        checkpoint = self._view.latest_checkpoint()
+        if checkpoint is None:
+            raise FailedPrecondition("no checkpoint has been signed yet")
+        return checkpoint
+
+    def checkpoints(self, up_to_size: int) -> list[StoredCheckpoint]:
+        return [cp for cp in self._view.checkpoints() if cp.tree_size <= up_to_size]
+
+    def inclusion_proof(self, index: int, tree_size: int = 0) -> InclusionProof:
+        size = tree_size or self.latest_checkpoint().tree_size
+        self._check_size(size, "tree_size")
+        if not 0 <= index < size:
+            raise InvalidInput.of("index", f"must be below tree_size ({size})")
+        leaf = self._view.nodes([(0, index)])[(0, index)]
+        return InclusionProof(index, size, leaf, inclusion_proof(self._view, index, size))
+
+    def consistency_proof(self, from_size: int, to_size: int = 0) -> list[bytes]:
+        size = to_size or self.latest_checkpoint().tree_size
+        self._check_size(size, "to_size")
+        if not 0 < from_size <= size:
+            raise InvalidInput.of("from_size", f"must be between 1 and to_size ({size})")
+        return consistency_proof(self._view, from_size, size)
+
+    def entries(self, from_index: int, to_index: int = 0) -> Iterator[PublishedEntry]:
+        stop = to_index or self._view.tree_size()
+        if from_index > stop:
+            raise InvalidInput.of("from_index", f"must not exceed to_index ({stop})")
+        self._check_size(stop, "to_index")
+        for leaf in self._view.iter_leaves(from_index, stop):
+            signed = SignedEntry.from_state(leaf.state)
+            yield PublishedEntry(leaf.index, signed.entry, signed.signature, signed.payload)
+
+    def _check_size(self, size: int, field: str) -> None:
+        current = self._view.tree_size()
+        if size > current:
+            raise OutOfRange(f"{field} {size} is past the end of the log ({current} entries)")

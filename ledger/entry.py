@@ -1,0 +1,122 @@
+"""The ledger entry: the canonical bytes every auditor verifies (DESIGN.md section 3).
+
+An entry is canonical JSON in the RFC 8785 (JCS) form. Its keys are fixed and ASCII, its values
+are ASCII-safe strings and one integer, so `json.dumps` with sorted keys and no whitespace already
+yields the JCS bytes; `canonical_entry_bytes` builds the same bytes by hand because it sits on
+the write path of every event (it is measured in benchmarks/append.py).
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+ENTRY_FORMAT_VERSION = 1
+SIGNATURE_CONTEXT = b"civitas/entry/v1\n"
+ENTRY_KEYS = ("actor", "at", "kid", "payload_sha256", "stream", "type", "v", "version")
+
+_encode_string = json.encoder.encode_basestring  # type: ignore[attr-defined]
+
+
+class MalformedEntry(ValueError):
+    """The bytes are not a canonical ledger entry."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    actor: str
+    at: str
+    kid: str
+    payload_sha256: str
+    stream: str
+    type: str
+    version: int
+
+    def canonical_bytes(self) -> bytes:
+        return canonical_entry_bytes(self)
+
+    def signing_input(self) -> bytes:
+        return SIGNATURE_CONTEXT + self.canonical_bytes()
+
+
+def format_timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with exactly six fraction digits, so every entry's `at` sorts as text."""
+    if moment.tzinfo is None:
+        raise ValueError("timestamps in the ledger must be timezone-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_timestamp(text: str) -> datetime:
+    if not text.endswith("Z") or len(text) != 27:
+        raise MalformedEntry(f"timestamp {text!r} is not of the form YYYY-MM-DDTHH:MM:SS.ffffffZ")
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as error:
+        raise MalformedEntry(f"timestamp {text!r}: {error}") from None
+
+
+def nfc(text: str) -> str:
+    """DESIGN.md fixes NFC: two renderings of one name must not give two different entries."""
+    return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
+
+
+def canonical_entry_bytes(entry: Entry) -> bytes:
+    """The JCS serialisation of `entry` (keys in sorted order, no whitespace, UTF-8)."""
+    text = (
+        f'{{"actor":{_encode_string(entry.actor)},"at":{_encode_string(entry.at)},'
+        f'"kid":{_encode_string(entry.kid)},"payload_sha256":{_encode_string(entry.payload_sha256)},'
+        f'"stream":{_encode_string(entry.stream)},"type":{_encode_string(entry.type)},'
+        f'"v":{ENTRY_FORMAT_VERSION},"version":{entry.version}}}'
+    )
+    return text.encode("utf-8")
+
+
+def canonical_json(value: Any) -> bytes:
+    """General RFC 8785 serialisation for the value shapes the ledger uses (no floats)."""
+    _reject_non_canonical_values(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _reject_non_canonical_values(value: Any) -> None:
+    if isinstance(value, float):
+        raise ValueError("floats have no canonical form in the ledger; use integers")
+    if isinstance(value, str) and not unicodedata.is_normalized("NFC", value):
+        raise ValueError("strings in the ledger must be NFC-normalised")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _reject_non_canonical_values(key)
+            _reject_non_canonical_values(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _reject_non_canonical_values(item)
+
+
+def parse_entry(data: bytes) -> Entry:
+    """Parse and check that `data` is exactly the canonical form of an entry."""
+    try:
+        obj = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise MalformedEntry(f"not JSON: {error}") from None
+    if not isinstance(obj, dict) or tuple(sorted(obj)) != ENTRY_KEYS:
+        raise MalformedEntry(f"an entry has exactly the keys {', '.join(ENTRY_KEYS)}")
+    if obj["v"] != ENTRY_FORMAT_VERSION:
+        raise MalformedEntry(f"unknown entry format version {obj['v']!r}")
+    if not all(isinstance(obj[key], str) for key in ENTRY_KEYS if key not in ("v", "version")):
+        raise MalformedEntry("entry fields other than v and version are strings")
+    if type(obj["version"]) is not int or obj["version"] < 1:
+        raise MalformedEntry("version is a positive integer")
+    entry = Entry(
+        actor=obj["actor"],
+        at=obj["at"],
+        kid=obj["kid"],
+        payload_sha256=obj["payload_sha256"],
+        stream=obj["stream"],
+        type=obj["type"],
+        version=obj["version"],
+    )
+    if canonical_entry_bytes(entry) != data:
+        raise MalformedEntry("entry bytes are not in canonical form")
+    return entry

@@ -1,0 +1,90 @@
+"""Leader election: exactly one process sequences the log at a time.
+
+With PostgreSQL, a session-level advisory lock: it is released by the database the moment the
+holder's connection dies, so another replica takes over on its next attempt. With SQLite (one
+machine), an exclusive `flock` on a file beside the database, released by the kernel when the
+holder dies.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import psycopg
+
+
+class LeaderLock(ABC):
+    @abstractmethod
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free; never blocks."""
+
+    @abstractmethod
+    def still_held(self) -> bool:
+        """False once the lock can no longer be trusted (e.g. the connection holding it died)."""
+
+    @abstractmethod
+    def release(self) -> None: ...
+
+
+class FileLeaderLock(LeaderLock):
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._descriptor: int | None = None
+
+    def try_acquire(self) -> bool:
+        descriptor = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            return False
+        self._descriptor = descriptor
+        return True
+
+    def still_held(self) -> bool:
+        return self._descriptor is not None
+
+    def release(self) -> None:
+        if self._descriptor is not None:
+            os.close(self._descriptor)  # closing the descriptor drops the flock
+            self._descriptor = None
+
+
+class PostgresLeaderLock(LeaderLock):
+    def __init__(self, conninfo: str, name: str) -> None:
+        self._conninfo = conninfo
+        self._key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        self._connection: psycopg.Connection[tuple[object, ...]] | None = None
+
+    def try_acquire(self) -> bool:
+        try:
+            connection = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5)
+        except psycopg.OperationalError:
+            return False
+        row = connection.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
+        if not row or not row[0]:
+            connection.close()
+            return False
+        self._connection = connection
+        return True
+
+    def still_held(self) -> bool:
+        if self._connection is None:
+            return False
+        try:
+            self._connection.execute("SELECT 1")
+        except psycopg.Error:
+            self.release()
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.close()  # ending the session releases the advisory lock
+            finally:
+                self._connection = None

@@ -1,0 +1,280 @@
+"""Where the sequencer keeps the Merkle tree: leaves, perfect-subtree nodes and checkpoints.
+
+A tracking recorder of `eventsourcing`, so the sequencer's position in the notification log is
+written in the same transaction as the leaves and nodes it appended: after a crash at any
+moment the tree and the position agree, and no entry is skipped or appended twice.
+
+Node (level, index) is the hash of the complete subtree over leaves [index·2^level,
+(index+1)·2^level); level 0 holds the leaf hashes. Storing every complete subtree costs about
+two hashes per leaf and makes any root or proof a handful of O(log n) lookups.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+from psycopg.sql import SQL, Identifier
+
+from ledger.store import POSTGRES_EVENTS_TABLE, SQLITE_EVENTS_TABLE
+
+NodeKey = tuple[int, int]
+NewNode = tuple[int, int, bytes]
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    tree_size: int
+    root_hash: bytes
+    note: str
+
+
+@dataclass(frozen=True)
+class LogLeaf:
+    index: int
+    notification_id: int
+    state: bytes  # the stored envelope (see ledger/envelope.py)
+
+
+class MerkleLogRecorder(TrackingRecorder, ABC):
+    @abstractmethod
+    def tree_size(self) -> int:
+        """Number of leaves appended so far."""
+
+    @abstractmethod
+    def append(
+        self,
+        first_index: int,
+        notification_ids: Sequence[int],
+        nodes: Sequence[NewNode],
+        tracking: Tracking,
+    ) -> None:
+        """Record leaves [first_index, first_index + len(ids)) and their completed nodes."""
+
+    @abstractmethod
+    def nodes(self, keys: Sequence[NodeKey]) -> Mapping[NodeKey, bytes]:
+        """The stored hashes of the given complete subtrees."""
+
+    def node(self, level: int, index: int) -> bytes:
+        found = self.nodes([(level, index)])
+        if (level, index) not in found:
+            raise KeyError((level, index))
+        return found[(level, index)]
+
+    @abstractmethod
+    def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None: ...
+
+    @abstractmethod
+    def latest_checkpoint(self) -> StoredCheckpoint | None: ...
+
+    @abstractmethod
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        """Every signed checkpoint, smallest tree first."""
+
+    @abstractmethod
+    def leaves(self, start: int, stop: int, limit: int) -> list[LogLeaf]:
+        """Leaves with start <= index < stop, in order, at most `limit` of them."""
+
+    def iter_leaves(self, start: int, stop: int, batch: int = 1000) -> Iterator[LogLeaf]:
+        while start < stop:
+            chunk = self.leaves(start, stop, batch)
+            if not chunk:
+                return
+            yield from chunk
+            start = chunk[-1].index + 1
+
+
+class SQLiteMerkleLogRecorder(SQLiteTrackingRecorder, MerkleLogRecorder):
+    def __init__(self, datastore: SQLiteDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            "CREATE TABLE IF NOT EXISTS merkle_leaves ("
+            "leaf_index INTEGER PRIMARY KEY, notification_id INTEGER NOT NULL UNIQUE)",
+            "CREATE TABLE IF NOT EXISTS merkle_nodes ("
+            "level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, "
+            "PRIMARY KEY (level, idx)) WITHOUT ROWID",
+            "CREATE TABLE IF NOT EXISTS checkpoints ("
+            "tree_size INTEGER PRIMARY KEY, root_hash BLOB NOT NULL, note TEXT NOT NULL)",
+        ]
+
+    def tree_size(self) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT MAX(leaf_index) FROM merkle_leaves")
+            highest = c.fetchone()[0]
+        return 0 if highest is None else int(highest) + 1
+
+    def append(
+        self,
+        first_index: int,
+        notification_ids: Sequence[int],
+        nodes: Sequence[NewNode],
+        tracking: Tracking,
+    ) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.executemany(
+                "INSERT INTO merkle_leaves VALUES (?, ?)",
+                [(first_index + i, nid) for i, nid in enumerate(notification_ids)],
+            )
+            c.executemany("INSERT INTO merkle_nodes VALUES (?, ?, ?)", nodes)
+            self._insert_tracking(c, tracking)
+
+    def nodes(self, keys: Sequence[NodeKey]) -> Mapping[NodeKey, bytes]:
+        if not keys:
+            return {}
+        found: dict[NodeKey, bytes] = {}
+        with self.datastore.transaction(commit=False) as c:
+            for chunk_start in range(0, len(keys), 400):
+                chunk = keys[chunk_start : chunk_start + 400]
+                values = ",".join("(?, ?)" for _ in chunk)
+                c.execute(
+                    f"SELECT level, idx, hash FROM merkle_nodes WHERE (level, idx) IN (VALUES {values})",  # noqa: S608 - placeholders only
+                    [part for key in chunk for part in key],
+                )
+                found.update({(row[0], row[1]): bytes(row[2]) for row in c.fetchall()})
+        return found
+
+    def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                "INSERT INTO checkpoints VALUES (?, ?, ?) ON CONFLICT (tree_size) DO NOTHING",
+                (checkpoint.tree_size, checkpoint.root_hash, checkpoint.note),
+            )
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT * FROM checkpoints ORDER BY tree_size DESC LIMIT 1")
+            row = c.fetchone()
+        return None if row is None else StoredCheckpoint(row[0], bytes(row[1]), row[2])
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT * FROM checkpoints ORDER BY tree_size")
+            return [StoredCheckpoint(row[0], bytes(row[1]), row[2]) for row in c.fetchall()]
+
+    def leaves(self, start: int, stop: int, limit: int) -> list[LogLeaf]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT l.leaf_index, l.notification_id, e.state FROM merkle_leaves l "
+                f"JOIN {SQLITE_EVENTS_TABLE} e ON e.rowid = l.notification_id "  # noqa: S608
+                "WHERE l.leaf_index >= ? AND l.leaf_index < ? ORDER BY l.leaf_index LIMIT ?",
+                (start, stop, limit),
+            )
+            return [LogLeaf(row[0], row[1], bytes(row[2])) for row in c.fetchall()]
+
+
+class PostgresMerkleLogRecorder(PostgresTrackingRecorder, MerkleLogRecorder):
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        schema = Identifier(datastore.schema)
+        self._schema = schema
+        self.sql_create_statements.extend(
+            SQL(statement).format(schema=schema)
+            for statement in (
+                "CREATE TABLE IF NOT EXISTS {schema}.merkle_leaves ("
+                "leaf_index bigint PRIMARY KEY, notification_id bigint NOT NULL UNIQUE)",
+                "CREATE TABLE IF NOT EXISTS {schema}.merkle_nodes ("
+                "level smallint NOT NULL, idx bigint NOT NULL, hash bytea NOT NULL, "
+                "PRIMARY KEY (level, idx))",
+                "CREATE TABLE IF NOT EXISTS {schema}.checkpoints ("
+                "tree_size bigint PRIMARY KEY, root_hash bytea NOT NULL, note text NOT NULL)",
+            )
+        )
+
+    def _sql(self, statement: str) -> Any:
+        return SQL(statement).format(  # type: ignore[arg-type]
+            schema=self._schema, events=Identifier(POSTGRES_EVENTS_TABLE)
+        )
+
+    def tree_size(self) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._sql("SELECT MAX(leaf_index) AS m FROM {schema}.merkle_leaves"))
+            row = c.fetchone()
+        return 0 if row is None or row["m"] is None else int(row["m"]) + 1
+
+    def append(
+        self,
+        first_index: int,
+        notification_ids: Sequence[int],
+        nodes: Sequence[NewNode],
+        tracking: Tracking,
+    ) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                self._sql(
+                    "INSERT INTO {schema}.merkle_leaves "
+                    "SELECT * FROM unnest(%s::bigint[], %s::bigint[])"
+                ),
+                (list(range(first_index, first_index + len(notification_ids))), notification_ids),
+            )
+            c.execute(
+                self._sql(
+                    "INSERT INTO {schema}.merkle_nodes "
+                    "SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])"
+                ),
+                ([n[0] for n in nodes], [n[1] for n in nodes], [n[2] for n in nodes]),
+            )
+            self._insert_tracking(c, tracking)
+
+    def nodes(self, keys: Sequence[NodeKey]) -> Mapping[NodeKey, bytes]:
+        if not keys:
+            return {}
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                self._sql(
+                    "SELECT level, idx, hash FROM {schema}.merkle_nodes WHERE (level, idx) IN "
+                    "(SELECT * FROM unnest(%s::smallint[], %s::bigint[]))"
+                ),
+                ([k[0] for k in keys], [k[1] for k in keys]),
+            )
+            return {(row["level"], row["idx"]): bytes(row["hash"]) for row in c.fetchall()}
+
+    def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                self._sql(
+                    "INSERT INTO {schema}.checkpoints VALUES (%s, %s, %s) "
+                    "ON CONFLICT (tree_size) DO NOTHING"
+                ),
+                (checkpoint.tree_size, checkpoint.root_hash, checkpoint.note),
+            )
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                self._sql("SELECT * FROM {schema}.checkpoints ORDER BY tree_size DESC LIMIT 1")
+            )
+            row = c.fetchone()
+        return None if row is None else _checkpoint(row)
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._sql("SELECT * FROM {schema}.checkpoints ORDER BY tree_size"))
+            return [_checkpoint(row) for row in c.fetchall()]
+
+    def leaves(self, start: int, stop: int, limit: int) -> list[LogLeaf]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                self._sql(
+                    "SELECT l.leaf_index, l.notification_id, e.state FROM {schema}.merkle_leaves l "
+                    "JOIN {schema}.{events} e ON e.notification_id = l.notification_id "
+                    "WHERE l.leaf_index >= %s AND l.leaf_index < %s "
+                    "ORDER BY l.leaf_index LIMIT %s"
+                ),
+                (start, stop, limit),
+            )
+            return [
+                LogLeaf(row["leaf_index"], row["notification_id"], bytes(row["state"]))
+                for row in c.fetchall()
+            ]
+
+
+def _checkpoint(row: Mapping[str, Any]) -> StoredCheckpoint:
+    return StoredCheckpoint(row["tree_size"], bytes(row["root_hash"]), row["note"])

@@ -1,0 +1,176 @@
+"""The signed event store: one notification log shared by every ledger application.
+
+All ledger applications (service accounts, identity, transactions…) write into the same events
+table through one `SignedMapper`, so the notification log is the single ordered history the
+sequencer turns into a Merkle tree. SQLite is the embedded default; PostgreSQL is the path to
+several server replicas on one database.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    DatetimeAsISO,
+    DecimalAsStr,
+    InfrastructureFactory,
+    JSONTranscoder,
+    ListenNotifySubscription,
+    Mapper,
+    Subscription,
+    TrackingRecorder,
+    UUIDAsHex,
+)
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.utils import Environment
+
+from ledger.keyring import EntrySigner
+from ledger.mapper import SignedMapper
+
+LOG_NAME = "ledger"  # the one application name every ledger application shares
+SQLITE_EVENTS_TABLE = "stored_events"
+POSTGRES_EVENTS_TABLE = f"{LOG_NAME}_events"
+SQLITE_POLL_INTERVAL = 0.05
+
+
+@dataclass(frozen=True)
+class Database:
+    """Where the ledger lives: `sqlite:///path` (or a plain path) or `postgresql://…`."""
+
+    url: str
+
+    @property
+    def is_postgres(self) -> bool:
+        return urlparse(self.url).scheme in ("postgres", "postgresql")
+
+    def persistence_env(self) -> dict[str, str]:
+        """The `eventsourcing` environment for this database."""
+        if self.is_postgres:
+            parts = urlparse(self.url)
+            env = {
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "POSTGRES_DBNAME": parts.path.lstrip("/") or "postgres",
+                "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+                "POSTGRES_PORT": str(parts.port or 5432),
+                "POSTGRES_USER": unquote(parts.username or "postgres"),
+                "POSTGRES_PASSWORD": unquote(parts.password or ""),
+                "POSTGRES_POOL_SIZE": "10",
+            }
+            schema = dict(pair.split("=", 1) for pair in parts.query.split("&") if "=" in pair)
+            if "schema" in schema:
+                env["POSTGRES_SCHEMA"] = schema["schema"]
+            return env
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(self.sqlite_path),
+            "SQLITE_LOCK_TIMEOUT": "30",
+            "APPLICATION_RECORDER_TOPIC": f"{__name__}:SQLiteLedgerRecorder",
+        }
+
+    @property
+    def sqlite_path(self) -> Path:
+        parts = urlparse(self.url)
+        return Path(parts.path if parts.scheme == "sqlite" else self.url)
+
+    @property
+    def postgres_conninfo(self) -> str:
+        env = self.persistence_env()
+        return (
+            f"dbname={env['POSTGRES_DBNAME']} host={env['POSTGRES_HOST']} "
+            f"port={env['POSTGRES_PORT']} user={env['POSTGRES_USER']}"
+            + (f" password={env['POSTGRES_PASSWORD']}" if env["POSTGRES_PASSWORD"] else "")
+        )
+
+
+class PollingSubscription(ListenNotifySubscription[ApplicationRecorder]):
+    """SQLite has no LISTEN/NOTIFY; poll, which also sees writes made by other processes."""
+
+    def __init__(
+        self, recorder: ApplicationRecorder, gt: int | None = None, topics: Sequence[str] = ()
+    ) -> None:
+        super().__init__(recorder=recorder, gt=gt, topics=topics)
+        self._poll_thread = threading.Thread(target=self._poll, daemon=True)
+        self._poll_thread.start()
+
+    def _poll(self) -> None:
+        while not self._has_been_stopped:
+            self._has_been_notified.set()
+            time.sleep(SQLITE_POLL_INTERVAL)
+
+    def __exit__(self, *args: object, **kwargs: Any) -> None:
+        try:
+            super().__exit__(*args, **kwargs)
+        finally:
+            self._poll_thread.join()
+
+
+class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
+    def subscribe(
+        self, gt: int | None = None, topics: Sequence[str] = ()
+    ) -> Subscription[ApplicationRecorder]:
+        return PollingSubscription(recorder=self, gt=gt, topics=topics)
+
+
+class LedgerStore:
+    """One infrastructure factory, one recorder, one signing mapper, shared by the applications."""
+
+    def __init__(
+        self, database: Database, signer: EntrySigner, *, verify_on_read: bool = True
+    ) -> None:
+        self.database = database
+        self.env = {**database.persistence_env()}
+        self.factory = InfrastructureFactory.construct(_named_env(self.env))
+        self.signer = signer
+        transcoder = JSONTranscoder()
+        for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
+            transcoder.register(transcoding)
+        self.mapper = SignedMapper(transcoder, signer, verify_on_read=verify_on_read)
+        self.recorder = self.factory.application_recorder()
+
+    def tracking_recorder(self, name: str, recorder_class: type[TrackingRecorder]) -> Any:
+        """A tracking recorder (a projection's view) on the same database."""
+        factory = InfrastructureFactory.construct(_named_env(self.env, name))
+        return factory.tracking_recorder(recorder_class)
+
+    def close(self) -> None:
+        self.factory.close()
+
+
+def _named_env(env: dict[str, str], name: str = LOG_NAME) -> Environment:
+    return Environment(name, env)
+
+
+class LedgerApplication(Application[UUID]):
+    """Base of every application that writes to the ledger: it uses the store's signed log."""
+
+    name = LOG_NAME
+    store: LedgerStore
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.name = LOG_NAME
+
+    def __init__(self, store: LedgerStore) -> None:
+        self.store = store
+        super().__init__(store.env)
+
+    def construct_factory(self, env: Any) -> InfrastructureFactory:
+        return self.store.factory
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return self.store.mapper
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        return self.store.recorder
+
+    def close(self) -> None:
+        """The store is shared; whoever built it closes it."""

@@ -1,0 +1,56 @@
+"""Shared fixtures: a ledger database on SQLite and on PostgreSQL, and a ready node."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from civitas.config import build_config
+from civitas.node import Node
+
+POSTGRES_URL = os.environ.get("CIVITAS_TEST_POSTGRES", "")
+REQUIRE_POSTGRES = os.environ.get("CIVITAS_REQUIRE_POSTGRES") == "1"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED = REPO_ROOT.parent / "shared"
+
+
+def postgres_or_skip() -> str:
+    if not POSTGRES_URL:
+        if REQUIRE_POSTGRES:
+            pytest.fail("CIVITAS_TEST_POSTGRES is not set but PostgreSQL tests are required")
+        pytest.skip("set CIVITAS_TEST_POSTGRES to run the PostgreSQL variant")
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_schema_url() -> Iterator[str]:
+    """A PostgreSQL URL with a fresh schema of its own, dropped afterwards."""
+    base = postgres_or_skip()
+    schema = f"t_{secrets.token_hex(6)}"
+    with psycopg.connect(base, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    yield f"{base}?schema={schema}"
+    with psycopg.connect(base, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'civitas.sqlite'}"
+    url: str = request.getfixturevalue("postgres_schema_url")
+    return url
+
+
+@pytest.fixture
+def node(tmp_path: Path, database_url: str) -> Iterator[Node]:
+    config = build_config(data_dir=str(tmp_path / "data"), database=database_url, environ={})
+    ledger_node = Node(config)
+    ledger_node.initialise("civitas.test/log")
+    yield ledger_node
+    ledger_node.close()

@@ -1,0 +1,99 @@
+"""The signed event store on SQLite and PostgreSQL: every event is a verifiable signed entry."""
+
+from __future__ import annotations
+
+import hashlib
+from uuid import UUID
+
+import pytest
+from eventsourcing.persistence import StoredEvent
+
+from civitas.node import Node
+from ledger.accounts import ServiceAccount, account_id
+from ledger.entry import SIGNATURE_CONTEXT, parse_entry
+from ledger.envelope import SignedEntry
+from ledger.errors import Conflict, Unauthenticated
+from ledger.mapper import TamperedEntry, UnattributedEvent
+
+
+def stored_rows(node: Node, originator: UUID) -> list[StoredEvent]:
+    return list(node.store.recorder.select_events(originator))
+
+
+def test_every_stored_event_is_a_signed_canonical_entry(node: Node) -> None:
+    node.accounts.create("tax-portal", "agency:tax", actor="cli:test")
+    node.accounts.change_role("tax-portal", "auditor", actor="cli:test")
+    rows = stored_rows(node, account_id("tax-portal"))
+    assert [row.originator_version for row in rows] == [1, 2]
+    for row in rows:
+        signed = SignedEntry.from_state(row.state)
+        entry = parse_entry(signed.entry)
+        assert entry.stream == str(account_id("tax-portal"))
+        assert entry.type == row.topic
+        assert entry.actor == "cli:test"
+        assert signed.payload is not None
+        assert entry.payload_sha256 == hashlib.sha256(signed.payload).hexdigest()
+        key = node.signer.keyring.entry_key(entry.kid)
+        assert key is not None
+        key.public_key.verify(signed.signature, SIGNATURE_CONTEXT + signed.entry)
+    assert [parse_entry(SignedEntry.from_state(r.state).entry).type for r in rows] == [
+        "ledger.ServiceAccount.Created",
+        "ledger.ServiceAccount.RoleChanged",
+    ]
+
+
+def test_reading_back_rebuilds_the_aggregate(node: Node) -> None:
+    issued = node.accounts.create("records", "agency:records", actor="cli:test")
+    assert node.accounts.authenticate_key(issued.api_key).role == "agency:records"
+    node.accounts.revoke("records", "left the programme", actor="cli:test")
+    with pytest.raises(Unauthenticated):
+        node.accounts.authenticate_key(issued.api_key)
+
+
+def test_no_plain_api_key_is_stored(node: Node) -> None:
+    issued = node.accounts.create("benefits", "agency:benefits", actor="cli:test")
+    secret = issued.api_key.rsplit(".", 1)[1].encode()
+    for row in stored_rows(node, account_id("benefits")):
+        assert secret not in row.state
+
+
+def test_a_duplicate_account_is_a_conflict_and_writes_nothing(node: Node) -> None:
+    node.accounts.create("permits", "agency:permits", actor="cli:test")
+    with pytest.raises(Conflict):
+        node.accounts.create("permits", "admin", actor="cli:test")
+    assert len(stored_rows(node, account_id("permits"))) == 1
+
+
+def test_an_event_without_actor_cannot_be_stored(node: Node) -> None:
+    account = ServiceAccount("nobody", "auditor", "0" * 64, actor="")
+    with pytest.raises(UnattributedEvent):
+        node.accounts.save(account)
+    assert stored_rows(node, account_id("nobody")) == []
+
+
+def _flip(data: bytes, position: int) -> bytes:
+    return data[:position] + bytes([data[position] ^ 1]) + data[position + 1 :]
+
+
+@pytest.mark.parametrize("part", ["entry", "signature", "payload"])
+def test_a_changed_byte_is_refused_on_read(node: Node, part: str) -> None:
+    node.accounts.create("tampered", "auditor", actor="cli:test")
+    row = stored_rows(node, account_id("tampered"))[0]
+    signed = SignedEntry.from_state(row.state)
+    assert signed.payload is not None
+    forged_entry = {
+        "entry": SignedEntry(_flip(signed.entry, 20), signed.signature, signed.payload),
+        "signature": SignedEntry(signed.entry, _flip(signed.signature, 5), signed.payload),
+        "payload": SignedEntry(signed.entry, signed.signature, _flip(signed.payload, 3)),
+    }[part]
+    forged = StoredEvent(row.originator_id, row.originator_version, row.topic, forged_entry.to_state())
+    with pytest.raises(TamperedEntry):
+        node.store.mapper.to_domain_event(forged)
+
+
+def test_an_entry_moved_to_another_stream_is_refused(node: Node) -> None:
+    node.accounts.create("moved", "auditor", actor="cli:test")
+    row = stored_rows(node, account_id("moved"))[0]
+    elsewhere = StoredEvent(account_id("other"), 1, row.topic, row.state)
+    with pytest.raises(TamperedEntry):
+        node.store.mapper.to_domain_event(elsewhere)
