@@ -10,11 +10,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ledger.errors import DomainError
-from ledger.export import export_bundle
-
 from civitas.config import DEFAULT_HOST, DEFAULT_PORT, Config, ConfigError, build_config
 from civitas.node import Node, utc_now
+from ledger.errors import DomainError
+from ledger.export import export_bundle
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -173,11 +172,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key")
     serve.add_argument("--client-ca", help="CA whose client certificates authenticate callers")
     serve.add_argument(
-        "--dev", action=argparse.BooleanOptionalAction, default=None,
+        "--dev",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="plaintext on loopback (the default when no TLS files are given; logged loudly)",
     )
-    serve.add_argument("--no-verify-on-read", action="store_true",
-                       help="skip signature checks when reading events back (faster)")
+    serve.add_argument(
+        "--no-verify-on-read",
+        action="store_true",
+        help="skip signature checks when reading events back (faster)",
+    )
     serve.set_defaults(command=_serve)
 
     init = commands.add_parser("init", help="create the data folder and the first keys")

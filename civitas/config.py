@@ -49,7 +49,9 @@ class Config:
         if self.tls is not None:
             return
         if not self.dev_plaintext:
-            raise ConfigError("no TLS configured: pass --tls-cert/--tls-key, or --dev for localhost")
+            raise ConfigError(
+                "no TLS configured: pass --tls-cert/--tls-key, or --dev for localhost"
+            )
         if not _is_loopback(self.host):
             raise ConfigError(f"--dev serves plaintext and only on loopback, not on {self.host}")
 
@@ -82,7 +84,9 @@ def build_config(
 ) -> Config:
     env = os.environ if environ is None else environ
     folder = data_dir_from(data_dir, env)
-    database_url = database or env.get("CIVITAS_DATABASE") or f"sqlite:///{folder / 'civitas.sqlite'}"
+    database_url = (
+        database or env.get("CIVITAS_DATABASE") or f"sqlite:///{folder / 'civitas.sqlite'}"
+    )
     if bool(tls_cert) != bool(tls_key):
         raise ConfigError("--tls-cert and --tls-key go together")
     tls = (

@@ -10,6 +10,7 @@ import secrets
 from datetime import UTC, datetime
 from functools import cached_property
 
+from civitas.config import Config
 from ledger.accounts import ServiceAccounts
 from ledger.audit import AuditLog
 from ledger.checkpoint import NoteSigner
@@ -22,8 +23,6 @@ from ledger.log_recorder import (
 )
 from ledger.sequencer import Sequencer, SequencerService, SequencerSettings
 from ledger.store import Database, LedgerStore
-
-from civitas.config import Config
 
 
 def utc_now() -> datetime:

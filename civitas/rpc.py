@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -83,7 +83,8 @@ class CallerAuthenticator:
             if scheme.lower() != "bearer" or not api_key:
                 raise Unauthenticated("authorization must be 'Bearer <API key>'")
             return self._by_api_key(api_key.strip())
-        common_names = context.auth_context().get("x509_common_name")
+        peer_identity: Mapping[str, Sequence[bytes]] = context.auth_context()  # type: ignore[assignment]
+        common_names = peer_identity.get("x509_common_name", [])
         if common_names:
             name = common_names[0].decode()
             caller = self._accounts.find(name)
@@ -104,7 +105,7 @@ class CallerAuthenticator:
         return caller
 
 
-class CallerInterceptor(grpc.ServerInterceptor):
+class CallerInterceptor(grpc.ServerInterceptor[Any, Any]):
     def __init__(
         self,
         authenticate: Callable[[grpc.ServicerContext], Caller],
@@ -115,11 +116,11 @@ class CallerInterceptor(grpc.ServerInterceptor):
 
     def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = continuation(handler_call_details)
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        method: str = handler_call_details.method
         if handler is None or method.startswith(OPEN_SERVICES):
             return handler
         service = method.rsplit("/", 1)[0].lstrip("/")

@@ -11,12 +11,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from ledger.audit_service import AuditServicer
-from protos.civitas.v1 import audit_pb2, audit_pb2_grpc
-
 from civitas.config import Config
 from civitas.node import Node
 from civitas.rpc import CallerAuthenticator, CallerInterceptor
+from ledger.audit_service import AuditServicer
+from protos.civitas.v1 import audit_pb2, audit_pb2_grpc
 
 log = logging.getLogger("civitas.server")
 

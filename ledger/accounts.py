@@ -159,8 +159,7 @@ class ServiceAccounts(LedgerApplication):
         if not NAME_PATTERN.fullmatch(name):
             raise NotFound(f"no account {name!r}")
         try:
-            account = self.repository.get(account_id(name))
+            account: ServiceAccount = self.repository.get(account_id(name))
         except AggregateNotFoundError:
             raise NotFound(f"no account {name!r}") from None
-        assert isinstance(account, ServiceAccount)
         return account

@@ -28,7 +28,9 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     ) -> audit_pb2.InclusionProof:
         proof = self._audit.inclusion_proof(request.index, request.tree_size)
         return audit_pb2.InclusionProof(
-            index=proof.index, tree_size=proof.tree_size, leaf_hash=proof.leaf_hash,
+            index=proof.index,
+            tree_size=proof.tree_size,
+            leaf_hash=proof.leaf_hash,
             hashes=proof.hashes,
         )
 
@@ -46,7 +48,9 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     ) -> Iterator[audit_pb2.LedgerEntry]:
         for entry in self._audit.entries(request.from_index, request.to_index):
             yield audit_pb2.LedgerEntry(
-                index=entry.index, entry=entry.entry.decode(), signature=entry.signature,
+                index=entry.index,
+                entry=entry.entry.decode(),
+                signature=entry.signature,
                 payload=entry.payload,
             )
 

@@ -18,7 +18,7 @@ ENTRY_FORMAT_VERSION = 1
 SIGNATURE_CONTEXT = b"civitas/entry/v1\n"
 ENTRY_KEYS = ("actor", "at", "kid", "payload_sha256", "stream", "type", "v", "version")
 
-_encode_string = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_encode_string = json.encoder.encode_basestring
 
 
 class MalformedEntry(ValueError):

@@ -1,7 +1,7 @@
 """How a signed entry is kept in the event store's `state` column.
 
-    0x01 | u32 entry length | canonical entry | 64-byte Ed25519 signature | payload   (payload kept)
-    0x02 | u32 entry length | canonical entry | 64-byte Ed25519 signature            (payload erased)
+    0x01 | u32 entry length | canonical entry | 64-byte Ed25519 signature | payload  (kept)
+    0x02 | u32 entry length | canonical entry | 64-byte Ed25519 signature            (erased)
 
 A fixed binary frame rather than JSON: it is read for every event replayed, and keeping the entry
 as the exact signed bytes means nothing ever re-serialises what was signed.

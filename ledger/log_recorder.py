@@ -21,10 +21,10 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
-from ledger.store import POSTGRES_EVENTS_TABLE, SQLITE_EVENTS_TABLE
+from ledger.merkle import Node
+from ledger.store import POSTGRES_EVENTS_TABLE
 
 NodeKey = tuple[int, int]
-NewNode = tuple[int, int, bytes]
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class MerkleLogRecorder(TrackingRecorder, ABC):
         self,
         first_index: int,
         notification_ids: Sequence[int],
-        nodes: Sequence[NewNode],
+        nodes: Sequence[Node],
         tracking: Tracking,
     ) -> None:
         """Record leaves [first_index, first_index + len(ids)) and their completed nodes."""
@@ -115,7 +115,7 @@ class SQLiteMerkleLogRecorder(SQLiteTrackingRecorder, MerkleLogRecorder):
         self,
         first_index: int,
         notification_ids: Sequence[int],
-        nodes: Sequence[NewNode],
+        nodes: Sequence[Node],
         tracking: Tracking,
     ) -> None:
         with self.datastore.transaction(commit=True) as c:
@@ -123,7 +123,10 @@ class SQLiteMerkleLogRecorder(SQLiteTrackingRecorder, MerkleLogRecorder):
                 "INSERT INTO merkle_leaves VALUES (?, ?)",
                 [(first_index + i, nid) for i, nid in enumerate(notification_ids)],
             )
-            c.executemany("INSERT INTO merkle_nodes VALUES (?, ?, ?)", nodes)
+            c.executemany(
+                "INSERT INTO merkle_nodes VALUES (?, ?, ?)",
+                [(n.level, n.index, n.hash) for n in nodes],
+            )
             self._insert_tracking(c, tracking)
 
     def nodes(self, keys: Sequence[NodeKey]) -> Mapping[NodeKey, bytes]:
@@ -133,9 +136,10 @@ class SQLiteMerkleLogRecorder(SQLiteTrackingRecorder, MerkleLogRecorder):
         with self.datastore.transaction(commit=False) as c:
             for chunk_start in range(0, len(keys), 400):
                 chunk = keys[chunk_start : chunk_start + 400]
-                values = ",".join("(?, ?)" for _ in chunk)
+                values = ",".join("(?, ?)" for _ in chunk)  # placeholders only, no data
+                query = f"SELECT level, idx, hash FROM merkle_nodes WHERE (level, idx) IN (VALUES {values})"  # noqa: S608, E501
                 c.execute(
-                    f"SELECT level, idx, hash FROM merkle_nodes WHERE (level, idx) IN (VALUES {values})",  # noqa: S608 - placeholders only
+                    query,
                     [part for key in chunk for part in key],
                 )
                 found.update({(row[0], row[1]): bytes(row[2]) for row in c.fetchall()})
@@ -163,7 +167,7 @@ class SQLiteMerkleLogRecorder(SQLiteTrackingRecorder, MerkleLogRecorder):
         with self.datastore.transaction(commit=False) as c:
             c.execute(
                 "SELECT l.leaf_index, l.notification_id, e.state FROM merkle_leaves l "
-                f"JOIN {SQLITE_EVENTS_TABLE} e ON e.rowid = l.notification_id "  # noqa: S608
+                "JOIN stored_events e ON e.rowid = l.notification_id "
                 "WHERE l.leaf_index >= ? AND l.leaf_index < ? ORDER BY l.leaf_index LIMIT ?",
                 (start, stop, limit),
             )
@@ -189,9 +193,7 @@ class PostgresMerkleLogRecorder(PostgresTrackingRecorder, MerkleLogRecorder):
         )
 
     def _sql(self, statement: str) -> Any:
-        return SQL(statement).format(  # type: ignore[arg-type]
-            schema=self._schema, events=Identifier(POSTGRES_EVENTS_TABLE)
-        )
+        return SQL(statement).format(schema=self._schema, events=Identifier(POSTGRES_EVENTS_TABLE))
 
     def tree_size(self) -> int:
         with self.datastore.transaction(commit=False) as c:
@@ -203,7 +205,7 @@ class PostgresMerkleLogRecorder(PostgresTrackingRecorder, MerkleLogRecorder):
         self,
         first_index: int,
         notification_ids: Sequence[int],
-        nodes: Sequence[NewNode],
+        nodes: Sequence[Node],
         tracking: Tracking,
     ) -> None:
         with self.datastore.transaction(commit=True) as c:
@@ -219,7 +221,7 @@ class PostgresMerkleLogRecorder(PostgresTrackingRecorder, MerkleLogRecorder):
                     "INSERT INTO {schema}.merkle_nodes "
                     "SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])"
                 ),
-                ([n[0] for n in nodes], [n[1] for n in nodes], [n[2] for n in nodes]),
+                ([n.level for n in nodes], [n.index for n in nodes], [n.hash for n in nodes]),
             )
             self._insert_tracking(c, tracking)
 

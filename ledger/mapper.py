@@ -135,4 +135,6 @@ class SignedMapper(Mapper[UUID]):
 
 
 def _where(stored_event: StoredEvent) -> str:
-    return f"{stored_event.topic} v{stored_event.originator_version} of {stored_event.originator_id}"
+    return (
+        f"{stored_event.topic} v{stored_event.originator_version} of {stored_event.originator_id}"
+    )

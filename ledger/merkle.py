@@ -62,7 +62,10 @@ class NodeReader(Protocol):
 
 @runtime_checkable
 class BatchNodeReader(NodeReader, Protocol):
-    """A `NodeReader` that can fetch many nodes at once (one database round-trip per proof)."""
+    """A `NodeReader` that can fetch many nodes at once (one database round-trip per proof).
+
+    Nodes it does not hold are left out of the mapping; `read_nodes` turns that into `KeyError`.
+    """
 
     def nodes(self, keys: Sequence[NodeKey]) -> Mapping[NodeKey, bytes]: ...
 

@@ -162,6 +162,7 @@ class SequencerService:
                 self._stopping.wait(self._settings.retry_interval)
                 continue
             try:
+                log.info("this process is now the sequencer")
                 self.is_leader.set()
                 self._sequence_while_leader()
             except Exception:
@@ -180,8 +181,9 @@ class SequencerService:
         try:
             deadline = time.monotonic() + timeout
             self._sequence_while_leader(
-                lambda position: (position or 0) >= (target_notification_id or 0)
-                or time.monotonic() > deadline
+                lambda position: (
+                    (position or 0) >= (target_notification_id or 0) or time.monotonic() > deadline
+                )
             )
         finally:
             lock.release()

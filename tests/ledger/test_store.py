@@ -86,7 +86,9 @@ def test_a_changed_byte_is_refused_on_read(node: Node, part: str) -> None:
         "signature": SignedEntry(signed.entry, _flip(signed.signature, 5), signed.payload),
         "payload": SignedEntry(signed.entry, signed.signature, _flip(signed.payload, 3)),
     }[part]
-    forged = StoredEvent(row.originator_id, row.originator_version, row.topic, forged_entry.to_state())
+    forged = StoredEvent(
+        row.originator_id, row.originator_version, row.topic, forged_entry.to_state()
+    )
     with pytest.raises(TamperedEntry):
         node.store.mapper.to_domain_event(forged)
 
