@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf import any_pb2
@@ -105,7 +105,13 @@ class CallerAuthenticator:
         return caller
 
 
-class CallerInterceptor(grpc.ServerInterceptor[Any, Any]):
+if TYPE_CHECKING:
+    _ServerInterceptor = grpc.ServerInterceptor[Any, Any]
+else:  # generic only in the type stubs
+    _ServerInterceptor = grpc.ServerInterceptor
+
+
+class CallerInterceptor(_ServerInterceptor):
     def __init__(
         self,
         authenticate: Callable[[grpc.ServicerContext], Caller],

@@ -53,7 +53,9 @@ def bind(server: grpc.Server, config: Config) -> int:
     credentials = grpc.ssl_server_credentials(
         [(config.tls.key.read_bytes(), config.tls.cert.read_bytes())],
         root_certificates=client_ca,
-        require_client_auth=False,  # callers may use an API key instead of a certificate
+        # gRPC can only require a client certificate or not ask for one: with a client CA this
+        # is mutual TLS, where the certificate names the account; without, callers use API keys.
+        require_client_auth=client_ca is not None,
     )
     return server.add_secure_port(address, credentials)
 

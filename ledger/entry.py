@@ -46,7 +46,7 @@ def format_timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with exactly six fraction digits, so every entry's `at` sorts as text."""
     if moment.tzinfo is None:
         raise ValueError("timestamps in the ledger must be timezone-aware")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_timestamp(text: str) -> datetime:

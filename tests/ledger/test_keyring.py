@@ -1,0 +1,79 @@
+"""Keys: created once with mode 0600, rotated with overlapping windows, followed by signers."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ledger.keyring import ROTATION_GRACE, EntrySigner, KeyFolder, KeyringError, PublicKeyring
+
+T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def test_first_start_creates_private_keys_readable_only_by_the_owner(tmp_path: Path) -> None:
+    folder = KeyFolder(tmp_path / "keys")
+    keyring = folder.initialise("civitas.test/log", T0)
+    assert [key.kid for key in keyring.entry_keys] == ["k1"]
+    assert keyring.checkpoint_keys[0].startswith("civitas.test/log+")
+    private_files = sorted((tmp_path / "keys").glob("*.pem"))
+    assert len(private_files) == 2
+    for path in private_files:
+        assert path.stat().st_mode & 0o777 == 0o600
+    assert folder.initialise("other-origin", T0) == keyring  # a second start changes nothing
+
+
+def test_public_keyring_holds_no_private_material(tmp_path: Path) -> None:
+    folder = KeyFolder(tmp_path / "keys")
+    folder.initialise("civitas.test/log", T0)
+    text = folder.keyring_path.read_text()
+    assert "PRIVATE" not in text
+    assert PublicKeyring.from_json(__import__("json").loads(text)) == folder.load_keyring()
+
+
+def test_rotation_closes_the_old_window_after_a_grace_period(tmp_path: Path) -> None:
+    folder = KeyFolder(tmp_path / "keys")
+    folder.initialise("civitas.test/log", T0)
+    later = T0 + timedelta(days=30)
+    keyring = folder.rotate_entry_key(later)
+    old, new = keyring.entry_keys
+    assert (old.kid, new.kid) == ("k1", "k2")
+    assert old.not_after == later + ROTATION_GRACE
+    assert new.not_before == later
+    assert new.not_after is None
+    assert keyring.current_entry_key(later + timedelta(seconds=1)).kid == "k2"
+    assert keyring.current_entry_key(later - timedelta(seconds=1)).kid == "k1"
+    assert not old.is_valid_at(later + ROTATION_GRACE)
+
+
+def test_a_running_signer_follows_a_rotation_made_by_another_process(tmp_path: Path) -> None:
+    folder = KeyFolder(tmp_path / "keys")
+    folder.initialise("civitas.test/log", T0)
+    now = [T0 + timedelta(hours=1)]
+    signer = EntrySigner(folder, lambda: now[0])
+    assert signer.current_key()[0] == "k1"
+    KeyFolder(tmp_path / "keys").rotate_entry_key(now[0])  # "another process"
+    os.utime(folder.keyring_path, ns=(1, 1))  # a different mtime even on coarse clocks
+    signer._checked_at -= 60
+    now[0] += timedelta(seconds=1)
+    assert signer.current_key()[0] == "k2"
+    assert signer.public_key("k1") is not None
+
+
+def test_passphrase_protected_keys(tmp_path: Path) -> None:
+    folder = KeyFolder(tmp_path / "keys", passphrase=b"correct horse")
+    folder.initialise("civitas.test/log", T0)
+    assert b"ENCRYPTED" in (tmp_path / "keys" / "entry-k1.pem").read_bytes()
+    assert folder.entry_private_key("k1")
+    with pytest.raises(KeyringError):
+        KeyFolder(tmp_path / "keys", passphrase=b"wrong").entry_private_key("k1")
+
+
+def test_a_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:
+    folder = KeyFolder(tmp_path / "keys")
+    folder.initialise("civitas.test/log", T0)
+    (tmp_path / "keys" / "entry-k1.pem").chmod(0o644)
+    with pytest.raises(KeyringError, match="0600"):
+        folder.entry_private_key("k1")
