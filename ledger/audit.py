@@ -6,7 +6,7 @@ import base64
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from ledger.envelope import SignedEntry
+from ledger.envelope import unpack
 from ledger.errors import FailedPrecondition, InvalidInput, OutOfRange
 from ledger.keyring import PublicKeyring
 from ledger.log_recorder import MerkleLogRecorder, StoredCheckpoint
@@ -77,8 +77,8 @@ class AuditLog:
             raise InvalidInput.of("from_index", f"must not exceed to_index ({stop})")
         self._check_size(stop, "to_index")
         for leaf in self._view.iter_leaves(from_index, stop):
-            signed = SignedEntry.from_state(leaf.state)
-            yield PublishedEntry(leaf.index, signed.entry, signed.signature, signed.payload)
+            signed = unpack(leaf.stream, leaf.topic, leaf.version, leaf.state)
+            yield PublishedEntry(leaf.index, signed.entry_bytes, signed.signature, signed.payload)
 
     def _check_size(self, size: int, field: str) -> None:
         current = self._view.tree_size()

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 ENTRY_FORMAT_VERSION = 1
 SIGNATURE_CONTEXT = b"civitas/entry/v1\n"
@@ -25,8 +24,9 @@ class MalformedEntry(ValueError):
     """The bytes are not a canonical ledger entry."""
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
+    """A named tuple rather than a dataclass: built for every event written, and cheaper so."""
+
     actor: str
     at: str
     kid: str
@@ -44,9 +44,11 @@ class Entry:
 
 def format_timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with exactly six fraction digits, so every entry's `at` sorts as text."""
-    if moment.tzinfo is None:
-        raise ValueError("timestamps in the ledger must be timezone-aware")
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    if moment.tzinfo is not UTC:  # the common case, `eventsourcing`'s own clock, skips this
+        if moment.tzinfo is None:
+            raise ValueError("timestamps in the ledger must be timezone-aware")
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_timestamp(text: str) -> datetime:

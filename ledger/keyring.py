@@ -234,6 +234,7 @@ class EntrySigner:
         self._clock = clock
         self._lock = threading.Lock()
         self._private_keys: dict[str, Ed25519PrivateKey] = {}
+        self._current: tuple[float, str, Ed25519PrivateKey] | None = None
         self._keyring = folder.load_keyring()
         self._keyring_mtime = folder.keyring_path.stat().st_mtime_ns
         self._checked_at = time.monotonic()
@@ -244,13 +245,17 @@ class EntrySigner:
         return self._keyring
 
     def current_key(self) -> tuple[str, Ed25519PrivateKey]:
+        """The key to sign with now. On the write path of every event, so it is cached and
+        chosen again at most once per RELOAD_INTERVAL (rotations keep a grace period for that)."""
+        cached = self._current
+        if cached is not None and time.monotonic() < cached[0]:
+            return cached[1], cached[2]
         kid = self.keyring.current_entry_key(self._clock()).kid
-        private_key = self._private_keys.get(kid)
-        if private_key is None:
-            with self._lock:
-                private_key = self._private_keys.setdefault(
-                    kid, self._folder.entry_private_key(kid)
-                )
+        with self._lock:
+            private_key = self._private_keys.get(kid)
+            if private_key is None:
+                private_key = self._private_keys[kid] = self._folder.entry_private_key(kid)
+            self._current = (time.monotonic() + RELOAD_INTERVAL, kid, private_key)
         return kid, private_key
 
     def public_key(self, kid: str) -> EntryKey | None:
@@ -259,6 +264,11 @@ class EntrySigner:
             self._reload_if_changed(force=True)
             key = self._keyring.entry_key(kid)
         return key
+
+    def refresh(self) -> None:
+        """Look at the key folder now rather than at the next reload interval."""
+        self._reload_if_changed(force=True)
+        self._current = None
 
     def _reload_if_changed(self, *, force: bool = False) -> None:
         if not force and time.monotonic() - self._checked_at < RELOAD_INTERVAL:

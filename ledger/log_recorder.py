@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
@@ -38,6 +39,9 @@ class StoredCheckpoint:
 class LogLeaf:
     index: int
     notification_id: int
+    stream: str
+    version: int
+    topic: str
     state: bytes  # the stored envelope (see ledger/envelope.py)
 
 
@@ -166,12 +170,16 @@ class SQLiteMerkleLogRecorder(SQLiteTrackingRecorder, MerkleLogRecorder):
     def leaves(self, start: int, stop: int, limit: int) -> list[LogLeaf]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(
-                "SELECT l.leaf_index, l.notification_id, e.state FROM merkle_leaves l "
+                "SELECT l.leaf_index, l.notification_id, e.originator_id, e.originator_version, "
+                "e.topic, e.state FROM merkle_leaves l "
                 "JOIN stored_events e ON e.rowid = l.notification_id "
                 "WHERE l.leaf_index >= ? AND l.leaf_index < ? ORDER BY l.leaf_index LIMIT ?",
                 (start, stop, limit),
             )
-            return [LogLeaf(row[0], row[1], bytes(row[2])) for row in c.fetchall()]
+            return [
+                LogLeaf(row[0], row[1], str(UUID(row[2])), row[3], row[4], bytes(row[5]))
+                for row in c.fetchall()
+            ]
 
 
 class PostgresMerkleLogRecorder(PostgresTrackingRecorder, MerkleLogRecorder):
@@ -265,7 +273,8 @@ class PostgresMerkleLogRecorder(PostgresTrackingRecorder, MerkleLogRecorder):
         with self.datastore.transaction(commit=False) as c:
             c.execute(
                 self._sql(
-                    "SELECT l.leaf_index, l.notification_id, e.state FROM {schema}.merkle_leaves l "
+                    "SELECT l.leaf_index, l.notification_id, e.originator_id, "
+                    "e.originator_version, e.topic, e.state FROM {schema}.merkle_leaves l "
                     "JOIN {schema}.{events} e ON e.notification_id = l.notification_id "
                     "WHERE l.leaf_index >= %s AND l.leaf_index < %s "
                     "ORDER BY l.leaf_index LIMIT %s"
@@ -273,7 +282,14 @@ class PostgresMerkleLogRecorder(PostgresTrackingRecorder, MerkleLogRecorder):
                 (start, stop, limit),
             )
             return [
-                LogLeaf(row["leaf_index"], row["notification_id"], bytes(row["state"]))
+                LogLeaf(
+                    row["leaf_index"],
+                    row["notification_id"],
+                    str(row["originator_id"]),
+                    row["originator_version"],
+                    row["topic"],
+                    bytes(row["state"]),
+                )
                 for row in c.fetchall()
             ]
 

@@ -22,10 +22,9 @@ from ledger.entry import (
     MalformedEntry,
     format_timestamp,
     nfc,
-    parse_entry,
     parse_timestamp,
 )
-from ledger.envelope import MalformedEnvelope, SignedEntry
+from ledger.envelope import MalformedEnvelope, SignedEntry, pack, unpack
 from ledger.keyring import EntrySigner, verify_entry_signature
 
 
@@ -72,13 +71,12 @@ class SignedMapper(Mapper[UUID]):
             type=topic,
             version=version,
         )
-        entry_bytes = entry.canonical_bytes()
-        signature = private_key.sign(SIGNATURE_CONTEXT + entry_bytes)
+        signature = private_key.sign(SIGNATURE_CONTEXT + entry.canonical_bytes())
         return StoredEvent(
             originator_id=stream,
             originator_version=version,
             topic=topic,
-            state=SignedEntry(entry_bytes, signature, payload).to_state(),
+            state=pack(entry, signature, payload),
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
@@ -88,7 +86,7 @@ class SignedMapper(Mapper[UUID]):
                 f"{stored_event.topic} v{stored_event.originator_version} "
                 f"of {stored_event.originator_id} was erased"
             )
-        entry = parse_entry(signed.entry)
+        entry = signed.entry
         cls = resolve_topic(stored_event.topic)
         state: dict[str, Any] = self.transcoder.decode(signed.payload)
         state["originator_id"] = UUID(str(stored_event.originator_id))
@@ -107,7 +105,12 @@ class SignedMapper(Mapper[UUID]):
     def open(self, stored_event: StoredEvent) -> SignedEntry:
         """The signed entry of a stored row, checked unless verification is switched off."""
         try:
-            signed = SignedEntry.from_state(stored_event.state)
+            signed = unpack(
+                stored_event.originator_id,
+                stored_event.topic,
+                stored_event.originator_version,
+                stored_event.state,
+            )
             if self.verify_on_read:
                 self._check(stored_event, signed)
         except (MalformedEnvelope, MalformedEntry) as error:
@@ -115,17 +118,13 @@ class SignedMapper(Mapper[UUID]):
         return signed
 
     def _check(self, stored_event: StoredEvent, signed: SignedEntry) -> None:
-        entry = parse_entry(signed.entry)
-        if (
-            entry.stream != str(stored_event.originator_id)
-            or entry.version != stored_event.originator_version
-            or entry.type != stored_event.topic
-        ):
-            raise TamperedEntry(f"{_where(stored_event)}: entry belongs to another row")
+        entry = signed.entry
         key = self.signer.public_key(entry.kid)
         if key is None or not key.is_valid_at(parse_timestamp(entry.at)):
             raise TamperedEntry(f"{_where(stored_event)}: no valid key {entry.kid!r} at {entry.at}")
-        if not verify_entry_signature(key, signed.signature, SIGNATURE_CONTEXT + signed.entry):
+        if not verify_entry_signature(
+            key, signed.signature, SIGNATURE_CONTEXT + signed.entry_bytes
+        ):
             raise TamperedEntry(f"{_where(stored_event)}: signature does not verify")
         if (
             signed.payload is not None

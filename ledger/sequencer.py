@@ -23,7 +23,7 @@ from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent, Track
 from eventsourcing.projection import Projection, ProjectionRunner
 
 from ledger.checkpoint import Checkpoint, NoteSigner, format_checkpoint_text, sign_note
-from ledger.envelope import SignedEntry
+from ledger.envelope import unpack
 from ledger.leader import LeaderLock
 from ledger.log_recorder import MerkleLogRecorder, StoredCheckpoint
 from ledger.merkle import CompactRange, Node, leaf_hash
@@ -52,7 +52,13 @@ class EntryReader(Mapper[UUID]):
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         notification_id = getattr(stored_event, "id", 0)
-        return LoggedEntry(notification_id, SignedEntry.from_state(stored_event.state).entry)
+        signed = unpack(
+            stored_event.originator_id,
+            stored_event.topic,
+            stored_event.originator_version,
+            stored_event.state,
+        )
+        return LoggedEntry(notification_id, signed.entry_bytes)
 
 
 class LedgerLog(Application[UUID]):

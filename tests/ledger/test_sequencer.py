@@ -15,7 +15,7 @@ from civitas.config import build_config
 from civitas.node import Node
 from ledger.accounts import ServiceAccount
 from ledger.checkpoint import NoteVerifier, open_note, parse_checkpoint_text
-from ledger.envelope import SignedEntry
+from ledger.envelope import unpack
 from ledger.leader import PostgresLeaderLock
 from ledger.merkle import leaf_hash, root_from_leaf_hashes, verify_consistency, verify_inclusion
 
@@ -32,7 +32,10 @@ def write_accounts(node: Node, count: int, prefix: str = "acct", batch: int = 1)
 def reference_leaves(node: Node) -> list[bytes]:
     """Leaf hashes of every stored entry, in notification order: what the tree must hold."""
     notifications = node.store.recorder.select_notifications(start=1, limit=1_000_000)
-    return [leaf_hash(SignedEntry.from_state(n.state).entry) for n in notifications]
+    return [
+        leaf_hash(unpack(n.originator_id, n.topic, n.originator_version, n.state).entry_bytes)
+        for n in notifications
+    ]
 
 
 def test_tree_and_checkpoint_match_the_log(node: Node) -> None:

@@ -11,7 +11,7 @@ from eventsourcing.persistence import StoredEvent
 from civitas.node import Node
 from ledger.accounts import ServiceAccount, account_id
 from ledger.entry import SIGNATURE_CONTEXT, parse_entry
-from ledger.envelope import SignedEntry
+from ledger.envelope import unpack
 from ledger.errors import Conflict, Unauthenticated
 from ledger.mapper import TamperedEntry, UnattributedEvent
 
@@ -26,8 +26,8 @@ def test_every_stored_event_is_a_signed_canonical_entry(node: Node) -> None:
     rows = stored_rows(node, account_id("tax-portal"))
     assert [row.originator_version for row in rows] == [1, 2]
     for row in rows:
-        signed = SignedEntry.from_state(row.state)
-        entry = parse_entry(signed.entry)
+        signed = unpack(row.originator_id, row.topic, row.originator_version, row.state)
+        entry = parse_entry(signed.entry_bytes)
         assert entry.stream == str(account_id("tax-portal"))
         assert entry.type == row.topic
         assert entry.actor == "cli:test"
@@ -35,8 +35,8 @@ def test_every_stored_event_is_a_signed_canonical_entry(node: Node) -> None:
         assert entry.payload_sha256 == hashlib.sha256(signed.payload).hexdigest()
         key = node.signer.keyring.entry_key(entry.kid)
         assert key is not None
-        key.public_key.verify(signed.signature, SIGNATURE_CONTEXT + signed.entry)
-    assert [parse_entry(SignedEntry.from_state(r.state).entry).type for r in rows] == [
+        key.public_key.verify(signed.signature, SIGNATURE_CONTEXT + signed.entry_bytes)
+    assert [row.topic for row in rows] == [
         "ledger.ServiceAccount.Created",
         "ledger.ServiceAccount.RoleChanged",
     ]
@@ -75,19 +75,21 @@ def _flip(data: bytes, position: int) -> bytes:
     return data[:position] + bytes([data[position] ^ 1]) + data[position + 1 :]
 
 
-@pytest.mark.parametrize("part", ["entry", "signature", "payload"])
+@pytest.mark.parametrize("part", ["actor", "timestamp", "signature", "payload"])
 def test_a_changed_byte_is_refused_on_read(node: Node, part: str) -> None:
     node.accounts.create("tampered", "auditor", actor="cli:test")
     row = stored_rows(node, account_id("tampered"))[0]
-    signed = SignedEntry.from_state(row.state)
+    signed = unpack(row.originator_id, row.topic, row.originator_version, row.state)
     assert signed.payload is not None
-    forged_entry = {
-        "entry": SignedEntry(_flip(signed.entry, 20), signed.signature, signed.payload),
-        "signature": SignedEntry(signed.entry, _flip(signed.signature, 5), signed.payload),
-        "payload": SignedEntry(signed.entry, signed.signature, _flip(signed.payload, 3)),
+    actor_at = 3  # after the marker and the actor's length
+    position = {
+        "actor": actor_at,
+        "timestamp": actor_at + len("cli:test") + 20,
+        "signature": len(row.state) - len(signed.payload) - 10,
+        "payload": len(row.state) - 1,
     }[part]
     forged = StoredEvent(
-        row.originator_id, row.originator_version, row.topic, forged_entry.to_state()
+        row.originator_id, row.originator_version, row.topic, _flip(row.state, position)
     )
     with pytest.raises(TamperedEntry):
         node.store.mapper.to_domain_event(forged)
