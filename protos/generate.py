@@ -13,7 +13,9 @@ PROTO_DIR = Path("protos") / "civitas" / "v1"
 
 
 def proto_sources() -> list[str]:
-    return sorted(str(path.relative_to(REPO_ROOT)) for path in (REPO_ROOT / PROTO_DIR).glob("*.proto"))
+    return sorted(
+        str(path.relative_to(REPO_ROOT)) for path in (REPO_ROOT / PROTO_DIR).glob("*.proto")
+    )
 
 
 def generate(out_dir: Path) -> None:

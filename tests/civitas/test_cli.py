@@ -78,7 +78,7 @@ def test_rotation_then_export_gives_a_bundle_that_verifies(
     result = civitas(data_dir, database_url, "export", "--out", str(bundle))
     assert json.loads(result.stdout.splitlines()[-1])["entries"] == 3
     assert check_bundle(bundle) == 3
-    lines, notes, keyring = read_bundle(bundle)
+    lines, _, keyring = read_bundle(bundle)
     kids = [parse_entry(str(line["entry"]).encode()).kid for line in lines]
     assert kids == ["k1", "k2", "k2"]
     assert len(keyring.checkpoint_keys) == 2
