@@ -13,7 +13,7 @@ from ledger.accounts import ServiceAccount, account_id
 from ledger.entry import SIGNATURE_CONTEXT, parse_entry
 from ledger.envelope import unpack
 from ledger.errors import Conflict, Unauthenticated
-from ledger.mapper import TamperedEntry, UnattributedEvent
+from ledger.mapper import SignedMapper, TamperedEntry, UnattributedEvent
 
 
 def stored_rows(node: Node, originator: UUID) -> list[StoredEvent]:
@@ -101,3 +101,16 @@ def test_an_entry_moved_to_another_stream_is_refused(node: Node) -> None:
     elsewhere = StoredEvent(account_id("other"), 1, row.topic, row.state)
     with pytest.raises(TamperedEntry):
         node.store.mapper.to_domain_event(elsewhere)
+
+
+def test_verification_on_read_can_be_switched_off_for_speed(node: Node) -> None:
+    node.accounts.create("fast-reader", "auditor", actor="cli:test")
+    row = stored_rows(node, account_id("fast-reader"))[0]
+    signed = unpack(row.originator_id, row.topic, row.originator_version, row.state)
+    assert signed.payload is not None
+    bad_signature = _flip(row.state, len(row.state) - len(signed.payload) - 1)
+    forged = StoredEvent(row.originator_id, row.originator_version, row.topic, bad_signature)
+    with pytest.raises(TamperedEntry):
+        node.store.mapper.to_domain_event(forged)
+    fast = SignedMapper(node.store.mapper.transcoder, node.signer, verify_on_read=False)
+    assert fast.to_domain_event(forged).originator_id == account_id("fast-reader")
