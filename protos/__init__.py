@@ -1,1 +1,1 @@
-"""The gRPC contract: `.proto` sources under civitas/v1 and the Python modules generated from them."""
+"""The gRPC contract: `.proto` sources under civitas/v1 and the modules generated from them."""
