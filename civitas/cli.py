@@ -9,11 +9,15 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from civitas.config import DEFAULT_HOST, DEFAULT_PORT, Config, ConfigError, build_config
 from civitas.node import Node, utc_now
 from ledger.errors import DomainError
 from ledger.export import export_bundle
+
+if TYPE_CHECKING:  # argparse names the type of `add_subparsers()` privately
+    Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -140,9 +144,7 @@ def _sequence(config: Config, args: argparse.Namespace) -> int:
 def _export(config: Config, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    node = _ready_node(config)
-    # Sequence what was written since the last checkpoint, unless a server is doing it already.
-    node.sequencer().catch_up(node.store.recorder.max_notification_id())
+    node = _sequenced_node(config)
     out_dir = Path(args.out)
     total = node.audit.latest_checkpoint().tree_size
     with tqdm(total=total, unit="entry", disable=None, file=sys.stderr) as bar:
@@ -150,6 +152,25 @@ def _export(config: Config, args: argparse.Namespace) -> int:
     print(json.dumps({"entries": written, "out": str(out_dir)}))
     node.close()
     return 0
+
+
+def _receipt(config: Config, args: argparse.Namespace) -> int:
+    node = _sequenced_node(config)
+    document = json.dumps(node.audit.receipt(args.index), indent=2) + "\n"
+    if args.out:
+        Path(args.out).write_text(document)
+    else:
+        sys.stdout.write(document)
+    node.close()
+    return 0
+
+
+def _sequenced_node(config: Config) -> Node:
+    """A node whose latest checkpoint covers everything written so far (unless a running server
+    holds the sequencer, in which case its checkpoint follows within a second)."""
+    node = _ready_node(config)
+    node.sequencer().catch_up(node.store.recorder.max_notification_id())
+    return node
 
 
 def _ready_node(config: Config) -> Node:
@@ -188,6 +209,13 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--origin", help="checkpoint origin line (default: unique per install)")
     init.set_defaults(command=_init)
 
+    _add_account_commands(commands)
+    _add_key_commands(commands)
+    _add_log_commands(commands)
+    return parser
+
+
+def _add_account_commands(commands: Subcommands) -> None:
     accounts = commands.add_parser("accounts", help="service accounts that may call the API")
     account_commands = accounts.add_subparsers(required=True, metavar="ACTION")
     add = account_commands.add_parser("add", help="create an account and print its API key once")
@@ -206,6 +234,8 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("--reason", default="revoked by operator")
     revoke.set_defaults(command=_accounts_revoke)
 
+
+def _add_key_commands(commands: Subcommands) -> None:
     keys = commands.add_parser("keys", help="signing keys")
     key_commands = keys.add_subparsers(required=True, metavar="ACTION")
     rotate = key_commands.add_parser("rotate", help="add a new key and close the current one")
@@ -214,6 +244,8 @@ def _parser() -> argparse.ArgumentParser:
     show = key_commands.add_parser("show", help="print the public keyring")
     show.set_defaults(command=_keys_show)
 
+
+def _add_log_commands(commands: Subcommands) -> None:
     sequence = commands.add_parser("sequence", help="run the sequencer in the foreground")
     sequence.add_argument("--until-caught-up", action="store_true")
     sequence.add_argument("--timeout", type=float, default=600.0)
@@ -222,7 +254,11 @@ def _parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="write the export bundle (DESIGN.md section 4)")
     export.add_argument("--out", required=True)
     export.set_defaults(command=_export)
-    return parser
+
+    receipt = commands.add_parser("receipt", help="write the receipt of one entry (by leaf index)")
+    receipt.add_argument("index", type=int)
+    receipt.add_argument("--out", help="file to write (default: standard output)")
+    receipt.set_defaults(command=_receipt)
 
 
 if __name__ == "__main__":

@@ -80,6 +80,21 @@ class AuditLog:
             signed = unpack(leaf.stream, leaf.topic, leaf.version, leaf.state)
             yield PublishedEntry(leaf.index, signed.entry_bytes, signed.signature, signed.payload)
 
+    def receipt(self, index: int) -> dict[str, object]:
+        """One entry with everything needed to check it offline (DESIGN.md section 4): the
+        entry, its signature and payload, an inclusion proof against the latest checkpoint, that
+        checkpoint, and the public keyring."""
+        checkpoint = self.latest_checkpoint()
+        proof = self.inclusion_proof(index, checkpoint.tree_size)
+        entry = next(self.entries(index, index + 1))
+        return {
+            "origin": self.keyring().origin,
+            **entry.to_json(),
+            "inclusion_proof": [base64.b64encode(h).decode() for h in proof.hashes],
+            "checkpoint": checkpoint.note,
+            "keyring": self.keyring().to_json(),
+        }
+
     def _check_size(self, size: int, field: str) -> None:
         current = self._view.tree_size()
         if size > current:
