@@ -39,6 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             client_ca=getattr(args, "client_ca", None),
             dev=getattr(args, "dev", None),
             verify_on_read=not getattr(args, "no_verify_on_read", False),
+            rp_id=getattr(args, "rp_id", None),
+            rp_origins=tuple(getattr(args, "rp_origin", None) or ()),
         )
         result: int = args.command(config, args)
     except (ConfigError, DomainError) as error:
@@ -202,6 +204,10 @@ def _parser() -> argparse.ArgumentParser:
         "--no-verify-on-read",
         action="store_true",
         help="skip signature checks when reading events back (faster)",
+    )
+    serve.add_argument("--rp-id", help="WebAuthn relying party id (default localhost)")
+    serve.add_argument(
+        "--rp-origin", action="append", help="allowed WebAuthn origin (repeat for several)"
     )
     serve.set_defaults(command=_serve)
 

@@ -35,6 +35,8 @@ class Config:
     verify_on_read: bool = True
     key_passphrase: bytes | None = None
     checkpoint_interval: float = 0.5
+    rp_id: str = "localhost"  # WebAuthn relying party id: the portals' registrable domain
+    rp_origins: tuple[str, ...] = ("https://localhost",)
 
     @property
     def keys_dir(self) -> Path:
@@ -80,6 +82,8 @@ def build_config(
     client_ca: str | None = None,
     dev: bool | None = None,
     verify_on_read: bool = True,
+    rp_id: str | None = None,
+    rp_origins: tuple[str, ...] = (),
     environ: Mapping[str, str] | None = None,
 ) -> Config:
     env = os.environ if environ is None else environ
@@ -105,4 +109,8 @@ def build_config(
         dev_plaintext=dev if dev is not None else tls is None,
         verify_on_read=verify_on_read,
         key_passphrase=passphrase.encode() if passphrase else None,
+        rp_id=rp_id or env.get("CIVITAS_RP_ID") or "localhost",
+        rp_origins=rp_origins
+        or tuple(filter(None, env.get("CIVITAS_RP_ORIGINS", "").split(",")))
+        or ("https://localhost",),
     )

@@ -11,6 +11,10 @@ from datetime import UTC, datetime
 from functools import cached_property
 
 from civitas.config import Config
+from identity.application import IdentityApplication, IdentitySettings
+from identity.passkeys import RelyingParty
+from identity.personal_data import DataKeyStore, NationalIdentifierIndex, data_key_table
+from identity.tokens import TokenSigner
 from ledger.accounts import ServiceAccounts
 from ledger.audit import AuditLog
 from ledger.checkpoint import NoteSigner
@@ -57,6 +61,25 @@ class Node:
     @cached_property
     def accounts(self) -> ServiceAccounts:
         return ServiceAccounts(self.store)
+
+    @cached_property
+    def identity(self) -> IdentityApplication:
+        keys = self.config.keys_dir
+        return IdentityApplication(
+            self.store,
+            data_keys=DataKeyStore(
+                data_key_table(self.store.datastore),
+                keys / "data-key-encryption.key",
+            ),
+            national_ids=NationalIdentifierIndex(keys / "national-identifier-lookup.key"),
+            token_signer=TokenSigner("t1", self.keys.named_private_key("token-t1")),
+            settings=IdentitySettings(
+                relying_party=RelyingParty(
+                    id=self.config.rp_id, name="Civitas", origins=self.config.rp_origins
+                )
+            ),
+            clock=utc_now,
+        )
 
     @property
     def view_class(self) -> type[MerkleLogRecorder]:

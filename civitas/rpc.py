@@ -115,10 +115,11 @@ class CallerInterceptor(_ServerInterceptor):
     def __init__(
         self,
         authenticate: Callable[[grpc.ServicerContext], Caller],
-        roles_by_service: Mapping[str, frozenset[str]],
+        roles: Mapping[str, frozenset[str]],
     ) -> None:
+        """`roles` maps a service name, or a `service/Method` name, to the roles allowed."""
         self._authenticate = authenticate
-        self._roles_by_service = roles_by_service
+        self._roles = roles
 
     def intercept_service(
         self,
@@ -130,7 +131,7 @@ class CallerInterceptor(_ServerInterceptor):
         if handler is None or method.startswith(OPEN_SERVICES):
             return handler
         service = method.rsplit("/", 1)[0].lstrip("/")
-        allowed = self._roles_by_service.get(service, frozenset())
+        allowed = self._roles.get(method.lstrip("/"), self._roles.get(service, frozenset()))
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(handler.unary_unary, allowed, method),

@@ -14,28 +14,37 @@ from grpc_reflection.v1alpha import reflection
 from civitas.config import Config
 from civitas.node import Node
 from civitas.rpc import CallerAuthenticator, CallerInterceptor
+from identity.identity_service import IdentityServicer
 from ledger.audit_service import AuditServicer
-from protos.civitas.v1 import audit_pb2, audit_pb2_grpc
+from protos.civitas.v1 import audit_pb2, audit_pb2_grpc, identity_pb2, identity_pb2_grpc
 
 log = logging.getLogger("civitas.server")
 
 AUDIT_SERVICE = audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name
-ROLES_BY_SERVICE = {AUDIT_SERVICE: frozenset({"auditor", "admin"})}
+IDENTITY_SERVICE = identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name
+# A service name sets the roles for all its methods; a full method name overrides it.
+ROLES = {
+    AUDIT_SERVICE: frozenset({"auditor", "admin"}),
+    IDENTITY_SERVICE: frozenset({"agency:*", "admin"}),
+    f"{IDENTITY_SERVICE}/UnlockFactor": frozenset({"admin"}),
+    f"{IDENTITY_SERVICE}/EraseCitizen": frozenset({"admin"}),
+}
 
 
 def build_server(node: Node) -> tuple[grpc.Server, health.HealthServicer]:
     authenticator = CallerAuthenticator(node.accounts)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="rpc"),
-        interceptors=[CallerInterceptor(authenticator.authenticate, ROLES_BY_SERVICE)],
+        interceptors=[CallerInterceptor(authenticator.authenticate, ROLES)],
         options=[("grpc.max_receive_message_length", 4 * 1024 * 1024)],
     )
     audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(node.audit), server)
+    identity_pb2_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(node.identity), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    services = (AUDIT_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME)
+    services = (AUDIT_SERVICE, IDENTITY_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(services, server)
-    for name in ("", AUDIT_SERVICE):
+    for name in ("", AUDIT_SERVICE, IDENTITY_SERVICE):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return server, health_servicer
 

@@ -90,3 +90,18 @@ def unpack(stream: UUID | str, type_: str, version: int, state: bytes) -> Signed
     )
     payload = state[position:] if marker == _WITH_PAYLOAD else None
     return SignedEntry(entry, entry.canonical_bytes(), signature, payload)
+
+
+def erase_payload(state: bytes) -> bytes:
+    """The same frame without its payload: hashes, signature and proofs stay valid."""
+    signed_part = state[: len(state) - _payload_length(state)]
+    return bytes((_ERASED,)) + signed_part[1:]
+
+
+def _payload_length(state: bytes) -> int:
+    marker, actor_length = _HEADER.unpack_from(state)
+    if marker == _ERASED:
+        return 0
+    position: int = _HEADER.size + actor_length + TIMESTAMP_SIZE
+    position += 1 + state[position] + DIGEST_SIZE + SIGNATURE_SIZE
+    return len(state) - position

@@ -171,6 +171,13 @@ class KeyFolder:
         self._write_keyring(rotated)
         return rotated
 
+    def named_private_key(self, name: str) -> Ed25519PrivateKey:
+        """A key of another purpose kept in this folder (e.g. token signing), made on first use."""
+        path = self.path / f"{name}.pem"
+        if not path.exists():
+            self._write_private_key(path, Ed25519PrivateKey.generate())
+        return self._read_private_key(path)
+
     def entry_private_key(self, kid: str) -> Ed25519PrivateKey:
         return self._read_private_key(self.path / f"entry-{kid}.pem")
 

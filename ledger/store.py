@@ -30,9 +30,11 @@ from eventsourcing.persistence import (
     TrackingRecorder,
     UUIDAsHex,
 )
-from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from eventsourcing.utils import Environment
 
+from ledger.envelope import erase_payload
 from ledger.keyring import EntrySigner
 from ledger.mapper import SignedMapper
 
@@ -129,12 +131,38 @@ class LedgerStore:
         self.database = database
         self.env = {**database.persistence_env()}
         self.factory = InfrastructureFactory.construct(_named_env(self.env))
+        self.datastore: SQLiteDatastore | PostgresDatastore = self.factory.datastore  # type: ignore[attr-defined]
         self.signer = signer
         transcoder = JSONTranscoder()
         for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
             transcoder.register(transcoding)
         self.mapper = SignedMapper(transcoder, signer, verify_on_read=verify_on_read)
         self.recorder = self.factory.application_recorder()
+
+    def erase_payloads(self, stream: UUID, below_version: int) -> int:
+        """Drop the stored payloads of a stream's events before `below_version` (GDPR art. 17).
+
+        The only change Civitas ever makes to a stored event: the entry and its signature stay,
+        so every proof still verifies and auditors see the payload as erased."""
+        if isinstance(self.datastore, PostgresDatastore):
+            table, marker = f'"{self.datastore.schema}"."{POSTGRES_EVENTS_TABLE}"', "%s"
+            key: object = stream
+        else:
+            table, marker, key = SQLITE_EVENTS_TABLE, "?", stream.hex
+        select = (
+            f"SELECT originator_version, state FROM {table} "  # noqa: S608 - fixed names
+            f"WHERE originator_id = {marker} AND originator_version < {marker}"
+        )
+        update = (
+            f"UPDATE {table} SET state = {marker} "  # noqa: S608 - fixed names
+            f"WHERE originator_id = {marker} AND originator_version = {marker}"
+        )
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(select, (key, below_version))
+            rows = [(row["originator_version"], bytes(row["state"])) for row in cursor.fetchall()]
+            for version, state in rows:
+                cursor.execute(update, (erase_payload(state), key, version))
+        return len(rows)
 
     def tracking_recorder(self, name: str, recorder_class: type[TrackingRecorder]) -> Any:
         """A tracking recorder (a projection's view) on the same database."""

@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -88,9 +88,10 @@ def bearer(api_key: str) -> list[tuple[str, str]]:
     return [("authorization", f"Bearer {api_key}")]
 
 
-def status_code(call: object) -> grpc.StatusCode:
+def status_code(call: Callable[..., object], *args: object, **kwargs: object) -> grpc.StatusCode:
+    """The status a failing call ends with (the call must fail)."""
     try:
-        call()  # type: ignore[operator]
+        call(*args, **kwargs)
     except grpc.RpcError as error:
         code: grpc.StatusCode = error.code()
         return code

@@ -24,13 +24,77 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n protos/civitas/v1/identity.proto\x12\ncivitas.v12\x11\n\x0fIdentityServiceb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n protos/civitas/v1/identity.proto\x12\ncivitas.v1\"4\n\rClientContext\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\x12\n\nuser_agent\x18\x02 \x01(\t\"\x86\x01\n\x0cPersonalData\x12\x12\n\ngiven_name\x18\x01 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x02 \x01(\t\x12\x12\n\nbirth_date\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\r\n\x05phone\x18\x05 \x01(\t\x12\x1b\n\x13national_identifier\x18\x06 \x01(\t\"\x8d\x01\n\x16RegisterCitizenRequest\x12/\n\rpersonal_data\x18\x01 \x01(\x0b\x32\x18.civitas.v1.PersonalData\x12\x30\n\tassurance\x18\x02 \x01(\x0e\x32\x1d.civitas.v1.IdentityAssurance\x12\x10\n\x08\x65vidence\x18\x03 \x01(\t\"\xc3\x01\n\x07\x43itizen\x12\x12\n\ncitizen_id\x18\x01 \x01(\t\x12/\n\rpersonal_data\x18\x02 \x01(\x0b\x32\x18.civitas.v1.PersonalData\x12\x30\n\tassurance\x18\x03 \x01(\x0e\x32\x1d.civitas.v1.IdentityAssurance\x12\x31\n\x0e\x61uthenticators\x18\x04 \x03(\x0b\x32\x19.civitas.v1.Authenticator\x12\x0e\n\x06\x65rased\x18\x05 \x01(\x08\"X\n\rAuthenticator\x12\x18\n\x10\x61uthenticator_id\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x0e\n\x06locked\x18\x03 \x01(\x08\x12\r\n\x05label\x18\x04 \x01(\t\"\'\n\x11GetCitizenRequest\x12\x12\n\ncitizen_id\x18\x01 \x01(\t\"1\n\x12\x46indCitizenRequest\x12\x1b\n\x13national_identifier\x18\x01 \x01(\t\":\n\x12SetPasswordRequest\x12\x12\n\ncitizen_id\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"?\n\x1a\x42\x65ginTotpEnrollmentRequest\x12\x12\n\ncitizen_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\"d\n\x0eTotpEnrollment\x12\x18\n\x10\x61uthenticator_id\x18\x01 \x01(\t\x12\x18\n\x10provisioning_uri\x18\x02 \x01(\t\x12\x0e\n\x06qr_svg\x18\x03 \x01(\t\x12\x0e\n\x06qr_png\x18\x04 \x01(\x0c\"Z\n\x1c\x43onfirmTotpEnrollmentRequest\x12\x12\n\ncitizen_id\x18\x01 \x01(\t\x12\x18\n\x10\x61uthenticator_id\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\"D\n\x1f\x42\x65ginPasskeyRegistrationRequest\x12\x12\n\ncitizen_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\"K\n\x1aPasskeyRegistrationOptions\x12\x17\n\x0fregistration_id\x18\x01 \x01(\t\x12\x14\n\x0coptions_json\x18\x02 \x01(\t\"j\n\"CompletePasskeyRegistrationRequest\x12\x12\n\ncitizen_id\x18\x01 \x01(\t\x12\x17\n\x0fregistration_id\x18\x02 \x01(\t\x12\x17\n\x0f\x63redential_json\x18\x03 \x01(\t\"/\n\x19IssueRecoveryCodesRequest\x12\x12\n\ncitizen_id\x18\x01 \x01(\t\"\x1e\n\rRecoveryCodes\x12\r\n\x05\x63odes\x18\x01 \x03(\t\"J\n\x1aRemoveAuthenticatorRequest\x12\x12\n\ncitizen_id\x18\x01 \x01(\t\x12\x18\n\x10\x61uthenticator_id\x18\x02 \x01(\t\"[\n\x1a\x42\x65ginAuthenticationRequest\x12\x12\n\ncitizen_id\x18\x01 \x01(\t\x12)\n\x06\x63lient\x18\x02 \x01(\x0b\x32\x19.civitas.v1.ClientContext\"z\n\x17\x41uthenticationChallenge\x12\x12\n\nattempt_id\x18\x01 \x01(\t\x12\x19\n\x11\x61vailable_methods\x18\x02 \x03(\t\x12\x1c\n\x14passkey_options_json\x18\x03 \x01(\t\x12\x12\n\nexpires_at\x18\x04 \x01(\t\"\xba\x01\n\x1d\x43ompleteAuthenticationRequest\x12\x12\n\nattempt_id\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x11\n\ttotp_code\x18\x03 \x01(\t\x12\x1e\n\x16passkey_assertion_json\x18\x04 \x01(\t\x12\x15\n\rrecovery_code\x18\x05 \x01(\t\x12)\n\x06\x63lient\x18\x06 \x01(\x0b\x32\x19.civitas.v1.ClientContext\"g\n\x14\x41uthenticationResult\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12\x0b\n\x03\x61\x63r\x18\x03 \x01(\t\x12\x0b\n\x03\x61mr\x18\x04 \x03(\t\x12\x12\n\nexpires_at\x18\x05 \x01(\t\"\'\n\x16IntrospectTokenRequest\x12\r\n\x05token\x18\x01 \x01(\t\"\x8a\x01\n\x12TokenIntrospection\x12\x0e\n\x06\x61\x63tive\x18\x01 \x01(\x08\x12\x12\n\ncitizen_id\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x0b\n\x03\x61\x63r\x18\x04 \x01(\t\x12\x0b\n\x03\x61mr\x18\x05 \x03(\t\x12\x12\n\nexpires_at\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\":\n\x14RevokeSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x84\x01\n\x07Session\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x12\n\ncitizen_id\x18\x02 \x01(\t\x12\x0b\n\x03\x61\x63r\x18\x03 \x01(\t\x12\x0b\n\x03\x61mr\x18\x04 \x03(\t\x12\x12\n\nstarted_at\x18\x05 \x01(\t\x12\x12\n\nexpires_at\x18\x06 \x01(\t\x12\x0f\n\x07revoked\x18\x07 \x01(\x08\")\n\x13ListSessionsRequest\x12\x12\n\ncitizen_id\x18\x01 \x01(\t\"=\n\x14ListSessionsResponse\x12%\n\x08sessions\x18\x01 \x03(\x0b\x32\x13.civitas.v1.Session\"\x10\n\x0eGetJwksRequest\"\x14\n\x04Jwks\x12\x0c\n\x04json\x18\x01 \x01(\t\"I\n\x13UnlockFactorRequest\x12\x12\n\ncitizen_id\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"9\n\x13\x45raseCitizenRequest\x12\x12\n\ncitizen_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t*U\n\x11IdentityAssurance\x12\"\n\x1eIDENTITY_ASSURANCE_UNSPECIFIED\x10\x00\x12\x08\n\x04IAL1\x10\x01\x12\x08\n\x04IAL2\x10\x02\x12\x08\n\x04IAL3\x10\x03\x32\xef\x0b\n\x0fIdentityService\x12J\n\x0fRegisterCitizen\x12\".civitas.v1.RegisterCitizenRequest\x1a\x13.civitas.v1.Citizen\x12@\n\nGetCitizen\x12\x1d.civitas.v1.GetCitizenRequest\x1a\x13.civitas.v1.Citizen\x12\x42\n\x0b\x46indCitizen\x12\x1e.civitas.v1.FindCitizenRequest\x1a\x13.civitas.v1.Citizen\x12H\n\x0bSetPassword\x12\x1e.civitas.v1.SetPasswordRequest\x1a\x19.civitas.v1.Authenticator\x12Y\n\x13\x42\x65ginTotpEnrollment\x12&.civitas.v1.BeginTotpEnrollmentRequest\x1a\x1a.civitas.v1.TotpEnrollment\x12\\\n\x15\x43onfirmTotpEnrollment\x12(.civitas.v1.ConfirmTotpEnrollmentRequest\x1a\x19.civitas.v1.Authenticator\x12o\n\x18\x42\x65ginPasskeyRegistration\x12+.civitas.v1.BeginPasskeyRegistrationRequest\x1a&.civitas.v1.PasskeyRegistrationOptions\x12h\n\x1b\x43ompletePasskeyRegistration\x12..civitas.v1.CompletePasskeyRegistrationRequest\x1a\x19.civitas.v1.Authenticator\x12V\n\x12IssueRecoveryCodes\x12%.civitas.v1.IssueRecoveryCodesRequest\x1a\x19.civitas.v1.RecoveryCodes\x12R\n\x13RemoveAuthenticator\x12&.civitas.v1.RemoveAuthenticatorRequest\x1a\x13.civitas.v1.Citizen\x12\x62\n\x13\x42\x65ginAuthentication\x12&.civitas.v1.BeginAuthenticationRequest\x1a#.civitas.v1.AuthenticationChallenge\x12\x65\n\x16\x43ompleteAuthentication\x12).civitas.v1.CompleteAuthenticationRequest\x1a .civitas.v1.AuthenticationResult\x12U\n\x0fIntrospectToken\x12\".civitas.v1.IntrospectTokenRequest\x1a\x1e.civitas.v1.TokenIntrospection\x12\x46\n\rRevokeSession\x12 .civitas.v1.RevokeSessionRequest\x1a\x13.civitas.v1.Session\x12Q\n\x0cListSessions\x12\x1f.civitas.v1.ListSessionsRequest\x1a .civitas.v1.ListSessionsResponse\x12\x37\n\x07GetJwks\x12\x1a.civitas.v1.GetJwksRequest\x1a\x10.civitas.v1.Jwks\x12\x44\n\x0cUnlockFactor\x12\x1f.civitas.v1.UnlockFactorRequest\x1a\x13.civitas.v1.Citizen\x12\x44\n\x0c\x45raseCitizen\x12\x1f.civitas.v1.EraseCitizenRequest\x1a\x13.civitas.v1.Citizenb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.civitas.v1.identity_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_IDENTITYSERVICE']._serialized_start=48
-  _globals['_IDENTITYSERVICE']._serialized_end=65
+  _globals['_IDENTITYASSURANCE']._serialized_start=2662
+  _globals['_IDENTITYASSURANCE']._serialized_end=2747
+  _globals['_CLIENTCONTEXT']._serialized_start=48
+  _globals['_CLIENTCONTEXT']._serialized_end=100
+  _globals['_PERSONALDATA']._serialized_start=103
+  _globals['_PERSONALDATA']._serialized_end=237
+  _globals['_REGISTERCITIZENREQUEST']._serialized_start=240
+  _globals['_REGISTERCITIZENREQUEST']._serialized_end=381
+  _globals['_CITIZEN']._serialized_start=384
+  _globals['_CITIZEN']._serialized_end=579
+  _globals['_AUTHENTICATOR']._serialized_start=581
+  _globals['_AUTHENTICATOR']._serialized_end=669
+  _globals['_GETCITIZENREQUEST']._serialized_start=671
+  _globals['_GETCITIZENREQUEST']._serialized_end=710
+  _globals['_FINDCITIZENREQUEST']._serialized_start=712
+  _globals['_FINDCITIZENREQUEST']._serialized_end=761
+  _globals['_SETPASSWORDREQUEST']._serialized_start=763
+  _globals['_SETPASSWORDREQUEST']._serialized_end=821
+  _globals['_BEGINTOTPENROLLMENTREQUEST']._serialized_start=823
+  _globals['_BEGINTOTPENROLLMENTREQUEST']._serialized_end=886
+  _globals['_TOTPENROLLMENT']._serialized_start=888
+  _globals['_TOTPENROLLMENT']._serialized_end=988
+  _globals['_CONFIRMTOTPENROLLMENTREQUEST']._serialized_start=990
+  _globals['_CONFIRMTOTPENROLLMENTREQUEST']._serialized_end=1080
+  _globals['_BEGINPASSKEYREGISTRATIONREQUEST']._serialized_start=1082
+  _globals['_BEGINPASSKEYREGISTRATIONREQUEST']._serialized_end=1150
+  _globals['_PASSKEYREGISTRATIONOPTIONS']._serialized_start=1152
+  _globals['_PASSKEYREGISTRATIONOPTIONS']._serialized_end=1227
+  _globals['_COMPLETEPASSKEYREGISTRATIONREQUEST']._serialized_start=1229
+  _globals['_COMPLETEPASSKEYREGISTRATIONREQUEST']._serialized_end=1335
+  _globals['_ISSUERECOVERYCODESREQUEST']._serialized_start=1337
+  _globals['_ISSUERECOVERYCODESREQUEST']._serialized_end=1384
+  _globals['_RECOVERYCODES']._serialized_start=1386
+  _globals['_RECOVERYCODES']._serialized_end=1416
+  _globals['_REMOVEAUTHENTICATORREQUEST']._serialized_start=1418
+  _globals['_REMOVEAUTHENTICATORREQUEST']._serialized_end=1492
+  _globals['_BEGINAUTHENTICATIONREQUEST']._serialized_start=1494
+  _globals['_BEGINAUTHENTICATIONREQUEST']._serialized_end=1585
+  _globals['_AUTHENTICATIONCHALLENGE']._serialized_start=1587
+  _globals['_AUTHENTICATIONCHALLENGE']._serialized_end=1709
+  _globals['_COMPLETEAUTHENTICATIONREQUEST']._serialized_start=1712
+  _globals['_COMPLETEAUTHENTICATIONREQUEST']._serialized_end=1898
+  _globals['_AUTHENTICATIONRESULT']._serialized_start=1900
+  _globals['_AUTHENTICATIONRESULT']._serialized_end=2003
+  _globals['_INTROSPECTTOKENREQUEST']._serialized_start=2005
+  _globals['_INTROSPECTTOKENREQUEST']._serialized_end=2044
+  _globals['_TOKENINTROSPECTION']._serialized_start=2047
+  _globals['_TOKENINTROSPECTION']._serialized_end=2185
+  _globals['_REVOKESESSIONREQUEST']._serialized_start=2187
+  _globals['_REVOKESESSIONREQUEST']._serialized_end=2245
+  _globals['_SESSION']._serialized_start=2248
+  _globals['_SESSION']._serialized_end=2380
+  _globals['_LISTSESSIONSREQUEST']._serialized_start=2382
+  _globals['_LISTSESSIONSREQUEST']._serialized_end=2423
+  _globals['_LISTSESSIONSRESPONSE']._serialized_start=2425
+  _globals['_LISTSESSIONSRESPONSE']._serialized_end=2486
+  _globals['_GETJWKSREQUEST']._serialized_start=2488
+  _globals['_GETJWKSREQUEST']._serialized_end=2504
+  _globals['_JWKS']._serialized_start=2506
+  _globals['_JWKS']._serialized_end=2526
+  _globals['_UNLOCKFACTORREQUEST']._serialized_start=2528
+  _globals['_UNLOCKFACTORREQUEST']._serialized_end=2601
+  _globals['_ERASECITIZENREQUEST']._serialized_start=2603
+  _globals['_ERASECITIZENREQUEST']._serialized_end=2660
+  _globals['_IDENTITYSERVICE']._serialized_start=2750
+  _globals['_IDENTITYSERVICE']._serialized_end=4269
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from protos.civitas.v1 import identity_pb2 as protos_dot_civitas_dot_v1_dot_identity__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -33,14 +34,304 @@ class IdentityServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.RegisterCitizen = channel.unary_unary(
+                '/civitas.v1.IdentityService/RegisterCitizen',
+                request_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.RegisterCitizenRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Citizen.FromString,
+                _registered_method=True)
+        self.GetCitizen = channel.unary_unary(
+                '/civitas.v1.IdentityService/GetCitizen',
+                request_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.GetCitizenRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Citizen.FromString,
+                _registered_method=True)
+        self.FindCitizen = channel.unary_unary(
+                '/civitas.v1.IdentityService/FindCitizen',
+                request_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.FindCitizenRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Citizen.FromString,
+                _registered_method=True)
+        self.SetPassword = channel.unary_unary(
+                '/civitas.v1.IdentityService/SetPassword',
+                request_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.SetPasswordRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Authenticator.FromString,
+                _registered_method=True)
+        self.BeginTotpEnrollment = channel.unary_unary(
+                '/civitas.v1.IdentityService/BeginTotpEnrollment',
+                request_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.BeginTotpEnrollmentRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.TotpEnrollment.FromString,
+                _registered_method=True)
+        self.ConfirmTotpEnrollment = channel.unary_unary(
+                '/civitas.v1.IdentityService/ConfirmTotpEnrollment',
+                request_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.ConfirmTotpEnrollmentRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Authenticator.FromString,
+                _registered_method=True)
+        self.BeginPasskeyRegistration = channel.unary_unary(
+                '/civitas.v1.IdentityService/BeginPasskeyRegistration',
+                request_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.BeginPasskeyRegistrationRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.PasskeyRegistrationOptions.FromString,
+                _registered_method=True)
+        self.CompletePasskeyRegistration = channel.unary_unary(
+                '/civitas.v1.IdentityService/CompletePasskeyRegistration',
+                request_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.CompletePasskeyRegistrationRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Authenticator.FromString,
+                _registered_method=True)
+        self.IssueRecoveryCodes = channel.unary_unary(
+                '/civitas.v1.IdentityService/IssueRecoveryCodes',
+                request_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.IssueRecoveryCodesRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.RecoveryCodes.FromString,
+                _registered_method=True)
+        self.RemoveAuthenticator = channel.unary_unary(
+                '/civitas.v1.IdentityService/RemoveAuthenticator',
+                request_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.RemoveAuthenticatorRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Citizen.FromString,
+                _registered_method=True)
+        self.BeginAuthentication = channel.unary_unary(
+                '/civitas.v1.IdentityService/BeginAuthentication',
+                request_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.BeginAuthenticationRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.AuthenticationChallenge.FromString,
+                _registered_method=True)
+        self.CompleteAuthentication = channel.unary_unary(
+                '/civitas.v1.IdentityService/CompleteAuthentication',
+                request_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.CompleteAuthenticationRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.AuthenticationResult.FromString,
+                _registered_method=True)
+        self.IntrospectToken = channel.unary_unary(
+                '/civitas.v1.IdentityService/IntrospectToken',
+                request_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.IntrospectTokenRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.TokenIntrospection.FromString,
+                _registered_method=True)
+        self.RevokeSession = channel.unary_unary(
+                '/civitas.v1.IdentityService/RevokeSession',
+                request_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.RevokeSessionRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Session.FromString,
+                _registered_method=True)
+        self.ListSessions = channel.unary_unary(
+                '/civitas.v1.IdentityService/ListSessions',
+                request_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.ListSessionsRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.ListSessionsResponse.FromString,
+                _registered_method=True)
+        self.GetJwks = channel.unary_unary(
+                '/civitas.v1.IdentityService/GetJwks',
+                request_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.GetJwksRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Jwks.FromString,
+                _registered_method=True)
+        self.UnlockFactor = channel.unary_unary(
+                '/civitas.v1.IdentityService/UnlockFactor',
+                request_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.UnlockFactorRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Citizen.FromString,
+                _registered_method=True)
+        self.EraseCitizen = channel.unary_unary(
+                '/civitas.v1.IdentityService/EraseCitizen',
+                request_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.EraseCitizenRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Citizen.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
+    def RegisterCitizen(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCitizen(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FindCitizen(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPassword(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BeginTotpEnrollment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmTotpEnrollment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BeginPasskeyRegistration(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompletePasskeyRegistration(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssueRecoveryCodes(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveAuthenticator(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BeginAuthentication(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteAuthentication(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IntrospectToken(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeSession(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSessions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJwks(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnlockFactor(self, request, context):
+        """admin
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EraseCitizen(self, request, context):
+        """admin
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'RegisterCitizen': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterCitizen,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.RegisterCitizenRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Citizen.SerializeToString,
+            ),
+            'GetCitizen': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCitizen,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.GetCitizenRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Citizen.SerializeToString,
+            ),
+            'FindCitizen': grpc.unary_unary_rpc_method_handler(
+                    servicer.FindCitizen,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.FindCitizenRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Citizen.SerializeToString,
+            ),
+            'SetPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPassword,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.SetPasswordRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Authenticator.SerializeToString,
+            ),
+            'BeginTotpEnrollment': grpc.unary_unary_rpc_method_handler(
+                    servicer.BeginTotpEnrollment,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.BeginTotpEnrollmentRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.TotpEnrollment.SerializeToString,
+            ),
+            'ConfirmTotpEnrollment': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmTotpEnrollment,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.ConfirmTotpEnrollmentRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Authenticator.SerializeToString,
+            ),
+            'BeginPasskeyRegistration': grpc.unary_unary_rpc_method_handler(
+                    servicer.BeginPasskeyRegistration,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.BeginPasskeyRegistrationRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.PasskeyRegistrationOptions.SerializeToString,
+            ),
+            'CompletePasskeyRegistration': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompletePasskeyRegistration,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.CompletePasskeyRegistrationRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Authenticator.SerializeToString,
+            ),
+            'IssueRecoveryCodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueRecoveryCodes,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.IssueRecoveryCodesRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.RecoveryCodes.SerializeToString,
+            ),
+            'RemoveAuthenticator': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveAuthenticator,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.RemoveAuthenticatorRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Citizen.SerializeToString,
+            ),
+            'BeginAuthentication': grpc.unary_unary_rpc_method_handler(
+                    servicer.BeginAuthentication,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.BeginAuthenticationRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.AuthenticationChallenge.SerializeToString,
+            ),
+            'CompleteAuthentication': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteAuthentication,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.CompleteAuthenticationRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.AuthenticationResult.SerializeToString,
+            ),
+            'IntrospectToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.IntrospectToken,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.IntrospectTokenRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.TokenIntrospection.SerializeToString,
+            ),
+            'RevokeSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeSession,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.RevokeSessionRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Session.SerializeToString,
+            ),
+            'ListSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSessions,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.ListSessionsRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.ListSessionsResponse.SerializeToString,
+            ),
+            'GetJwks': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJwks,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.GetJwksRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Jwks.SerializeToString,
+            ),
+            'UnlockFactor': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnlockFactor,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.UnlockFactorRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Citizen.SerializeToString,
+            ),
+            'EraseCitizen': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseCitizen,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.EraseCitizenRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Citizen.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'civitas.v1.IdentityService', rpc_method_handlers)
@@ -51,3 +342,489 @@ def add_IdentityServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class IdentityService:
     """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def RegisterCitizen(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.IdentityService/RegisterCitizen',
+            protos_dot_civitas_dot_v1_dot_identity__pb2.RegisterCitizenRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_identity__pb2.Citizen.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCitizen(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.IdentityService/GetCitizen',
+            protos_dot_civitas_dot_v1_dot_identity__pb2.GetCitizenRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_identity__pb2.Citizen.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FindCitizen(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.IdentityService/FindCitizen',
+            protos_dot_civitas_dot_v1_dot_identity__pb2.FindCitizenRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_identity__pb2.Citizen.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.IdentityService/SetPassword',
+            protos_dot_civitas_dot_v1_dot_identity__pb2.SetPasswordRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_identity__pb2.Authenticator.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BeginTotpEnrollment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.IdentityService/BeginTotpEnrollment',
+            protos_dot_civitas_dot_v1_dot_identity__pb2.BeginTotpEnrollmentRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_identity__pb2.TotpEnrollment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmTotpEnrollment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.IdentityService/ConfirmTotpEnrollment',
+            protos_dot_civitas_dot_v1_dot_identity__pb2.ConfirmTotpEnrollmentRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_identity__pb2.Authenticator.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BeginPasskeyRegistration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.IdentityService/BeginPasskeyRegistration',
+            protos_dot_civitas_dot_v1_dot_identity__pb2.BeginPasskeyRegistrationRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_identity__pb2.PasskeyRegistrationOptions.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompletePasskeyRegistration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.IdentityService/CompletePasskeyRegistration',
+            protos_dot_civitas_dot_v1_dot_identity__pb2.CompletePasskeyRegistrationRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_identity__pb2.Authenticator.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueRecoveryCodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.IdentityService/IssueRecoveryCodes',
+            protos_dot_civitas_dot_v1_dot_identity__pb2.IssueRecoveryCodesRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_identity__pb2.RecoveryCodes.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveAuthenticator(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.IdentityService/RemoveAuthenticator',
+            protos_dot_civitas_dot_v1_dot_identity__pb2.RemoveAuthenticatorRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_identity__pb2.Citizen.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BeginAuthentication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.IdentityService/BeginAuthentication',
+            protos_dot_civitas_dot_v1_dot_identity__pb2.BeginAuthenticationRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_identity__pb2.AuthenticationChallenge.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteAuthentication(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.IdentityService/CompleteAuthentication',
+            protos_dot_civitas_dot_v1_dot_identity__pb2.CompleteAuthenticationRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_identity__pb2.AuthenticationResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IntrospectToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.IdentityService/IntrospectToken',
+            protos_dot_civitas_dot_v1_dot_identity__pb2.IntrospectTokenRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_identity__pb2.TokenIntrospection.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.IdentityService/RevokeSession',
+            protos_dot_civitas_dot_v1_dot_identity__pb2.RevokeSessionRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_identity__pb2.Session.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.IdentityService/ListSessions',
+            protos_dot_civitas_dot_v1_dot_identity__pb2.ListSessionsRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_identity__pb2.ListSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJwks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.IdentityService/GetJwks',
+            protos_dot_civitas_dot_v1_dot_identity__pb2.GetJwksRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_identity__pb2.Jwks.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnlockFactor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.IdentityService/UnlockFactor',
+            protos_dot_civitas_dot_v1_dot_identity__pb2.UnlockFactorRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_identity__pb2.Citizen.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseCitizen(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.IdentityService/EraseCitizen',
+            protos_dot_civitas_dot_v1_dot_identity__pb2.EraseCitizenRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_identity__pb2.Citizen.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

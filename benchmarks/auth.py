@@ -1,0 +1,221 @@
+"""Authentication throughput against a real server: TOTP and Argon2id password logins.
+
+A `civitas serve` subprocess on SQLite, 16 concurrent gRPC clients, each authentication being
+`BeginAuthentication` + `CompleteAuthentication` (two RPCs, two signed events and a session).
+Printed beside Keycloak's published sizing anchor (about 15 password logins per second per vCPU,
+Keycloak's "Concepts for sizing CPU and memory resources"), measured on the same machine here.
+
+Usage: .venv/bin/python benchmarks/auth.py [--seconds 20] [--clients 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import grpc
+import pyotp
+
+from protos.civitas.v1 import identity_pb2 as pb
+from protos.civitas.v1 import identity_pb2_grpc
+
+PASSWORD = "benchmark passphrase of some length"
+KEYCLOAK_PASSWORD_LOGINS_PER_VCPU = 15
+
+
+def cli(data_dir: Path, *args: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "civitas.cli", "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    log = data_dir.parent / "serve.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "civitas.cli", "--data-dir", str(data_dir), "serve", "--port", "0"],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    for _ in range(300):
+        match = re.search(r"serving on [^:\s]+:(\d+)", log.read_text())
+        if match:
+            return process, int(match.group(1))
+        time.sleep(0.05)
+    raise RuntimeError(log.read_text())
+
+
+def register(stub: identity_pb2_grpc.IdentityServiceStub, md: list[tuple[str, str]], n: int) -> str:
+    request = pb.RegisterCitizenRequest(
+        personal_data=pb.PersonalData(national_identifier=f"BENCH-{n}-{time.monotonic_ns()}"),
+        assurance=pb.IAL1,
+    )
+    return str(stub.RegisterCitizen(request, metadata=md).citizen_id)
+
+
+def run_clients(
+    clients: int, seconds: float, one: Callable[[int], None]
+) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def client(index: int) -> None:
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            one(index)
+            elapsed = time.perf_counter() - started
+            with lock:
+                latencies.append(elapsed)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.monotonic() - started, latencies
+
+
+def report(name: str, wall: float, latencies: list[float]) -> float:
+    rate = len(latencies) / wall
+    quantiles = statistics.quantiles(latencies, n=100)
+    print(
+        f"{name:<22} {rate:8.1f} auth/s   p50 {quantiles[49] * 1000:7.1f} ms   "
+        f"p99 {quantiles[98] * 1000:7.1f} ms   ({len(latencies)} in {wall:.1f} s)"
+    )
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument(
+        "--citizens", type=int, default=160, help="TOTP citizens per client (each step once)"
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp) / "data"
+        cli(data_dir, "init")
+        output = cli(data_dir, "accounts", "add", "bench", "--role", "agency:bench")
+        key = next(line for line in output.splitlines() if line.startswith("cvk."))
+        md = [("authorization", f"Bearer {key}")]
+        server, port = start_server(data_dir)
+        try:
+            stub = identity_pb2_grpc.IdentityServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+            totp_rate = bench_totp(stub, md, args.clients, args.seconds, args.citizens)
+            password_rate = bench_password(stub, md, args.clients, args.seconds)
+        finally:
+            server.terminate()
+            server.wait()
+    cores = os.cpu_count() or 1
+    anchor = KEYCLOAK_PASSWORD_LOGINS_PER_VCPU * cores
+    print(
+        f"Keycloak sizing anchor: {KEYCLOAK_PASSWORD_LOGINS_PER_VCPU} password logins/s per vCPU "
+        f"x {cores} vCPU = {anchor} /s"
+    )
+    print(f"ratio_password_vs_keycloak={password_rate / anchor:.2f}")
+    print(f"totp_auth_per_s={totp_rate:.1f}")
+
+
+def bench_totp(
+    stub: identity_pb2_grpc.IdentityServiceStub,
+    md: list[tuple[str, str]],
+    clients: int,
+    seconds: float,
+    per_client: int,
+) -> float:
+    # A TOTP step is accepted once per authenticator (RFC 6238 section 5.2), so each client
+    # walks its own pool of citizens, taking the next unused step still inside the window.
+    pools: list[list[tuple[str, pyotp.TOTP, list[int]]]] = [[] for _ in range(clients)]
+
+    def enrol(index: int) -> None:
+        for n in range(per_client):
+            citizen = register(stub, md, index * 100_000 + n)
+            enrollment = stub.BeginTotpEnrollment(
+                pb.BeginTotpEnrollmentRequest(citizen_id=citizen), metadata=md
+            )
+            app = pyotp.TOTP(parse_qs(urlparse(enrollment.provisioning_uri).query)["secret"][0])
+            step = int(time.time()) // 30
+            confirm = pb.ConfirmTotpEnrollmentRequest(
+                citizen_id=citizen,
+                authenticator_id=enrollment.authenticator_id,
+                code=app.at(step * 30),
+            )
+            stub.ConfirmTotpEnrollment(confirm, metadata=md)
+            pools[index].append((citizen, app, [step]))
+
+    threads = [threading.Thread(target=enrol, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    waits = [0]
+
+    def one(index: int) -> None:
+        while True:
+            now_step = int(time.time()) // 30
+            for citizen, app, last in pools[index]:
+                step = max(now_step, last[0] + 1)
+                if step <= now_step + 1:
+                    last[0] = step
+                    authenticate(stub, md, citizen, totp_code=app.at(step * 30))
+                    return
+            waits[0] += 1  # pool spent: the figure would understate the server; say so
+            time.sleep(0.05)
+
+    wall, latencies = run_clients(clients, seconds, one)
+    if waits[0]:
+        print(f"warning: clients ran out of unspent TOTP steps {waits[0]} times; raise --citizens")
+    return report("TOTP", wall, latencies)
+
+
+def bench_password(
+    stub: identity_pb2_grpc.IdentityServiceStub,
+    md: list[tuple[str, str]],
+    clients: int,
+    seconds: float,
+) -> float:
+    citizens = []
+    for c in range(clients):
+        citizen = register(stub, md, 100_000 + c)
+        stub.SetPassword(pb.SetPasswordRequest(citizen_id=citizen, password=PASSWORD), metadata=md)
+        citizens.append(citizen)
+    wall, latencies = run_clients(
+        clients, seconds, lambda i: authenticate(stub, md, citizens[i], password=PASSWORD)
+    )
+    return report("password (Argon2id)", wall, latencies)
+
+
+def authenticate(
+    stub: identity_pb2_grpc.IdentityServiceStub,
+    md: list[tuple[str, str]],
+    citizen: str,
+    *,
+    password: str = "",
+    totp_code: str = "",
+) -> None:
+    challenge = stub.BeginAuthentication(
+        pb.BeginAuthenticationRequest(citizen_id=citizen), metadata=md
+    )
+    request = pb.CompleteAuthenticationRequest(
+        attempt_id=challenge.attempt_id, password=password, totp_code=totp_code
+    )
+    stub.CompleteAuthentication(request, metadata=md)
+
+
+if __name__ == "__main__":
+    main()

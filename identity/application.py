@@ -1,0 +1,616 @@
+"""The identity application: one method per command, each loading, deciding and saving.
+
+Secrets (passwords, codes, assertions) arrive here, are checked by the pure modules
+(`passwords`, `totp`, `recovery_codes`, `passkeys`), and go no further: events carry hashes,
+sealed values and outcomes only.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import random
+import re
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import event
+from eventsourcing.persistence import IntegrityError
+
+from identity import passkeys, passwords, recovery_codes, totp
+from identity.assurance import AMR
+from identity.citizen import Attempt, Citizen, Factor, FactorChecks, PasskeyResult, Presented
+from identity.lockout import LockoutPolicy, is_locked
+from identity.personal_data import (
+    DataKeyMissing,
+    DataKeyStore,
+    FieldSealer,
+    NationalIdentifierIndex,
+)
+from identity.session import AuthenticationAttempt, Session
+from identity.tokens import TokenError, TokenSigner, TokenVerifier, jwks
+from ledger.errors import (
+    Conflict,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+)
+from ledger.events import LedgerAggregate
+from ledger.mapper import PayloadErased
+from ledger.store import LedgerApplication, LedgerStore
+
+PERSONAL_FIELDS = (
+    "given_name",
+    "family_name",
+    "birth_date",
+    "email",
+    "phone",
+    "national_identifier",
+)
+ASSURANCE_LEVELS = ("IAL1", "IAL2", "IAL3")
+MAX_TEXT = 256
+MAX_JSON = 64 * 1024
+CONFLICT_RETRIES = 20  # each round of a race lets one request through: enough for busy citizens
+NATIONAL_ID_NAMESPACE = uuid5(NAMESPACE_URL, "civitas:national-identifier")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+
+
+class NationalIdentifierClaim(LedgerAggregate):
+    """Makes a national identifier unique: its id is derived from the identifier's keyed hash."""
+
+    @staticmethod
+    def create_id(lookup_hash: str) -> UUID:
+        return uuid5(NATIONAL_ID_NAMESPACE, lookup_hash)
+
+    @event("Claimed")
+    def __init__(self, lookup_hash: str, citizen_id: str, actor: str) -> None:
+        self.citizen_id = citizen_id
+
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    relying_party: passkeys.RelyingParty
+    lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
+    session_absolute: timedelta = timedelta(hours=12)  # NIST 800-63B section 4.2.3 (AAL2)
+    session_idle: timedelta = timedelta(minutes=30)
+    attempt_lifetime: timedelta = timedelta(minutes=5)
+    allow_aal3: bool = True  # device-bound, user-verified passkeys reach AAL3
+    token_audience: str = "civitas"  # noqa: S105 - an audience name, not a secret
+    issuer: str = "civitas"
+
+
+@dataclass(frozen=True)
+class CitizenView:
+    citizen_id: str
+    personal_data: dict[str, str]
+    assurance: str
+    authenticators: list[Factor]
+    locked: dict[str, bool]
+    erased: bool
+
+
+@dataclass(frozen=True)
+class TotpEnrollment:
+    authenticator_id: str
+    provisioning_uri: str
+    qr_svg: str
+    qr_png: bytes
+
+
+@dataclass(frozen=True)
+class Challenge:
+    attempt_id: str
+    methods: list[str]
+    passkey_options_json: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    session_id: str
+    token: str
+    acr: str
+    amr: list[str]
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Introspection:
+    active: bool
+    reason: str = ""
+    claims: dict[str, Any] = field(default_factory=dict)
+
+
+class AuthenticationFailedError(Unauthenticated):
+    """The attempt was refused (and recorded). The reason is safe to show the relying service."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"authentication failed: {reason}")
+        self.reason = reason
+
+
+class IdentityApplication(LedgerApplication):
+    def __init__(
+        self,
+        store: LedgerStore,
+        *,
+        data_keys: DataKeyStore,
+        national_ids: NationalIdentifierIndex,
+        token_signer: TokenSigner,
+        settings: IdentitySettings,
+        clock: Clock,
+    ) -> None:
+        super().__init__(store)
+        self._data_keys = data_keys
+        self._national_ids = national_ids
+        self._token_signer = token_signer
+        self._token_verifier = TokenVerifier(jwks([token_signer.jwk()]))
+        self.settings = settings
+        self._clock = clock
+
+    # --- citizens -------------------------------------------------------------------------------
+
+    def register_citizen(
+        self, personal_data: dict[str, str], assurance: str, evidence: str, actor: str
+    ) -> CitizenView:
+        _validate_personal_data(personal_data, assurance, evidence)
+        lookup_hash = self._national_ids.lookup_hash(personal_data["national_identifier"])
+        citizen_id = uuid.uuid4()
+        sealer = self._data_keys.create(citizen_id)
+        sealed = {name: sealer.seal(name, value) for name, value in personal_data.items() if value}
+        citizen = Citizen(citizen_id, sealed, lookup_hash, assurance, evidence, actor=actor)
+        claim = NationalIdentifierClaim(lookup_hash, str(citizen_id), actor=actor)
+        try:
+            self.save(citizen, claim)
+        except IntegrityError:
+            self._data_keys.destroy(citizen_id)
+            raise Conflict(
+                "a citizen with this national identifier is already registered"
+            ) from None
+        return self._view(citizen)
+
+    def get_citizen(self, citizen_id: str) -> CitizenView:
+        try:
+            return self._view(self._citizen(citizen_id))
+        except PayloadErased:
+            return CitizenView(citizen_id, {}, "", [], {}, erased=True)
+
+    def find_citizen(self, national_identifier: str) -> CitizenView:
+        _require_text("national_identifier", national_identifier, required=True)
+        lookup_hash = self._national_ids.lookup_hash(national_identifier)
+        try:
+            claim: NationalIdentifierClaim = self.repository.get(
+                NationalIdentifierClaim.create_id(lookup_hash)
+            )
+        except AggregateNotFoundError:
+            raise NotFound("no citizen with this national identifier") from None
+        return self.get_citizen(claim.citizen_id)
+
+    def erase_citizen(self, citizen_id: str, reason: str, actor: str) -> CitizenView:
+        _require_text("reason", reason, required=True)
+        citizen = self._citizen(citizen_id)
+        citizen.erase(reason, actor=actor)
+        self.save(citizen)
+        self._data_keys.destroy(citizen.id)  # crypto-shredding: every copy of a sealed field
+        self.store.erase_payloads(citizen.id, below_version=citizen.version)
+        return CitizenView(citizen_id, {}, citizen.assurance, [], {}, erased=True)
+
+    # --- authenticators -------------------------------------------------------------------------
+
+    def set_password(self, citizen_id: str, password: str, actor: str) -> Factor:
+        try:
+            passwords.check_password_policy(password)
+        except passwords.PasswordPolicyError as error:
+            raise InvalidInput.of(
+                "password", _POLICY_MESSAGES.get(error.reason, "not acceptable")
+            ) from None
+        password_hash = passwords.hash_password(password)
+        return self._update(citizen_id, lambda c: c.set_password(password_hash, actor=actor))
+
+    def begin_totp_enrollment(self, citizen_id: str, label: str, actor: str) -> TotpEnrollment:
+        _require_text("label", label)
+        citizen = self._citizen(citizen_id)
+        seed = totp.new_totp_seed()
+        sealed_seed = self._sealer(citizen).seal("totp_seed", seed)
+        authenticator_id = citizen.start_totp_enrollment(
+            sealed_seed, label or "authenticator app", actor=actor
+        )
+        self.save(citizen)
+        uri = totp.provisioning_uri(seed, account_name=citizen_id, issuer=self.settings.issuer)
+        return TotpEnrollment(authenticator_id, uri, totp.qr_svg(uri), totp.qr_png(uri))
+
+    def confirm_totp_enrollment(
+        self, citizen_id: str, authenticator_id: str, code: str, actor: str
+    ) -> Factor:
+        _require_text("authenticator_id", authenticator_id, required=True)
+        _require_text("code", code, required=True)
+
+        def confirm(citizen: Citizen) -> Factor:
+            factor = citizen.factors.get(authenticator_id)
+            sealed_seed = factor.secret if factor is not None and factor.method == "totp" else ""
+            step = self._totp_step(citizen, sealed_seed, code) if sealed_seed else None
+            return citizen.confirm_totp(authenticator_id, step, actor=actor)
+
+        return self._update(citizen_id, confirm)
+
+    def begin_passkey_registration(
+        self, citizen_id: str, label: str, actor: str
+    ) -> tuple[str, str]:
+        _require_text("label", label)
+        citizen = self._citizen(citizen_id)
+        options_json, challenge = passkeys.registration_options(
+            self.settings.relying_party,
+            user_id=citizen.id.bytes,
+            user_name=citizen_id,
+            display_name=label or "Civitas citizen",
+            exclude_credential_ids=[
+                _b64decode(f.details["credential_id"]) for f in citizen.passkeys()
+            ],
+        )
+        registration_id = citizen.start_passkey_registration(_b64encode(challenge), actor=actor)
+        self.save(citizen)
+        return registration_id, options_json
+
+    def complete_passkey_registration(
+        self, citizen_id: str, registration_id: str, credential_json: str, actor: str
+    ) -> Factor:
+        _require_text("registration_id", registration_id, required=True)
+        _require_json("credential_json", credential_json)
+
+        def register(citizen: Citizen) -> Factor:
+            challenge = _b64decode(citizen.passkey_challenge(registration_id))
+            try:
+                passkey = passkeys.verify_registration(
+                    self.settings.relying_party, credential_json, challenge
+                )
+            except passkeys.PasskeyError as error:
+                raise InvalidInput.of(
+                    "credential_json", f"passkey not accepted: {error.reason}"
+                ) from None
+            return citizen.register_passkey(
+                registration_id,
+                "passkey",
+                {
+                    "credential_id": _b64encode(passkey.credential_id),
+                    "public_key": _b64encode(passkey.public_key),
+                    "sign_count": passkey.sign_count,
+                    "transports": list(passkey.transports),
+                    "aaguid": passkey.aaguid,
+                    "user_verified": passkey.user_verified,
+                    "backed_up": passkey.backed_up,
+                },
+                actor=actor,
+            )
+
+        return self._update(citizen_id, register)
+
+    def issue_recovery_codes(self, citizen_id: str, actor: str) -> list[str]:
+        codes = recovery_codes.new_recovery_codes()
+        salt = os.urandom(16)
+        hashes = [recovery_codes.hash_recovery_code(code, salt) for code in codes]
+        self._update(
+            citizen_id, lambda c: c.issue_recovery_codes(_b64encode(salt), hashes, actor=actor)
+        )
+        return codes
+
+    def remove_authenticator(
+        self, citizen_id: str, authenticator_id: str, actor: str
+    ) -> CitizenView:
+        _require_text("authenticator_id", authenticator_id, required=True)
+        self._update(citizen_id, lambda c: c.remove_authenticator(authenticator_id, actor=actor))
+        return self.get_citizen(citizen_id)
+
+    def unlock_factor(self, citizen_id: str, method: str, reason: str, actor: str) -> CitizenView:
+        _require_text("reason", reason, required=True)
+        self._update(citizen_id, lambda c: c.unlock(method, reason, actor=actor))
+        return self.get_citizen(citizen_id)
+
+    # --- authentication -------------------------------------------------------------------------
+
+    def begin_authentication(self, citizen_id: str, relying_service: str, actor: str) -> Challenge:
+        citizen = self._citizen(citizen_id)
+        methods = citizen.available_methods()
+        if not methods:
+            raise FailedPrecondition("this citizen has no authenticator enrolled")
+        options_json, challenge = "", b""
+        if citizen.passkeys():
+            options_json, challenge = passkeys.authentication_options(
+                self.settings.relying_party,
+                [_b64decode(f.details["credential_id"]) for f in citizen.passkeys()],
+            )
+        expires_at = self._clock() + self.settings.attempt_lifetime
+        attempt = AuthenticationAttempt(
+            citizen_id, _b64encode(challenge), expires_at, relying_service, actor=actor
+        )
+        self.save(attempt)
+        return Challenge(str(attempt.id), methods, options_json, expires_at)
+
+    def complete_authentication(
+        self,
+        attempt_id: str,
+        presented: Presented,
+        client: tuple[str, str],
+        relying_service: str,
+        actor: str,
+    ) -> SignedIn:
+        _validate_presented(presented)
+        for retry in range(CONFLICT_RETRIES):
+            try:
+                return self._complete_once(attempt_id, presented, client, relying_service, actor)
+            except IntegrityError:
+                # Another request changed the citizen meanwhile: decide again on fresh state.
+                time.sleep(random.uniform(0, 0.002) * retry)  # noqa: S311 - jitter, not secrecy
+        raise Conflict("too many concurrent attempts; try again")
+
+    def _complete_once(
+        self,
+        attempt_id: str,
+        presented: Presented,
+        client: tuple[str, str],
+        relying_service: str,
+        actor: str,
+    ) -> SignedIn:
+        now = self._clock()
+        attempt: AuthenticationAttempt = self._get(AuthenticationAttempt, attempt_id, "attempt_id")
+        citizen = self._citizen(attempt.citizen_id)
+        context = Attempt(attempt_id, relying_service, client[0], client[1])
+        refusal = attempt.refusal(now)
+        if refusal:
+            citizen.refuse(context, presented, refusal, actor=actor)
+            self.save(citizen)
+            raise AuthenticationFailedError(refusal)
+        session_id = uuid.uuid4()
+        checks = self._factor_checks(citizen, attempt, now)
+        outcome = citizen.authenticate(
+            context,
+            presented,
+            checks,
+            self.settings.lockout,
+            now,
+            session_id=str(session_id),
+            allow_aal3=self.settings.allow_aal3,
+            actor=actor,
+        )
+        attempt.complete(outcome.ok, actor=actor)
+        if not outcome.ok:
+            self.save(citizen, attempt)
+            raise AuthenticationFailedError(outcome.reason)
+        amr = [AMR[method] for method in outcome.methods]
+        expires_at = now + self.settings.session_absolute
+        session = Session(
+            session_id,
+            str(citizen.id),
+            outcome.acr,
+            amr,
+            relying_service,
+            now,
+            expires_at,
+            actor=actor,
+        )
+        self.save(citizen, attempt, session)
+        token_expiry = min(expires_at, now + self.settings.session_idle)
+        token = self._token_signer.sign(
+            {
+                "iss": self.settings.issuer,
+                "sub": str(citizen.id),
+                "aud": self.settings.token_audience,
+                "iat": int(now.timestamp()),
+                "exp": int(token_expiry.timestamp()),
+                "sid": str(session_id),
+                "acr": outcome.acr,
+                "amr": amr,
+            }
+        )
+        return SignedIn(str(session_id), token, outcome.acr, amr, token_expiry)
+
+    def _factor_checks(
+        self, citizen: Citizen, attempt: AuthenticationAttempt, now: datetime
+    ) -> FactorChecks:
+        def passkey(factors: Sequence[Factor], assertion_json: str) -> PasskeyResult:
+            return self._check_passkey(factors, assertion_json, attempt.challenge)
+
+        return FactorChecks(
+            password_matches=passwords.verify_password,
+            totp_step=lambda sealed_seed, code, at: self._totp_step(citizen, sealed_seed, code, at),
+            passkey=passkey,
+            recovery_code_index=lambda code, factor: recovery_codes.matching_code_index(
+                code, factor.details["hashes"], _b64decode(factor.details["salt"])
+            ),
+        )
+
+    def _check_passkey(
+        self, factors: Sequence[Factor], assertion_json: str, challenge: str
+    ) -> PasskeyResult:
+        try:
+            credential_id = _b64encode(passkeys.credential_id_of(assertion_json))
+        except passkeys.PasskeyError:
+            return PasskeyResult("", False, "passkey_malformed")
+        factor = next((f for f in factors if f.details["credential_id"] == credential_id), None)
+        if factor is None:
+            return PasskeyResult("", False, "passkey_unknown_credential")
+        try:
+            assertion = passkeys.verify_authentication(
+                self.settings.relying_party,
+                assertion_json,
+                _b64decode(challenge),
+                _b64decode(factor.details["public_key"]),
+                factor.details["sign_count"],
+            )
+        except passkeys.PasskeyError as error:
+            # A counter that went backwards suggests a cloned authenticator (WebAuthn 6.1.1).
+            return PasskeyResult(factor.authenticator_id, False, f"passkey_{error.reason}")
+        return PasskeyResult(
+            factor.authenticator_id, True, "", assertion.new_sign_count, assertion.user_verified
+        )
+
+    # --- sessions and tokens --------------------------------------------------------------------
+
+    def introspect(self, token: str) -> Introspection:
+        if not token or len(token) > 8192:
+            raise InvalidInput.of("token", "a JWT of at most 8 KiB is required")
+        now = self._clock()
+        try:
+            claims = self._token_verifier.verify(
+                token, audience=self.settings.token_audience, now=now
+            )
+        except TokenError as error:
+            return Introspection(False, error.reason)
+        try:
+            session: Session = self.repository.get(UUID(str(claims["sid"])))
+        except (AggregateNotFoundError, ValueError, KeyError):
+            return Introspection(False, "unknown_session")
+        if session.revoked:
+            return Introspection(False, "revoked", claims)
+        if not session.is_active(now):
+            return Introspection(False, "expired", claims)
+        return Introspection(True, "", claims)
+
+    def revoke_session(self, session_id: str, reason: str, actor: str) -> Session:
+        _require_text("reason", reason)
+        session: Session = self._get(Session, session_id, "session_id")
+        session.revoke(reason or "revoked", actor=actor)
+        self.save(session)
+        return session
+
+    def list_sessions(self, citizen_id: str) -> list[Session]:
+        citizen = self._citizen(citizen_id)
+        return [self.repository.get(UUID(session_id)) for session_id in citizen.session_ids]
+
+    def jwks_json(self) -> dict[str, object]:
+        return jwks([self._token_signer.jwk()])
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _totp_step(
+        self, citizen: Citizen, sealed_seed: str, code: str, at: datetime | None = None
+    ) -> int | None:
+        seed = self._sealer(citizen).open("totp_seed", sealed_seed)
+        return totp.matching_step(seed, code, at or self._clock())
+
+    def _sealer(self, citizen: Citizen) -> FieldSealer:
+        try:
+            return self._data_keys.sealer(citizen.id)
+        except DataKeyMissing:
+            raise FailedPrecondition("this citizen was erased") from None
+
+    def _view(self, citizen: Citizen) -> CitizenView:
+        if citizen.erased:
+            return CitizenView(str(citizen.id), {}, citizen.assurance, [], {}, erased=True)
+        sealer = self._sealer(citizen)
+        personal = {name: sealer.open(name, value) for name, value in citizen.personal_data.items()}
+        policy = self.settings.lockout
+        factors = [f for f in citizen.factors.values() if f.confirmed]
+        locked = {f.authenticator_id: is_locked(policy, f.failures) for f in factors}
+        return CitizenView(str(citizen.id), personal, citizen.assurance, factors, locked, False)
+
+    def _citizen(self, citizen_id: str) -> Citizen:
+        citizen: Citizen = self._get(Citizen, citizen_id, "citizen_id")
+        return citizen
+
+    def _get(self, kind: type[T], aggregate_id: str, field_name: str) -> T:
+        try:
+            parsed = UUID(aggregate_id)
+        except (ValueError, TypeError):
+            raise InvalidInput.of(field_name, "must be a UUID") from None
+        try:
+            aggregate: object = self.repository.get(parsed)
+        except AggregateNotFoundError:
+            raise NotFound(f"no such {field_name.removesuffix('_id')}") from None
+        if not isinstance(aggregate, kind):
+            raise NotFound(f"no such {field_name.removesuffix('_id')}")
+        return aggregate
+
+    def _update(self, citizen_id: str, change: Callable[[Citizen], T]) -> T:
+        for retry in range(CONFLICT_RETRIES):
+            citizen = self._citizen(citizen_id)
+            result = change(citizen)
+            try:
+                self.save(citizen)
+            except IntegrityError:
+                time.sleep(random.uniform(0, 0.002) * retry)  # noqa: S311 - jitter, not secrecy
+                continue
+            return result
+        raise Conflict("the citizen changed concurrently; try again")
+
+
+_POLICY_MESSAGES = {
+    "too_short": f"must be at least {passwords.MIN_LENGTH} characters",
+    "too_long": f"must be at most {passwords.MAX_LENGTH} characters",
+    "common": "is too common; choose another",
+    "invalid": "contains characters that are not allowed",
+}
+
+
+def _validate_personal_data(personal_data: dict[str, str], assurance: str, evidence: str) -> None:
+    violations = [
+        FieldViolation(f"personal_data.{name}", f"at most {MAX_TEXT} characters")
+        for name, value in personal_data.items()
+        if len(value) > MAX_TEXT
+    ]
+    if not personal_data.get("national_identifier", "").strip():
+        violations.append(FieldViolation("personal_data.national_identifier", "is required"))
+    birth_date = personal_data.get("birth_date", "")
+    if birth_date:
+        try:
+            date.fromisoformat(birth_date)
+        except ValueError:
+            violations.append(FieldViolation("personal_data.birth_date", "must be YYYY-MM-DD"))
+    email = personal_data.get("email", "")
+    if email and not EMAIL.fullmatch(email):
+        violations.append(FieldViolation("personal_data.email", "is not an email address"))
+    if assurance not in ASSURANCE_LEVELS:
+        violations.append(FieldViolation("assurance", "one of IAL1, IAL2, IAL3"))
+    if len(evidence) > 1000:
+        violations.append(FieldViolation("evidence", "at most 1000 characters"))
+    if violations:
+        raise InvalidInput(violations)
+
+
+def _validate_presented(presented: Presented) -> None:
+    violations = [
+        FieldViolation(name, f"at most {limit} characters")
+        for name, value, limit in (
+            ("password", presented.password, 1024),
+            ("totp_code", presented.totp_code, 16),
+            ("passkey_assertion_json", presented.passkey_assertion_json, MAX_JSON),
+            ("recovery_code", presented.recovery_code, 64),
+        )
+        if len(value) > limit
+    ]
+    if not presented.methods():
+        violations.append(FieldViolation("factors", "present at least one factor"))
+    if violations:
+        raise InvalidInput(violations)
+
+
+def _require_text(field_name: str, value: str, *, required: bool = False) -> None:
+    if required and not value.strip():
+        raise InvalidInput.of(field_name, "is required")
+    if len(value) > MAX_TEXT:
+        raise InvalidInput.of(field_name, f"at most {MAX_TEXT} characters")
+
+
+def _require_json(field_name: str, value: str) -> None:
+    if not value.strip():
+        raise InvalidInput.of(field_name, "is required")
+    if len(value) > MAX_JSON:
+        raise InvalidInput.of(field_name, f"at most {MAX_JSON} bytes")
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

@@ -1,0 +1,229 @@
+"""IdentityService: protobuf in, one application call, protobuf out."""
+
+from __future__ import annotations
+
+import json
+
+import grpc
+
+from identity.application import CitizenView, IdentityApplication
+from identity.citizen import Factor, Presented
+from identity.session import Session
+from ledger.accounts import CURRENT_CALLER
+from protos.civitas.v1 import identity_pb2 as pb
+from protos.civitas.v1 import identity_pb2_grpc
+
+PERSONAL_FIELDS = (
+    "given_name",
+    "family_name",
+    "birth_date",
+    "email",
+    "phone",
+    "national_identifier",
+)
+
+
+class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
+    def __init__(self, identity: IdentityApplication) -> None:
+        self._identity = identity
+
+    def RegisterCitizen(
+        self, request: pb.RegisterCitizenRequest, context: grpc.ServicerContext
+    ) -> pb.Citizen:
+        personal = {name: getattr(request.personal_data, name) for name in PERSONAL_FIELDS}
+        known = request.assurance in pb.IdentityAssurance.values()
+        assurance = pb.IdentityAssurance.Name(request.assurance) if known else "unknown"
+        view = self._identity.register_citizen(personal, assurance, request.evidence, _actor())
+        return _citizen(view)
+
+    def GetCitizen(
+        self, request: pb.GetCitizenRequest, context: grpc.ServicerContext
+    ) -> pb.Citizen:
+        return _citizen(self._identity.get_citizen(request.citizen_id))
+
+    def FindCitizen(
+        self, request: pb.FindCitizenRequest, context: grpc.ServicerContext
+    ) -> pb.Citizen:
+        return _citizen(self._identity.find_citizen(request.national_identifier))
+
+    def SetPassword(
+        self, request: pb.SetPasswordRequest, context: grpc.ServicerContext
+    ) -> pb.Authenticator:
+        return _authenticator(
+            self._identity.set_password(request.citizen_id, request.password, _actor())
+        )
+
+    def BeginTotpEnrollment(
+        self, request: pb.BeginTotpEnrollmentRequest, context: grpc.ServicerContext
+    ) -> pb.TotpEnrollment:
+        enrollment = self._identity.begin_totp_enrollment(
+            request.citizen_id, request.label, _actor()
+        )
+        return pb.TotpEnrollment(
+            authenticator_id=enrollment.authenticator_id,
+            provisioning_uri=enrollment.provisioning_uri,
+            qr_svg=enrollment.qr_svg,
+            qr_png=enrollment.qr_png,
+        )
+
+    def ConfirmTotpEnrollment(
+        self, request: pb.ConfirmTotpEnrollmentRequest, context: grpc.ServicerContext
+    ) -> pb.Authenticator:
+        factor = self._identity.confirm_totp_enrollment(
+            request.citizen_id, request.authenticator_id, request.code, _actor()
+        )
+        return _authenticator(factor)
+
+    def BeginPasskeyRegistration(
+        self, request: pb.BeginPasskeyRegistrationRequest, context: grpc.ServicerContext
+    ) -> pb.PasskeyRegistrationOptions:
+        registration_id, options_json = self._identity.begin_passkey_registration(
+            request.citizen_id, request.label, _actor()
+        )
+        return pb.PasskeyRegistrationOptions(
+            registration_id=registration_id, options_json=options_json
+        )
+
+    def CompletePasskeyRegistration(
+        self, request: pb.CompletePasskeyRegistrationRequest, context: grpc.ServicerContext
+    ) -> pb.Authenticator:
+        factor = self._identity.complete_passkey_registration(
+            request.citizen_id, request.registration_id, request.credential_json, _actor()
+        )
+        return _authenticator(factor)
+
+    def IssueRecoveryCodes(
+        self, request: pb.IssueRecoveryCodesRequest, context: grpc.ServicerContext
+    ) -> pb.RecoveryCodes:
+        return pb.RecoveryCodes(
+            codes=self._identity.issue_recovery_codes(request.citizen_id, _actor())
+        )
+
+    def RemoveAuthenticator(
+        self, request: pb.RemoveAuthenticatorRequest, context: grpc.ServicerContext
+    ) -> pb.Citizen:
+        view = self._identity.remove_authenticator(
+            request.citizen_id, request.authenticator_id, _actor()
+        )
+        return _citizen(view)
+
+    def BeginAuthentication(
+        self, request: pb.BeginAuthenticationRequest, context: grpc.ServicerContext
+    ) -> pb.AuthenticationChallenge:
+        challenge = self._identity.begin_authentication(
+            request.citizen_id, _caller_name(), _actor()
+        )
+        return pb.AuthenticationChallenge(
+            attempt_id=challenge.attempt_id,
+            available_methods=challenge.methods,
+            passkey_options_json=challenge.passkey_options_json,
+            expires_at=challenge.expires_at.isoformat(),
+        )
+
+    def CompleteAuthentication(
+        self, request: pb.CompleteAuthenticationRequest, context: grpc.ServicerContext
+    ) -> pb.AuthenticationResult:
+        presented = Presented(
+            password=request.password,
+            totp_code=request.totp_code,
+            passkey_assertion_json=request.passkey_assertion_json,
+            recovery_code=request.recovery_code,
+        )
+        signed_in = self._identity.complete_authentication(
+            request.attempt_id,
+            presented,
+            (request.client.address, request.client.user_agent),
+            _caller_name(),
+            _actor(),
+        )
+        return pb.AuthenticationResult(
+            session_id=signed_in.session_id,
+            token=signed_in.token,
+            acr=signed_in.acr,
+            amr=signed_in.amr,
+            expires_at=signed_in.expires_at.isoformat(),
+        )
+
+    def IntrospectToken(
+        self, request: pb.IntrospectTokenRequest, context: grpc.ServicerContext
+    ) -> pb.TokenIntrospection:
+        result = self._identity.introspect(request.token)
+        claims = result.claims
+        return pb.TokenIntrospection(
+            active=result.active,
+            citizen_id=str(claims.get("sub", "")) if result.active else "",
+            session_id=str(claims.get("sid", "")) if result.active else "",
+            acr=str(claims.get("acr", "")) if result.active else "",
+            amr=[str(m) for m in claims.get("amr", [])] if result.active else [],
+            expires_at=str(claims.get("exp", "")) if result.active else "",
+            reason=result.reason,
+        )
+
+    def RevokeSession(
+        self, request: pb.RevokeSessionRequest, context: grpc.ServicerContext
+    ) -> pb.Session:
+        return _session(self._identity.revoke_session(request.session_id, request.reason, _actor()))
+
+    def ListSessions(
+        self, request: pb.ListSessionsRequest, context: grpc.ServicerContext
+    ) -> pb.ListSessionsResponse:
+        sessions = self._identity.list_sessions(request.citizen_id)
+        return pb.ListSessionsResponse(sessions=[_session(s) for s in sessions])
+
+    def GetJwks(self, request: pb.GetJwksRequest, context: grpc.ServicerContext) -> pb.Jwks:
+        return pb.Jwks(json=json.dumps(self._identity.jwks_json()))
+
+    def UnlockFactor(
+        self, request: pb.UnlockFactorRequest, context: grpc.ServicerContext
+    ) -> pb.Citizen:
+        view = self._identity.unlock_factor(
+            request.citizen_id, request.method, request.reason, _actor()
+        )
+        return _citizen(view)
+
+    def EraseCitizen(
+        self, request: pb.EraseCitizenRequest, context: grpc.ServicerContext
+    ) -> pb.Citizen:
+        return _citizen(self._identity.erase_citizen(request.citizen_id, request.reason, _actor()))
+
+
+def _actor() -> str:
+    return CURRENT_CALLER.get().principal
+
+
+def _caller_name() -> str:
+    return CURRENT_CALLER.get().name
+
+
+def _citizen(view: CitizenView) -> pb.Citizen:
+    return pb.Citizen(
+        citizen_id=view.citizen_id,
+        personal_data=pb.PersonalData(**view.personal_data),
+        assurance=view.assurance or None,
+        authenticators=[
+            _authenticator(f, locked=view.locked.get(f.authenticator_id, False))
+            for f in view.authenticators
+        ],
+        erased=view.erased,
+    )
+
+
+def _authenticator(factor: Factor, *, locked: bool = False) -> pb.Authenticator:
+    return pb.Authenticator(
+        authenticator_id=factor.authenticator_id,
+        method=factor.method,
+        locked=locked,
+        label=factor.label,
+    )
+
+
+def _session(session: Session) -> pb.Session:
+    return pb.Session(
+        session_id=str(session.id),
+        citizen_id=session.citizen_id,
+        acr=session.acr,
+        amr=session.amr,
+        started_at=session.started_at.isoformat(),
+        expires_at=session.expires_at.isoformat(),
+        revoked=session.revoked,
+    )

@@ -1,0 +1,68 @@
+"""An identity application on the real signed store, with a clock the tests move."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlparse
+
+import pyotp
+import pytest
+
+from civitas.node import Node
+from identity.application import IdentityApplication, IdentitySettings
+from identity.passkeys import RelyingParty
+from identity.personal_data import DataKeyStore, NationalIdentifierIndex, data_key_table
+from identity.tokens import TokenSigner
+
+ORIGIN = "https://portal.civitas.test"
+RP = RelyingParty(id="portal.civitas.test", name="Civitas test", origins=(ORIGIN,))
+ACTOR = "service:test-portal"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def identity(node: Node, clock: Clock) -> IdentityApplication:
+    keys = node.config.keys_dir
+    return IdentityApplication(
+        node.store,
+        data_keys=DataKeyStore(data_key_table(node.store.datastore), keys / "kek.key"),
+        national_ids=NationalIdentifierIndex(keys / "lookup.key"),
+        token_signer=TokenSigner("t1", node.keys.named_private_key("token-t1")),
+        settings=IdentitySettings(relying_party=RP),
+        clock=clock,
+    )
+
+
+def person(national_identifier: str = "19850412-1234", **overrides: str) -> dict[str, str]:
+    return {
+        "given_name": "Maarja",
+        "family_name": "Tamm",
+        "birth_date": "1985-04-12",
+        "email": "maarja@example.test",
+        "phone": "+372 5555 1234",
+        "national_identifier": national_identifier,
+        **overrides,
+    }
+
+
+def seed_of(provisioning_uri: str) -> str:
+    return parse_qs(urlparse(provisioning_uri).query)["secret"][0]
+
+
+def code_at(seed: str, moment: datetime) -> str:
+    return pyotp.TOTP(seed).at(moment)

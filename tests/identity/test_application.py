@@ -1,0 +1,305 @@
+"""The identity application on SQLite and PostgreSQL: enrolment, sign-in, lockout, erasure."""
+
+from __future__ import annotations
+
+import threading
+from uuid import UUID
+
+import pytest
+
+from civitas.node import Node
+from identity.application import AuthenticationFailedError, IdentityApplication
+from identity.citizen import Presented
+from ledger.errors import Conflict, InvalidInput, NotFound
+from tests.identity.conftest import ACTOR, ORIGIN, RP, Clock, code_at, person, seed_of
+from tests.identity.soft_authenticator import SoftAuthenticator
+
+PASSWORD = "correct horse battery staple"
+
+
+def event_count(node: Node, stream: str) -> int:
+    return len(node.store.recorder.select_events(UUID(stream)))
+
+
+def topics(node: Node, stream: str) -> list[str]:
+    return [e.topic for e in node.store.recorder.select_events(UUID(stream))]
+
+
+def sign_in(identity: IdentityApplication, citizen_id: str, **factors: str):  # type: ignore[no-untyped-def]
+    challenge = identity.begin_authentication(citizen_id, "test-portal", ACTOR)
+    return identity.complete_authentication(
+        challenge.attempt_id, Presented(**factors), ("203.0.113.7", "pytest"), "test-portal", ACTOR
+    )
+
+
+def with_totp(identity: IdentityApplication, clock: Clock, citizen_id: str) -> str:
+    enrollment = identity.begin_totp_enrollment(citizen_id, "phone", ACTOR)
+    assert enrollment.provisioning_uri.startswith("otpauth://totp/")
+    assert "<svg" in enrollment.qr_svg
+    assert enrollment.qr_png.startswith(b"\x89PNG")
+    seed = seed_of(enrollment.provisioning_uri)
+    identity.confirm_totp_enrollment(
+        citizen_id, enrollment.authenticator_id, code_at(seed, clock.now), ACTOR
+    )
+    return seed
+
+
+def test_registration_seals_personal_data_and_finds_by_national_identifier(
+    node: Node, identity: IdentityApplication
+) -> None:
+    view = identity.register_citizen(person(), "IAL2", "passport at counter", ACTOR)
+    assert view.personal_data["family_name"] == "Tamm"
+    assert identity.find_citizen(" 19850412-1234 ").citizen_id == view.citizen_id
+    stored = b"".join(e.state for e in node.store.recorder.select_events(UUID(view.citizen_id)))
+    for secret in (b"Tamm", b"Maarja", b"19850412-1234", b"maarja@example.test"):
+        assert secret not in stored
+    with pytest.raises(Conflict):
+        identity.register_citizen(person(given_name="Other"), "IAL1", "", ACTOR)
+    with pytest.raises(NotFound):
+        identity.find_citizen("00000000-0000")
+
+
+@pytest.mark.parametrize(
+    ("data", "assurance", "field"),
+    [
+        (person(national_identifier=""), "IAL1", "personal_data.national_identifier"),
+        (person(birth_date="12/04/1985"), "IAL1", "personal_data.birth_date"),
+        (person(email="not-an-email"), "IAL1", "personal_data.email"),
+        (person(given_name="x" * 300), "IAL1", "personal_data.given_name"),
+        (person(), "IAL9", "assurance"),
+    ],
+)
+def test_bad_registration_is_refused_and_writes_nothing(
+    node: Node, identity: IdentityApplication, data: dict[str, str], assurance: str, field: str
+) -> None:
+    before = node.store.recorder.max_notification_id()
+    with pytest.raises(InvalidInput) as raised:
+        identity.register_citizen(data, assurance, "", ACTOR)
+    assert field in [v.field for v in raised.value.violations]
+    assert node.store.recorder.max_notification_id() == before
+
+
+def test_password_policy_and_sign_in(node: Node, identity: IdentityApplication) -> None:
+    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    for weak in ("short", "qwertyuiop"):
+        with pytest.raises(InvalidInput) as raised:
+            identity.set_password(citizen, weak, ACTOR)
+        assert weak not in str(raised.value)
+    identity.set_password(citizen, PASSWORD, ACTOR)
+    signed_in = sign_in(identity, citizen, password=PASSWORD)
+    assert signed_in.acr == "AAL1"
+    assert signed_in.amr == ["pwd"]
+    assert identity.introspect(signed_in.token).active
+    with pytest.raises(AuthenticationFailedError, match="password_mismatch"):
+        sign_in(identity, citizen, password="wrong password!")
+    assert topics(node, citizen)[-2:] == [
+        "identity.Citizen.AuthenticationSucceeded",
+        "identity.Citizen.AuthenticationFailed",
+    ]
+    stored = b"".join(e.state for e in node.store.recorder.select_events(UUID(citizen)))
+    assert PASSWORD.encode() not in stored
+
+
+def test_password_and_totp_reach_aal2_and_a_code_is_accepted_once(
+    identity: IdentityApplication, clock: Clock
+) -> None:
+    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    identity.set_password(citizen, PASSWORD, ACTOR)
+    seed = with_totp(identity, clock, citizen)
+    clock.advance(seconds=60)
+    code = code_at(seed, clock.now)
+    assert sign_in(identity, citizen, password=PASSWORD, totp_code=code).acr == "AAL2"
+    with pytest.raises(AuthenticationFailedError, match="totp_replayed"):
+        sign_in(identity, citizen, password=PASSWORD, totp_code=code)
+    with pytest.raises(AuthenticationFailedError, match="totp_mismatch"):
+        sign_in(identity, citizen, totp_code="000000" if code != "000000" else "111111")
+
+
+def test_racing_requests_with_one_code_let_exactly_one_through(
+    node: Node, identity: IdentityApplication, clock: Clock
+) -> None:
+    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    seed = with_totp(identity, clock, citizen)
+    clock.advance(seconds=60)
+    code = code_at(seed, clock.now)
+    challenges = [identity.begin_authentication(citizen, "portal", ACTOR) for _ in range(6)]
+    before = event_count(node, citizen)
+    results: list[str] = []
+    barrier = threading.Barrier(len(challenges))
+
+    def race(attempt_id: str) -> None:
+        barrier.wait()
+        try:
+            identity.complete_authentication(
+                attempt_id, Presented(totp_code=code), ("", ""), "portal", ACTOR
+            )
+            results.append("ok")
+        except AuthenticationFailedError as error:
+            results.append(error.reason)
+
+    threads = [threading.Thread(target=race, args=(c.attempt_id,)) for c in challenges]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == ["ok"] + ["totp_replayed"] * 5
+    assert event_count(node, citizen) == before + 6  # every attempt is exactly one event
+
+
+def test_failures_throttle_then_lock_and_an_admin_unlocks(
+    identity: IdentityApplication, clock: Clock
+) -> None:
+    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    identity.set_password(citizen, PASSWORD, ACTOR)
+    reasons = []
+    for _ in range(10):
+        with pytest.raises(AuthenticationFailedError) as raised:
+            sign_in(identity, citizen, password="not the password")
+        reasons.append(raised.value.reason)
+        clock.advance(minutes=20)  # wait out any throttling delay
+    assert reasons == ["password_mismatch"] * 10
+    with pytest.raises(AuthenticationFailedError, match="password_locked"):
+        sign_in(identity, citizen, password=PASSWORD)
+    assert all(identity.get_citizen(citizen).locked.values())
+    identity.unlock_factor(citizen, "password", "identity checked at the counter", "service:admin")
+    assert sign_in(identity, citizen, password=PASSWORD).acr == "AAL1"
+
+
+def test_throttling_refuses_without_checking(identity: IdentityApplication) -> None:
+    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    identity.set_password(citizen, PASSWORD, ACTOR)
+    for _ in range(5):
+        with pytest.raises(AuthenticationFailedError):
+            sign_in(identity, citizen, password="not the password")
+    with pytest.raises(AuthenticationFailedError, match="password_throttled"):
+        sign_in(identity, citizen, password=PASSWORD)  # even the right one must wait
+
+
+def test_passkeys_register_authenticate_and_catch_a_cloned_counter(
+    node: Node, identity: IdentityApplication
+) -> None:
+    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    authenticator = SoftAuthenticator(ORIGIN, RP.id)
+    registration_id, options = identity.begin_passkey_registration(citizen, "laptop", ACTOR)
+    identity.complete_passkey_registration(
+        citizen, registration_id, authenticator.create(options), ACTOR
+    )
+
+    challenge = identity.begin_authentication(citizen, "portal", ACTOR)
+    assertion = authenticator.get(challenge.passkey_options_json)
+    signed_in = identity.complete_authentication(
+        challenge.attempt_id, Presented(passkey_assertion_json=assertion), ("", ""), "portal", ACTOR
+    )
+    assert signed_in.acr == "AAL3"  # user-verified and device-bound
+    assert signed_in.amr == ["hwk"]
+
+    credential_id = next(iter(authenticator.credentials))
+    authenticator.set_sign_count(credential_id, 0)  # a clone that lags behind
+    challenge = identity.begin_authentication(citizen, "portal", ACTOR)
+    with pytest.raises(AuthenticationFailedError, match="sign_count_regressed"):
+        identity.complete_authentication(
+            challenge.attempt_id,
+            Presented(passkey_assertion_json=authenticator.get(challenge.passkey_options_json)),
+            ("", ""),
+            "portal",
+            ACTOR,
+        )
+
+    phished = identity.begin_authentication(citizen, "portal", ACTOR)
+    with pytest.raises(AuthenticationFailedError, match="passkey_origin"):
+        identity.complete_authentication(
+            phished.attempt_id,
+            Presented(
+                passkey_assertion_json=authenticator.get(
+                    phished.passkey_options_json, origin="https://evil.example"
+                )
+            ),
+            ("", ""),
+            "portal",
+            ACTOR,
+        )
+
+
+def test_recovery_codes_are_single_use_and_unlock(
+    identity: IdentityApplication, clock: Clock
+) -> None:
+    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    identity.set_password(citizen, PASSWORD, ACTOR)
+    codes = identity.issue_recovery_codes(citizen, ACTOR)
+    assert len(codes) == 10
+    for _ in range(10):
+        with pytest.raises(AuthenticationFailedError):
+            sign_in(identity, citizen, password="nope nope nope")
+        clock.advance(minutes=20)
+    assert sign_in(identity, citizen, recovery_code=codes[3]).acr == "AAL1"
+    with pytest.raises(AuthenticationFailedError, match="recovery_code_mismatch"):
+        sign_in(identity, citizen, recovery_code=codes[3])
+    assert sign_in(identity, citizen, password=PASSWORD).acr == "AAL1"  # unlocked by the code
+
+
+def test_an_attempt_is_single_use_and_expires(identity: IdentityApplication, clock: Clock) -> None:
+    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    identity.set_password(citizen, PASSWORD, ACTOR)
+    challenge = identity.begin_authentication(citizen, "portal", ACTOR)
+    identity.complete_authentication(
+        challenge.attempt_id, Presented(password=PASSWORD), ("", ""), "p", ACTOR
+    )
+    with pytest.raises(AuthenticationFailedError, match="attempt_already_used"):
+        identity.complete_authentication(
+            challenge.attempt_id, Presented(password=PASSWORD), ("", ""), "p", ACTOR
+        )
+    late = identity.begin_authentication(citizen, "portal", ACTOR)
+    clock.advance(minutes=5, seconds=1)
+    with pytest.raises(AuthenticationFailedError, match="attempt_expired"):
+        identity.complete_authentication(
+            late.attempt_id, Presented(password=PASSWORD), ("", ""), "p", ACTOR
+        )
+
+
+def test_tokens_expire_are_revoked_and_cannot_be_forged(
+    identity: IdentityApplication, clock: Clock
+) -> None:
+    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    identity.set_password(citizen, PASSWORD, ACTOR)
+    first = sign_in(identity, citizen, password=PASSWORD)
+    second = sign_in(identity, citizen, password=PASSWORD)
+    assert {s.session_id for s in (first, second)} == {
+        str(s.id) for s in identity.list_sessions(citizen)
+    }
+    identity.revoke_session(first.session_id, "lost phone", ACTOR)
+    assert identity.introspect(first.token).reason == "revoked"
+    header, payload, signature = second.token.split(".")
+    forged = f"{header}.{payload}.{signature[:-4]}AAAA"
+    assert not identity.introspect(forged).active
+    clock.advance(minutes=31)  # idle limit
+    assert identity.introspect(second.token).reason == "expired"
+
+
+def test_erasure_destroys_the_data_key_and_payloads(
+    node: Node, identity: IdentityApplication
+) -> None:
+    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    identity.set_password(citizen, PASSWORD, ACTOR)
+    identity.erase_citizen(citizen, "GDPR art. 17 request", "service:admin")
+    assert identity.get_citizen(citizen).erased
+    assert identity.find_citizen("19850412-1234").erased
+    rows = node.store.recorder.select_events(UUID(citizen))
+    assert [r.topic for r in rows][-1] == "identity.Citizen.Erased"
+    assert node.sequencer().catch_up(node.store.recorder.max_notification_id())
+    published = [e for e in node.audit.entries(0) if b'"stream":"' + citizen.encode() in e.entry]
+    assert [e.payload is None for e in published] == [True] * (len(rows) - 1) + [False]
+
+
+def test_a_second_totp_authenticator_does_not_extend_guessing(
+    identity: IdentityApplication, clock: Clock
+) -> None:
+    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    with_totp(identity, clock, citizen)
+    with_totp(identity, clock, citizen)
+    for _ in range(10):
+        with pytest.raises(AuthenticationFailedError, match="totp_mismatch"):
+            sign_in(identity, citizen, totp_code="not-a-code")
+        clock.advance(minutes=20)
+    assert sorted(identity.get_citizen(citizen).locked.values()) == [True, True]
+    with pytest.raises(AuthenticationFailedError, match="totp_locked"):
+        sign_in(identity, citizen, totp_code="123456")
