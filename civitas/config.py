@@ -35,6 +35,10 @@ class Config:
     verify_on_read: bool = True
     key_passphrase: bytes | None = None
     checkpoint_interval: float = 0.5
+    session_hours: float = 12.0  # NIST 800-63B AAL2 reauthentication: 12 h absolute
+    session_idle_minutes: float = 30.0  # and 30 min of inactivity
+    lockout_throttle_after: int = 5
+    lockout_lock_after: int = 10
     rp_id: str = "localhost"  # WebAuthn relying party id: the portals' registrable domain
     rp_origins: tuple[str, ...] = ("https://localhost",)
 
@@ -45,6 +49,14 @@ class Config:
     @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith(("postgres://", "postgresql://"))
+
+    def check_limits(self) -> None:
+        """NIST 800-63B section 5.2.2: never more than 100 consecutive failed attempts."""
+        if not 0 < self.lockout_throttle_after <= self.lockout_lock_after <= 100:
+            raise ConfigError(
+                "lockout: need 0 < CIVITAS_LOCKOUT_THROTTLE_AFTER"
+                " <= CIVITAS_LOCKOUT_LOCK_AFTER <= 100"
+            )
 
     def check_transport(self) -> None:
         """Plaintext is for a developer's own machine only, and only when asked for."""
@@ -86,6 +98,7 @@ def build_config(
     rp_origins: tuple[str, ...] = (),
     environ: Mapping[str, str] | None = None,
 ) -> Config:
+    """Flags win over the environment (CIVITAS_*), which wins over the defaults."""
     env = os.environ if environ is None else environ
     folder = data_dir_from(data_dir, env)
     database_url = (
@@ -113,4 +126,21 @@ def build_config(
         rp_origins=rp_origins
         or tuple(filter(None, env.get("CIVITAS_RP_ORIGINS", "").split(",")))
         or ("https://localhost",),
+        session_hours=_number(env, "CIVITAS_SESSION_HOURS", 12.0),
+        session_idle_minutes=_number(env, "CIVITAS_SESSION_IDLE_MINUTES", 30.0),
+        lockout_throttle_after=int(_number(env, "CIVITAS_LOCKOUT_THROTTLE_AFTER", 5)),
+        lockout_lock_after=int(_number(env, "CIVITAS_LOCKOUT_LOCK_AFTER", 10)),
     )
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {text!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive")
+    return value

@@ -7,11 +7,12 @@ signing path as an RPC.
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 
 from civitas.config import Config
 from identity.application import IdentityApplication, IdentitySettings
+from identity.lockout import LockoutPolicy
 from identity.passkeys import RelyingParty
 from identity.personal_data import DataKeyStore, NationalIdentifierIndex, data_key_table
 from identity.tokens import TokenSigner
@@ -76,7 +77,13 @@ class Node:
             settings=IdentitySettings(
                 relying_party=RelyingParty(
                     id=self.config.rp_id, name="Civitas", origins=self.config.rp_origins
-                )
+                ),
+                lockout=LockoutPolicy(
+                    throttle_after=self.config.lockout_throttle_after,
+                    lock_after=self.config.lockout_lock_after,
+                ),
+                session_absolute=timedelta(hours=self.config.session_hours),
+                session_idle=timedelta(minutes=self.config.session_idle_minutes),
             ),
             clock=utc_now,
         )

@@ -71,6 +71,7 @@ def bind(server: grpc.Server, config: Config) -> int:
 
 def serve(config: Config) -> None:
     config.check_transport()
+    config.check_limits()
     node = Node(config)
     node.initialise()
     server, health_servicer = build_server(node)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-IDENTITY_LEVELS = {"IAL1": "low", "IAL2": "substantial", "IAL3": "high"}  # NIST IAL -> eIDAS
+IDENTITY_TO_EIDAS = {"IAL1": "low", "IAL2": "substantial", "IAL3": "high"}
 AAL_TO_EIDAS = {"AAL1": "low", "AAL2": "substantial", "AAL3": "high"}
 
 # RFC 8176 authentication method reference values.

@@ -7,6 +7,7 @@ import json
 import grpc
 
 from identity.application import CitizenView, IdentityApplication
+from identity.assurance import AAL_TO_EIDAS, IDENTITY_TO_EIDAS
 from identity.citizen import Factor, Presented
 from identity.session import Session
 from ledger.accounts import CURRENT_CALLER
@@ -142,6 +143,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             acr=signed_in.acr,
             amr=signed_in.amr,
             expires_at=signed_in.expires_at.isoformat(),
+            eidas_level=AAL_TO_EIDAS[signed_in.acr],
         )
 
     def IntrospectToken(
@@ -200,6 +202,7 @@ def _citizen(view: CitizenView) -> pb.Citizen:
         citizen_id=view.citizen_id,
         personal_data=pb.PersonalData(**view.personal_data),
         assurance=view.assurance or None,
+        eidas_level=IDENTITY_TO_EIDAS.get(view.assurance, ""),
         authenticators=[
             _authenticator(f, locked=view.locked.get(f.authenticator_id, False))
             for f in view.authenticators

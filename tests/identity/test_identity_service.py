@@ -126,7 +126,8 @@ def test_full_citizen_journey_over_grpc(server) -> None:  # type: ignore[no-unty
         ),
         metadata=md,
     )
-    assert result.acr == "AAL2"
+    assert (result.acr, result.eidas_level) == ("AAL2", "substantial")
+    assert citizen.eidas_level == "substantial"
     jwks = stub.GetJwks(pb.GetJwksRequest(), metadata=md).json
     claims = verify_jwt_offline(result.token, jwks)
     assert (claims["sub"], claims["sid"], claims["acr"]) == (cid, result.session_id, "AAL2")

@@ -53,18 +53,20 @@ class RegisterCitizenRequest(_message.Message):
     def __init__(self, personal_data: _Optional[_Union[PersonalData, _Mapping]] = ..., assurance: _Optional[_Union[IdentityAssurance, str]] = ..., evidence: _Optional[str] = ...) -> None: ...
 
 class Citizen(_message.Message):
-    __slots__ = ("citizen_id", "personal_data", "assurance", "authenticators", "erased")
+    __slots__ = ("citizen_id", "personal_data", "assurance", "authenticators", "erased", "eidas_level")
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
     PERSONAL_DATA_FIELD_NUMBER: _ClassVar[int]
     ASSURANCE_FIELD_NUMBER: _ClassVar[int]
     AUTHENTICATORS_FIELD_NUMBER: _ClassVar[int]
     ERASED_FIELD_NUMBER: _ClassVar[int]
+    EIDAS_LEVEL_FIELD_NUMBER: _ClassVar[int]
     citizen_id: str
     personal_data: PersonalData
     assurance: IdentityAssurance
     authenticators: _containers.RepeatedCompositeFieldContainer[Authenticator]
     erased: bool
-    def __init__(self, citizen_id: _Optional[str] = ..., personal_data: _Optional[_Union[PersonalData, _Mapping]] = ..., assurance: _Optional[_Union[IdentityAssurance, str]] = ..., authenticators: _Optional[_Iterable[_Union[Authenticator, _Mapping]]] = ..., erased: _Optional[bool] = ...) -> None: ...
+    eidas_level: str
+    def __init__(self, citizen_id: _Optional[str] = ..., personal_data: _Optional[_Union[PersonalData, _Mapping]] = ..., assurance: _Optional[_Union[IdentityAssurance, str]] = ..., authenticators: _Optional[_Iterable[_Union[Authenticator, _Mapping]]] = ..., erased: _Optional[bool] = ..., eidas_level: _Optional[str] = ...) -> None: ...
 
 class Authenticator(_message.Message):
     __slots__ = ("authenticator_id", "method", "locked", "label")
@@ -211,18 +213,20 @@ class CompleteAuthenticationRequest(_message.Message):
     def __init__(self, attempt_id: _Optional[str] = ..., password: _Optional[str] = ..., totp_code: _Optional[str] = ..., passkey_assertion_json: _Optional[str] = ..., recovery_code: _Optional[str] = ..., client: _Optional[_Union[ClientContext, _Mapping]] = ...) -> None: ...
 
 class AuthenticationResult(_message.Message):
-    __slots__ = ("session_id", "token", "acr", "amr", "expires_at")
+    __slots__ = ("session_id", "token", "acr", "amr", "expires_at", "eidas_level")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     ACR_FIELD_NUMBER: _ClassVar[int]
     AMR_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    EIDAS_LEVEL_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     token: str
     acr: str
     amr: _containers.RepeatedScalarFieldContainer[str]
     expires_at: str
-    def __init__(self, session_id: _Optional[str] = ..., token: _Optional[str] = ..., acr: _Optional[str] = ..., amr: _Optional[_Iterable[str]] = ..., expires_at: _Optional[str] = ...) -> None: ...
+    eidas_level: str
+    def __init__(self, session_id: _Optional[str] = ..., token: _Optional[str] = ..., acr: _Optional[str] = ..., amr: _Optional[_Iterable[str]] = ..., expires_at: _Optional[str] = ..., eidas_level: _Optional[str] = ...) -> None: ...
 
 class IntrospectTokenRequest(_message.Message):
     __slots__ = ("token",)
