@@ -39,7 +39,9 @@ class SignedEntry:
     payload: bytes | None  # None once erased
 
 
-def pack(entry: Entry, signature: bytes, payload: bytes | None) -> bytes:
+def pack(
+    entry: Entry, signature: bytes, payload: bytes | None, digest: bytes | None = None
+) -> bytes:
     actor = entry.actor.encode()
     kid = entry.kid.encode()
     if len(entry.at) != TIMESTAMP_SIZE or len(kid) > 255 or len(actor) > 65535:
@@ -51,7 +53,7 @@ def pack(entry: Entry, signature: bytes, payload: bytes | None) -> bytes:
             entry.at.encode(),
             bytes((len(kid),)),
             kid,
-            bytes.fromhex(entry.payload_sha256),
+            digest or bytes.fromhex(entry.payload_sha256),
             signature,
             payload or b"",
         )

@@ -47,6 +47,7 @@ class SignedMapper(Mapper[UUID]):
         super().__init__(transcoder=transcoder)
         self.signer = signer
         self.verify_on_read = verify_on_read
+        self._stream_texts: dict[UUID, str] = {}
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
         topic = get_topic(type(domain_event))
@@ -61,13 +62,14 @@ class SignedMapper(Mapper[UUID]):
         if class_version > 1:
             state["class_version"] = class_version
         payload = self.transcoder.encode(state)
+        digest = hashlib.sha256(payload).digest()
         kid, private_key = self.signer.current_key()
         entry = Entry(
-            actor=nfc(actor),
+            actor=actor if actor.isascii() else nfc(actor),
             at=format_timestamp(moment),
             kid=kid,
-            payload_sha256=hashlib.sha256(payload).hexdigest(),
-            stream=str(stream),
+            payload_sha256=digest.hex(),
+            stream=self._stream_text(stream),
             type=topic,
             version=version,
         )
@@ -76,8 +78,18 @@ class SignedMapper(Mapper[UUID]):
             originator_id=stream,
             originator_version=version,
             topic=topic,
-            state=pack(entry, signature, payload),
+            state=pack(entry, signature, payload, digest),
         )
+
+    def _stream_text(self, stream: UUID) -> str:
+        # An aggregate's events are usually saved together: its id is formatted once, not per
+        # event (str(UUID) is a measurable part of the write path; benchmarks/append.py).
+        text = self._stream_texts.get(stream)
+        if text is None:
+            if len(self._stream_texts) > 4096:
+                self._stream_texts.clear()
+            text = self._stream_texts[stream] = str(stream)
+        return text
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         signed = self.open(stored_event)
