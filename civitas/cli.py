@@ -167,6 +167,22 @@ def _receipt(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _projections_rebuild(config: Config, args: argparse.Namespace) -> int:
+    node = _ready_node(config)
+    services = {s.name: s for s in node.projections()}
+    if args.name not in services:
+        raise ConfigError(f"no projection {args.name!r}; known: {', '.join(services)}")
+    target = node.store.recorder.max_notification_id()
+    views = {"timeline": node.timeline_view}
+    if not services[args.name].rebuild(views[args.name].reset, target, args.timeout):
+        print("civitas: a running server owns this projection; stop it first", file=sys.stderr)
+        node.close()
+        return 1
+    print(f"projection {args.name} rebuilt up to position {target or 0}")
+    node.close()
+    return 0
+
+
 def _sequenced_node(config: Config) -> Node:
     """A node whose latest checkpoint covers everything written so far (unless a running server
     holds the sequencer, in which case its checkpoint follows within a second)."""
@@ -265,6 +281,13 @@ def _add_log_commands(commands: Subcommands) -> None:
     receipt.add_argument("index", type=int)
     receipt.add_argument("--out", help="file to write (default: standard output)")
     receipt.set_defaults(command=_receipt)
+
+    projections = commands.add_parser("projections", help="read models fed from the log")
+    projection_commands = projections.add_subparsers(required=True, metavar="ACTION")
+    rebuild = projection_commands.add_parser("rebuild", help="replay a projection from zero")
+    rebuild.add_argument("name", help="timeline")
+    rebuild.add_argument("--timeout", type=float, default=600.0)
+    rebuild.set_defaults(command=_projections_rebuild)
 
 
 if __name__ == "__main__":

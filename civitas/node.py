@@ -19,6 +19,7 @@ from identity.tokens import TokenSigner
 from ledger.accounts import ServiceAccounts
 from ledger.audit import AuditLog
 from ledger.checkpoint import NoteSigner
+from ledger.data_access import DataAccessLog
 from ledger.keyring import EntrySigner, KeyFolder, PublicKeyring
 from ledger.leader import FileLeaderLock, LeaderLock, PostgresLeaderLock
 from ledger.log_recorder import (
@@ -28,6 +29,11 @@ from ledger.log_recorder import (
 )
 from ledger.sequencer import Sequencer, SequencerService, SequencerSettings
 from ledger.store import Database, LedgerStore
+from projections.history import History
+from projections.reader import KEYS_DIR_VARIABLE, VERIFY_VARIABLE
+from projections.service import ProjectionService, ProjectionSettings
+from projections.timeline import CitizenTimeline
+from projections.timeline_view import PostgresTimelineView, SQLiteTimelineView, TimelineView
 
 
 def utc_now() -> datetime:
@@ -86,7 +92,44 @@ class Node:
                 session_idle=timedelta(minutes=self.config.session_idle_minutes),
             ),
             clock=utc_now,
+            data_access=self.data_access,
         )
+
+    @cached_property
+    def data_access(self) -> DataAccessLog:
+        return DataAccessLog(self.store)
+
+    @property
+    def timeline_view_class(self) -> type[TimelineView]:
+        return PostgresTimelineView if self.database.is_postgres else SQLiteTimelineView
+
+    @cached_property
+    def timeline_view(self) -> TimelineView:
+        view: TimelineView = self.store.tracking_recorder(
+            CitizenTimeline.name, self.timeline_view_class
+        )
+        return view
+
+    @cached_property
+    def history(self) -> History:
+        return History(self.timeline_view, self.audit, self.log_view, self.store)
+
+    def projections(self) -> list[ProjectionService]:
+        env = {
+            **self.store.env,
+            KEYS_DIR_VARIABLE: str(self.config.keys_dir),
+            VERIFY_VARIABLE: "yes" if self.config.verify_on_read else "no",
+        }
+        return [
+            ProjectionService(
+                ProjectionSettings(
+                    projection_class=CitizenTimeline,
+                    view_class=self.timeline_view_class,
+                    env=env,
+                    leader_lock=lambda: self.leader_lock(CitizenTimeline.name),
+                )
+            )
+        ]
 
     @property
     def view_class(self) -> type[MerkleLogRecorder]:
@@ -101,10 +144,12 @@ class Node:
     def audit(self) -> AuditLog:
         return AuditLog(self.log_view, lambda: self.signer.keyring)
 
-    def leader_lock(self) -> LeaderLock:
+    def leader_lock(self, follower: str = "sequencer") -> LeaderLock:
+        """One holder per follower of the log; the database URL keeps schemas apart."""
         if self.database.is_postgres:
-            return PostgresLeaderLock(self.database.postgres_conninfo, "civitas.sequencer")
-        return FileLeaderLock(self.database.sqlite_path.with_suffix(".sequencer.lock"))
+            name = f"civitas.{follower}:{self.database.url}"
+            return PostgresLeaderLock(self.database.postgres_conninfo, name)
+        return FileLeaderLock(self.database.sqlite_path.with_suffix(f".{follower}.lock"))
 
     def checkpoint_signer(self) -> NoteSigner:
         """The current checkpoint key's signer, read from disk again only after a rotation."""

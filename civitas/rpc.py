@@ -68,10 +68,14 @@ def status_for(error: DomainError) -> status_pb2.Status:
 
 
 class CallerAuthenticator:
-    """API keys (`authorization: Bearer cvk.…`) or, under mTLS, the client certificate's CN."""
+    """Service accounts by API key (`authorization: Bearer cvk.…`) or, under mTLS, by client
+    certificate; citizens by the JWT IdentityService issued them (`Bearer <JWT>`)."""
 
-    def __init__(self, accounts: ServiceAccounts) -> None:
+    def __init__(
+        self, accounts: ServiceAccounts, citizen_caller: Callable[[str], Caller | None]
+    ) -> None:
         self._accounts = accounts
+        self._citizen_caller = citizen_caller
         self._cache: dict[str, tuple[float, Caller]] = {}
         self._lock = threading.Lock()
 
@@ -81,8 +85,11 @@ class CallerAuthenticator:
         if authorization:
             scheme, _, api_key = authorization.partition(" ")
             if scheme.lower() != "bearer" or not api_key:
-                raise Unauthenticated("authorization must be 'Bearer <API key>'")
-            return self._by_api_key(api_key.strip())
+                raise Unauthenticated("authorization must be 'Bearer <API key or token>'")
+            credential = api_key.strip()
+            if credential.count(".") == 2 and not credential.startswith("cvk."):
+                return self._by_citizen_token(credential)
+            return self._by_api_key(credential)
         peer_identity: Mapping[str, Sequence[bytes]] = context.auth_context()  # type: ignore[assignment]
         common_names = peer_identity.get("x509_common_name", [])
         if common_names:
@@ -92,6 +99,13 @@ class CallerAuthenticator:
                 raise Unauthenticated("client certificate names no active service account")
             return caller
         raise Unauthenticated("no credentials: send an API key or a client certificate")
+
+    def _by_citizen_token(self, token: str) -> Caller:
+        """A citizen's own JWT (from IdentityService): checked, and its session still active."""
+        caller = self._citizen_caller(token)
+        if caller is None:
+            raise Unauthenticated("the token is not valid or its session has ended")
+        return caller
 
     def _by_api_key(self, api_key: str) -> Caller:
         digest = hashlib.sha256(api_key.encode()).hexdigest()

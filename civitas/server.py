@@ -16,23 +16,35 @@ from civitas.node import Node
 from civitas.rpc import CallerAuthenticator, CallerInterceptor
 from identity.identity_service import IdentityServicer
 from ledger.audit_service import AuditServicer
-from protos.civitas.v1 import audit_pb2, audit_pb2_grpc, identity_pb2, identity_pb2_grpc
+from ledger.sequencer import SequencerService
+from projections.history_service import HistoryServicer
+from projections.service import ProjectionService
+from protos.civitas.v1 import (
+    audit_pb2,
+    audit_pb2_grpc,
+    history_pb2,
+    history_pb2_grpc,
+    identity_pb2,
+    identity_pb2_grpc,
+)
 
 log = logging.getLogger("civitas.server")
 
 AUDIT_SERVICE = audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name
 IDENTITY_SERVICE = identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name
+HISTORY_SERVICE = history_pb2.DESCRIPTOR.services_by_name["HistoryService"].full_name
 # A service name sets the roles for all its methods; a full method name overrides it.
 ROLES = {
     AUDIT_SERVICE: frozenset({"auditor", "admin"}),
     IDENTITY_SERVICE: frozenset({"agency:*", "admin"}),
     f"{IDENTITY_SERVICE}/UnlockFactor": frozenset({"admin"}),
     f"{IDENTITY_SERVICE}/EraseCitizen": frozenset({"admin"}),
+    HISTORY_SERVICE: frozenset({"citizen"}),
 }
 
 
 def build_server(node: Node) -> tuple[grpc.Server, health.HealthServicer]:
-    authenticator = CallerAuthenticator(node.accounts)
+    authenticator = CallerAuthenticator(node.accounts, node.identity.citizen_caller)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="rpc"),
         interceptors=[CallerInterceptor(authenticator.authenticate, ROLES)],
@@ -40,11 +52,14 @@ def build_server(node: Node) -> tuple[grpc.Server, health.HealthServicer]:
     )
     audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(node.audit), server)
     identity_pb2_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(node.identity), server)
+    history_pb2_grpc.add_HistoryServiceServicer_to_server(HistoryServicer(node.history), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    services = (AUDIT_SERVICE, IDENTITY_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME)
-    reflection.enable_server_reflection(services, server)
-    for name in ("", AUDIT_SERVICE, IDENTITY_SERVICE):
+    ours = (AUDIT_SERVICE, IDENTITY_SERVICE, HISTORY_SERVICE)
+    reflection.enable_server_reflection(
+        (*ours, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    for name in ("", *ours):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return server, health_servicer
 
@@ -76,8 +91,9 @@ def serve(config: Config) -> None:
     node.initialise()
     server, health_servicer = build_server(node)
     port = bind(server, config)
-    sequencer = node.sequencer()
-    sequencer.start()
+    followers: list[SequencerService | ProjectionService] = [node.sequencer(), *node.projections()]
+    for follower in followers:
+        follower.start()
     server.start()
     log.info("civitas serving on %s:%d (data in %s)", config.host, port, config.data_dir)
 
@@ -88,5 +104,6 @@ def serve(config: Config) -> None:
     log.info("shutting down")
     health_servicer.enter_graceful_shutdown()
     server.stop(grace=5).wait()
-    sequencer.stop()
+    for follower in followers:
+        follower.stop()
     node.close()

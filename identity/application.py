@@ -35,6 +35,8 @@ from identity.personal_data import (
 )
 from identity.session import AuthenticationAttempt, Session
 from identity.tokens import TokenError, TokenSigner, TokenVerifier, jwks
+from ledger.accounts import Caller
+from ledger.data_access import DataAccessLog
 from ledger.errors import (
     Conflict,
     FailedPrecondition,
@@ -150,8 +152,10 @@ class IdentityApplication(LedgerApplication):
         token_signer: TokenSigner,
         settings: IdentitySettings,
         clock: Clock,
+        data_access: DataAccessLog,
     ) -> None:
         super().__init__(store)
+        self._data_access = data_access
         self._data_keys = data_keys
         self._national_ids = national_ids
         self._token_signer = token_signer
@@ -185,6 +189,19 @@ class IdentityApplication(LedgerApplication):
             return self._view(self._citizen(citizen_id))
         except PayloadErased:
             return CitizenView(citizen_id, {}, "", [], {}, erased=True)
+
+    def read_citizen(self, citizen_id: str, agency: str, purpose: str, actor: str) -> CitizenView:
+        """An agency reads a citizen's data: the read is recorded (with its purpose) first."""
+        view = self.get_citizen(citizen_id)
+        self._data_access.record(view.citizen_id, agency, purpose, "personal data", actor=actor)
+        return view
+
+    def find_citizen_for(
+        self, national_identifier: str, agency: str, purpose: str, actor: str
+    ) -> CitizenView:
+        view = self.find_citizen(national_identifier)
+        self._data_access.record(view.citizen_id, agency, purpose, "personal data", actor=actor)
+        return view
 
     def find_citizen(self, national_identifier: str) -> CitizenView:
         _require_text("national_identifier", national_identifier, required=True)
@@ -475,6 +492,13 @@ class IdentityApplication(LedgerApplication):
         if not session.is_active(now):
             return Introspection(False, "expired", claims)
         return Introspection(True, "", claims)
+
+    def citizen_caller(self, token: str) -> Caller | None:
+        """The citizen a token speaks for, while its session is active."""
+        if len(token) > 8192:
+            return None
+        result = self.introspect(token)
+        return Caller(str(result.claims["sub"]), "citizen") if result.active else None
 
     def revoke_session(self, session_id: str, reason: str, actor: str) -> Session:
         _require_text("reason", reason)

@@ -40,12 +40,18 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     def GetCitizen(
         self, request: pb.GetCitizenRequest, context: grpc.ServicerContext
     ) -> pb.Citizen:
-        return _citizen(self._identity.get_citizen(request.citizen_id))
+        view = self._identity.read_citizen(
+            request.citizen_id, _caller_name(), request.purpose, _actor()
+        )
+        return _citizen(view)
 
     def FindCitizen(
         self, request: pb.FindCitizenRequest, context: grpc.ServicerContext
     ) -> pb.Citizen:
-        return _citizen(self._identity.find_citizen(request.national_identifier))
+        view = self._identity.find_citizen_for(
+            request.national_identifier, _caller_name(), request.purpose, _actor()
+        )
+        return _citizen(view)
 
     def SetPassword(
         self, request: pb.SetPasswordRequest, context: grpc.ServicerContext

@@ -90,7 +90,7 @@ class Caller:
     @property
     def principal(self) -> str:
         """How the caller appears as an entry's actor."""
-        return f"service:{self.name}"
+        return f"citizen:{self.name}" if self.role == "citizen" else f"service:{self.name}"
 
 
 # Set by the RPC edge for the duration of a call, so applications can attribute and authorise

@@ -19,11 +19,11 @@ from uuid import UUID
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
-from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+from eventsourcing.sqlite import SQLiteDatastore
 from psycopg.sql import SQL, Identifier
 
 from ledger.merkle import Node
-from ledger.store import POSTGRES_EVENTS_TABLE
+from ledger.store import POSTGRES_EVENTS_TABLE, NamedSQLiteTracking
 
 NodeKey = tuple[int, int]
 
@@ -81,6 +81,10 @@ class MerkleLogRecorder(TrackingRecorder, ABC):
         """Every signed checkpoint, smallest tree first."""
 
     @abstractmethod
+    def leaf_index_of(self, notification_id: int) -> int | None:
+        """The leaf an event became, or None while it is not sequenced yet."""
+
+    @abstractmethod
     def leaves(self, start: int, stop: int, limit: int) -> list[LogLeaf]:
         """Leaves with start <= index < stop, in order, at most `limit` of them."""
 
@@ -93,7 +97,9 @@ class MerkleLogRecorder(TrackingRecorder, ABC):
             start = chunk[-1].index + 1
 
 
-class SQLiteMerkleLogRecorder(SQLiteTrackingRecorder, MerkleLogRecorder):
+class SQLiteMerkleLogRecorder(NamedSQLiteTracking, MerkleLogRecorder):
+    tracking_table = "sequencer_tracking"
+
     def __init__(self, datastore: SQLiteDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
 
@@ -166,6 +172,14 @@ class SQLiteMerkleLogRecorder(SQLiteTrackingRecorder, MerkleLogRecorder):
         with self.datastore.transaction(commit=False) as c:
             c.execute("SELECT * FROM checkpoints ORDER BY tree_size")
             return [StoredCheckpoint(row[0], bytes(row[1]), row[2]) for row in c.fetchall()]
+
+    def leaf_index_of(self, notification_id: int) -> int | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT leaf_index FROM merkle_leaves WHERE notification_id = ?", (notification_id,)
+            )
+            row = c.fetchone()
+        return None if row is None else int(row[0])
 
     def leaves(self, start: int, stop: int, limit: int) -> list[LogLeaf]:
         with self.datastore.transaction(commit=False) as c:
@@ -268,6 +282,17 @@ class PostgresMerkleLogRecorder(PostgresTrackingRecorder, MerkleLogRecorder):
         with self.datastore.transaction(commit=False) as c:
             c.execute(self._sql("SELECT * FROM {schema}.checkpoints ORDER BY tree_size"))
             return [_checkpoint(row) for row in c.fetchall()]
+
+    def leaf_index_of(self, notification_id: int) -> int | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                self._sql(
+                    "SELECT leaf_index FROM {schema}.merkle_leaves WHERE notification_id = %s"
+                ),
+                (notification_id,),
+            )
+            row = c.fetchone()
+        return None if row is None else int(row["leaf_index"])
 
     def leaves(self, start: int, stop: int, limit: int) -> list[LogLeaf]:
         with self.datastore.transaction(commit=False) as c:

@@ -31,7 +31,7 @@ from eventsourcing.persistence import (
     UUIDAsHex,
 )
 from eventsourcing.postgres import PostgresDatastore
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore, SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
 
 from ledger.envelope import erase_payload
@@ -122,6 +122,35 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         return PollingSubscription(recorder=self, gt=gt, topics=topics)
 
 
+class NamedSQLiteTracking(SQLiteTrackingRecorder):
+    """A SQLite tracking recorder with a table of its own.
+
+    `eventsourcing`'s SQLite recorder keeps every follower's position in one `tracking` table
+    keyed by the *followed* application's name; the sequencer and each projection follow the
+    same log, so on one database they need separate tables (PostgreSQL names them already).
+    """
+
+    tracking_table = "tracking"
+
+    def __init__(self, datastore: SQLiteDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        table = self.tracking_table
+        self.insert_tracking_statement = (
+            f"INSERT INTO {table} VALUES (:application_name, :notification_id) "  # noqa: S608
+            "ON CONFLICT (application_name) DO UPDATE SET notification_id = :notification_id "
+            f"WHERE {table}.notification_id < :notification_id RETURNING notification_id"
+        )
+        self.select_max_tracking_id_statement = (
+            f"SELECT MAX(notification_id) FROM {table} WHERE application_name=?"  # noqa: S608
+        )
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            f"CREATE TABLE IF NOT EXISTS {self.tracking_table} (application_name TEXT, "
+            "notification_id INTEGER, PRIMARY KEY (application_name)) WITHOUT ROWID"
+        ]
+
+
 class LedgerStore:
     """One infrastructure factory, one recorder, one signing mapper, shared by the applications."""
 
@@ -133,11 +162,16 @@ class LedgerStore:
         self.factory = InfrastructureFactory.construct(_named_env(self.env))
         self.datastore: SQLiteDatastore | PostgresDatastore = self.factory.datastore  # type: ignore[attr-defined]
         self.signer = signer
+        transcoder = self.construct_transcoder()
+        self.mapper = SignedMapper(transcoder, signer, verify_on_read=verify_on_read)
+        self.recorder = self.factory.application_recorder()
+
+    @staticmethod
+    def construct_transcoder() -> JSONTranscoder:
         transcoder = JSONTranscoder()
         for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
             transcoder.register(transcoding)
-        self.mapper = SignedMapper(transcoder, signer, verify_on_read=verify_on_read)
-        self.recorder = self.factory.application_recorder()
+        return transcoder
 
     def erase_payloads(self, stream: UUID, below_version: int) -> int:
         """Drop the stored payloads of a stream's events before `below_version` (GDPR art. 17).

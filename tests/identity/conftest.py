@@ -13,6 +13,7 @@ from identity.application import IdentityApplication, IdentitySettings
 from identity.passkeys import RelyingParty
 from identity.personal_data import DataKeyStore, NationalIdentifierIndex, data_key_table
 from identity.tokens import TokenSigner
+from ledger.data_access import DataAccessLog
 
 ORIGIN = "https://portal.civitas.test"
 RP = RelyingParty(id="portal.civitas.test", name="Civitas test", origins=(ORIGIN,))
@@ -45,6 +46,7 @@ def identity(node: Node, clock: Clock) -> IdentityApplication:
         token_signer=TokenSigner("t1", node.keys.named_private_key("token-t1")),
         settings=IdentitySettings(relying_party=RP),
         clock=clock,
+        data_access=DataAccessLog(node.store),
     )
 
 

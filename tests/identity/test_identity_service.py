@@ -80,7 +80,8 @@ def test_full_citizen_journey_over_grpc(server) -> None:  # type: ignore[no-unty
     cid = citizen.citizen_id
     assert (
         stub.FindCitizen(
-            pb.FindCitizenRequest(national_identifier=NATIONAL_ID), metadata=md
+            pb.FindCitizenRequest(national_identifier=NATIONAL_ID, purpose="tax assessment"),
+            metadata=md,
         ).citizen_id
         == cid
     )
@@ -159,7 +160,9 @@ def test_full_citizen_journey_over_grpc(server) -> None:  # type: ignore[no-unty
         == grpc.StatusCode.PERMISSION_DENIED
     )
     assert stub.EraseCitizen(erase, metadata=bearer(admin)).erased
-    assert stub.GetCitizen(pb.GetCitizenRequest(citizen_id=cid), metadata=md).erased
+    assert stub.GetCitizen(
+        pb.GetCitizenRequest(citizen_id=cid, purpose="audit"), metadata=md
+    ).erased
 
     # The ledger still verifies, with the erased payloads reported as such.
     bundle = tmp_path / "bundle"
@@ -205,6 +208,7 @@ BAD_REQUESTS: list[tuple[str, Callable[[str], object]]] = [
     ),
     ("GetCitizen", lambda cid: pb.GetCitizenRequest(citizen_id="not-a-uuid")),
     ("FindCitizen", lambda cid: pb.FindCitizenRequest()),
+    ("GetCitizen", lambda cid: pb.GetCitizenRequest(citizen_id=cid)),  # no purpose stated
     ("SetPassword", lambda cid: pb.SetPasswordRequest(citizen_id=cid, password="short")),
     ("SetPassword", lambda cid: pb.SetPasswordRequest(citizen_id="", password=PASSWORD)),
     ("BeginTotpEnrollment", lambda cid: pb.BeginTotpEnrollmentRequest(citizen_id="x")),

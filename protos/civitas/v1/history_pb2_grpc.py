@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from protos.civitas.v1 import history_pb2 as protos_dot_civitas_dot_v1_dot_history__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -33,14 +34,62 @@ class HistoryServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.ListMyHistory = channel.unary_unary(
+                '/civitas.v1.HistoryService/ListMyHistory',
+                request_serializer=protos_dot_civitas_dot_v1_dot_history__pb2.ListMyHistoryRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_history__pb2.ListMyHistoryResponse.FromString,
+                _registered_method=True)
+        self.GetReceipt = channel.unary_unary(
+                '/civitas.v1.HistoryService/GetReceipt',
+                request_serializer=protos_dot_civitas_dot_v1_dot_history__pb2.GetReceiptRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_history__pb2.Receipt.FromString,
+                _registered_method=True)
+        self.WatchMyHistory = channel.unary_stream(
+                '/civitas.v1.HistoryService/WatchMyHistory',
+                request_serializer=protos_dot_civitas_dot_v1_dot_history__pb2.WatchMyHistoryRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_history__pb2.HistoryItem.FromString,
+                _registered_method=True)
 
 
 class HistoryServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
+    def ListMyHistory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReceipt(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchMyHistory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_HistoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'ListMyHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMyHistory,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_history__pb2.ListMyHistoryRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_history__pb2.ListMyHistoryResponse.SerializeToString,
+            ),
+            'GetReceipt': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReceipt,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_history__pb2.GetReceiptRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_history__pb2.Receipt.SerializeToString,
+            ),
+            'WatchMyHistory': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchMyHistory,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_history__pb2.WatchMyHistoryRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_history__pb2.HistoryItem.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'civitas.v1.HistoryService', rpc_method_handlers)
@@ -51,3 +100,84 @@ def add_HistoryServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class HistoryService:
     """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def ListMyHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.HistoryService/ListMyHistory',
+            protos_dot_civitas_dot_v1_dot_history__pb2.ListMyHistoryRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_history__pb2.ListMyHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReceipt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.HistoryService/GetReceipt',
+            protos_dot_civitas_dot_v1_dot_history__pb2.GetReceiptRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_history__pb2.Receipt.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchMyHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/civitas.v1.HistoryService/WatchMyHistory',
+            protos_dot_civitas_dot_v1_dot_history__pb2.WatchMyHistoryRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_history__pb2.HistoryItem.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -81,16 +81,20 @@ class Authenticator(_message.Message):
     def __init__(self, authenticator_id: _Optional[str] = ..., method: _Optional[str] = ..., locked: _Optional[bool] = ..., label: _Optional[str] = ...) -> None: ...
 
 class GetCitizenRequest(_message.Message):
-    __slots__ = ("citizen_id",)
+    __slots__ = ("citizen_id", "purpose")
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
     citizen_id: str
-    def __init__(self, citizen_id: _Optional[str] = ...) -> None: ...
+    purpose: str
+    def __init__(self, citizen_id: _Optional[str] = ..., purpose: _Optional[str] = ...) -> None: ...
 
 class FindCitizenRequest(_message.Message):
-    __slots__ = ("national_identifier",)
+    __slots__ = ("national_identifier", "purpose")
     NATIONAL_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
     national_identifier: str
-    def __init__(self, national_identifier: _Optional[str] = ...) -> None: ...
+    purpose: str
+    def __init__(self, national_identifier: _Optional[str] = ..., purpose: _Optional[str] = ...) -> None: ...
 
 class SetPasswordRequest(_message.Message):
     __slots__ = ("citizen_id", "password")

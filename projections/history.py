@@ -1,0 +1,141 @@
+"""What a citizen may read of the ledger: their own timeline, receipts, and live updates.
+
+The citizen is always the caller (from their token), never a parameter: asking for someone
+else's history cannot even be expressed, and a receipt is only given for an item of one's own.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from ledger.audit import AuditLog
+from ledger.errors import FailedPrecondition, FieldViolation, InvalidInput, NotAllowed, NotFound
+from ledger.log_recorder import MerkleLogRecorder
+from ledger.store import LedgerStore
+from projections.timeline_view import TimelineItem, TimelineView
+
+KINDS = ("sign_in", "session", "authenticator", "identity", "transaction", "data_access")
+DEFAULT_PAGE = 50
+MAX_PAGE = 500
+WATCH_POLL_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[TimelineItem]
+    next_page_token: str
+
+
+class History:
+    def __init__(
+        self, timeline: TimelineView, audit: AuditLog, log: MerkleLogRecorder, store: LedgerStore
+    ) -> None:
+        self._timeline = timeline
+        self._audit = audit
+        self._log = log
+        self._store = store
+
+    def list(
+        self,
+        citizen_id: str,
+        kinds: Sequence[str],
+        since: str,
+        until: str,
+        page_size: int,
+        page_token: str,
+    ) -> Page:
+        _check_kinds(kinds)
+        size = page_size or DEFAULT_PAGE
+        if not 0 < size <= MAX_PAGE:
+            raise InvalidInput.of("page_size", f"between 1 and {MAX_PAGE}")
+        items = self._timeline.items(
+            citizen_id,
+            after_position=_position_of(page_token),
+            kinds=kinds,
+            since=_time("since", since),
+            until=_time("until", until),
+            limit=size + 1,
+        )
+        more = len(items) > size
+        items = items[:size]
+        token = _token(items[-1].position) if more else ""
+        return Page(items, token)
+
+    def receipt(self, citizen_id: str, stream: str, version: int) -> dict[str, object]:
+        if not stream or version < 1:
+            raise InvalidInput(
+                [FieldViolation("stream", "required"), FieldViolation("version", "1 or more")]
+            )
+        item = self._timeline.item(citizen_id, stream, version)
+        if item is None:
+            if self._exists(stream, version):
+                raise NotAllowed("this event is not in your history")
+            raise NotFound("no such event in your history")
+        index = self._log.leaf_index_of(item.position)
+        latest = self._audit.latest_checkpoint()
+        if index is None or index >= latest.tree_size:
+            raise FailedPrecondition("this event is not in a signed checkpoint yet; retry shortly")
+        return self._audit.receipt(index)
+
+    def watch(
+        self, citizen_id: str, after_position: int, kinds: Sequence[str], active: Callable[[], bool]
+    ) -> Iterator[TimelineItem]:
+        """Items after `after_position`, then each new one as the timeline records it."""
+        _check_kinds(kinds)
+        position = after_position
+        while active():
+            items = self._timeline.items(
+                citizen_id, after_position=position, kinds=kinds, limit=MAX_PAGE
+            )
+            yield from items
+            if items:
+                position = items[-1].position
+            else:
+                time.sleep(WATCH_POLL_SECONDS)
+
+    def _exists(self, stream: str, version: int) -> bool:
+        try:
+            events = self._store.recorder.select_events(UUID(stream), gt=version - 1, lte=version)
+        except ValueError:
+            return False
+        return bool(events)
+
+
+def _check_kinds(kinds: Sequence[str]) -> None:
+    unknown = [kind for kind in kinds if kind not in KINDS]
+    if unknown:
+        raise InvalidInput.of("kinds", f"unknown kind(s) {unknown}; known: {', '.join(KINDS)}")
+
+
+def _time(field: str, text: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput.of(field, "must be an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        raise InvalidInput.of(field, "must include a time zone")
+    return moment
+
+
+def _token(position: int) -> str:
+    return base64.urlsafe_b64encode(f"p{position}".encode()).decode()
+
+
+def _position_of(token: str) -> int:
+    if not token:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(token.encode()).decode()
+        if text[0] == "p" and text[1:].isdigit():
+            return int(text[1:])
+    except (ValueError, binascii.Error, UnicodeDecodeError, IndexError):
+        pass
+    raise InvalidInput.of("page_token", "not a token this service gave")

@@ -1,0 +1,103 @@
+"""Runs a projection in the background while this process holds its leader lock.
+
+With several replicas on PostgreSQL each projection has exactly one runner at a time (an
+advisory lock per projection); another replica takes over when the holder dies.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.persistence import TrackingRecorder
+from eventsourcing.projection import Projection, ProjectionRunner
+
+from ledger.leader import LeaderLock
+from projections.reader import LedgerEvents
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class ProjectionSettings:
+    projection_class: type[Projection[Any]]
+    view_class: type[TrackingRecorder]
+    env: dict[str, str]
+    leader_lock: Callable[[], LeaderLock]
+    retry_interval: float = 1.0
+
+
+class ProjectionService:
+    def __init__(self, settings: ProjectionSettings) -> None:
+        self._settings = settings
+        self._stopping = threading.Event()
+        name = settings.projection_class.name
+        self._thread = threading.Thread(target=self._run, name=f"projection-{name}", daemon=True)
+
+    @property
+    def name(self) -> str:
+        return self._settings.projection_class.name
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def _run(self) -> None:
+        lock = self._settings.leader_lock()
+        while not self._stopping.is_set():
+            if not lock.try_acquire():
+                self._stopping.wait(self._settings.retry_interval)
+                continue
+            try:
+                log.info(
+                    "this process now runs the %s projection", self._settings.projection_class.name
+                )
+                self._follow(lock)
+            except Exception:
+                log.exception(
+                    "projection %s stopped; retrying", self._settings.projection_class.name
+                )
+                self._stopping.wait(self._settings.retry_interval)
+            finally:
+                lock.release()
+
+    def rebuild(
+        self, reset: Callable[[], None], target_notification_id: int | None, timeout: float
+    ) -> bool:
+        """Replay from zero in the foreground; False when another process runs the projection."""
+        lock = self._settings.leader_lock()
+        if not lock.try_acquire():
+            return False
+        try:
+            reset()
+            with ProjectionRunner(
+                application_class=LedgerEvents,
+                projection_class=self._settings.projection_class,
+                view_class=self._settings.view_class,
+                env=self._settings.env,
+            ) as runner:
+                runner.wait(target_notification_id, timeout=timeout)
+        finally:
+            lock.release()
+        return True
+
+    def _follow(self, lock: LeaderLock) -> None:
+        with ProjectionRunner(
+            application_class=LedgerEvents,
+            projection_class=self._settings.projection_class,
+            view_class=self._settings.view_class,
+            env=self._settings.env,
+        ) as runner:
+            while not self._stopping.is_set() and lock.still_held():
+                runner.run_forever(timeout=TICK_SECONDS)

@@ -1,0 +1,92 @@
+"""The citizen timeline, fed from the log, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from civitas.node import Node
+from identity.citizen import Presented
+from ledger.errors import NotAllowed, NotFound
+from tests.identity.conftest import person
+
+ACTOR = "service:tax-portal"
+PASSWORD = "a long and unusual passphrase"
+
+
+def rebuild(node: Node) -> None:
+    (timeline,) = node.projections()
+    assert timeline.rebuild(node.timeline_view.reset, node.store.recorder.max_notification_id(), 30)
+
+
+def signed_in_citizen(node: Node, national_identifier: str) -> str:
+    identity = node.identity
+    citizen = identity.register_citizen(person(national_identifier), "IAL2", "", ACTOR).citizen_id
+    identity.set_password(citizen, PASSWORD, ACTOR)
+    challenge = identity.begin_authentication(citizen, "tax-portal", ACTOR)
+    identity.complete_authentication(
+        challenge.attempt_id,
+        Presented(password=PASSWORD),
+        ("192.0.2.1", "test"),
+        "tax-portal",
+        ACTOR,
+    )
+    return citizen
+
+
+def test_timeline_shows_a_citizens_own_events_in_ledger_order(node: Node) -> None:
+    alice = signed_in_citizen(node, "A-1")
+    bob = signed_in_citizen(node, "B-2")
+    node.identity.read_citizen(alice, "tax", "annual assessment", ACTOR)
+    rebuild(node)
+    items = node.timeline_view.items(alice)
+    assert [i.kind for i in items] == [
+        "identity",
+        "authenticator",
+        "sign_in",
+        "session",
+        "data_access",
+    ]
+    assert [i.position for i in items] == sorted(i.position for i in items)
+    sign_in = items[2].summary
+    assert (sign_in["outcome"], sign_in["methods"], sign_in["relying_service"]) == (
+        "success",
+        ["password"],
+        "tax-portal",
+    )
+    assert items[4].summary == {
+        "agency": "tax",
+        "purpose": "annual assessment",
+        "resource": "personal data",
+    }
+    assert all(i.citizen_id == alice for i in items)
+    assert {i.stream for i in node.timeline_view.items(bob)}.isdisjoint({alice})
+    assert "Tamm" not in str([i.summary for i in items])  # no personal data in the timeline
+
+
+def test_replaying_from_zero_gives_the_same_rows(node: Node) -> None:
+    alice = signed_in_citizen(node, "A-1")
+    rebuild(node)
+    first = node.timeline_view.items(alice)
+    node.identity.erase_citizen(alice, "GDPR art. 17", "service:admin")
+    rebuild(node)
+    second = node.timeline_view.items(alice)
+    # The same events in the same places; those whose payloads were erased now say so.
+    assert [i.position for i in second[: len(first)]] == [i.position for i in first]
+    assert second[-1].summary == {"change": "erased"}
+    assert any(i.summary == {"erased": True} for i in second)  # erased payloads still appear
+    rebuild(node)
+    assert node.timeline_view.items(alice) == second
+
+
+def test_a_receipt_is_only_given_for_ones_own_event(node: Node) -> None:
+    alice = signed_in_citizen(node, "A-1")
+    bob = signed_in_citizen(node, "B-2")
+    rebuild(node)
+    assert node.sequencer().catch_up(node.store.recorder.max_notification_id())
+    item = node.timeline_view.items(alice)[2]
+    receipt = node.history.receipt(alice, item.stream, item.version)
+    assert receipt["index"] is not None
+    with pytest.raises(NotAllowed):
+        node.history.receipt(bob, item.stream, item.version)
+    with pytest.raises(NotFound):
+        node.history.receipt(alice, item.stream, 999)
