@@ -173,8 +173,8 @@ def _projections_rebuild(config: Config, args: argparse.Namespace) -> int:
     if args.name not in services:
         raise ConfigError(f"no projection {args.name!r}; known: {', '.join(services)}")
     target = node.store.recorder.max_notification_id()
-    views = {"timeline": node.timeline_view}
-    if not services[args.name].rebuild(views[args.name].reset, target, args.timeout):
+    view = node.projection_view(args.name)
+    if not services[args.name].rebuild(view.reset, target, args.timeout):
         print("civitas: a running server owns this projection; stop it first", file=sys.stderr)
         node.close()
         return 1
@@ -285,7 +285,7 @@ def _add_log_commands(commands: Subcommands) -> None:
     projections = commands.add_parser("projections", help="read models fed from the log")
     projection_commands = projections.add_subparsers(required=True, metavar="ACTION")
     rebuild = projection_commands.add_parser("rebuild", help="replay a projection from zero")
-    rebuild.add_argument("name", help="timeline")
+    rebuild.add_argument("name", help="timeline or queue")
     rebuild.add_argument("--timeout", type=float, default=600.0)
     rebuild.set_defaults(command=_projections_rebuild)
 

@@ -39,6 +39,7 @@ class Config:
     session_idle_minutes: float = 30.0  # and 30 min of inactivity
     lockout_throttle_after: int = 5
     lockout_lock_after: int = 10
+    catalogue_path: Path | None = None  # the packaged service catalogue when None
     rp_id: str = "localhost"  # WebAuthn relying party id: the portals' registrable domain
     rp_origins: tuple[str, ...] = ("https://localhost",)
 
@@ -126,6 +127,7 @@ def build_config(
         rp_origins=rp_origins
         or tuple(filter(None, env.get("CIVITAS_RP_ORIGINS", "").split(",")))
         or ("https://localhost",),
+        catalogue_path=Path(env["CIVITAS_CATALOGUE"]) if env.get("CIVITAS_CATALOGUE") else None,
         session_hours=_number(env, "CIVITAS_SESSION_HOURS", 12.0),
         session_idle_minutes=_number(env, "CIVITAS_SESSION_IDLE_MINUTES", 30.0),
         lockout_throttle_after=int(_number(env, "CIVITAS_LOCKOUT_THROTTLE_AFTER", 5)),

@@ -7,8 +7,13 @@ signing path as an RPC.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from typing import Any
+
+from eventsourcing.persistence import TrackingRecorder
+from eventsourcing.projection import Projection
 
 from civitas.config import Config
 from identity.application import IdentityApplication, IdentitySettings
@@ -18,6 +23,7 @@ from identity.personal_data import DataKeyStore, NationalIdentifierIndex, data_k
 from identity.tokens import TokenSigner
 from ledger.accounts import ServiceAccounts
 from ledger.audit import AuditLog
+from ledger.catalogue import ServiceCatalogue
 from ledger.checkpoint import NoteSigner
 from ledger.data_access import DataAccessLog
 from ledger.keyring import EntrySigner, KeyFolder, PublicKeyring
@@ -29,7 +35,11 @@ from ledger.log_recorder import (
 )
 from ledger.sequencer import Sequencer, SequencerService, SequencerSettings
 from ledger.store import Database, LedgerStore
+from ledger.transactions import TransactionsApplication
+from projections.cases import Cases
 from projections.history import History
+from projections.queue import TransactionQueue
+from projections.queue_view import PostgresQueueView, QueueView, SQLiteQueueView
 from projections.reader import KEYS_DIR_VARIABLE, VERIFY_VARIABLE
 from projections.service import ProjectionService, ProjectionSettings
 from projections.timeline import CitizenTimeline
@@ -111,6 +121,27 @@ class Node:
         return view
 
     @cached_property
+    def catalogue(self) -> ServiceCatalogue:
+        return ServiceCatalogue.load(self.config.catalogue_path)
+
+    @cached_property
+    def transactions(self) -> TransactionsApplication:
+        return TransactionsApplication(self.store, catalogue=self.catalogue, clock=utc_now)
+
+    @property
+    def queue_view_class(self) -> type[QueueView]:
+        return PostgresQueueView if self.database.is_postgres else SQLiteQueueView
+
+    @cached_property
+    def queue_view(self) -> QueueView:
+        view: QueueView = self.store.tracking_recorder(TransactionQueue.name, self.queue_view_class)
+        return view
+
+    @cached_property
+    def cases(self) -> Cases:
+        return Cases(self.transactions, self.data_access, self.queue_view, self.catalogue, utc_now)
+
+    @cached_property
     def history(self) -> History:
         return History(self.timeline_view, self.audit, self.log_view, self.store)
 
@@ -120,16 +151,33 @@ class Node:
             KEYS_DIR_VARIABLE: str(self.config.keys_dir),
             VERIFY_VARIABLE: "yes" if self.config.verify_on_read else "no",
         }
+        projections: list[tuple[type[Projection[Any]], type[TrackingRecorder]]] = [
+            (CitizenTimeline, self.timeline_view_class),
+            (TransactionQueue, self.queue_view_class),
+        ]
         return [
             ProjectionService(
                 ProjectionSettings(
-                    projection_class=CitizenTimeline,
-                    view_class=self.timeline_view_class,
+                    projection_class=projection,
+                    view_class=view_class,
                     env=env,
-                    leader_lock=lambda: self.leader_lock(CitizenTimeline.name),
+                    leader_lock=self._lock_factory(projection.name),
                 )
             )
+            for projection, view_class in projections
         ]
+
+    def _lock_factory(self, name: str) -> Callable[[], LeaderLock]:
+        return lambda: self.leader_lock(name)
+
+    def projection_view(self, name: str) -> TimelineView | QueueView:
+        views: dict[str, Callable[[], TimelineView | QueueView]] = {
+            CitizenTimeline.name: lambda: self.timeline_view,
+            TransactionQueue.name: lambda: self.queue_view,
+        }
+        if name not in views:
+            raise KeyError(name)
+        return views[name]()
 
     @property
     def view_class(self) -> type[MerkleLogRecorder]:

@@ -19,6 +19,7 @@ from ledger.audit_service import AuditServicer
 from ledger.sequencer import SequencerService
 from projections.history_service import HistoryServicer
 from projections.service import ProjectionService
+from projections.transaction_service import TransactionServicer
 from protos.civitas.v1 import (
     audit_pb2,
     audit_pb2_grpc,
@@ -26,6 +27,8 @@ from protos.civitas.v1 import (
     history_pb2_grpc,
     identity_pb2,
     identity_pb2_grpc,
+    transaction_pb2,
+    transaction_pb2_grpc,
 )
 
 log = logging.getLogger("civitas.server")
@@ -33,6 +36,7 @@ log = logging.getLogger("civitas.server")
 AUDIT_SERVICE = audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name
 IDENTITY_SERVICE = identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name
 HISTORY_SERVICE = history_pb2.DESCRIPTOR.services_by_name["HistoryService"].full_name
+TRANSACTION_SERVICE = transaction_pb2.DESCRIPTOR.services_by_name["TransactionService"].full_name
 # A service name sets the roles for all its methods; a full method name overrides it.
 ROLES = {
     AUDIT_SERVICE: frozenset({"auditor", "admin"}),
@@ -40,6 +44,11 @@ ROLES = {
     f"{IDENTITY_SERVICE}/UnlockFactor": frozenset({"admin"}),
     f"{IDENTITY_SERVICE}/EraseCitizen": frozenset({"admin"}),
     HISTORY_SERVICE: frozenset({"citizen"}),
+    TRANSACTION_SERVICE: frozenset({"agency:*"}),
+    f"{TRANSACTION_SERVICE}/WithdrawTransaction": frozenset({"citizen"}),
+    f"{TRANSACTION_SERVICE}/ProvideInformation": frozenset({"citizen"}),
+    f"{TRANSACTION_SERVICE}/GetTransaction": frozenset({"agency:*", "citizen"}),
+    f"{TRANSACTION_SERVICE}/WatchTransaction": frozenset({"agency:*", "citizen"}),
 }
 
 
@@ -53,9 +62,12 @@ def build_server(node: Node) -> tuple[grpc.Server, health.HealthServicer]:
     audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(node.audit), server)
     identity_pb2_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(node.identity), server)
     history_pb2_grpc.add_HistoryServiceServicer_to_server(HistoryServicer(node.history), server)
+    transaction_pb2_grpc.add_TransactionServiceServicer_to_server(
+        TransactionServicer(node.transactions, node.cases), server
+    )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    ours = (AUDIT_SERVICE, IDENTITY_SERVICE, HISTORY_SERVICE)
+    ours = (AUDIT_SERVICE, IDENTITY_SERVICE, HISTORY_SERVICE, TRANSACTION_SERVICE)
     reflection.enable_server_reflection(
         (*ours, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )

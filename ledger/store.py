@@ -65,7 +65,10 @@ class Database:
                 "POSTGRES_PORT": str(parts.port or 5432),
                 "POSTGRES_USER": unquote(parts.username or "postgres"),
                 "POSTGRES_PASSWORD": unquote(parts.password or ""),
-                "POSTGRES_POOL_SIZE": "10",
+                # Each follower and view has a pool of its own: keep the idle minimum small so a
+                # few replicas stay well inside PostgreSQL's default 100 connections.
+                "POSTGRES_POOL_SIZE": "2",
+                "POSTGRES_MAX_OVERFLOW": "10",
             }
             schema = dict(pair.split("=", 1) for pair in parts.query.split("&") if "=" in pair)
             if "schema" in schema:
@@ -165,6 +168,7 @@ class LedgerStore:
         transcoder = self.construct_transcoder()
         self.mapper = SignedMapper(transcoder, signer, verify_on_read=verify_on_read)
         self.recorder = self.factory.application_recorder()
+        self._view_factories: list[InfrastructureFactory[Any]] = []
 
     @staticmethod
     def construct_transcoder() -> JSONTranscoder:
@@ -199,11 +203,14 @@ class LedgerStore:
         return len(rows)
 
     def tracking_recorder(self, name: str, recorder_class: type[TrackingRecorder]) -> Any:
-        """A tracking recorder (a projection's view) on the same database."""
+        """A tracking recorder (a projection's view) on the same database, closed with the store."""
         factory = InfrastructureFactory.construct(_named_env(self.env, name))
+        self._view_factories.append(factory)
         return factory.tracking_recorder(recorder_class)
 
     def close(self) -> None:
+        for factory in self._view_factories:
+            factory.close()
         self.factory.close()
 
 

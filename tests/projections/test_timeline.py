@@ -14,7 +14,7 @@ PASSWORD = "a long and unusual passphrase"
 
 
 def rebuild(node: Node) -> None:
-    (timeline,) = node.projections()
+    timeline = next(p for p in node.projections() if p.name == "timeline")
     assert timeline.rebuild(node.timeline_view.reset, node.store.recorder.max_notification_id(), 30)
 
 

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from protos.civitas.v1 import transaction_pb2 as protos_dot_civitas_dot_v1_dot_transaction__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -33,14 +34,209 @@ class TransactionServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.SubmitTransaction = channel.unary_unary(
+                '/civitas.v1.TransactionService/SubmitTransaction',
+                request_serializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.SubmitTransactionRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.FromString,
+                _registered_method=True)
+        self.StartReview = channel.unary_unary(
+                '/civitas.v1.TransactionService/StartReview',
+                request_serializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.TransitionRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.FromString,
+                _registered_method=True)
+        self.RequestInformation = channel.unary_unary(
+                '/civitas.v1.TransactionService/RequestInformation',
+                request_serializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.TransitionRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.FromString,
+                _registered_method=True)
+        self.ResumeReview = channel.unary_unary(
+                '/civitas.v1.TransactionService/ResumeReview',
+                request_serializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.TransitionRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.FromString,
+                _registered_method=True)
+        self.ApproveTransaction = channel.unary_unary(
+                '/civitas.v1.TransactionService/ApproveTransaction',
+                request_serializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.TransitionRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.FromString,
+                _registered_method=True)
+        self.RejectTransaction = channel.unary_unary(
+                '/civitas.v1.TransactionService/RejectTransaction',
+                request_serializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.TransitionRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.FromString,
+                _registered_method=True)
+        self.CompleteTransaction = channel.unary_unary(
+                '/civitas.v1.TransactionService/CompleteTransaction',
+                request_serializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.TransitionRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.FromString,
+                _registered_method=True)
+        self.WithdrawTransaction = channel.unary_unary(
+                '/civitas.v1.TransactionService/WithdrawTransaction',
+                request_serializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.TransitionRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.FromString,
+                _registered_method=True)
+        self.ProvideInformation = channel.unary_unary(
+                '/civitas.v1.TransactionService/ProvideInformation',
+                request_serializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.ProvideInformationRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.FromString,
+                _registered_method=True)
+        self.GetTransaction = channel.unary_unary(
+                '/civitas.v1.TransactionService/GetTransaction',
+                request_serializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.GetTransactionRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.FromString,
+                _registered_method=True)
+        self.ListTransactions = channel.unary_unary(
+                '/civitas.v1.TransactionService/ListTransactions',
+                request_serializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.ListTransactionsRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.ListTransactionsResponse.FromString,
+                _registered_method=True)
+        self.WatchTransaction = channel.unary_stream(
+                '/civitas.v1.TransactionService/WatchTransaction',
+                request_serializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.WatchTransactionRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.FromString,
+                _registered_method=True)
 
 
 class TransactionServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
+    def SubmitTransaction(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartReview(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestInformation(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeReview(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveTransaction(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectTransaction(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteTransaction(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WithdrawTransaction(self, request, context):
+        """the citizen
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ProvideInformation(self, request, context):
+        """the citizen
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTransaction(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTransactions(self, request, context):
+        """the agency's queue
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchTransaction(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TransactionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'SubmitTransaction': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitTransaction,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.SubmitTransactionRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.SerializeToString,
+            ),
+            'StartReview': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartReview,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.TransitionRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.SerializeToString,
+            ),
+            'RequestInformation': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestInformation,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.TransitionRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.SerializeToString,
+            ),
+            'ResumeReview': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeReview,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.TransitionRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.SerializeToString,
+            ),
+            'ApproveTransaction': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveTransaction,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.TransitionRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.SerializeToString,
+            ),
+            'RejectTransaction': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectTransaction,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.TransitionRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.SerializeToString,
+            ),
+            'CompleteTransaction': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteTransaction,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.TransitionRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.SerializeToString,
+            ),
+            'WithdrawTransaction': grpc.unary_unary_rpc_method_handler(
+                    servicer.WithdrawTransaction,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.TransitionRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.SerializeToString,
+            ),
+            'ProvideInformation': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProvideInformation,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.ProvideInformationRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.SerializeToString,
+            ),
+            'GetTransaction': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTransaction,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.GetTransactionRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.SerializeToString,
+            ),
+            'ListTransactions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTransactions,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.ListTransactionsRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.ListTransactionsResponse.SerializeToString,
+            ),
+            'WatchTransaction': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchTransaction,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.WatchTransactionRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'civitas.v1.TransactionService', rpc_method_handlers)
@@ -51,3 +247,327 @@ def add_TransactionServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class TransactionService:
     """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def SubmitTransaction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.TransactionService/SubmitTransaction',
+            protos_dot_civitas_dot_v1_dot_transaction__pb2.SubmitTransactionRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartReview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.TransactionService/StartReview',
+            protos_dot_civitas_dot_v1_dot_transaction__pb2.TransitionRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestInformation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.TransactionService/RequestInformation',
+            protos_dot_civitas_dot_v1_dot_transaction__pb2.TransitionRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeReview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.TransactionService/ResumeReview',
+            protos_dot_civitas_dot_v1_dot_transaction__pb2.TransitionRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveTransaction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.TransactionService/ApproveTransaction',
+            protos_dot_civitas_dot_v1_dot_transaction__pb2.TransitionRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectTransaction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.TransactionService/RejectTransaction',
+            protos_dot_civitas_dot_v1_dot_transaction__pb2.TransitionRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteTransaction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.TransactionService/CompleteTransaction',
+            protos_dot_civitas_dot_v1_dot_transaction__pb2.TransitionRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WithdrawTransaction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.TransactionService/WithdrawTransaction',
+            protos_dot_civitas_dot_v1_dot_transaction__pb2.TransitionRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProvideInformation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.TransactionService/ProvideInformation',
+            protos_dot_civitas_dot_v1_dot_transaction__pb2.ProvideInformationRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTransaction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.TransactionService/GetTransaction',
+            protos_dot_civitas_dot_v1_dot_transaction__pb2.GetTransactionRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTransactions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.TransactionService/ListTransactions',
+            protos_dot_civitas_dot_v1_dot_transaction__pb2.ListTransactionsRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_transaction__pb2.ListTransactionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchTransaction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/civitas.v1.TransactionService/WatchTransaction',
+            protos_dot_civitas_dot_v1_dot_transaction__pb2.WatchTransactionRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_transaction__pb2.Transaction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -1,0 +1,100 @@
+"""Reading government cases: who may, the record that they did, queues and live updates.
+
+Writes go through `ledger.transactions`; reads come here. An agency reads only its own cases
+and states a purpose, recorded before the case is returned (the citizen sees it in their
+history); a citizen reads only their own. Queues come from the queue projection, never from a
+replay of events on the request path.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from ledger.catalogue import ServiceCatalogue
+from ledger.data_access import DataAccessLog
+from ledger.errors import InvalidInput, NotAllowed
+from ledger.transactions import TransactionsApplication, TransactionStatus, TransactionView
+from projections.queue_view import QueueRow, QueueView
+
+DEFAULT_PAGE = 50
+MAX_PAGE = 500
+WATCH_POLL_SECONDS = 0.1
+STATUSES = tuple(status.value for status in TransactionStatus)
+OPEN = ("SUBMITTED", "IN_REVIEW", "INFORMATION_REQUESTED")
+
+
+@dataclass(frozen=True)
+class QueuedCase:
+    row: QueueRow
+    age_days: int
+    sla_days: int
+    overdue: bool
+
+
+class Cases:
+    def __init__(
+        self,
+        transactions: TransactionsApplication,
+        data_access: DataAccessLog,
+        queue: QueueView,
+        catalogue: ServiceCatalogue,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._transactions = transactions
+        self._data_access = data_access
+        self._queue = queue
+        self._catalogue = catalogue
+        self._clock = clock
+
+    def read_as_agency(
+        self, agency: str, transaction_id: str, purpose: str, actor: str
+    ) -> TransactionView:
+        view = self._transactions.get(transaction_id)
+        if view.agency != agency:
+            raise NotAllowed(f"agency {agency} cannot read agency {view.agency}'s cases")
+        resource = f"transaction {view.reference}"
+        self._data_access.record(view.citizen_id, agency, purpose, resource, actor=actor)
+        return view
+
+    def read_as_citizen(self, citizen_id: str, transaction_id: str) -> TransactionView:
+        view = self._transactions.get(transaction_id)
+        if view.citizen_id != citizen_id:
+            raise NotAllowed("this is not your case")
+        return view
+
+    def queue(
+        self, agency: str, statuses: Sequence[str], page_size: int, page_token: str
+    ) -> tuple[list[QueuedCase], str]:
+        unknown = [s for s in statuses if s not in STATUSES]
+        if unknown:
+            raise InvalidInput.of("statuses", f"unknown {unknown}; known: {', '.join(STATUSES)}")
+        size = page_size or DEFAULT_PAGE
+        if not 0 < size <= MAX_PAGE:
+            raise InvalidInput.of("page_size", f"between 1 and {MAX_PAGE}")
+        if len(page_token) > 64:
+            raise InvalidInput.of("page_token", "not a token this service gave")
+        rows = self._queue.queue(agency, statuses, page_token, size + 1)
+        now = self._clock()
+        cases = [self._queued(row, now) for row in rows[:size]]
+        return cases, rows[size - 1].transaction_id if len(rows) > size else ""
+
+    def _queued(self, row: QueueRow, now: datetime) -> QueuedCase:
+        age = max(0, (now - row.submitted_at).days)
+        sla = self._catalogue.get(row.service_code).sla_days
+        return QueuedCase(row, age, sla, overdue=row.status in OPEN and age > sla)
+
+    def watch(
+        self, read: Callable[[], TransactionView], active: Callable[[], bool]
+    ) -> Iterator[TransactionView]:
+        """The case now, then again after each step, until the caller goes away."""
+        last: TransactionView | None = None
+        while active():
+            current = read()
+            if current != last:
+                yield current
+                last = current
+            else:
+                time.sleep(WATCH_POLL_SECONDS)

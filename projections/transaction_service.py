@@ -1,0 +1,191 @@
+"""TransactionService: protobuf in, one application call, protobuf out.
+
+It lives beside the read models rather than in `ledger/`: its writes go to the transaction
+domain (`ledger.transactions`) but its reads come from projections, and `ledger/` must not
+depend on `projections/`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+
+from ledger.accounts import CURRENT_CALLER
+from ledger.errors import NotAllowed
+from ledger.transactions import TransactionsApplication, TransactionView
+from projections.cases import Cases
+from protos.civitas.v1 import transaction_pb2 as pb
+from protos.civitas.v1 import transaction_pb2_grpc
+
+
+class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
+    def __init__(self, transactions: TransactionsApplication, cases: Cases) -> None:
+        self._transactions = transactions
+        self._cases = cases
+
+    def SubmitTransaction(
+        self, request: pb.SubmitTransactionRequest, context: grpc.ServicerContext
+    ) -> pb.Transaction:
+        amount = request.amount if request.HasField("amount") else None
+        view = self._transactions.submit(
+            _agency(),
+            request.idempotency_key,
+            request.service_code,
+            request.citizen_id,
+            amount.minor_units if amount else None,
+            amount.currency if amount else None,
+            list(request.documents),
+            request.note,
+            _actor(),
+        )
+        return _transaction(view)
+
+    def StartReview(
+        self, request: pb.TransitionRequest, context: grpc.ServicerContext
+    ) -> pb.Transaction:
+        return _transaction(
+            self._transactions.start_review(
+                _agency(), request.transaction_id, _actor(), request.reason
+            )
+        )
+
+    def RequestInformation(
+        self, request: pb.TransitionRequest, context: grpc.ServicerContext
+    ) -> pb.Transaction:
+        return _transaction(
+            self._transactions.request_information(
+                _agency(), request.transaction_id, request.reason, _actor()
+            )
+        )
+
+    def ResumeReview(
+        self, request: pb.TransitionRequest, context: grpc.ServicerContext
+    ) -> pb.Transaction:
+        return _transaction(
+            self._transactions.resume_review(
+                _agency(), request.transaction_id, _actor(), request.reason
+            )
+        )
+
+    def ApproveTransaction(
+        self, request: pb.TransitionRequest, context: grpc.ServicerContext
+    ) -> pb.Transaction:
+        return _transaction(
+            self._transactions.approve(_agency(), request.transaction_id, request.reason, _actor())
+        )
+
+    def RejectTransaction(
+        self, request: pb.TransitionRequest, context: grpc.ServicerContext
+    ) -> pb.Transaction:
+        return _transaction(
+            self._transactions.reject(_agency(), request.transaction_id, request.reason, _actor())
+        )
+
+    def CompleteTransaction(
+        self, request: pb.TransitionRequest, context: grpc.ServicerContext
+    ) -> pb.Transaction:
+        return _transaction(
+            self._transactions.complete(_agency(), request.transaction_id, request.reason, _actor())
+        )
+
+    def WithdrawTransaction(
+        self, request: pb.TransitionRequest, context: grpc.ServicerContext
+    ) -> pb.Transaction:
+        return _transaction(
+            self._transactions.withdraw(
+                _citizen(), request.transaction_id, request.reason, _actor()
+            )
+        )
+
+    def ProvideInformation(
+        self, request: pb.ProvideInformationRequest, context: grpc.ServicerContext
+    ) -> pb.Transaction:
+        view = self._transactions.provide_information(
+            _citizen(), request.transaction_id, list(request.documents), request.note, _actor()
+        )
+        return _transaction(view)
+
+    def GetTransaction(
+        self, request: pb.GetTransactionRequest, context: grpc.ServicerContext
+    ) -> pb.Transaction:
+        caller = CURRENT_CALLER.get()
+        if caller.role == "citizen":
+            return _transaction(self._cases.read_as_citizen(caller.name, request.transaction_id))
+        view = self._cases.read_as_agency(
+            _agency(), request.transaction_id, request.purpose, _actor()
+        )
+        return _transaction(view)
+
+    def ListTransactions(
+        self, request: pb.ListTransactionsRequest, context: grpc.ServicerContext
+    ) -> pb.ListTransactionsResponse:
+        cases, token = self._cases.queue(
+            _agency(), list(request.statuses), request.page_size, request.page_token
+        )
+        return pb.ListTransactionsResponse(
+            transactions=[
+                pb.QueuedTransaction(
+                    transaction_id=c.row.transaction_id,
+                    reference=c.row.reference,
+                    service_code=c.row.service_code,
+                    status=c.row.status,
+                    submitted_at=c.row.submitted_at.isoformat(),
+                    age_days=c.age_days,
+                    sla_days=c.sla_days,
+                    overdue=c.overdue,
+                )
+                for c in cases
+            ],
+            next_page_token=token,
+        )
+
+    def WatchTransaction(
+        self, request: pb.WatchTransactionRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.Transaction]:
+        caller = CURRENT_CALLER.get()
+        if caller.role == "citizen":
+            first = self._cases.read_as_citizen(caller.name, request.transaction_id)
+        else:
+            first = self._cases.read_as_agency(
+                _agency(), request.transaction_id, "watching the case's progress", _actor()
+            )
+        views = self._cases.watch(lambda: self._transactions.get(first.id), context.is_active)
+        for view in views:
+            yield _transaction(view)
+
+
+def _actor() -> str:
+    return CURRENT_CALLER.get().principal
+
+
+def _agency() -> str:
+    role = CURRENT_CALLER.get().role
+    if not role.startswith("agency:"):
+        raise NotAllowed("only an agency account acts on cases")
+    return role.removeprefix("agency:")
+
+
+def _citizen() -> str:
+    caller = CURRENT_CALLER.get()
+    if caller.role != "citizen":
+        raise NotAllowed("only the citizen themself may do this")
+    return caller.name
+
+
+def _transaction(view: TransactionView) -> pb.Transaction:
+    message = pb.Transaction(
+        transaction_id=view.id,
+        reference=view.reference,
+        service_code=view.service_code,
+        agency=view.agency,
+        citizen_id=view.citizen_id,
+        status=view.status.value,
+        documents=list(view.documents),
+        submitted_at=view.submitted_at.isoformat(),
+        decided_at=view.decided_at.isoformat() if view.decided_at else "",
+        history=[pb.StatusChange(status=s.value, at=at.isoformat()) for s, at in view.history],
+    )
+    if view.amount_minor is not None and view.currency:
+        message.amount.CopyFrom(pb.Amount(minor_units=view.amount_minor, currency=view.currency))
+    return message

@@ -1,0 +1,164 @@
+"""TransactionService end to end: agencies decide cases, citizens follow them, step by step."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import grpc
+
+from protos.civitas.v1 import history_pb2 as hpb
+from protos.civitas.v1 import history_pb2_grpc, identity_pb2_grpc, transaction_pb2_grpc
+from protos.civitas.v1 import transaction_pb2 as pb
+from tests.civitas.server_process import add_account, bearer, civitas, running_server, status_code
+from tests.projections.test_history_service import register, sign_in, wait_for
+
+DOCUMENT = "ab" * 32
+FEE = pb.Amount(minor_units=15_000, currency="EUR")
+
+
+def test_a_building_permit_from_submission_to_completion(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'civitas.sqlite'}"
+    data_dir = tmp_path / "data"
+    civitas(data_dir, database, "init")
+    building = bearer(add_account(data_dir, database, "building-office", "agency:building"))
+    tax = bearer(add_account(data_dir, database, "tax-office", "agency:tax"))
+    with running_server(data_dir, database) as (port, _):
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        identity = identity_pb2_grpc.IdentityServiceStub(channel)
+        cases = transaction_pb2_grpc.TransactionServiceStub(channel)
+        history = history_pb2_grpc.HistoryServiceStub(channel)
+        citizen = register(identity, building, "C-1")
+        token = bearer(sign_in(identity, building, citizen))
+
+        submit = pb.SubmitTransactionRequest(
+            idempotency_key="portal-req-1",
+            service_code="permit.building",
+            citizen_id=citizen,
+            documents=[DOCUMENT],
+            note="extension of a garden shed",
+            amount=FEE,
+        )
+        case = cases.SubmitTransaction(submit, metadata=building)
+        assert case.status == "SUBMITTED"
+        assert case.reference.startswith("PERMIT-")
+        again = cases.SubmitTransaction(submit, metadata=building)  # a retry, not a second case
+        assert again.transaction_id == case.transaction_id
+        step = pb.TransitionRequest(transaction_id=case.transaction_id, reason="")
+
+        # Illegal steps and foreign agencies are refused and write nothing.
+        assert (
+            status_code(cases.ApproveTransaction, step, metadata=building)
+            == grpc.StatusCode.FAILED_PRECONDITION
+        )
+        assert (
+            status_code(cases.StartReview, step, metadata=tax) == grpc.StatusCode.PERMISSION_DENIED
+        )
+        read = pb.GetTransactionRequest(transaction_id=case.transaction_id, purpose="curiosity")
+        assert (
+            status_code(cases.GetTransaction, read, metadata=tax)
+            == grpc.StatusCode.PERMISSION_DENIED
+        )
+        assert (
+            status_code(
+                cases.SubmitTransaction,
+                pb.SubmitTransactionRequest(
+                    idempotency_key="k", service_code="permit.building", citizen_id="nope"
+                ),
+                metadata=building,
+            )
+            == grpc.StatusCode.INVALID_ARGUMENT
+        )
+
+        updates: list[str] = []
+        watch = cases.WatchTransaction(
+            pb.WatchTransactionRequest(transaction_id=case.transaction_id), metadata=token
+        )
+        threading.Thread(target=lambda: _collect(watch, updates), daemon=True).start()
+
+        cases.StartReview(step, metadata=building)
+        cases.RequestInformation(
+            pb.TransitionRequest(transaction_id=case.transaction_id, reason="site plan"),
+            metadata=building,
+        )
+        cases.ProvideInformation(
+            pb.ProvideInformationRequest(
+                transaction_id=case.transaction_id, documents=["cd" * 32], note="plan attached"
+            ),
+            metadata=token,
+        )
+        cases.ApproveTransaction(
+            pb.TransitionRequest(transaction_id=case.transaction_id, reason="conforms"),
+            metadata=building,
+        )
+        done = cases.CompleteTransaction(
+            pb.TransitionRequest(transaction_id=case.transaction_id, reason="permit issued"),
+            metadata=building,
+        )
+        assert [h.status for h in done.history] == [
+            "SUBMITTED",
+            "IN_REVIEW",
+            "INFORMATION_REQUESTED",
+            "IN_REVIEW",
+            "APPROVED",
+            "COMPLETED",
+        ]
+        wait_for(lambda: updates and updates[-1] == "COMPLETED")
+        assert updates[0] == "SUBMITTED"
+        watch.cancel()
+
+        # The agency's queue, from the projection; the citizen's history shows each step.
+        queue = wait_for(
+            lambda: (
+                (
+                    q := cases.ListTransactions(
+                        pb.ListTransactionsRequest(statuses=["COMPLETED"]), metadata=building
+                    ).transactions
+                )
+                and q
+            )
+        )
+        assert [q.transaction_id for q in queue] == [case.transaction_id]
+        assert queue[0].sla_days > 0
+        cases.GetTransaction(
+            pb.GetTransactionRequest(transaction_id=case.transaction_id, purpose="permit register"),
+            metadata=building,
+        )
+        kinds = hpb.ListMyHistoryRequest(kinds=["transaction", "data_access"])
+
+        def case_history() -> list[hpb.HistoryItem] | None:
+            items = list(history.ListMyHistory(kinds, metadata=token).items)
+            return items if len(items) >= 7 else None  # six steps and one recorded read
+
+        steps = wait_for(case_history)
+        assert [i.kind for i in steps][-1] == "data_access"
+        assert sum(1 for i in steps if i.kind == "transaction") == 6
+
+        # The citizen withdraws a second case before any decision.
+        second = cases.SubmitTransaction(
+            pb.SubmitTransactionRequest(
+                idempotency_key="portal-req-2",
+                service_code="permit.building",
+                citizen_id=citizen,
+                amount=FEE,
+            ),
+            metadata=building,
+        )
+        withdraw = pb.TransitionRequest(
+            transaction_id=second.transaction_id, reason="changed my mind"
+        )
+        assert (
+            status_code(cases.WithdrawTransaction, withdraw, metadata=building)
+            == grpc.StatusCode.PERMISSION_DENIED
+        )
+        assert cases.WithdrawTransaction(withdraw, metadata=token).status == "WITHDRAWN"
+        channel.close()
+
+
+def _collect(watch: object, updates: list[str]) -> None:
+    try:
+        for case in watch:  # type: ignore[attr-defined]
+            updates.append(case.status)
+    except grpc.RpcError:
+        time.sleep(0)  # cancelled by the test
