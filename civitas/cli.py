@@ -183,6 +183,20 @@ def _projections_rebuild(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _projections_run(config: Config, args: argparse.Namespace) -> int:
+    """Run one projection in the foreground (what `serve` does in the background)."""
+    node = _ready_node(config)
+    services = {s.name: s for s in node.projections()}
+    if args.name not in services:
+        raise ConfigError(f"no projection {args.name!r}; known: {', '.join(services)}")
+    target = node.store.recorder.max_notification_id()
+    done = services[args.name].catch_up(target, args.timeout)
+    node.close()
+    if not done:
+        print("civitas: another process runs this projection", file=sys.stderr)
+    return 0 if done else 1
+
+
 def _sequenced_node(config: Config) -> Node:
     """A node whose latest checkpoint covers everything written so far (unless a running server
     holds the sequencer, in which case its checkpoint follows within a second)."""
@@ -288,6 +302,10 @@ def _add_log_commands(commands: Subcommands) -> None:
     rebuild.add_argument("name", help="timeline or queue")
     rebuild.add_argument("--timeout", type=float, default=600.0)
     rebuild.set_defaults(command=_projections_rebuild)
+    run = projection_commands.add_parser("run", help="follow the log up to now, in the foreground")
+    run.add_argument("name", help="timeline or queue")
+    run.add_argument("--timeout", type=float, default=600.0)
+    run.set_defaults(command=_projections_run)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from civitas.messages import choose_locale, localized_message
 from ledger.accounts import CURRENT_CALLER, Caller, ServiceAccounts
 from ledger.errors import (
     Conflict,
@@ -48,9 +49,15 @@ _CODES: list[tuple[type[DomainError], int]] = [
 ]
 
 
-def status_for(error: DomainError) -> status_pb2.Status:
+def status_for(error: DomainError, accept_language: str = "") -> status_pb2.Status:
     code = next((code for kind, code in _CODES if isinstance(error, kind)), code_pb2.UNKNOWN)
     status = status_pb2.Status(code=code, message=str(error))
+    locale = choose_locale(accept_language)
+    localized = any_pb2.Any()
+    localized.Pack(
+        error_details_pb2.LocalizedMessage(locale=locale, message=localized_message(error, locale))
+    )
+    status.details.append(localized)
     if isinstance(error, InvalidInput):
         detail = any_pb2.Any()
         detail.Pack(
@@ -202,7 +209,8 @@ def _role_allowed(role: str, allowed: frozenset[str]) -> bool:
 
 
 def _abort(context: grpc.ServicerContext, error: DomainError) -> None:
-    context.abort_with_status(rpc_status.to_status(status_for(error)))
+    accept_language = str(dict(context.invocation_metadata()).get("accept-language", ""))
+    context.abort_with_status(rpc_status.to_status(status_for(error, accept_language)))
 
 
 def _abort_internal(context: grpc.ServicerContext, method: str) -> None:

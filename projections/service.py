@@ -76,11 +76,21 @@ class ProjectionService:
         self, reset: Callable[[], None], target_notification_id: int | None, timeout: float
     ) -> bool:
         """Replay from zero in the foreground; False when another process runs the projection."""
+        return self.catch_up(target_notification_id, timeout, before=reset)
+
+    def catch_up(
+        self,
+        target_notification_id: int | None,
+        timeout: float,
+        before: Callable[[], None] = lambda: None,
+    ) -> bool:
+        """Follow the log in the foreground up to a position; False when another process holds
+        the projection."""
         lock = self._settings.leader_lock()
         if not lock.try_acquire():
             return False
         try:
-            reset()
+            before()
             with ProjectionRunner(
                 application_class=LedgerEvents,
                 projection_class=self._settings.projection_class,

@@ -124,7 +124,7 @@ def test_audit_service_end_to_end(tmp_path: Path, database_url: str) -> None:
         status = rpc_status.from_call(raised.value)  # type: ignore[arg-type]
         assert status is not None
         bad_request = error_details_pb2.BadRequest()
-        status.details[0].Unpack(bad_request)
+        assert any(detail.Unpack(bad_request) for detail in status.details)
         assert bad_request.field_violations[0].field == "index"
         assert (
             status_code(

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from protos.civitas.v1 import history_pb2 as hpb
 from protos.civitas.v1 import history_pb2_grpc, identity_pb2_grpc
@@ -155,6 +157,21 @@ def test_citizens_see_their_own_history_with_receipts_and_live_updates(tmp_path:
                 status_code(history.ListMyHistory, bad, metadata=bearer(alice_token))
                 == grpc.StatusCode.INVALID_ARGUMENT
             )
+
+        # Errors speak the citizen's language.
+        with pytest.raises(grpc.RpcError) as raised:
+            history.ListMyHistory(
+                hpb.ListMyHistoryRequest(kinds=["gossip"]),
+                metadata=[*bearer(alice_token), ("accept-language", "fr-FR,fr;q=0.9")],
+            )
+        status = rpc_status.from_call(raised.value)  # type: ignore[arg-type]
+        assert status is not None
+        localized = error_details_pb2.LocalizedMessage()
+        assert any(detail.Unpack(localized) for detail in status.details)
+        assert (localized.locale, localized.message) == (
+            "fr",
+            "Certaines informations fournies ne sont pas valides : kinds.",
+        )
 
         # Live: a new sign-in reaches Alice's open watch within a second.
         received: list[tuple[float, hpb.HistoryItem]] = []

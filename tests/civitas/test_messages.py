@@ -1,0 +1,47 @@
+"""Errors carry a message in the caller's language (google.rpc.LocalizedMessage)."""
+
+from __future__ import annotations
+
+import pytest
+from google.rpc import error_details_pb2
+
+from civitas.messages import MESSAGES, choose_locale, localized_message
+from civitas.rpc import status_for
+from ledger.errors import FieldViolation, InvalidInput, NotAllowed
+
+
+@pytest.mark.parametrize(
+    ("header", "locale"),
+    [
+        ("", "en"),
+        ("et", "et"),
+        ("et-EE,et;q=0.9,en;q=0.8", "et"),
+        ("de-DE, fr;q=0.7, en;q=0.5", "fr"),
+        ("en;q=0.3, fr;q=0.9", "fr"),
+        ("ja", "en"),
+        ("fr;q=0, et;q=0.1", "et"),
+        ("fr;q=banana", "en"),
+    ],
+)
+def test_locale_follows_accept_language(header: str, locale: str) -> None:
+    assert choose_locale(header) == locale
+
+
+def test_every_shipped_language_covers_every_error_kind() -> None:
+    kinds = set(MESSAGES["en"])
+    assert len(MESSAGES) >= 3
+    for table in MESSAGES.values():
+        assert set(table) == kinds
+
+
+def test_status_details_carry_the_localized_message_and_the_fields() -> None:
+    error = InvalidInput([FieldViolation("purpose", "required")])
+    status = status_for(error, "et-EE")
+    localized = error_details_pb2.LocalizedMessage()
+    assert status.details[0].Unpack(localized)
+    assert localized.locale == "et"
+    assert localized.message == "Osa esitatud andmetest ei ole korrektne: purpose."
+    assert (
+        localized_message(NotAllowed("x"), "fr")
+        == "Vous n'êtes pas autorisé à effectuer cette action."
+    )
