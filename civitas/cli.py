@@ -15,6 +15,7 @@ from civitas.config import DEFAULT_HOST, DEFAULT_PORT, Config, ConfigError, buil
 from civitas.node import Node, utc_now
 from ledger.errors import DomainError
 from ledger.export import export_bundle
+from projections.statistics import authentications_per_day, median_days_to_decision
 
 if TYPE_CHECKING:  # argparse names the type of `add_subparsers()` privately
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -197,6 +198,20 @@ def _projections_run(config: Config, args: argparse.Namespace) -> int:
     return 0 if done else 1
 
 
+def _stats(config: Config, args: argparse.Namespace) -> int:
+    """Print the statistics projection (catching it up first unless a server runs it)."""
+    node = _ready_node(config)
+    statistics = next(s for s in node.projections() if s.name == "statistics")
+    statistics.catch_up(node.store.recorder.max_notification_id(), args.timeout)
+    report = {
+        "authentications_per_day": authentications_per_day(node.statistics_view),
+        "median_days_to_decision": median_days_to_decision(node.statistics_view),
+    }
+    print(json.dumps(report, indent=2))
+    node.close()
+    return 0
+
+
 def _sequenced_node(config: Config) -> Node:
     """A node whose latest checkpoint covers everything written so far (unless a running server
     holds the sequencer, in which case its checkpoint follows within a second)."""
@@ -299,13 +314,17 @@ def _add_log_commands(commands: Subcommands) -> None:
     projections = commands.add_parser("projections", help="read models fed from the log")
     projection_commands = projections.add_subparsers(required=True, metavar="ACTION")
     rebuild = projection_commands.add_parser("rebuild", help="replay a projection from zero")
-    rebuild.add_argument("name", help="timeline or queue")
+    rebuild.add_argument("name", help="timeline, queue or statistics")
     rebuild.add_argument("--timeout", type=float, default=600.0)
     rebuild.set_defaults(command=_projections_rebuild)
     run = projection_commands.add_parser("run", help="follow the log up to now, in the foreground")
-    run.add_argument("name", help="timeline or queue")
+    run.add_argument("name", help="timeline, queue or statistics")
     run.add_argument("--timeout", type=float, default=600.0)
     run.set_defaults(command=_projections_run)
+
+    stats = commands.add_parser("stats", help="sign-ins per day; median days to a decision")
+    stats.add_argument("--timeout", type=float, default=60.0)
+    stats.set_defaults(command=_stats)
 
 
 if __name__ == "__main__":

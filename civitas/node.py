@@ -42,6 +42,12 @@ from projections.queue import TransactionQueue
 from projections.queue_view import PostgresQueueView, QueueView, SQLiteQueueView
 from projections.reader import KEYS_DIR_VARIABLE, VERIFY_VARIABLE
 from projections.service import ProjectionService, ProjectionSettings
+from projections.statistics import Statistics
+from projections.statistics_view import (
+    PostgresStatisticsView,
+    SQLiteStatisticsView,
+    StatisticsView,
+)
 from projections.timeline import CitizenTimeline
 from projections.timeline_view import PostgresTimelineView, SQLiteTimelineView, TimelineView
 
@@ -137,6 +143,17 @@ class Node:
         view: QueueView = self.store.tracking_recorder(TransactionQueue.name, self.queue_view_class)
         return view
 
+    @property
+    def statistics_view_class(self) -> type[StatisticsView]:
+        return PostgresStatisticsView if self.database.is_postgres else SQLiteStatisticsView
+
+    @cached_property
+    def statistics_view(self) -> StatisticsView:
+        view: StatisticsView = self.store.tracking_recorder(
+            Statistics.name, self.statistics_view_class
+        )
+        return view
+
     @cached_property
     def cases(self) -> Cases:
         return Cases(self.transactions, self.data_access, self.queue_view, self.catalogue, utc_now)
@@ -154,6 +171,7 @@ class Node:
         projections: list[tuple[type[Projection[Any]], type[TrackingRecorder]]] = [
             (CitizenTimeline, self.timeline_view_class),
             (TransactionQueue, self.queue_view_class),
+            (Statistics, self.statistics_view_class),
         ]
         return [
             ProjectionService(
@@ -170,10 +188,11 @@ class Node:
     def _lock_factory(self, name: str) -> Callable[[], LeaderLock]:
         return lambda: self.leader_lock(name)
 
-    def projection_view(self, name: str) -> TimelineView | QueueView:
-        views: dict[str, Callable[[], TimelineView | QueueView]] = {
+    def projection_view(self, name: str) -> TimelineView | QueueView | StatisticsView:
+        views: dict[str, Callable[[], TimelineView | QueueView | StatisticsView]] = {
             CitizenTimeline.name: lambda: self.timeline_view,
             TransactionQueue.name: lambda: self.queue_view,
+            Statistics.name: lambda: self.statistics_view,
         }
         if name not in views:
             raise KeyError(name)

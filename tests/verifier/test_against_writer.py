@@ -13,11 +13,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import grpc
 import pytest
 
 from civitas.config import build_config
 from civitas.node import Node, utc_now
+from protos.civitas.v1.audit_pb2_grpc import AuditServiceStub
 from tests.civitas.server_process import add_account, civitas, running_server
+from tests.civitas.test_server import wait_for_checkpoint
 
 
 def verify(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, object]]:
@@ -166,6 +169,8 @@ def test_live_verification_against_the_server(tmp_path: Path, database_url: str)
     trusted = export((data_dir, database_url), tmp_path / "earlier") / "checkpoints" / "1.txt"
     add_account(data_dir, database_url, "tax", "agency:tax")
     with running_server(data_dir, database_url) as (port, _):
+        audit = AuditServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        wait_for_checkpoint(audit, key, 2)  # the server's sequencer has signed the second entry
         code, report = verify(
             "live",
             "--target",
