@@ -140,19 +140,17 @@ class SQLiteMerkleLogRecorder(NamedSQLiteTracking, MerkleLogRecorder):
             self._insert_tracking(c, tracking)
 
     def nodes(self, keys: Sequence[NodeKey]) -> Mapping[NodeKey, bytes]:
-        if not keys:
-            return {}
+        # One indexed lookup per key in one transaction: a proof needs O(log n) keys, and a
+        # row-value IN (VALUES ...) made SQLite scan the whole table (benchmarks/history.py).
         found: dict[NodeKey, bytes] = {}
         with self.datastore.transaction(commit=False) as c:
-            for chunk_start in range(0, len(keys), 400):
-                chunk = keys[chunk_start : chunk_start + 400]
-                values = ",".join("(?, ?)" for _ in chunk)  # placeholders only, no data
-                query = f"SELECT level, idx, hash FROM merkle_nodes WHERE (level, idx) IN (VALUES {values})"  # noqa: S608, E501
+            for level, index in keys:
                 c.execute(
-                    query,
-                    [part for key in chunk for part in key],
+                    "SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?", (level, index)
                 )
-                found.update({(row[0], row[1]): bytes(row[2]) for row in c.fetchall()})
+                row = c.fetchone()
+                if row is not None:
+                    found[(level, index)] = bytes(row[0])
         return found
 
     def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
@@ -251,10 +249,11 @@ class PostgresMerkleLogRecorder(PostgresTrackingRecorder, MerkleLogRecorder):
         if not keys:
             return {}
         with self.datastore.transaction(commit=False) as c:
-            c.execute(
+            c.execute(  # a join on the keys, so the primary key index serves each one
                 self._sql(
-                    "SELECT level, idx, hash FROM {schema}.merkle_nodes WHERE (level, idx) IN "
-                    "(SELECT * FROM unnest(%s::smallint[], %s::bigint[]))"
+                    "SELECT n.level, n.idx, n.hash FROM {schema}.merkle_nodes n JOIN "
+                    "unnest(%s::smallint[], %s::bigint[]) AS k(level, idx) "
+                    "ON n.level = k.level AND n.idx = k.idx"
                 ),
                 ([k[0] for k in keys], [k[1] for k in keys]),
             )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from eventsourcing.persistence import Tracking
-from eventsourcing.projection import Projection
 
+from projections.batching import BatchingProjection
 from projections.queue_view import QueueRow, QueueView, StatusChange
 from projections.reader import ErasedEvent
 
@@ -23,12 +23,20 @@ STATUS_AFTER = {
 DECISIONS = ("Approved", "Rejected")
 
 
-class TransactionQueue(Projection[QueueView]):
+class TransactionQueue(BatchingProjection[QueueView]):
     name = "queue"
 
-    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        new: list[QueueRow] = []
-        changes: list[StatusChange] = []
+    def __init__(self, view: QueueView) -> None:
+        super().__init__(view)
+        self._new: list[QueueRow] = []
+        self._changes: list[StatusChange] = []
+
+    def write(self, tracking: Tracking) -> None:
+        self.view.record(self._new, self._changes, tracking)
+        self._new, self._changes = [], []
+
+    def collect(self, domain_event: Any, tracking: Tracking) -> None:
+        new, changes = self._new, self._changes
         if not isinstance(domain_event, ErasedEvent):
             topic = str(type(domain_event).TOPIC)
             aggregate, _, name = topic.rpartition(".")
@@ -50,4 +58,3 @@ class TransactionQueue(Projection[QueueView]):
                 elif name in STATUS_AFTER:
                     decided = domain_event.at if name in DECISIONS else None
                     changes.append(StatusChange(transaction_id, STATUS_AFTER[name], decided))
-        self.view.record(new, changes, tracking)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,8 @@ from eventsourcing.persistence import TrackingRecorder
 from eventsourcing.projection import Projection, ProjectionRunner
 
 from ledger.leader import LeaderLock
+from ledger.store import LOG_NAME
+from projections.batching import BatchingProjection
 from projections.reader import LedgerEvents
 
 log = logging.getLogger(__name__)
@@ -97,7 +100,14 @@ class ProjectionService:
                 view_class=self._settings.view_class,
                 env=self._settings.env,
             ) as runner:
-                runner.wait(target_notification_id, timeout=timeout)
+                deadline = time.monotonic() + timeout
+                projection = runner.projection
+                while time.monotonic() < deadline:
+                    runner.run_forever(timeout=TICK_SECONDS)
+                    _flush(projection)
+                    position = runner.view.max_tracking_id(LOG_NAME) or 0
+                    if position >= (target_notification_id or 0):
+                        break
         finally:
             lock.release()
         return True
@@ -111,3 +121,10 @@ class ProjectionService:
         ) as runner:
             while not self._stopping.is_set() and lock.still_held():
                 runner.run_forever(timeout=TICK_SECONDS)
+                _flush(runner.projection)
+            _flush(runner.projection)
+
+
+def _flush(projection: object) -> None:
+    if isinstance(projection, BatchingProjection):
+        projection.flush()

@@ -9,20 +9,28 @@ from datetime import UTC
 from typing import Any
 
 from eventsourcing.persistence import Tracking
-from eventsourcing.projection import Projection
 
+from projections.batching import BatchingProjection
 from projections.reader import ErasedEvent
 from projections.statistics_view import AuthCount, CaseTimes, StatisticsView
 
 DECISIONS = ("Approved", "Rejected")
 
 
-class Statistics(Projection[StatisticsView]):
+class Statistics(BatchingProjection[StatisticsView]):
     name = "statistics"
 
-    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        counts: list[AuthCount] = []
-        cases: list[CaseTimes] = []
+    def __init__(self, view: StatisticsView) -> None:
+        super().__init__(view)
+        self._counts: list[AuthCount] = []
+        self._cases: list[CaseTimes] = []
+
+    def write(self, tracking: Tracking) -> None:
+        self.view.record(self._counts, self._cases, tracking)
+        self._counts, self._cases = [], []
+
+    def collect(self, domain_event: Any, tracking: Tracking) -> None:
+        counts, cases = self._counts, self._cases
         if not isinstance(domain_event, ErasedEvent):
             aggregate, _, name = str(type(domain_event).TOPIC).rpartition(".")
             if aggregate == "identity.Citizen" and name in (
@@ -31,19 +39,18 @@ class Statistics(Projection[StatisticsView]):
             ):
                 day = domain_event.timestamp.astimezone(UTC).date()
                 outcome = "success" if name == "AuthenticationSucceeded" else "failure"
-                counts = [
+                counts.extend(
                     AuthCount(day, method, outcome, 1)
                     for method in domain_event.methods or ["none"]
-                ]
+                )
             elif aggregate == "ledger.Transaction" and name == "Submitted":
-                cases = [
+                cases.append(
                     CaseTimes(
                         str(domain_event.originator_id), domain_event.service_code, domain_event.at
                     )
-                ]
+                )
             elif aggregate == "ledger.Transaction" and name in DECISIONS:
-                cases = [CaseTimes(str(domain_event.originator_id), decided_at=domain_event.at)]
-        self.view.record(counts, cases, tracking)
+                cases.append(CaseTimes(str(domain_event.originator_id), decided_at=domain_event.at))
 
 
 def authentications_per_day(view: StatisticsView) -> list[dict[str, Any]]:

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from eventsourcing.persistence import Tracking
-from eventsourcing.projection import Projection
 
+from projections.batching import BatchingProjection
 from projections.reader import ErasedEvent
 from projections.timeline_view import Link, TimelineItem, TimelineView
 
@@ -26,18 +26,31 @@ SIGN_IN_FIELDS = ("methods", "acr", "reason", "relying_service", "client_address
 TRANSACTION_FIELDS = ("service_code", "reference", "agency", "reason", "note")
 
 
-class CitizenTimeline(Projection[TimelineView]):
+class CitizenTimeline(BatchingProjection[TimelineView]):
     name = "timeline"
 
-    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+    def __init__(self, view: TimelineView) -> None:
+        super().__init__(view)
+        self._items: list[TimelineItem] = []
+        self._links: list[Link] = []
+        self._pending_links: dict[str, str] = {}
+
+    def collect(self, domain_event: Any, tracking: Tracking) -> None:
         topic = _topic_of(domain_event)
         aggregate, _, event_name = topic.rpartition(".")
         handler = _HANDLERS.get(aggregate)
-        items: list[TimelineItem] = []
-        links: list[Link] = []
         if handler is not None:
-            handler(self, domain_event, event_name, tracking, items, links)
-        self.view.record(items, links, tracking)
+            links: list[Link] = []
+            handler(self, domain_event, event_name, tracking, self._items, links)
+            self._links.extend(links)
+            self._pending_links.update((link.subject, link.citizen_id) for link in links)
+
+    def write(self, tracking: Tracking) -> None:
+        self.view.record(self._items, self._links, tracking)
+        self._items, self._links, self._pending_links = [], [], {}
+
+    def _citizen_of(self, subject: str) -> str | None:
+        return self._pending_links.get(subject) or self.view.citizen_of(subject)
 
     def _item(
         self, event: Any, tracking: Tracking, citizen_id: str, kind: str, summary: dict[str, Any]
@@ -92,7 +105,7 @@ class CitizenTimeline(Projection[TimelineView]):
         links: list[Link],
     ) -> None:
         session_id = str(event.originator_id)
-        citizen_id = getattr(event, "citizen_id", None) or self.view.citizen_of(session_id)
+        citizen_id = getattr(event, "citizen_id", None) or self._citizen_of(session_id)
         if citizen_id is None:
             return
         if name == "Started":
@@ -111,7 +124,7 @@ class CitizenTimeline(Projection[TimelineView]):
         links: list[Link],
     ) -> None:
         transaction_id = str(event.originator_id)
-        citizen_id = getattr(event, "citizen_id", None) or self.view.citizen_of(transaction_id)
+        citizen_id = getattr(event, "citizen_id", None) or self._citizen_of(transaction_id)
         if citizen_id is None:
             return
         if name == "Submitted":

@@ -58,6 +58,7 @@ class QueueMachine(RuleBasedStateMachine):
             event = self.node.store.mapper.to_domain_event(notification)
             self.projection.process_event(event, Tracking("ledger", notification.id))
             self.position = notification.id
+        self.projection.flush()
 
     @invariant()
     def projection_equals_model(self) -> None:
