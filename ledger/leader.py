@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
+import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+
+log = logging.getLogger(__name__)
 
 
 class LeaderLock(ABC):
@@ -88,3 +93,32 @@ class PostgresLeaderLock(LeaderLock):
                 self._connection.close()  # ending the session releases the advisory lock
             finally:
                 self._connection = None
+
+
+def lead_while_running(
+    lock: LeaderLock,
+    stopping: threading.Event,
+    follow: Callable[[], None],
+    *,
+    name: str,
+    retry_interval: float,
+    leading: threading.Event | None = None,
+) -> None:
+    """Take the lock whenever it is free and `follow` while holding it; on any failure release
+    it and try again, until `stopping` is set. Another process takes over when this one dies."""
+    while not stopping.is_set():
+        if not lock.try_acquire():
+            stopping.wait(retry_interval)
+            continue
+        try:
+            log.info("this process is now the %s", name)
+            if leading is not None:
+                leading.set()
+            follow()
+        except Exception:
+            log.exception("the %s stopped; retrying", name)
+            stopping.wait(retry_interval)
+        finally:
+            if leading is not None:
+                leading.clear()
+            lock.release()

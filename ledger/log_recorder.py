@@ -18,12 +18,11 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
-from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
-from psycopg.sql import SQL, Identifier
 
 from ledger.merkle import Node
-from ledger.store import POSTGRES_EVENTS_TABLE, NamedSQLiteTracking
+from ledger.store import NamedSQLiteTracking, PostgresView
 
 NodeKey = tuple[int, int]
 
@@ -194,30 +193,23 @@ class SQLiteMerkleLogRecorder(NamedSQLiteTracking, MerkleLogRecorder):
             ]
 
 
-class PostgresMerkleLogRecorder(PostgresTrackingRecorder, MerkleLogRecorder):
+class PostgresMerkleLogRecorder(PostgresView, MerkleLogRecorder):
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
-        super().__init__(datastore, **kwargs)
-        schema = Identifier(datastore.schema)
-        self._schema = schema
-        self.sql_create_statements.extend(
-            SQL(statement).format(schema=schema)
-            for statement in (
-                "CREATE TABLE IF NOT EXISTS {schema}.merkle_leaves ("
-                "leaf_index bigint PRIMARY KEY, notification_id bigint NOT NULL UNIQUE)",
-                "CREATE TABLE IF NOT EXISTS {schema}.merkle_nodes ("
-                "level smallint NOT NULL, idx bigint NOT NULL, hash bytea NOT NULL, "
-                "PRIMARY KEY (level, idx))",
-                "CREATE TABLE IF NOT EXISTS {schema}.checkpoints ("
-                "tree_size bigint PRIMARY KEY, root_hash bytea NOT NULL, note text NOT NULL)",
-            )
+        super().__init__(
+            datastore,
+            "CREATE TABLE IF NOT EXISTS {schema}.merkle_leaves ("
+            "leaf_index bigint PRIMARY KEY, notification_id bigint NOT NULL UNIQUE)",
+            "CREATE TABLE IF NOT EXISTS {schema}.merkle_nodes ("
+            "level smallint NOT NULL, idx bigint NOT NULL, hash bytea NOT NULL, "
+            "PRIMARY KEY (level, idx))",
+            "CREATE TABLE IF NOT EXISTS {schema}.checkpoints ("
+            "tree_size bigint PRIMARY KEY, root_hash bytea NOT NULL, note text NOT NULL)",
+            **kwargs,
         )
-
-    def _sql(self, statement: str) -> Any:
-        return SQL(statement).format(schema=self._schema, events=Identifier(POSTGRES_EVENTS_TABLE))
 
     def tree_size(self) -> int:
         with self.datastore.transaction(commit=False) as c:
-            c.execute(self._sql("SELECT MAX(leaf_index) AS m FROM {schema}.merkle_leaves"))
+            c.execute(self.sql("SELECT MAX(leaf_index) AS m FROM {schema}.merkle_leaves"))
             row = c.fetchone()
         return 0 if row is None or row["m"] is None else int(row["m"]) + 1
 
@@ -230,14 +222,14 @@ class PostgresMerkleLogRecorder(PostgresTrackingRecorder, MerkleLogRecorder):
     ) -> None:
         with self.datastore.transaction(commit=True) as c:
             c.execute(
-                self._sql(
+                self.sql(
                     "INSERT INTO {schema}.merkle_leaves "
                     "SELECT * FROM unnest(%s::bigint[], %s::bigint[])"
                 ),
                 (list(range(first_index, first_index + len(notification_ids))), notification_ids),
             )
             c.execute(
-                self._sql(
+                self.sql(
                     "INSERT INTO {schema}.merkle_nodes "
                     "SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])"
                 ),
@@ -250,7 +242,7 @@ class PostgresMerkleLogRecorder(PostgresTrackingRecorder, MerkleLogRecorder):
             return {}
         with self.datastore.transaction(commit=False) as c:
             c.execute(  # a join on the keys, so the primary key index serves each one
-                self._sql(
+                self.sql(
                     "SELECT n.level, n.idx, n.hash FROM {schema}.merkle_nodes n JOIN "
                     "unnest(%s::smallint[], %s::bigint[]) AS k(level, idx) "
                     "ON n.level = k.level AND n.idx = k.idx"
@@ -262,7 +254,7 @@ class PostgresMerkleLogRecorder(PostgresTrackingRecorder, MerkleLogRecorder):
     def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
         with self.datastore.transaction(commit=True) as c:
             c.execute(
-                self._sql(
+                self.sql(
                     "INSERT INTO {schema}.checkpoints VALUES (%s, %s, %s) "
                     "ON CONFLICT (tree_size) DO NOTHING"
                 ),
@@ -272,20 +264,20 @@ class PostgresMerkleLogRecorder(PostgresTrackingRecorder, MerkleLogRecorder):
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         with self.datastore.transaction(commit=False) as c:
             c.execute(
-                self._sql("SELECT * FROM {schema}.checkpoints ORDER BY tree_size DESC LIMIT 1")
+                self.sql("SELECT * FROM {schema}.checkpoints ORDER BY tree_size DESC LIMIT 1")
             )
             row = c.fetchone()
         return None if row is None else _checkpoint(row)
 
     def checkpoints(self) -> list[StoredCheckpoint]:
         with self.datastore.transaction(commit=False) as c:
-            c.execute(self._sql("SELECT * FROM {schema}.checkpoints ORDER BY tree_size"))
+            c.execute(self.sql("SELECT * FROM {schema}.checkpoints ORDER BY tree_size"))
             return [_checkpoint(row) for row in c.fetchall()]
 
     def leaf_index_of(self, notification_id: int) -> int | None:
         with self.datastore.transaction(commit=False) as c:
             c.execute(
-                self._sql(
+                self.sql(
                     "SELECT leaf_index FROM {schema}.merkle_leaves WHERE notification_id = %s"
                 ),
                 (notification_id,),
@@ -296,7 +288,7 @@ class PostgresMerkleLogRecorder(PostgresTrackingRecorder, MerkleLogRecorder):
     def leaves(self, start: int, stop: int, limit: int) -> list[LogLeaf]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(
-                self._sql(
+                self.sql(
                     "SELECT l.leaf_index, l.notification_id, e.originator_id, "
                     "e.originator_version, e.topic, e.state FROM {schema}.merkle_leaves l "
                     "JOIN {schema}.{events} e ON e.notification_id = l.notification_id "

@@ -10,7 +10,6 @@ loses only the uncommitted batch, which the next run reads again from the tracke
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -24,12 +23,10 @@ from eventsourcing.projection import Projection, ProjectionRunner
 
 from ledger.checkpoint import Checkpoint, NoteSigner, format_checkpoint_text, sign_note
 from ledger.envelope import unpack
-from ledger.leader import LeaderLock
+from ledger.leader import LeaderLock, lead_while_running
 from ledger.log_recorder import MerkleLogRecorder, StoredCheckpoint
 from ledger.merkle import CompactRange, Node, leaf_hash
 from ledger.store import LOG_NAME
-
-log = logging.getLogger(__name__)
 
 FLUSH_BATCH = 2000
 TICK_SECONDS = 0.1
@@ -162,21 +159,14 @@ class SequencerService:
         self._thread.join()
 
     def _run(self) -> None:
-        lock = self._settings.leader_lock
-        while not self._stopping.is_set():
-            if not lock.try_acquire():
-                self._stopping.wait(self._settings.retry_interval)
-                continue
-            try:
-                log.info("this process is now the sequencer")
-                self.is_leader.set()
-                self._sequence_while_leader()
-            except Exception:
-                log.exception("sequencer stopped; retrying")
-                self._stopping.wait(self._settings.retry_interval)
-            finally:
-                self.is_leader.clear()
-                lock.release()
+        lead_while_running(
+            self._settings.leader_lock,
+            self._stopping,
+            self._sequence_while_leader,
+            name="sequencer",
+            retry_interval=self._settings.retry_interval,
+            leading=self.is_leader,
+        )
 
     def catch_up(self, target_notification_id: int | None, timeout: float = 60.0) -> bool:
         """Sequence in the foreground until the log up to `target_notification_id` is in a

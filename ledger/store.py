@@ -30,9 +30,10 @@ from eventsourcing.persistence import (
     TrackingRecorder,
     UUIDAsHex,
 )
-from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore, SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
+from psycopg.sql import SQL, Identifier
 
 from ledger.envelope import erase_payload
 from ledger.keyring import EntrySigner
@@ -152,6 +153,42 @@ class NamedSQLiteTracking(SQLiteTrackingRecorder):
             f"CREATE TABLE IF NOT EXISTS {self.tracking_table} (application_name TEXT, "
             "notification_id INTEGER, PRIMARY KEY (application_name)) WITHOUT ROWID"
         ]
+
+    def reset_tables(self, *tables: str) -> None:
+        """Empty a view's tables and forget its position (the migration marker row stays)."""
+        with self.datastore.transaction(commit=True) as c:
+            for table in tables:
+                c.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+            c.execute(
+                f"DELETE FROM {self.tracking_table} WHERE application_name != ?",  # noqa: S608
+                (self.table_migration_identifier,),
+            )
+
+
+class PostgresView(PostgresTrackingRecorder):
+    """A PostgreSQL tracking recorder with tables of its own in the datastore's schema."""
+
+    def __init__(
+        self, datastore: PostgresDatastore, *create_statements: str, **kwargs: Any
+    ) -> None:
+        super().__init__(datastore, **kwargs)
+        self.schema = Identifier(datastore.schema)
+        self.sql_create_statements.extend(self.sql(statement) for statement in create_statements)
+
+    def sql(self, statement: str) -> Any:
+        """`statement` with `{schema}` (and `{events}`, the log's table) filled in safely."""
+        return SQL(statement).format(schema=self.schema, events=Identifier(POSTGRES_EVENTS_TABLE))
+
+    def reset_tables(self, *tables: str) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            for table in tables:
+                c.execute(SQL("DELETE FROM {0}.{1}").format(self.schema, Identifier(table)))
+            c.execute(
+                SQL("DELETE FROM {0}.{1} WHERE application_name != %s").format(
+                    self.schema, Identifier(self.tracking_table_name)
+                ),
+                (self.table_migration_identifier,),
+            )
 
 
 class LedgerStore:

@@ -9,11 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
-from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
-from psycopg.sql import SQL, Identifier
 
-from ledger.store import NamedSQLiteTracking
+from ledger.store import NamedSQLiteTracking, PostgresView
 
 COLUMNS = (
     "transaction_id",
@@ -138,36 +137,25 @@ class SQLiteQueueView(NamedSQLiteTracking, QueueView):
             return [_row(row) for row in c.fetchall()]
 
     def reset(self) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            c.execute("DELETE FROM transaction_queue")
-            c.execute(
-                f"DELETE FROM {self.tracking_table} WHERE application_name != ?",  # noqa: S608
-                (self.table_migration_identifier,),
-            )
+        self.reset_tables("transaction_queue")
 
 
 def _text(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat()
 
 
-class PostgresQueueView(PostgresTrackingRecorder, QueueView):
+class PostgresQueueView(PostgresView, QueueView):
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
-        super().__init__(datastore, **kwargs)
-        self._schema = Identifier(datastore.schema)
-        self.sql_create_statements.extend(
-            SQL(statement).format(schema=self._schema)
-            for statement in (
-                "CREATE TABLE IF NOT EXISTS {schema}.transaction_queue (transaction_id text "
-                "PRIMARY KEY, reference text NOT NULL, service_code text NOT NULL, agency text "
-                "NOT NULL, citizen_id text NOT NULL, status text NOT NULL, submitted_at "
-                "timestamptz NOT NULL, decided_at timestamptz)",
-                "CREATE INDEX IF NOT EXISTS transaction_queue_agency "
-                "ON {schema}.transaction_queue (agency, submitted_at, transaction_id)",
-            )
+        super().__init__(
+            datastore,
+            "CREATE TABLE IF NOT EXISTS {schema}.transaction_queue (transaction_id text "
+            "PRIMARY KEY, reference text NOT NULL, service_code text NOT NULL, agency text "
+            "NOT NULL, citizen_id text NOT NULL, status text NOT NULL, submitted_at "
+            "timestamptz NOT NULL, decided_at timestamptz)",
+            "CREATE INDEX IF NOT EXISTS transaction_queue_agency "
+            "ON {schema}.transaction_queue (agency, submitted_at, transaction_id)",
+            **kwargs,
         )
-
-    def _sql(self, statement: str) -> Any:
-        return SQL(statement).format(schema=self._schema)
 
     def record(
         self, new: Sequence[QueueRow], changes: Sequence[StatusChange], tracking: Tracking
@@ -175,7 +163,7 @@ class PostgresQueueView(PostgresTrackingRecorder, QueueView):
         with self.datastore.transaction(commit=True) as c:
             for r in new:
                 c.execute(
-                    self._sql(
+                    self.sql(
                         "INSERT INTO {schema}.transaction_queue "
                         "VALUES (%s, %s, %s, %s, %s, %s, %s, NULL)"
                     ),
@@ -191,7 +179,7 @@ class PostgresQueueView(PostgresTrackingRecorder, QueueView):
                 )
             for s in changes:
                 c.execute(
-                    self._sql(
+                    self.sql(
                         "UPDATE {schema}.transaction_queue SET status = %s, "
                         "decided_at = COALESCE(%s, decided_at) WHERE transaction_id = %s"
                     ),
@@ -202,7 +190,7 @@ class PostgresQueueView(PostgresTrackingRecorder, QueueView):
     def queue(self, agency: str, statuses: Sequence[str], after: str, limit: int) -> list[QueueRow]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(
-                self._sql(
+                self.sql(
                     "SELECT * FROM {schema}.transaction_queue WHERE agency = %s "
                     "AND (cardinality(%s::text[]) = 0 OR status = ANY(%s::text[])) "
                     "AND (submitted_at, transaction_id) > (COALESCE((SELECT submitted_at FROM "
@@ -214,11 +202,4 @@ class PostgresQueueView(PostgresTrackingRecorder, QueueView):
             return [_row(row) for row in c.fetchall()]
 
     def reset(self) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(self._sql("DELETE FROM {schema}.transaction_queue"))
-            c.execute(
-                SQL("DELETE FROM {0}.{1} WHERE application_name != %s").format(
-                    self._schema, Identifier(self.tracking_table_name)
-                ),
-                (self.table_migration_identifier,),
-            )
+        self.reset_tables("transaction_queue")

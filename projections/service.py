@@ -6,7 +6,6 @@ advisory lock per projection); another replica takes over when the holder dies.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -16,12 +15,10 @@ from typing import Any
 from eventsourcing.persistence import TrackingRecorder
 from eventsourcing.projection import Projection, ProjectionRunner
 
-from ledger.leader import LeaderLock
+from ledger.leader import LeaderLock, lead_while_running
 from ledger.store import LOG_NAME
 from projections.batching import BatchingProjection
 from projections.reader import LedgerEvents
-
-log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.2
 
@@ -58,22 +55,13 @@ class ProjectionService:
 
     def _run(self) -> None:
         lock = self._settings.leader_lock()
-        while not self._stopping.is_set():
-            if not lock.try_acquire():
-                self._stopping.wait(self._settings.retry_interval)
-                continue
-            try:
-                log.info(
-                    "this process now runs the %s projection", self._settings.projection_class.name
-                )
-                self._follow(lock)
-            except Exception:
-                log.exception(
-                    "projection %s stopped; retrying", self._settings.projection_class.name
-                )
-                self._stopping.wait(self._settings.retry_interval)
-            finally:
-                lock.release()
+        lead_while_running(
+            lock,
+            self._stopping,
+            lambda: self._follow(lock),
+            name=f"{self.name} projection",
+            retry_interval=self._settings.retry_interval,
+        )
 
     def rebuild(
         self, reset: Callable[[], None], target_notification_id: int | None, timeout: float

@@ -9,11 +9,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
-from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
-from psycopg.sql import SQL, Identifier
 
-from ledger.store import NamedSQLiteTracking
+from ledger.store import NamedSQLiteTracking, PostgresView
 
 
 @dataclass(frozen=True)
@@ -121,36 +120,24 @@ class SQLiteStatisticsView(NamedSQLiteTracking, StatisticsView):
             ]
 
     def reset(self) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            c.execute("DELETE FROM stats_auth_daily")
-            c.execute("DELETE FROM stats_cases")
-            c.execute(
-                f"DELETE FROM {self.tracking_table} WHERE application_name != ?",  # noqa: S608
-                (self.table_migration_identifier,),
-            )
+        self.reset_tables("stats_auth_daily", "stats_cases")
 
 
 def _text(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat()
 
 
-class PostgresStatisticsView(PostgresTrackingRecorder, StatisticsView):
+class PostgresStatisticsView(PostgresView, StatisticsView):
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
-        super().__init__(datastore, **kwargs)
-        self._schema = Identifier(datastore.schema)
-        self.sql_create_statements.extend(
-            SQL(statement).format(schema=self._schema)
-            for statement in (
-                "CREATE TABLE IF NOT EXISTS {schema}.stats_auth_daily (day date NOT NULL, "
-                "method text NOT NULL, outcome text NOT NULL, count bigint NOT NULL, "
-                "PRIMARY KEY (day, method, outcome))",
-                "CREATE TABLE IF NOT EXISTS {schema}.stats_cases (transaction_id text PRIMARY KEY, "
-                "service_code text, submitted_at timestamptz, decided_at timestamptz)",
-            )
+        super().__init__(
+            datastore,
+            "CREATE TABLE IF NOT EXISTS {schema}.stats_auth_daily (day date NOT NULL, "
+            "method text NOT NULL, outcome text NOT NULL, count bigint NOT NULL, "
+            "PRIMARY KEY (day, method, outcome))",
+            "CREATE TABLE IF NOT EXISTS {schema}.stats_cases (transaction_id text PRIMARY KEY, "
+            "service_code text, submitted_at timestamptz, decided_at timestamptz)",
+            **kwargs,
         )
-
-    def _sql(self, statement: str) -> Any:
-        return SQL(statement).format(schema=self._schema)
 
     def record(
         self, counts: Sequence[AuthCount], cases: Sequence[CaseTimes], tracking: Tracking
@@ -158,7 +145,7 @@ class PostgresStatisticsView(PostgresTrackingRecorder, StatisticsView):
         with self.datastore.transaction(commit=True) as c:
             for a in counts:
                 c.execute(
-                    self._sql(
+                    self.sql(
                         "INSERT INTO {schema}.stats_auth_daily AS t VALUES (%s, %s, %s, %s) "
                         "ON CONFLICT (day, method, outcome) "
                         "DO UPDATE SET count = t.count + excluded.count"
@@ -167,7 +154,7 @@ class PostgresStatisticsView(PostgresTrackingRecorder, StatisticsView):
                 )
             for k in cases:
                 c.execute(
-                    self._sql(
+                    self.sql(
                         "INSERT INTO {schema}.stats_cases AS t VALUES (%s, %s, %s, %s) "
                         "ON CONFLICT (transaction_id) DO UPDATE SET "
                         "service_code = COALESCE(excluded.service_code, t.service_code), "
@@ -181,7 +168,7 @@ class PostgresStatisticsView(PostgresTrackingRecorder, StatisticsView):
     def auth_counts(self) -> list[AuthCount]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(
-                self._sql("SELECT * FROM {schema}.stats_auth_daily ORDER BY day, method, outcome")
+                self.sql("SELECT * FROM {schema}.stats_auth_daily ORDER BY day, method, outcome")
             )
             return [
                 AuthCount(_day(r["day"]), r["method"], r["outcome"], r["count"])
@@ -191,7 +178,7 @@ class PostgresStatisticsView(PostgresTrackingRecorder, StatisticsView):
     def decided_cases(self) -> list[CaseTimes]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(
-                self._sql(
+                self.sql(
                     "SELECT * FROM {schema}.stats_cases WHERE decided_at IS NOT NULL "
                     "ORDER BY transaction_id"
                 )
@@ -204,12 +191,4 @@ class PostgresStatisticsView(PostgresTrackingRecorder, StatisticsView):
             ]
 
     def reset(self) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(self._sql("DELETE FROM {schema}.stats_auth_daily"))
-            c.execute(self._sql("DELETE FROM {schema}.stats_cases"))
-            c.execute(
-                SQL("DELETE FROM {0}.{1} WHERE application_name != %s").format(
-                    self._schema, Identifier(self.tracking_table_name)
-                ),
-                (self.table_migration_identifier,),
-            )
+        self.reset_tables("stats_auth_daily", "stats_cases")

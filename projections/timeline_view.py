@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
-from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL
 
-from ledger.store import NamedSQLiteTracking
+from ledger.store import NamedSQLiteTracking, PostgresView
 
 
 @dataclass(frozen=True)
@@ -161,13 +161,7 @@ class SQLiteTimelineView(NamedSQLiteTracking, TimelineView):
         return None if row is None else _item(row)
 
     def reset(self) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            c.execute("DELETE FROM timeline")
-            c.execute("DELETE FROM timeline_links")
-            c.execute(  # the migration marker row stays: it records the table's format
-                f"DELETE FROM {self.tracking_table} WHERE application_name != ?",  # noqa: S608
-                (self.table_migration_identifier,),
-            )
+        self.reset_tables("timeline", "timeline_links")
 
     def items(
         self,
@@ -190,24 +184,18 @@ class SQLiteTimelineView(NamedSQLiteTracking, TimelineView):
             return [_item(row) for row in c.fetchall()]
 
 
-class PostgresTimelineView(PostgresTrackingRecorder, TimelineView):
+class PostgresTimelineView(PostgresView, TimelineView):
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
-        super().__init__(datastore, **kwargs)
-        self._schema = Identifier(datastore.schema)
-        self.sql_create_statements.extend(
-            SQL(statement).format(schema=self._schema)
-            for statement in (
-                "CREATE TABLE IF NOT EXISTS {schema}.timeline (citizen_id text NOT NULL, "
-                "position bigint NOT NULL, at timestamptz NOT NULL, kind text NOT NULL, "
-                "type text NOT NULL, stream text NOT NULL, version bigint NOT NULL, "
-                "summary text NOT NULL, PRIMARY KEY (citizen_id, position))",
-                "CREATE TABLE IF NOT EXISTS {schema}.timeline_links ("
-                "subject text PRIMARY KEY, citizen_id text NOT NULL)",
-            )
+        super().__init__(
+            datastore,
+            "CREATE TABLE IF NOT EXISTS {schema}.timeline (citizen_id text NOT NULL, "
+            "position bigint NOT NULL, at timestamptz NOT NULL, kind text NOT NULL, "
+            "type text NOT NULL, stream text NOT NULL, version bigint NOT NULL, "
+            "summary text NOT NULL, PRIMARY KEY (citizen_id, position))",
+            "CREATE TABLE IF NOT EXISTS {schema}.timeline_links ("
+            "subject text PRIMARY KEY, citizen_id text NOT NULL)",
+            **kwargs,
         )
-
-    def _sql(self, statement: str) -> Any:
-        return SQL(statement).format(schema=self._schema)
 
     def record(
         self, items: Sequence[TimelineItem], links: Sequence[Link], tracking: Tracking
@@ -215,7 +203,7 @@ class PostgresTimelineView(PostgresTrackingRecorder, TimelineView):
         with self.datastore.transaction(commit=True) as c:
             for i in items:
                 c.execute(
-                    self._sql(
+                    self.sql(
                         "INSERT INTO {schema}.timeline VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
                     ),
                     (
@@ -231,7 +219,7 @@ class PostgresTimelineView(PostgresTrackingRecorder, TimelineView):
                 )
             for link in links:
                 c.execute(
-                    self._sql(
+                    self.sql(
                         "INSERT INTO {schema}.timeline_links VALUES (%s, %s) ON CONFLICT DO NOTHING"
                     ),
                     (link.subject, link.citizen_id),
@@ -241,7 +229,7 @@ class PostgresTimelineView(PostgresTrackingRecorder, TimelineView):
     def citizen_of(self, subject: str) -> str | None:
         with self.datastore.transaction(commit=False) as c:
             c.execute(
-                self._sql("SELECT citizen_id FROM {schema}.timeline_links WHERE subject = %s"),
+                self.sql("SELECT citizen_id FROM {schema}.timeline_links WHERE subject = %s"),
                 (subject,),
             )
             row = c.fetchone()
@@ -250,7 +238,7 @@ class PostgresTimelineView(PostgresTrackingRecorder, TimelineView):
     def item(self, citizen_id: str, stream: str, version: int) -> TimelineItem | None:
         with self.datastore.transaction(commit=False) as c:
             c.execute(
-                self._sql(
+                self.sql(
                     "SELECT * FROM {schema}.timeline "
                     "WHERE citizen_id = %s AND stream = %s AND version = %s"
                 ),
@@ -260,15 +248,7 @@ class PostgresTimelineView(PostgresTrackingRecorder, TimelineView):
         return None if row is None else _item(row)
 
     def reset(self) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(self._sql("DELETE FROM {schema}.timeline"))
-            c.execute(self._sql("DELETE FROM {schema}.timeline_links"))
-            c.execute(  # the migration marker row stays: it records the table's format
-                SQL("DELETE FROM {0}.{1} WHERE application_name != %s").format(
-                    self._schema, Identifier(self.tracking_table_name)
-                ),
-                (self.table_migration_identifier,),
-            )
+        self.reset_tables("timeline", "timeline_links")
 
     def items(
         self,
@@ -287,7 +267,7 @@ class PostgresTimelineView(PostgresTrackingRecorder, TimelineView):
         )
         with self.datastore.transaction(commit=False) as c:
             c.execute(
-                SQL(query).format(schema=self._schema),
+                SQL(query).format(schema=self.schema),
                 [citizen_id, after_position, *params, limit],
             )
             return [_item(row) for row in c.fetchall()]

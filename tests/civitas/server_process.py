@@ -13,18 +13,23 @@ from pathlib import Path
 import grpc
 
 
+def civitas_command(data_dir: Path, database: str, *args: str) -> list[str]:
+    """The command line of one `civitas` subcommand on a given data folder and database."""
+    return [
+        sys.executable,
+        "-m",
+        "civitas.cli",
+        "--data-dir",
+        str(data_dir),
+        "--database",
+        database,
+        *args,
+    ]
+
+
 def civitas(data_dir: Path, database: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "civitas.cli",
-            "--data-dir",
-            str(data_dir),
-            "--database",
-            database,
-            *args,
-        ],
+        civitas_command(data_dir, database, *args),
         capture_output=True,
         text=True,
         timeout=60,
@@ -44,19 +49,7 @@ def running_server(data_dir: Path, database: str, *args: str) -> Iterator[tuple[
     log_path = data_dir.parent / f"serve-{time.monotonic_ns()}.log"
     with log_path.open("w") as log_file:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "civitas.cli",
-                "--data-dir",
-                str(data_dir),
-                "--database",
-                database,
-                "serve",
-                "--port",
-                "0",
-                *args,
-            ],
+            civitas_command(data_dir, database, "serve", "--port", "0", *args),
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )

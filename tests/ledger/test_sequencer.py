@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from ledger.checkpoint import NoteVerifier, open_note, parse_checkpoint_text
 from ledger.envelope import unpack
 from ledger.leader import PostgresLeaderLock
 from ledger.merkle import leaf_hash, root_from_leaf_hashes, verify_consistency, verify_inclusion
+from tests.civitas.server_process import civitas_command
 
 
 def write_accounts(node: Node, count: int, prefix: str = "acct", batch: int = 1) -> None:
@@ -104,19 +104,6 @@ def test_only_one_postgres_process_holds_the_sequencer_lock(postgres_schema_url:
     second.release()
 
 
-def _cli(data_dir: Path, database: str, *args: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "civitas.cli",
-        "--data-dir",
-        str(data_dir),
-        "--database",
-        database,
-        *args,
-    ]
-
-
 def test_sigkill_mid_stream_neither_skips_nor_repeats(tmp_path: Path, database_url: str) -> None:
     data_dir = tmp_path / "data"
     node = Node(build_config(data_dir=str(data_dir), database=database_url, environ={}))
@@ -127,7 +114,7 @@ def test_sigkill_mid_stream_neither_skips_nor_repeats(tmp_path: Path, database_u
     kills = 0
     for _ in range(3):  # kill it a few times at different points, as long as it is mid-stream
         process = subprocess.Popen(
-            _cli(data_dir, database_url, "sequence", "--until-caught-up"),
+            civitas_command(data_dir, database_url, "sequence", "--until-caught-up"),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -146,7 +133,9 @@ def test_sigkill_mid_stream_neither_skips_nor_repeats(tmp_path: Path, database_u
     assert kills >= 1, "the sequencer finished before it could be killed"
 
     subprocess.run(
-        _cli(data_dir, database_url, "sequence", "--until-caught-up"), check=True, timeout=120
+        civitas_command(data_dir, database_url, "sequence", "--until-caught-up"),
+        check=True,
+        timeout=120,
     )
     leaves = list(node.log_view.iter_leaves(0, 10_000))
     assert [leaf.index for leaf in leaves] == list(range(5000))
@@ -167,7 +156,7 @@ def test_another_postgres_replica_takes_over_when_the_sequencer_dies(
     write_accounts(node, 5, "before")
     processes = [
         subprocess.Popen(
-            _cli(data_dir, postgres_schema_url, "sequence"),
+            civitas_command(data_dir, postgres_schema_url, "sequence"),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from civitas.config import build_config
 from civitas.node import Node
 from ledger.data_access import DataAccess
+from tests.civitas.server_process import civitas_command
 
 
 def test_sigkill_mid_stream_then_resume_equals_a_rebuild(tmp_path: Path, database_url: str) -> None:
@@ -28,18 +28,7 @@ def test_sigkill_mid_stream_then_resume_equals_a_rebuild(tmp_path: Path, databas
                 for n in range(start, start + 150)
             )
         )
-    command = [
-        sys.executable,
-        "-m",
-        "civitas.cli",
-        "--data-dir",
-        str(data_dir),
-        "--database",
-        database_url,
-        "projections",
-        "run",
-        "timeline",
-    ]
+    command = civitas_command(data_dir, database_url, "projections", "run", "timeline")
     view = node.timeline_view
     kills = 0
     for _ in range(3):
