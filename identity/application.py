@@ -10,12 +10,11 @@ from __future__ import annotations
 import base64
 import os
 import random
-import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -35,12 +34,18 @@ from identity.personal_data import (
 )
 from identity.session import AuthenticationAttempt, Session
 from identity.tokens import TokenError, TokenSigner, TokenVerifier, jwks
+from identity.validation import (
+    POLICY_MESSAGES,
+    require_json,
+    require_text,
+    validate_personal_data,
+    validate_presented,
+)
 from ledger.accounts import Caller
 from ledger.data_access import DataAccessLog
 from ledger.errors import (
     Conflict,
     FailedPrecondition,
-    FieldViolation,
     InvalidInput,
     NotFound,
     Unauthenticated,
@@ -49,20 +54,8 @@ from ledger.events import LedgerAggregate
 from ledger.mapper import PayloadErased
 from ledger.store import LedgerApplication, LedgerStore
 
-PERSONAL_FIELDS = (
-    "given_name",
-    "family_name",
-    "birth_date",
-    "email",
-    "phone",
-    "national_identifier",
-)
-ASSURANCE_LEVELS = ("IAL1", "IAL2", "IAL3")
-MAX_TEXT = 256
-MAX_JSON = 64 * 1024
 CONFLICT_RETRIES = 20  # each round of a race lets one request through: enough for busy citizens
 NATIONAL_ID_NAMESPACE = uuid5(NAMESPACE_URL, "civitas:national-identifier")
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]
@@ -168,7 +161,7 @@ class IdentityApplication(LedgerApplication):
     def register_citizen(
         self, personal_data: dict[str, str], assurance: str, evidence: str, actor: str
     ) -> CitizenView:
-        _validate_personal_data(personal_data, assurance, evidence)
+        validate_personal_data(personal_data, assurance, evidence)
         lookup_hash = self._national_ids.lookup_hash(personal_data["national_identifier"])
         citizen_id = uuid.uuid4()
         sealer = self._data_keys.create(citizen_id)
@@ -204,7 +197,7 @@ class IdentityApplication(LedgerApplication):
         return view
 
     def find_citizen(self, national_identifier: str) -> CitizenView:
-        _require_text("national_identifier", national_identifier, required=True)
+        require_text("national_identifier", national_identifier, required=True)
         lookup_hash = self._national_ids.lookup_hash(national_identifier)
         try:
             claim: NationalIdentifierClaim = self.repository.get(
@@ -215,7 +208,7 @@ class IdentityApplication(LedgerApplication):
         return self.get_citizen(claim.citizen_id)
 
     def erase_citizen(self, citizen_id: str, reason: str, actor: str) -> CitizenView:
-        _require_text("reason", reason, required=True)
+        require_text("reason", reason, required=True)
         citizen = self._citizen(citizen_id)
         citizen.erase(reason, actor=actor)
         self.save(citizen)
@@ -230,13 +223,13 @@ class IdentityApplication(LedgerApplication):
             passwords.check_password_policy(password)
         except passwords.PasswordPolicyError as error:
             raise InvalidInput.of(
-                "password", _POLICY_MESSAGES.get(error.reason, "not acceptable")
+                "password", POLICY_MESSAGES.get(error.reason, "not acceptable")
             ) from None
         password_hash = passwords.hash_password(password)
         return self._update(citizen_id, lambda c: c.set_password(password_hash, actor=actor))
 
     def begin_totp_enrollment(self, citizen_id: str, label: str, actor: str) -> TotpEnrollment:
-        _require_text("label", label)
+        require_text("label", label)
         citizen = self._citizen(citizen_id)
         seed = totp.new_totp_seed()
         sealed_seed = self._sealer(citizen).seal("totp_seed", seed)
@@ -250,8 +243,8 @@ class IdentityApplication(LedgerApplication):
     def confirm_totp_enrollment(
         self, citizen_id: str, authenticator_id: str, code: str, actor: str
     ) -> Factor:
-        _require_text("authenticator_id", authenticator_id, required=True)
-        _require_text("code", code, required=True)
+        require_text("authenticator_id", authenticator_id, required=True)
+        require_text("code", code, required=True)
 
         def confirm(citizen: Citizen) -> Factor:
             factor = citizen.factors.get(authenticator_id)
@@ -264,7 +257,7 @@ class IdentityApplication(LedgerApplication):
     def begin_passkey_registration(
         self, citizen_id: str, label: str, actor: str
     ) -> tuple[str, str]:
-        _require_text("label", label)
+        require_text("label", label)
         citizen = self._citizen(citizen_id)
         options_json, challenge = passkeys.registration_options(
             self.settings.relying_party,
@@ -282,8 +275,8 @@ class IdentityApplication(LedgerApplication):
     def complete_passkey_registration(
         self, citizen_id: str, registration_id: str, credential_json: str, actor: str
     ) -> Factor:
-        _require_text("registration_id", registration_id, required=True)
-        _require_json("credential_json", credential_json)
+        require_text("registration_id", registration_id, required=True)
+        require_json("credential_json", credential_json)
 
         def register(citizen: Citizen) -> Factor:
             challenge = _b64decode(citizen.passkey_challenge(registration_id))
@@ -324,12 +317,12 @@ class IdentityApplication(LedgerApplication):
     def remove_authenticator(
         self, citizen_id: str, authenticator_id: str, actor: str
     ) -> CitizenView:
-        _require_text("authenticator_id", authenticator_id, required=True)
+        require_text("authenticator_id", authenticator_id, required=True)
         self._update(citizen_id, lambda c: c.remove_authenticator(authenticator_id, actor=actor))
         return self.get_citizen(citizen_id)
 
     def unlock_factor(self, citizen_id: str, method: str, reason: str, actor: str) -> CitizenView:
-        _require_text("reason", reason, required=True)
+        require_text("reason", reason, required=True)
         self._update(citizen_id, lambda c: c.unlock(method, reason, actor=actor))
         return self.get_citizen(citizen_id)
 
@@ -361,7 +354,7 @@ class IdentityApplication(LedgerApplication):
         relying_service: str,
         actor: str,
     ) -> SignedIn:
-        _validate_presented(presented)
+        validate_presented(presented)
         for retry in range(CONFLICT_RETRIES):
             try:
                 return self._complete_once(attempt_id, presented, client, relying_service, actor)
@@ -501,7 +494,7 @@ class IdentityApplication(LedgerApplication):
         return Caller(str(result.claims["sub"]), "citizen") if result.active else None
 
     def revoke_session(self, session_id: str, reason: str, actor: str) -> Session:
-        _require_text("reason", reason)
+        require_text("reason", reason)
         session: Session = self._get(Session, session_id, "session_id")
         session.revoke(reason or "revoked", actor=actor)
         self.save(session)
@@ -566,70 +559,6 @@ class IdentityApplication(LedgerApplication):
                 continue
             return result
         raise Conflict("the citizen changed concurrently; try again")
-
-
-_POLICY_MESSAGES = {
-    "too_short": f"must be at least {passwords.MIN_LENGTH} characters",
-    "too_long": f"must be at most {passwords.MAX_LENGTH} characters",
-    "common": "is too common; choose another",
-    "invalid": "contains characters that are not allowed",
-}
-
-
-def _validate_personal_data(personal_data: dict[str, str], assurance: str, evidence: str) -> None:
-    violations = [
-        FieldViolation(f"personal_data.{name}", f"at most {MAX_TEXT} characters")
-        for name, value in personal_data.items()
-        if len(value) > MAX_TEXT
-    ]
-    if not personal_data.get("national_identifier", "").strip():
-        violations.append(FieldViolation("personal_data.national_identifier", "is required"))
-    birth_date = personal_data.get("birth_date", "")
-    if birth_date:
-        try:
-            date.fromisoformat(birth_date)
-        except ValueError:
-            violations.append(FieldViolation("personal_data.birth_date", "must be YYYY-MM-DD"))
-    email = personal_data.get("email", "")
-    if email and not EMAIL.fullmatch(email):
-        violations.append(FieldViolation("personal_data.email", "is not an email address"))
-    if assurance not in ASSURANCE_LEVELS:
-        violations.append(FieldViolation("assurance", "one of IAL1, IAL2, IAL3"))
-    if len(evidence) > 1000:
-        violations.append(FieldViolation("evidence", "at most 1000 characters"))
-    if violations:
-        raise InvalidInput(violations)
-
-
-def _validate_presented(presented: Presented) -> None:
-    violations = [
-        FieldViolation(name, f"at most {limit} characters")
-        for name, value, limit in (
-            ("password", presented.password, 1024),
-            ("totp_code", presented.totp_code, 16),
-            ("passkey_assertion_json", presented.passkey_assertion_json, MAX_JSON),
-            ("recovery_code", presented.recovery_code, 64),
-        )
-        if len(value) > limit
-    ]
-    if not presented.methods():
-        violations.append(FieldViolation("factors", "present at least one factor"))
-    if violations:
-        raise InvalidInput(violations)
-
-
-def _require_text(field_name: str, value: str, *, required: bool = False) -> None:
-    if required and not value.strip():
-        raise InvalidInput.of(field_name, "is required")
-    if len(value) > MAX_TEXT:
-        raise InvalidInput.of(field_name, f"at most {MAX_TEXT} characters")
-
-
-def _require_json(field_name: str, value: str) -> None:
-    if not value.strip():
-        raise InvalidInput.of(field_name, "is required")
-    if len(value) > MAX_JSON:
-        raise InvalidInput.of(field_name, f"at most {MAX_JSON} bytes")
 
 
 def _b64encode(data: bytes) -> str:
