@@ -37,6 +37,7 @@ from ledger.sequencer import Sequencer, SequencerService, SequencerSettings
 from ledger.store import Database, LedgerStore
 from ledger.transactions import TransactionsApplication
 from projections.cases import Cases
+from projections.changes import ChangeFeed, PollingFeed, PostgresChangeFeed
 from projections.history import History
 from projections.queue import TransactionQueue
 from projections.queue_view import PostgresQueueView, QueueView, SQLiteQueueView
@@ -160,7 +161,16 @@ class Node:
 
     @cached_property
     def history(self) -> History:
-        return History(self.timeline_view, self.audit, self.log_view, self.store)
+        return History(
+            self.timeline_view, self.audit, self.log_view, self.store, self.timeline_changes
+        )
+
+    @cached_property
+    def timeline_changes(self) -> ChangeFeed:
+        view = self.timeline_view
+        if isinstance(view, PostgresTimelineView):
+            return PostgresChangeFeed(self.database.postgres_conninfo, view.channel)
+        return PollingFeed()
 
     def projections(self) -> list[ProjectionService]:
         env = {
@@ -239,5 +249,7 @@ class Node:
         )
 
     def close(self) -> None:
+        if "timeline_changes" in self.__dict__:
+            self.timeline_changes.close()
         if "store" in self.__dict__:
             self.store.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,12 +17,13 @@ from ledger.audit import AuditLog
 from ledger.errors import FailedPrecondition, FieldViolation, InvalidInput, NotAllowed, NotFound
 from ledger.log_recorder import MerkleLogRecorder
 from ledger.store import LedgerStore
+from projections.changes import ChangeFeed
 from projections.timeline_view import TimelineItem, TimelineView
 
 KINDS = ("sign_in", "session", "authenticator", "identity", "transaction", "data_access")
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
-WATCH_POLL_SECONDS = 0.1
+WATCH_POLL_SECONDS = 0.1  # with PostgreSQL, notifications wake a watcher before this
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,15 @@ class Page:
 
 class History:
     def __init__(
-        self, timeline: TimelineView, audit: AuditLog, log: MerkleLogRecorder, store: LedgerStore
+        self,
+        timeline: TimelineView,
+        audit: AuditLog,
+        log: MerkleLogRecorder,
+        store: LedgerStore,
+        changes: ChangeFeed,
     ) -> None:
         self._timeline = timeline
+        self._changes = changes
         self._audit = audit
         self._log = log
         self._store = store
@@ -90,6 +96,7 @@ class History:
         _check_kinds(kinds)
         position = after_position
         while active():
+            generation = self._changes.generation
             items = self._timeline.items(
                 citizen_id, after_position=position, kinds=kinds, limit=MAX_PAGE
             )
@@ -97,7 +104,7 @@ class History:
             if items:
                 position = items[-1].position
             else:
-                time.sleep(WATCH_POLL_SECONDS)
+                self._changes.wait(generation, WATCH_POLL_SECONDS)
 
     def _exists(self, stream: str, version: int) -> bool:
         try:

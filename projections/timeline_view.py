@@ -17,9 +17,10 @@ from typing import Any
 from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
-from psycopg.sql import SQL
+from psycopg.sql import SQL, Identifier
 
 from ledger.store import NamedSQLiteTracking, PostgresView
+from projections.changes import channel_name
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,7 @@ class PostgresTimelineView(PostgresView, TimelineView):
             "subject text PRIMARY KEY, citizen_id text NOT NULL)",
             **kwargs,
         )
+        self.channel = channel_name(datastore.schema, "timeline")
 
     def record(
         self, items: Sequence[TimelineItem], links: Sequence[Link], tracking: Tracking
@@ -224,6 +226,8 @@ class PostgresTimelineView(PostgresView, TimelineView):
                     ),
                     (link.subject, link.citizen_id),
                 )
+            if items:  # delivered on commit, to every replica's watchers
+                c.execute(SQL("NOTIFY {0}").format(Identifier(self.channel)))
             self._insert_tracking(c, tracking)
 
     def citizen_of(self, subject: str) -> str | None:
