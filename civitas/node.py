@@ -1,4 +1,5 @@
-"""Assembles one Civitas process: keys, the signed store, the applications and the sequencer.
+"""Assembles one Civitas process: keys, the signed store, the applications, the sequencer and
+the projections.
 
 Both the server and the CLI build a `Node`, so a CLI command writes through exactly the same
 signing path as an RPC.

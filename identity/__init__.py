@@ -1,1 +1,1 @@
-"""Citizens and their authenticators, sessions and tokens; IdentityService (issue: identity)."""
+"""Citizens and their authenticators, attempts, sessions and tokens; IdentityService."""

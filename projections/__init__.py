@@ -1,1 +1,2 @@
-"""Read models fed from the notification log, and HistoryService (issue: transactions)."""
+"""Read models fed from the notification log (timeline, queue, statistics) and the services that
+read them: HistoryService and TransactionService."""
