@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -173,33 +174,33 @@ class CallerInterceptor(_ServerInterceptor):
             raise NotAllowed(f"role {caller.role!r} may not call this service")
         return caller
 
+    @contextmanager
+    def _serving(
+        self, context: grpc.ServicerContext, allowed: frozenset[str], method: str
+    ) -> Iterator[None]:
+        """Authenticate and authorise the caller for the call, and map what it raises."""
+        try:
+            token = CURRENT_CALLER.set(self._authorise(context, allowed))
+            try:
+                yield
+            finally:
+                CURRENT_CALLER.reset(token)
+        except DomainError as error:
+            _abort(context, error)
+        except Exception:
+            _abort_internal(context, method)
+
     def _unary(self, behaviour: Any, allowed: frozenset[str], method: str) -> Any:
         def call(request: Any, context: grpc.ServicerContext) -> Any:
-            try:
-                token = CURRENT_CALLER.set(self._authorise(context, allowed))
-                try:
-                    return behaviour(request, context)
-                finally:
-                    CURRENT_CALLER.reset(token)
-            except DomainError as error:
-                _abort(context, error)
-            except Exception:
-                _abort_internal(context, method)
+            with self._serving(context, allowed, method):
+                return behaviour(request, context)
 
         return call
 
     def _stream(self, behaviour: Any, allowed: frozenset[str], method: str) -> Any:
         def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            try:
-                token = CURRENT_CALLER.set(self._authorise(context, allowed))
-                try:
-                    yield from behaviour(request, context)
-                finally:
-                    CURRENT_CALLER.reset(token)
-            except DomainError as error:
-                _abort(context, error)
-            except Exception:
-                _abort_internal(context, method)
+            with self._serving(context, allowed, method):
+                yield from behaviour(request, context)
 
         return call
 

@@ -10,18 +10,10 @@ from identity.application import CitizenView, IdentityApplication
 from identity.assurance import AAL_TO_EIDAS, IDENTITY_TO_EIDAS
 from identity.citizen import Factor, Presented
 from identity.session import Session
+from identity.validation import PERSONAL_FIELDS
 from ledger.accounts import CURRENT_CALLER
 from protos.civitas.v1 import identity_pb2 as pb
 from protos.civitas.v1 import identity_pb2_grpc
-
-PERSONAL_FIELDS = (
-    "given_name",
-    "family_name",
-    "birth_date",
-    "email",
-    "phone",
-    "national_identifier",
-)
 
 
 class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):

@@ -64,12 +64,13 @@ class AuditLog:
         leaf = self._view.nodes([(0, index)])[(0, index)]
         return InclusionProof(index, size, leaf, inclusion_proof(self._view, index, size))
 
-    def consistency_proof(self, from_size: int, to_size: int = 0) -> list[bytes]:
+    def consistency_proof(self, from_size: int, to_size: int = 0) -> tuple[int, list[bytes]]:
+        """The proof from `from_size` to `to_size` (0: the latest checkpoint), and that size."""
         size = to_size or self.latest_checkpoint().tree_size
         self._check_size(size, "to_size")
         if not 0 < from_size <= size:
             raise InvalidInput.of("from_size", f"must be between 1 and to_size ({size})")
-        return consistency_proof(self._view, from_size, size)
+        return size, consistency_proof(self._view, from_size, size)
 
     def entries(self, from_index: int, to_index: int = 0) -> Iterator[PublishedEntry]:
         stop = to_index or self._view.tree_size()
@@ -87,12 +88,13 @@ class AuditLog:
         checkpoint = self.latest_checkpoint()
         proof = self.inclusion_proof(index, checkpoint.tree_size)
         entry = next(self.entries(index, index + 1))
+        keyring = self.keyring()
         return {
-            "origin": self.keyring().origin,
+            "origin": keyring.origin,
             **entry.to_json(),
             "inclusion_proof": [base64.b64encode(h).decode() for h in proof.hashes],
             "checkpoint": checkpoint.note,
-            "keyring": self.keyring().to_json(),
+            "keyring": keyring.to_json(),
         }
 
     def _check_size(self, size: int, field: str) -> None:

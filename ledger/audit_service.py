@@ -37,8 +37,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     def GetConsistencyProof(
         self, request: audit_pb2.GetConsistencyProofRequest, context: grpc.ServicerContext
     ) -> audit_pb2.ConsistencyProof:
-        to_size = request.to_size or self._audit.latest_checkpoint().tree_size
-        hashes = self._audit.consistency_proof(request.from_size, to_size)
+        to_size, hashes = self._audit.consistency_proof(request.from_size, request.to_size)
         return audit_pb2.ConsistencyProof(
             from_size=request.from_size, to_size=to_size, hashes=hashes
         )

@@ -82,12 +82,7 @@ class ProjectionService:
             return False
         try:
             before()
-            with ProjectionRunner(
-                application_class=LedgerEvents,
-                projection_class=self._settings.projection_class,
-                view_class=self._settings.view_class,
-                env=self._settings.env,
-            ) as runner:
+            with self._runner() as runner:
                 deadline = time.monotonic() + timeout
                 projection = runner.projection
                 while time.monotonic() < deadline:
@@ -100,13 +95,16 @@ class ProjectionService:
             lock.release()
         return True
 
-    def _follow(self, lock: LeaderLock) -> None:
-        with ProjectionRunner(
+    def _runner(self) -> ProjectionRunner[LedgerEvents, Any]:
+        return ProjectionRunner(
             application_class=LedgerEvents,
             projection_class=self._settings.projection_class,
             view_class=self._settings.view_class,
             env=self._settings.env,
-        ) as runner:
+        )
+
+    def _follow(self, lock: LeaderLock) -> None:
+        with self._runner() as runner:
             while not self._stopping.is_set() and lock.still_held():
                 runner.run_forever(timeout=TICK_SECONDS)
                 _flush(runner.projection)

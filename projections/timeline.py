@@ -49,7 +49,12 @@ class CitizenTimeline(BatchingProjection[TimelineView]):
         self.view.record(self._items, self._links, tracking)
         self._items, self._links, self._pending_links = [], [], {}
 
-    def _citizen_of(self, subject: str) -> str | None:
+    def _linked_citizen(self, event: Any) -> str | None:
+        """The citizen an event concerns: named by it (a first event), or linked to its stream."""
+        named = getattr(event, "citizen_id", None)
+        if named:
+            return str(named)
+        subject = str(event.originator_id)
         return self._pending_links.get(subject) or self.view.citizen_of(subject)
 
     def _item(
@@ -104,12 +109,11 @@ class CitizenTimeline(BatchingProjection[TimelineView]):
         items: list[TimelineItem],
         links: list[Link],
     ) -> None:
-        session_id = str(event.originator_id)
-        citizen_id = getattr(event, "citizen_id", None) or self._citizen_of(session_id)
+        citizen_id = self._linked_citizen(event)
         if citizen_id is None:
             return
         if name == "Started":
-            links.append(Link(session_id, citizen_id))
+            links.append(Link(str(event.originator_id), citizen_id))
             summary = {"acr": event.acr, "amr": event.amr, "relying_service": event.relying_service}
         else:
             summary = {"change": name.lower()}
@@ -123,15 +127,14 @@ class CitizenTimeline(BatchingProjection[TimelineView]):
         items: list[TimelineItem],
         links: list[Link],
     ) -> None:
-        transaction_id = str(event.originator_id)
-        citizen_id = getattr(event, "citizen_id", None) or self._citizen_of(transaction_id)
+        citizen_id = self._linked_citizen(event)
         if citizen_id is None:
             return
         if name == "Submitted":
-            links.append(Link(transaction_id, str(citizen_id)))
+            links.append(Link(str(event.originator_id), citizen_id))
         summary = {f: getattr(event, f) for f in TRANSACTION_FIELDS if hasattr(event, f)}
         summary["step"] = name
-        items.append(self._item(event, tracking, str(citizen_id), "transaction", summary))
+        items.append(self._item(event, tracking, citizen_id, "transaction", summary))
 
     def _data_access(
         self,
