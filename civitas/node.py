@@ -35,7 +35,7 @@ from ledger.log_recorder import (
     SQLiteMerkleLogRecorder,
 )
 from ledger.sequencer import Sequencer, SequencerService, SequencerSettings
-from ledger.store import Database, LedgerStore
+from ledger.store import LOG_NAME, Database, LedgerStore
 from ledger.transactions import TransactionsApplication
 from projections.cases import Cases
 from projections.changes import ChangeFeed, PollingFeed, PostgresChangeFeed
@@ -174,8 +174,9 @@ class Node:
         return PollingFeed()
 
     def projections(self) -> list[ProjectionService]:
+        self.create_views()
         env = {
-            **self.store.env,
+            **self.store.follower_env,
             KEYS_DIR_VARIABLE: str(self.config.keys_dir),
             VERIFY_VARIABLE: "yes" if self.config.verify_on_read else "no",
         }
@@ -237,10 +238,17 @@ class Node:
             self._note_signer = (current, self.keys.checkpoint_signer(keyring))
         return self._note_signer[1]
 
+    def create_views(self) -> None:
+        """Create the sequencer's and every projection's tables now, under the schema lock:
+        their runners start with table creation switched off (`LedgerStore.follower_env`)."""
+        for view in (self.log_view, self.timeline_view, self.queue_view, self.statistics_view):
+            view.max_tracking_id(LOG_NAME)  # constructing each view created its tables
+
     def sequencer(self) -> SequencerService:
+        self.create_views()
         return SequencerService(
             SequencerSettings(
-                persistence_env=self.store.env,
+                persistence_env=self.store.follower_env,
                 view_class=self.view_class,
                 origin=self.signer.keyring.origin,
                 checkpoint_signer=self.checkpoint_signer,

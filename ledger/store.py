@@ -8,15 +8,18 @@ several server replicas on one database.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 from uuid import UUID
 
+import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import (
     ApplicationRecorder,
@@ -86,6 +89,24 @@ class Database:
     def sqlite_path(self) -> Path:
         parts = urlparse(self.url)
         return Path(parts.path if parts.scheme == "sqlite" else self.url)
+
+    @contextmanager
+    def schema_lock(self) -> Iterator[None]:
+        """Serialise table creation between processes: PostgreSQL fails concurrent DDL on the
+        same objects ("tuple concurrently updated") when replicas start together. SQLite's own
+        file lock already serialises it."""
+        if not self.is_postgres:
+            yield
+            return
+        key = int.from_bytes(
+            hashlib.sha256(f"civitas.schema:{self.url}".encode()).digest()[:8], "big", signed=True
+        )
+        with psycopg.connect(self.postgres_conninfo, autocommit=True) as connection:
+            connection.execute("SELECT pg_advisory_lock(%s)", (key,))
+            try:
+                yield
+            finally:
+                connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
     @property
     def postgres_conninfo(self) -> str:
@@ -204,7 +225,8 @@ class LedgerStore:
         self.signer = signer
         transcoder = self.construct_transcoder()
         self.mapper = SignedMapper(transcoder, signer, verify_on_read=verify_on_read)
-        self.recorder = self.factory.application_recorder()
+        with database.schema_lock():
+            self.recorder = self.factory.application_recorder()
         self._view_factories: list[InfrastructureFactory[Any]] = []
 
     @staticmethod
@@ -243,7 +265,14 @@ class LedgerStore:
         """A tracking recorder (a projection's view) on the same database, closed with the store."""
         factory = InfrastructureFactory.construct(_named_env(self.env, name))
         self._view_factories.append(factory)
-        return factory.tracking_recorder(recorder_class)
+        with self.database.schema_lock():
+            return factory.tracking_recorder(recorder_class)
+
+    @property
+    def follower_env(self) -> dict[str, str]:
+        """For followers' runners, which build their own recorders: the node has created every
+        table already (under the schema lock), so they must not run DDL again concurrently."""
+        return {**self.env, "CREATE_TABLE": "no"}
 
     def close(self) -> None:
         for factory in self._view_factories:
