@@ -21,13 +21,9 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
-import grpc
-import pyotp
-
-from protos.civitas.v1 import identity_pb2 as pb
-from protos.civitas.v1 import identity_pb2_grpc
+from civitas.client import CivitasClient, channel_for
+from civitas.totp_app import TotpApp
 
 PASSWORD = "benchmark passphrase of some length"
 KEYCLOAK_PASSWORD_LOGINS_PER_VCPU = 15
@@ -57,16 +53,13 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError(log.read_text())
 
 
-def register(stub: identity_pb2_grpc.IdentityServiceStub, md: list[tuple[str, str]], n: int) -> str:
-    request = pb.RegisterCitizenRequest(
-        personal_data=pb.PersonalData(national_identifier=f"BENCH-{n}-{time.monotonic_ns()}"),
-        assurance=pb.IAL1,
-    )
-    return str(stub.RegisterCitizen(request, metadata=md).citizen_id)
+def register(client: CivitasClient, n: int) -> str:
+    personal_data = {"national_identifier": f"BENCH-{n}-{time.monotonic_ns()}"}
+    return client.register_citizen(personal_data, "IAL1")
 
 
 def run_clients(
-    clients: int, seconds: float, one: Callable[[int], None]
+    clients: int, seconds: float, one: Callable[[int], object]
 ) -> tuple[float, list[float]]:
     latencies: list[float] = []
     lock = threading.Lock()
@@ -112,12 +105,11 @@ def main() -> None:
         cli(data_dir, "init")
         output = cli(data_dir, "accounts", "add", "bench", "--role", "agency:bench")
         key = next(line for line in output.splitlines() if line.startswith("cvk."))
-        md = [("authorization", f"Bearer {key}")]
         server, port = start_server(data_dir)
         try:
-            stub = identity_pb2_grpc.IdentityServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
-            totp_rate = bench_totp(stub, md, args.clients, args.seconds, args.citizens)
-            password_rate = bench_password(stub, md, args.clients, args.seconds)
+            client = CivitasClient(channel_for(f"127.0.0.1:{port}"), key)
+            totp_rate = bench_totp(client, args.clients, args.seconds, args.citizens)
+            password_rate = bench_password(client, args.clients, args.seconds)
         finally:
             server.terminate()
             server.wait()
@@ -131,32 +123,15 @@ def main() -> None:
     print(f"totp_auth_per_s={totp_rate:.1f}")
 
 
-def bench_totp(
-    stub: identity_pb2_grpc.IdentityServiceStub,
-    md: list[tuple[str, str]],
-    clients: int,
-    seconds: float,
-    per_client: int,
-) -> float:
+def bench_totp(client: CivitasClient, clients: int, seconds: float, per_client: int) -> float:
     # A TOTP step is accepted once per authenticator (RFC 6238 section 5.2), so each client
     # walks its own pool of citizens, taking the next unused step still inside the window.
-    pools: list[list[tuple[str, pyotp.TOTP, list[int]]]] = [[] for _ in range(clients)]
+    pools: list[list[tuple[str, TotpApp]]] = [[] for _ in range(clients)]
 
     def enrol(index: int) -> None:
         for n in range(per_client):
-            citizen = register(stub, md, index * 100_000 + n)
-            enrollment = stub.BeginTotpEnrollment(
-                pb.BeginTotpEnrollmentRequest(citizen_id=citizen), metadata=md
-            )
-            app = pyotp.TOTP(parse_qs(urlparse(enrollment.provisioning_uri).query)["secret"][0])
-            step = int(time.time()) // 30
-            confirm = pb.ConfirmTotpEnrollmentRequest(
-                citizen_id=citizen,
-                authenticator_id=enrollment.authenticator_id,
-                code=app.at(step * 30),
-            )
-            stub.ConfirmTotpEnrollment(confirm, metadata=md)
-            pools[index].append((citizen, app, [step]))
+            citizen = register(client, index * 100_000 + n)
+            pools[index].append((citizen, client.enrol_totp(citizen)))
 
     threads = [threading.Thread(target=enrol, args=(i,)) for i in range(clients)]
     for thread in threads:
@@ -168,11 +143,9 @@ def bench_totp(
     def one(index: int) -> None:
         while True:
             now_step = int(time.time()) // 30
-            for citizen, app, last in pools[index]:
-                step = max(now_step, last[0] + 1)
-                if step <= now_step + 1:
-                    last[0] = step
-                    authenticate(stub, md, citizen, totp_code=app.at(step * 30))
+            for citizen, app in pools[index]:
+                if app.last_step < now_step + 1:  # a step inside the window is unspent
+                    client.authenticate_totp(citizen, app)
                     return
             waits[0] += 1  # pool spent: the figure would understate the server; say so
             time.sleep(0.05)
@@ -183,38 +156,16 @@ def bench_totp(
     return report("TOTP", wall, latencies)
 
 
-def bench_password(
-    stub: identity_pb2_grpc.IdentityServiceStub,
-    md: list[tuple[str, str]],
-    clients: int,
-    seconds: float,
-) -> float:
+def bench_password(client: CivitasClient, clients: int, seconds: float) -> float:
     citizens = []
     for c in range(clients):
-        citizen = register(stub, md, 100_000 + c)
-        stub.SetPassword(pb.SetPasswordRequest(citizen_id=citizen, password=PASSWORD), metadata=md)
+        citizen = register(client, 100_000 + c)
+        client.set_password(citizen, PASSWORD)
         citizens.append(citizen)
     wall, latencies = run_clients(
-        clients, seconds, lambda i: authenticate(stub, md, citizens[i], password=PASSWORD)
+        clients, seconds, lambda i: client.authenticate_password(citizens[i], PASSWORD)
     )
     return report("password (Argon2id)", wall, latencies)
-
-
-def authenticate(
-    stub: identity_pb2_grpc.IdentityServiceStub,
-    md: list[tuple[str, str]],
-    citizen: str,
-    *,
-    password: str = "",
-    totp_code: str = "",
-) -> None:
-    challenge = stub.BeginAuthentication(
-        pb.BeginAuthenticationRequest(citizen_id=citizen), metadata=md
-    )
-    request = pb.CompleteAuthenticationRequest(
-        attempt_id=challenge.attempt_id, password=password, totp_code=totp_code
-    )
-    stub.CompleteAuthentication(request, metadata=md)
 
 
 if __name__ == "__main__":

@@ -8,11 +8,11 @@ from uuid import UUID
 import pytest
 
 from civitas.node import Node
+from civitas.soft_authenticator import SoftAuthenticator
 from identity.application import AuthenticationFailedError, IdentityApplication
 from identity.citizen import Presented
 from ledger.errors import Conflict, InvalidInput, NotFound
 from tests.identity.conftest import ACTOR, ORIGIN, RP, Clock, code_at, person, seed_of
-from tests.identity.soft_authenticator import SoftAuthenticator
 
 PASSWORD = "correct horse battery staple"
 

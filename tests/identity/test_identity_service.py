@@ -15,11 +15,11 @@ import pyotp
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from civitas.soft_authenticator import SoftAuthenticator
 from protos.civitas.v1 import identity_pb2 as pb
 from protos.civitas.v1 import identity_pb2_grpc
 from tests.civitas.server_process import add_account, bearer, civitas, running_server, status_code
 from tests.identity.conftest import ORIGIN, RP, seed_of
-from tests.identity.soft_authenticator import SoftAuthenticator
 
 PASSWORD = "a long and unusual passphrase"
 NATIONAL_ID = "38001085718"

@@ -17,6 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from civitas.soft_authenticator import (
+    SoftAuthenticator,
+    b64url,
+    b64url_decode,
+)
 from identity.passkeys import (
     MIN_CHALLENGE_BYTES,
     PasskeyAssertion,
@@ -30,11 +35,6 @@ from identity.passkeys import (
     sign_count_regressed,
     verify_authentication,
     verify_registration,
-)
-from tests.identity.soft_authenticator import (
-    SoftAuthenticator,
-    b64url,
-    b64url_decode,
 )
 
 ORIGIN = "https://portal.civitas.localhost"

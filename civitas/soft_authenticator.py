@@ -1,4 +1,5 @@
-"""A software passkey authenticator and browser for tests: real bytes, real signatures, no mocks.
+"""A software passkey authenticator and browser, for the demo and the tests: real bytes, real
+signatures, no mocks. It keeps its keys in memory only, so it is no authenticator for real use.
 
 It plays both halves a relying party never sees apart: the browser (which writes clientDataJSON
 and the L3 JSON forms of the response) and a platform authenticator with EC P-256 (ES256) keys
