@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Protocol
 
 import grpc
 
@@ -11,9 +12,17 @@ from ledger.keyring import raw_public_bytes
 from protos.civitas.v1 import audit_pb2, audit_pb2_grpc
 
 
+class ProjectionSource(Protocol):
+    """Read models as auditors receive them (StreamProjection). `projections/` provides it: the
+    ledger core cannot import its own read models."""
+
+    def stream(self, name: str) -> Iterator[audit_pb2.ProjectionRows]: ...
+
+
 class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
-    def __init__(self, audit: AuditLog) -> None:
+    def __init__(self, audit: AuditLog, projections: ProjectionSource) -> None:
         self._audit = audit
+        self._projections = projections
 
     def GetLatestCheckpoint(
         self, request: audit_pb2.GetLatestCheckpointRequest, context: grpc.ServicerContext
@@ -71,3 +80,8 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             origin=keyring.origin,
             json=keyring.to_json_bytes().decode(),
         )
+
+    def StreamProjection(
+        self, request: audit_pb2.StreamProjectionRequest, context: grpc.ServicerContext
+    ) -> Iterator[audit_pb2.ProjectionRows]:
+        yield from self._projections.stream(request.name)

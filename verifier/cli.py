@@ -55,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     live.add_argument("--ca-cert", type=Path, metavar="PEM", help="TLS: trust this CA")
     live.add_argument("--client-cert", type=Path, metavar="PEM", help="mTLS client certificate")
     live.add_argument("--client-key", type=Path, metavar="PEM", help="mTLS client key")
+    live.add_argument(
+        "--replay",
+        action="store_true",
+        help="also rebuild the transaction queue and citizen timeline from the entries' payloads "
+        "and compare them with what the service serves",
+    )
     for sub in (bundle, receipt, live):
         sub.add_argument(
             "--checkpoint-key",
@@ -133,6 +139,7 @@ def _run(arguments: argparse.Namespace) -> Report:
         trusted_checkpoint=_trusted(arguments),
         jobs=arguments.jobs,
         progress=Progress(f"verifying {arguments.target}"),
+        replay=arguments.replay,
     )
 
 

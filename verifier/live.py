@@ -2,13 +2,17 @@
 
 The server is not trusted: its checkpoint must verify, the entries it streams must rebuild that
 checkpoint's root, and a consistency proof must link the auditor's trusted checkpoint to it.
+With ``replay``, the transaction queue and the citizen timeline it serves must equal those
+rebuilt here from the entries (verifier/replay.py).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +28,7 @@ from verifier.merkle import ProofError, verify_consistency
 from verifier.note import NoteError
 from verifier.parallel import ordered_map
 from verifier.progress import Progress
+from verifier.replay import CHECK_OF, QUEUE, TIMELINE, Replay
 from verifier.report import Report
 from verifier.trust import Anchors, Pins, resolve
 
@@ -41,6 +46,8 @@ LIVE_CHECKS = (
 )
 CHUNK_RECORDS = 4096
 RPC_TIMEOUT = 30.0  # seconds for the unary calls; the entry stream has no deadline
+CHECKPOINT_POLL_SECONDS = 0.2
+CHECKPOINT_WAIT_SECONDS = 10.0  # the service signs a checkpoint about every second
 
 
 class LiveError(OSError):
@@ -110,9 +117,14 @@ def _latest_checkpoint(
 
 
 def _records(
-    stub: audit_pb2_grpc.AuditServiceStub, connection: Connection, size: int, chunk_records: int
+    stub: audit_pb2_grpc.AuditServiceStub,
+    connection: Connection,
+    size: int,
+    chunk_records: int,
+    replay: Replay | None = None,
 ) -> Iterator[tuple[int, list[Record]]]:
-    """Chunks of streamed entries; stops one past ``size``, so a flooding server cannot stall us."""
+    """Chunks of streamed entries; stops one past ``size``, so a flooding server cannot stall us.
+    A replay sees every entry on the way, in log order."""
     if size == 0:
         return  # to_index 0 would mean "everything": there is nothing to ask for
     request = audit_pb2.StreamEntriesRequest(from_index=0, to_index=size)
@@ -123,6 +135,8 @@ def _records(
         for position, message in enumerate(call):
             payload = message.payload if message.HasField("payload") else None
             chunk.append((message.index, message.entry, message.signature, payload))
+            if replay is not None and position < size:
+                replay.add(position, message.entry, payload)
             if len(chunk) == chunk_records or position == size:
                 yield start, chunk
                 start += len(chunk)
@@ -181,22 +195,22 @@ def verify_live(
     jobs: int = 1,
     chunk_records: int = CHUNK_RECORDS,
     progress: Progress | None = None,
+    replay: bool = False,
 ) -> Report:
     """Run every check against the server; raise LiveError if it cannot be asked."""
     report = Report("live", connection.target)
-    for name in LIVE_CHECKS:
+    for name in (*LIVE_CHECKS, *(CHECK_OF.values() if replay else ())):
         report.check(name)
     try:
-        with connection.channel() as channel:
+        with connection.channel() as channel, ExitStack() as open_calls:
             stub = _stub(channel)
             anchors = _anchors(stub, connection, pins, report)
             if anchors is None:
                 return report
-            message = stub.GetLatestCheckpoint(
-                audit_pb2.GetLatestCheckpointRequest(),
-                metadata=connection.metadata(),
-                timeout=RPC_TIMEOUT,
-            )
+            # The read models first: their positions say how far the checkpoint must reach.
+            served = _open_projections(stub, connection, open_calls, report) if replay else []
+            needed = max((projection.tree_size for projection in served), default=0)
+            message = _checkpoint_covering(stub, connection, needed)
             latest = _latest_checkpoint(message, anchors, report)
             if latest is None:
                 return report  # no verified size to stream to, no root to rebuild
@@ -206,6 +220,13 @@ def verify_live(
                 if trusted is not None:
                     commitments.append(trusted)
                     _consistency(stub, connection, trusted, latest, report)
+            served = _covered(served, latest.size, report)
+            report.notes.extend(
+                f"replay: the {p.name} was compared as of the log's first {p.tree_size:,} entries"
+                for p in served
+            )
+            sizes = {projection.name: projection.tree_size for projection in served}
+            rebuilt = Replay(sizes.get(QUEUE), sizes.get(TIMELINE)) if served else None
             audit = LogAudit(report, commitments)
             _stream(
                 stub,
@@ -216,7 +237,11 @@ def verify_live(
                 jobs=jobs,
                 chunk_records=chunk_records,
                 progress=progress,
+                replay=rebuilt,
             )
+            if rebuilt is not None:
+                for projection in served:
+                    rebuilt.compare(projection.name, projection.rows, report)
     except grpc.RpcError as error:
         code = error.code() if isinstance(error, grpc.Call) else None
         details = error.details() if isinstance(error, grpc.Call) else str(error)
@@ -230,6 +255,66 @@ def verify_live(
             where="StreamEntries",
         )
     return report
+
+
+@dataclass(frozen=True)
+class _ServedProjection:
+    name: str
+    tree_size: int  # the served rows reflect the leaves [0, tree_size)
+    rows: Iterator[audit_pb2.ProjectionRows]  # the rest of the stream, after its position
+
+
+def _open_projections(
+    stub: audit_pb2_grpc.AuditServiceStub,
+    connection: Connection,
+    open_calls: ExitStack,
+    report: Report,
+) -> list[_ServedProjection]:
+    """Each read model's stream, read up to its position. The rest is read after the entries:
+    the server holds its snapshot meanwhile, so the rows stay those of that position."""
+    served = []
+    for name in (QUEUE, TIMELINE):
+        request = audit_pb2.StreamProjectionRequest(name=name)
+        call = stub.StreamProjection(request, metadata=connection.metadata())
+        open_calls.callback(call.cancel)
+        first = next(call, None)
+        if first is None or first.position.name != name or first.queue or first.timeline:
+            report.check(CHECK_OF[name]).fail(
+                "the stream does not begin with the projection's position",
+                where="StreamProjection",
+            )
+            continue
+        served.append(_ServedProjection(name, first.position.tree_size, call))
+    return served
+
+
+def _checkpoint_covering(
+    stub: audit_pb2_grpc.AuditServiceStub, connection: Connection, size: int
+) -> audit_pb2.Checkpoint:
+    """The latest checkpoint, waiting a while for one of at least `size` entries: a projection
+    may be a moment ahead of the last signed checkpoint (one is signed about every second)."""
+    deadline = time.monotonic() + CHECKPOINT_WAIT_SECONDS
+    while True:
+        message: audit_pb2.Checkpoint = stub.GetLatestCheckpoint(
+            audit_pb2.GetLatestCheckpointRequest(),
+            metadata=connection.metadata(),
+            timeout=RPC_TIMEOUT,
+        )
+        if message.tree_size >= size or time.monotonic() > deadline:
+            return message
+        time.sleep(CHECKPOINT_POLL_SECONDS)
+
+
+def _covered(served: list[_ServedProjection], size: int, report: Report) -> list[_ServedProjection]:
+    """The projections the verified log reaches; the others fail, as nothing proves their rows."""
+    for projection in served:
+        if projection.tree_size > size:
+            report.check(CHECK_OF[projection.name]).fail(
+                f"the rows reflect {projection.tree_size:,} entries, but the latest checkpoint "
+                f"covers only {size:,}: rows of entries no signed checkpoint commits to",
+                where="StreamProjection",
+            )
+    return [projection for projection in served if projection.tree_size <= size]
 
 
 def _anchors(
@@ -262,11 +347,12 @@ def _stream(
     jobs: int,
     chunk_records: int,
     progress: Progress | None,
+    replay: Replay | None = None,
 ) -> None:
     progress = progress or Progress("verifying", None)
     results = ordered_map(
         check_records_in_worker,
-        _records(stub, connection, size, chunk_records),
+        _records(stub, connection, size, chunk_records, replay),
         jobs=jobs,
         initializer=init_worker,
         initargs=(anchors.keyring,),

@@ -71,6 +71,16 @@ CHECKS: dict[str, tuple[str, str]] = {
         "the inclusion proof leads from the entry to the checkpoint's root",
         "the entry is not in the tree the checkpoint commits to, or the proof was altered",
     ),
+    "replay_queue": (
+        "the transaction queue the service serves equals the one rebuilt from the payloads",
+        "agencies' work queues disagree with the ledger: a case's status, dates or owner were "
+        "changed, or a case hidden or invented, in the read model (or its projection is broken)",
+    ),
+    "replay_timeline": (
+        "the citizen timeline the service serves equals the one rebuilt from the payloads",
+        "citizens are shown a history that is not the ledger's: an item was changed, hidden or "
+        "invented in the read model (or its projection is broken)",
+    ),
 }
 
 
@@ -107,6 +117,11 @@ class Check:
         self.failed += 1
         if len(self.failures) < MAX_LISTED:
             self.failures.append(Failure(index, where or f"leaf {index}", reason))
+
+    def fail_unlisted(self, count: int) -> None:
+        """Count failures beyond those the caller chose to list (the first ones by its key)."""
+        self.checked += count
+        self.failed += count
 
 
 @dataclass(slots=True)

@@ -105,3 +105,71 @@ class Keyring(_message.Message):
     origin: str
     json: str
     def __init__(self, entry_keys: _Optional[_Iterable[_Union[EntryKey, _Mapping]]] = ..., checkpoint_keys: _Optional[_Iterable[str]] = ..., origin: _Optional[str] = ..., json: _Optional[str] = ...) -> None: ...
+
+class StreamProjectionRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ProjectionPosition(_message.Message):
+    __slots__ = ("name", "tree_size", "notification_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    NOTIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    tree_size: int
+    notification_id: int
+    def __init__(self, name: _Optional[str] = ..., tree_size: _Optional[int] = ..., notification_id: _Optional[int] = ...) -> None: ...
+
+class QueueProjectionRow(_message.Message):
+    __slots__ = ("transaction_id", "reference", "service_code", "agency", "citizen_id", "status", "submitted_at", "decided_at")
+    TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_CODE_FIELD_NUMBER: _ClassVar[int]
+    AGENCY_FIELD_NUMBER: _ClassVar[int]
+    CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SUBMITTED_AT_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_AT_FIELD_NUMBER: _ClassVar[int]
+    transaction_id: str
+    reference: str
+    service_code: str
+    agency: str
+    citizen_id: str
+    status: str
+    submitted_at: str
+    decided_at: str
+    def __init__(self, transaction_id: _Optional[str] = ..., reference: _Optional[str] = ..., service_code: _Optional[str] = ..., agency: _Optional[str] = ..., citizen_id: _Optional[str] = ..., status: _Optional[str] = ..., submitted_at: _Optional[str] = ..., decided_at: _Optional[str] = ...) -> None: ...
+
+class TimelineProjectionRow(_message.Message):
+    __slots__ = ("citizen_id", "leaf_index", "notification_id", "at", "kind", "type", "stream", "version", "summary_json")
+    CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    LEAF_INDEX_FIELD_NUMBER: _ClassVar[int]
+    NOTIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_JSON_FIELD_NUMBER: _ClassVar[int]
+    citizen_id: str
+    leaf_index: int
+    notification_id: int
+    at: str
+    kind: str
+    type: str
+    stream: str
+    version: int
+    summary_json: str
+    def __init__(self, citizen_id: _Optional[str] = ..., leaf_index: _Optional[int] = ..., notification_id: _Optional[int] = ..., at: _Optional[str] = ..., kind: _Optional[str] = ..., type: _Optional[str] = ..., stream: _Optional[str] = ..., version: _Optional[int] = ..., summary_json: _Optional[str] = ...) -> None: ...
+
+class ProjectionRows(_message.Message):
+    __slots__ = ("position", "queue", "timeline")
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    TIMELINE_FIELD_NUMBER: _ClassVar[int]
+    position: ProjectionPosition
+    queue: _containers.RepeatedCompositeFieldContainer[QueueProjectionRow]
+    timeline: _containers.RepeatedCompositeFieldContainer[TimelineProjectionRow]
+    def __init__(self, position: _Optional[_Union[ProjectionPosition, _Mapping]] = ..., queue: _Optional[_Iterable[_Union[QueueProjectionRow, _Mapping]]] = ..., timeline: _Optional[_Iterable[_Union[TimelineProjectionRow, _Mapping]]] = ...) -> None: ...

@@ -59,6 +59,11 @@ class AuditServiceStub:
                 request_serializer=protos_dot_civitas_dot_v1_dot_audit__pb2.GetKeyringRequest.SerializeToString,
                 response_deserializer=protos_dot_civitas_dot_v1_dot_audit__pb2.Keyring.FromString,
                 _registered_method=True)
+        self.StreamProjection = channel.unary_stream(
+                '/civitas.v1.AuditService/StreamProjection',
+                request_serializer=protos_dot_civitas_dot_v1_dot_audit__pb2.StreamProjectionRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_audit__pb2.ProjectionRows.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -94,6 +99,14 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamProjection(self, request, context):
+        """A whole read model from one consistent moment, for an independent replay to compare:
+        queue rows ordered by transaction_id, timeline rows by (citizen_id, leaf_index).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -121,6 +134,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.GetKeyring,
                     request_deserializer=protos_dot_civitas_dot_v1_dot_audit__pb2.GetKeyringRequest.FromString,
                     response_serializer=protos_dot_civitas_dot_v1_dot_audit__pb2.Keyring.SerializeToString,
+            ),
+            'StreamProjection': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamProjection,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_audit__pb2.StreamProjectionRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_audit__pb2.ProjectionRows.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -258,6 +276,33 @@ class AuditService:
             '/civitas.v1.AuditService/GetKeyring',
             protos_dot_civitas_dot_v1_dot_audit__pb2.GetKeyringRequest.SerializeToString,
             protos_dot_civitas_dot_v1_dot_audit__pb2.Keyring.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamProjection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/civitas.v1.AuditService/StreamProjection',
+            protos_dot_civitas_dot_v1_dot_audit__pb2.StreamProjectionRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_audit__pb2.ProjectionRows.FromString,
             options,
             channel_credentials,
             insecure,

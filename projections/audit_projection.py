@@ -1,0 +1,255 @@
+"""The read models as an auditor reads them: every row of the transaction queue or the citizen
+timeline, from one consistent moment, with the prefix of the log those rows reflect.
+
+`civitas-verify live --replay` rebuilds both read models from the entries' payloads on its own
+and compares, so it must know exactly which entries the rows reflect. Each stream is read inside
+one read-only snapshot (a SQLite WAL read transaction, PostgreSQL's REPEATABLE READ): a
+projection writes its rows and its tracked position in one transaction, so in the snapshot the
+two agree, and the sequencer's `merkle_leaves` table, read in the same snapshot, turns that
+position into a tree size. Rows come from a database cursor, never gathered in memory.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.sqlite import SQLiteDatastore
+from psycopg.sql import SQL, Composed, Identifier
+
+from ledger.entry import format_timestamp
+from ledger.errors import FailedPrecondition, InvalidInput
+from ledger.store import LOG_NAME, NamedSQLiteTracking, PostgresView
+from projections.queue import TransactionQueue
+from projections.queue_view import QueueView
+from projections.timeline import CitizenTimeline
+from projections.timeline_view import TimelineView
+
+# A projection may run ahead of the sequencer for a moment; its position has no leaf until the
+# sequencer catches up (it commits at least every CHECKPOINT_INTERVAL, well under a second).
+SEQUENCER_WAIT_SECONDS = 10.0
+RETRY_SECONDS = 0.05
+POSTGRES_FETCH_ROWS = 500
+
+
+@dataclass(frozen=True)
+class ProjectionPosition:
+    name: str
+    notification_id: int  # 0: nothing projected yet
+    tree_size: int  # the rows reflect exactly the leaves [0, tree_size)
+
+
+@dataclass(frozen=True)
+class AuditedQueueRow:
+    transaction_id: str
+    reference: str
+    service_code: str
+    agency: str
+    citizen_id: str
+    status: str
+    submitted_at: str  # RFC 3339 UTC with six fraction digits and "Z", like an entry's `at`
+    decided_at: str  # the same, or "" before a decision
+
+
+@dataclass(frozen=True)
+class AuditedTimelineRow:
+    citizen_id: str
+    leaf_index: int | None  # None: the row's position is no leaf of the log
+    notification_id: int
+    at: str
+    kind: str
+    type: str
+    stream: str
+    version: int
+    summary_json: str  # as stored: the auditor, not this service, decides whether it is valid
+
+
+AuditedRow = ProjectionPosition | AuditedQueueRow | AuditedTimelineRow
+RowReader = Callable[[Mapping[str, Any]], AuditedQueueRow | AuditedTimelineRow]
+
+
+def served_time(value: datetime | str | None) -> str:
+    """A stored time in the entry's `at` form; text that is no time is served as it stands, so a
+    damaged row reaches the auditor's comparison instead of failing the whole stream."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    else:
+        moment = value
+    try:
+        return format_timestamp(moment)
+    except ValueError:  # a naive time: not one the projections write
+        return moment.isoformat()
+
+
+def _queue_row(row: Mapping[str, Any]) -> AuditedQueueRow:
+    return AuditedQueueRow(
+        transaction_id=row["transaction_id"],
+        reference=row["reference"],
+        service_code=row["service_code"],
+        agency=row["agency"],
+        citizen_id=row["citizen_id"],
+        status=row["status"],
+        submitted_at=served_time(row["submitted_at"]),
+        decided_at=served_time(row["decided_at"]),
+    )
+
+
+def _timeline_row(row: Mapping[str, Any]) -> AuditedTimelineRow:
+    return AuditedTimelineRow(
+        citizen_id=row["citizen_id"],
+        leaf_index=row["leaf_index"],
+        notification_id=row["position"],
+        at=served_time(row["at"]),
+        kind=row["kind"],
+        type=row["type"],
+        stream=row["stream"],
+        version=row["version"],
+        summary_json=row["summary"],
+    )
+
+
+class ProjectionTables(ABC):
+    """One projection's tables in one database: a snapshot, its position, and its rows."""
+
+    def __init__(self, tracking_table: str, rows_query: str, row: RowReader) -> None:
+        self.tracking_table = tracking_table
+        self.rows_query = rows_query  # `{schema}`, `{tracking}` filled in by the dialect
+        self.row = row
+
+    @abstractmethod
+    def snapshot(self) -> Any:
+        """A context manager: a read-only transaction that sees one moment of the database."""
+
+    @abstractmethod
+    def position(self, snapshot: Any) -> tuple[int | None, int | None]:
+        """(the tracked notification id, the leaf index it became) in the snapshot."""
+
+    @abstractmethod
+    def rows(self, snapshot: Any) -> Iterator[Mapping[str, Any]]: ...
+
+
+POSITION_QUERY = (
+    "SELECT t.notification_id, l.leaf_index FROM {tracking} t "
+    "LEFT JOIN {schema}merkle_leaves l ON l.notification_id = t.notification_id "
+    "WHERE t.application_name = {mark}"
+)
+QUEUE_QUERY = "SELECT * FROM {schema}transaction_queue ORDER BY transaction_id"
+TIMELINE_QUERY = (
+    "SELECT t.*, l.leaf_index FROM {schema}timeline t "
+    "LEFT JOIN {schema}merkle_leaves l ON l.notification_id = t.position "
+    "ORDER BY t.citizen_id, t.position"
+)
+
+
+class SQLiteTables(ProjectionTables):
+    def __init__(self, datastore: SQLiteDatastore, *args: Any) -> None:
+        super().__init__(*args)
+        self._datastore = datastore
+
+    def _sql(self, query: str) -> str:
+        return query.format(tracking=self.tracking_table, schema="", mark="?")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Any]:
+        # A deferred BEGIN: WAL fixes the snapshot at the first read and keeps it to the end.
+        with self._datastore.transaction(commit=False) as cursor:
+            yield cursor
+
+    def position(self, snapshot: Any) -> tuple[int | None, int | None]:
+        snapshot.execute(self._sql(POSITION_QUERY), (LOG_NAME,))
+        found = snapshot.fetchone()
+        return (None, None) if found is None else (found[0], found[1])
+
+    def rows(self, snapshot: Any) -> Iterator[Mapping[str, Any]]:
+        snapshot.execute(self._sql(self.rows_query))
+        yield from snapshot.sqlite_cursor  # sqlite3 steps the statement as rows are taken
+
+
+class PostgresTables(ProjectionTables):
+    def __init__(self, datastore: PostgresDatastore, *args: Any) -> None:
+        super().__init__(*args)
+        self._datastore = datastore
+
+    def _sql(self, query: str) -> Composed:
+        return SQL(query.replace("{schema}", "{schema}.")).format(
+            tracking=Identifier(self._datastore.schema, self.tracking_table),
+            schema=Identifier(self._datastore.schema),
+            mark=SQL("%s"),
+        )
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Any]:
+        with (
+            self._datastore.get_connection() as connection,
+            connection.transaction(force_rollback=True),
+        ):
+            connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield connection
+
+    def position(self, snapshot: Any) -> tuple[int | None, int | None]:
+        found = snapshot.execute(self._sql(POSITION_QUERY), (LOG_NAME,)).fetchone()
+        return (None, None) if found is None else (found["notification_id"], found["leaf_index"])
+
+    def rows(self, snapshot: Any) -> Iterator[Mapping[str, Any]]:
+        # A server-side cursor: PostgreSQL hands the rows over in batches as they are taken.
+        with snapshot.cursor(name="audited_projection") as cursor:
+            cursor.itersize = POSTGRES_FETCH_ROWS
+            cursor.execute(self._sql(self.rows_query))
+            yield from cursor
+
+
+def _tables(view: QueueView | TimelineView, rows_query: str, row: RowReader) -> ProjectionTables:
+    if isinstance(view, PostgresView):
+        return PostgresTables(view.datastore, view.tracking_table_name, rows_query, row)
+    if isinstance(view, NamedSQLiteTracking):
+        return SQLiteTables(view.datastore, view.tracking_table, rows_query, row)
+    raise TypeError(f"no audited reading for {type(view).__name__}")
+
+
+class AuditedProjections:
+    """The transaction queue and the citizen timeline, whole, for auditors (AuditService)."""
+
+    def __init__(
+        self,
+        queue: QueueView,
+        timeline: TimelineView,
+        *,
+        sequencer_wait: float = SEQUENCER_WAIT_SECONDS,
+    ) -> None:
+        self._tables: dict[str, ProjectionTables] = {
+            TransactionQueue.name: _tables(queue, QUEUE_QUERY, _queue_row),
+            CitizenTimeline.name: _tables(timeline, TIMELINE_QUERY, _timeline_row),
+        }
+        self._sequencer_wait = sequencer_wait
+
+    def stream(self, name: str) -> Iterator[AuditedRow]:
+        """The projection's position, then every row in key order, all from one snapshot."""
+        tables = self._tables.get(name)
+        if tables is None:
+            raise InvalidInput.of("name", f"one of {', '.join(self._tables)}")
+        deadline = time.monotonic() + self._sequencer_wait
+        while True:
+            with tables.snapshot() as snapshot:
+                notification_id, leaf_index = tables.position(snapshot)
+                if notification_id is None or leaf_index is not None:
+                    size = 0 if leaf_index is None else leaf_index + 1
+                    yield ProjectionPosition(name, notification_id or 0, size)
+                    for row in tables.rows(snapshot):
+                        yield tables.row(row)
+                    return
+            if time.monotonic() > deadline:
+                raise FailedPrecondition(
+                    f"the {name} projection is ahead of the log's sequencer; try again shortly"
+                )
+            time.sleep(RETRY_SECONDS)

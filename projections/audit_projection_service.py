@@ -1,0 +1,73 @@
+"""AuditService's StreamProjection, the projections' half: read models as protobuf messages.
+
+`ledger/` may not import the read models, so the AuditServicer receives this object from the
+composition root and hands the one method over to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from projections.audit_projection import (
+    AuditedProjections,
+    AuditedQueueRow,
+    AuditedTimelineRow,
+    ProjectionPosition,
+)
+from protos.civitas.v1 import audit_pb2 as pb
+
+# Rows per message: gRPC's cost per message, not per byte, dominates small rows (measured).
+ROWS_PER_MESSAGE = 256
+
+
+class ProjectionRowStream:
+    def __init__(self, projections: AuditedProjections) -> None:
+        self._projections = projections
+
+    def stream(self, name: str) -> Iterator[pb.ProjectionRows]:
+        batch = pb.ProjectionRows()
+        for row in self._projections.stream(name):
+            if isinstance(row, ProjectionPosition):
+                yield pb.ProjectionRows(position=_position(row))
+            elif isinstance(row, AuditedQueueRow):
+                batch.queue.append(_queue_row(row))
+            else:
+                batch.timeline.append(_timeline_row(row))
+            if len(batch.queue) + len(batch.timeline) == ROWS_PER_MESSAGE:
+                yield batch
+                batch = pb.ProjectionRows()
+        if batch.queue or batch.timeline:
+            yield batch
+
+
+def _position(position: ProjectionPosition) -> pb.ProjectionPosition:
+    return pb.ProjectionPosition(
+        name=position.name, tree_size=position.tree_size, notification_id=position.notification_id
+    )
+
+
+def _queue_row(row: AuditedQueueRow) -> pb.QueueProjectionRow:
+    return pb.QueueProjectionRow(
+        transaction_id=row.transaction_id,
+        reference=row.reference,
+        service_code=row.service_code,
+        agency=row.agency,
+        citizen_id=row.citizen_id,
+        status=row.status,
+        submitted_at=row.submitted_at,
+        decided_at=row.decided_at,
+    )
+
+
+def _timeline_row(row: AuditedTimelineRow) -> pb.TimelineProjectionRow:
+    return pb.TimelineProjectionRow(
+        citizen_id=row.citizen_id,
+        leaf_index=row.leaf_index,
+        notification_id=row.notification_id,
+        at=row.at,
+        kind=row.kind,
+        type=row.type,
+        stream=row.stream,
+        version=row.version,
+        summary_json=row.summary_json,
+    )

@@ -1,0 +1,71 @@
+"""The read models as auditors read them: one snapshot, its tree size, every row in key order."""
+
+from __future__ import annotations
+
+import pytest
+
+from civitas.node import Node
+from ledger.errors import FailedPrecondition, InvalidInput
+from projections.audit_projection import (
+    AuditedProjections,
+    AuditedQueueRow,
+    AuditedTimelineRow,
+    ProjectionPosition,
+    served_time,
+)
+from tests.projections.test_timeline import ACTOR, signed_in_citizen
+
+
+def _catch_up(node: Node, *names: str) -> None:
+    target = node.store.recorder.max_notification_id()
+    for projection in node.projections():
+        if projection.name in names:
+            assert projection.catch_up(target, 30)
+
+
+def test_rows_come_with_the_tree_size_they_reflect(node: Node) -> None:
+    audited = AuditedProjections(node.queue_view, node.timeline_view, sequencer_wait=0.2)
+    assert list(audited.stream("queue")) == [ProjectionPosition("queue", 0, 0)]
+
+    citizen = signed_in_citizen(node, "A-1")
+    cases = [
+        node.transactions.submit(
+            "tax", key, "tax.return", citizen, None, None, [], "", actor=ACTOR
+        ).id
+        for key in ("k-2", "k-1")
+    ]
+    _catch_up(node, "queue", "timeline")
+    with pytest.raises(FailedPrecondition):  # the sequencer has not reached the projections
+        list(audited.stream("timeline"))
+    assert node.sequencer().catch_up(node.store.recorder.max_notification_id())
+
+    position, *rows = audited.stream("queue")
+    assert isinstance(position, ProjectionPosition)
+    assert position.tree_size == node.log_view.tree_size()
+    assert all(isinstance(row, AuditedQueueRow) for row in rows)
+    assert [row.transaction_id for row in rows] == sorted(cases)  # type: ignore[union-attr]
+    assert {row.status for row in rows} == {"SUBMITTED"}  # type: ignore[union-attr]
+
+    position, *items = audited.stream("timeline")
+    assert isinstance(position, ProjectionPosition)
+    timeline = [item for item in items if isinstance(item, AuditedTimelineRow)]
+    assert len(timeline) == len(items) == 6  # registered, password, sign-in, session, 2 cases
+    leaves = [item.leaf_index or 0 for item in timeline]
+    assert None not in [item.leaf_index for item in timeline]
+    assert leaves == sorted(leaves)  # one citizen: in ledger order
+    assert leaves[-1] < position.tree_size
+    assert all(item.at.endswith("Z") and len(item.at) == 27 for item in timeline)
+
+
+def test_only_the_audited_read_models_can_be_asked_for(node: Node) -> None:
+    audited = AuditedProjections(node.queue_view, node.timeline_view)
+    with pytest.raises(InvalidInput) as raised:
+        list(audited.stream("statistics"))
+    assert [violation.field for violation in raised.value.violations] == ["name"]
+
+
+def test_stored_times_are_served_in_the_entry_form() -> None:
+    assert served_time("2026-03-01T09:00:00+00:00") == "2026-03-01T09:00:00.000000Z"
+    assert served_time("2026-03-01T11:00:00.5+02:00") == "2026-03-01T09:00:00.500000Z"
+    assert served_time(None) == ""
+    assert served_time("yesterday") == "yesterday"  # damaged text reaches the auditor as is
