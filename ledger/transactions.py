@@ -514,13 +514,13 @@ def _valid_submission(
 
 
 def _document_violations(documents: Sequence[str]) -> list[FieldViolation]:
+    if len(documents) > MAX_DOCUMENTS:  # one violation, not one per item of a huge list
+        return [FieldViolation("documents", f"at most {MAX_DOCUMENTS}")]
     violations = [
         FieldViolation(f"documents[{i}]", "a SHA-256 content hash: 64 lowercase hex characters")
         for i, document in enumerate(documents)
         if not SHA256_HEX.fullmatch(document)
     ]
-    if len(documents) > MAX_DOCUMENTS:
-        violations.append(FieldViolation("documents", f"at most {MAX_DOCUMENTS}"))
     if len(set(documents)) != len(documents):
         violations.append(FieldViolation("documents", "each document once"))
     return violations

@@ -70,7 +70,10 @@ class Cases:
     ) -> tuple[list[QueuedCase], str]:
         unknown = [s for s in statuses if s not in STATUSES]
         if unknown:
-            raise InvalidInput.of("statuses", f"unknown {unknown}; known: {', '.join(STATUSES)}")
+            first = unknown[0][:40]  # cut short: the message must not grow with the input
+            raise InvalidInput.of(
+                "statuses", f"unknown status {first!r}; known: {', '.join(STATUSES)}"
+            )
         size = page_size or DEFAULT_PAGE
         if not 0 < size <= MAX_PAGE:
             raise InvalidInput.of("page_size", f"between 1 and {MAX_PAGE}")

@@ -23,6 +23,9 @@ from projections.timeline_view import TimelineItem, TimelineView
 KINDS = ("sign_in", "session", "authenticator", "identity", "transaction", "data_access")
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
+# Positions and versions are signed 64-bit integers in both databases; a larger number from the
+# wire (the protos say uint64) names nothing and must be refused before it reaches a query.
+MAX_POSITION = 2**63 - 1
 WATCH_POLL_SECONDS = 0.1  # with PostgreSQL, notifications wake a watcher before this
 
 
@@ -74,10 +77,11 @@ class History:
         return Page(items, token)
 
     def receipt(self, citizen_id: str, stream: str, version: int) -> dict[str, object]:
-        if not stream or version < 1:
-            raise InvalidInput(
-                [FieldViolation("stream", "required"), FieldViolation("version", "1 or more")]
-            )
+        violations = [FieldViolation("stream", "required")] if not stream else []
+        if not 1 <= version <= MAX_POSITION:
+            violations.append(FieldViolation("version", f"from 1 to {MAX_POSITION}"))
+        if violations:
+            raise InvalidInput(violations)
         item = self._timeline.item(citizen_id, stream, version)
         if item is None:
             if self._exists(stream, version):
@@ -94,6 +98,8 @@ class History:
     ) -> Iterator[TimelineItem]:
         """Items after `after_position`, then each new one as the timeline records it."""
         _check_kinds(kinds)
+        if after_position > MAX_POSITION:
+            raise InvalidInput.of("after_position", f"at most {MAX_POSITION}")
         position = after_position
         while active():
             generation = self._changes.generation
@@ -117,7 +123,9 @@ class History:
 def _check_kinds(kinds: Sequence[str]) -> None:
     unknown = [kind for kind in kinds if kind not in KINDS]
     if unknown:
-        raise InvalidInput.of("kinds", f"unknown kind(s) {unknown}; known: {', '.join(KINDS)}")
+        # The first one, cut short: the message must not grow with the input (civitas/rpc.py).
+        first = unknown[0][:40]
+        raise InvalidInput.of("kinds", f"unknown kind {first!r}; known: {', '.join(KINDS)}")
 
 
 def _time(field: str, text: str) -> datetime | None:
@@ -141,8 +149,9 @@ def _position_of(token: str) -> int:
         return 0
     try:
         text = base64.urlsafe_b64decode(token.encode()).decode()
-        if text[0] == "p" and text[1:].isdigit():
-            return int(text[1:])
+        digits = text[1:]
+        if text[0] == "p" and digits.isascii() and digits.isdigit() and int(digits) <= MAX_POSITION:
+            return int(digits)
     except (ValueError, binascii.Error, UnicodeDecodeError, IndexError):
         pass
     raise InvalidInput.of("page_token", "not a token this service gave")

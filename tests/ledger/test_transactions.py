@@ -355,6 +355,7 @@ BAD_SUBMISSIONS: list[tuple[dict[str, Any], set[str]]] = [
     ({"documents": [RECEIPT, RECEIPT[:-1]]}, {"documents[1]"}),
     ({"documents": [RECEIPT, RECEIPT]}, {"documents"}),
     ({"documents": FIFTY_ONE}, {"documents"}),
+    ({"documents": ["not a hash"] * 10_000}, {"documents"}),  # one violation, not 10 000
     ({"note": "n" * 2001}, {"note"}),
     ({"idempotency_key": "", "note": "n" * 2001}, {"idempotency_key", "note"}),
 ]
