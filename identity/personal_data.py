@@ -36,7 +36,7 @@ class DataKeyMissing(Exception):
     """The citizen's data key is gone: they were erased."""
 
 
-def _read_or_create_secret(path: Path) -> bytes:
+def read_or_create_secret(path: Path) -> bytes:
     """A 32-byte secret in a 0600 file, created on first use (O_EXCL: never two different)."""
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -142,8 +142,7 @@ class DataKeyStore:
 
     def __init__(self, table: DataKeyTable, key_encryption_key_path: Path) -> None:
         self._table = table
-        self._wrapping = AESGCM(_read_or_create_secret(key_encryption_key_path))
-        table.create_table()
+        self._wrapping = AESGCM(read_or_create_secret(key_encryption_key_path))
 
     def create(self, citizen_id: UUID) -> FieldSealer:
         data_key = AESGCM.generate_key(bit_length=256)
@@ -204,7 +203,7 @@ class NationalIdentifierIndex:
     """
 
     def __init__(self, key_path: Path) -> None:
-        self._key = _read_or_create_secret(key_path)
+        self._key = read_or_create_secret(key_path)
 
     def __repr__(self) -> str:
         return "NationalIdentifierIndex()"

@@ -38,6 +38,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore, SQL
 from eventsourcing.utils import Environment
 from psycopg.sql import SQL, Identifier
 
+from ledger.breaker import ConnectionBreaker, connect_probe, protect
 from ledger.envelope import erase_payload
 from ledger.keyring import EntrySigner
 from ledger.mapper import SignedMapper
@@ -73,6 +74,11 @@ class Database:
                 # few replicas stay well inside PostgreSQL's default 100 connections.
                 "POSTGRES_POOL_SIZE": "2",
                 "POSTGRES_MAX_OVERFLOW": "10",
+                # While PostgreSQL is down or restarting, a call waits at most this long for a
+                # connection before it answers UNAVAILABLE; pooled connections are pinged before
+                # use, so the first calls after a restart do not fail on dead sockets.
+                "POSTGRES_CONNECT_TIMEOUT": "2",
+                "POSTGRES_PRE_PING": "y",
             }
             schema = dict(pair.split("=", 1) for pair in parts.query.split("&") if "=" in pair)
             if "schema" in schema:
@@ -216,12 +222,24 @@ class LedgerStore:
     """One infrastructure factory, one recorder, one signing mapper, shared by the applications."""
 
     def __init__(
-        self, database: Database, signer: EntrySigner, *, verify_on_read: bool = True
+        self,
+        database: Database,
+        signer: EntrySigner,
+        *,
+        verify_on_read: bool = True,
+        create_tables: bool = True,
     ) -> None:
         self.database = database
-        self.env = {**database.persistence_env()}
+        # Without `create_tables` no recorder runs DDL: `civitas db upgrade` has made the tables.
+        self.env = {**database.persistence_env(), "CREATE_TABLE": "yes" if create_tables else "no"}
         self.factory = InfrastructureFactory.construct(_named_env(self.env))
         self.datastore: SQLiteDatastore | PostgresDatastore = self.factory.datastore  # type: ignore[attr-defined]
+        self.breaker = (
+            ConnectionBreaker(connect_probe(database.postgres_conninfo))
+            if database.is_postgres
+            else None
+        )
+        self._protect(self.datastore)
         self.signer = signer
         transcoder = self.construct_transcoder()
         self.mapper = SignedMapper(transcoder, signer, verify_on_read=verify_on_read)
@@ -265,8 +283,14 @@ class LedgerStore:
         """A tracking recorder (a projection's view) on the same database, closed with the store."""
         factory = InfrastructureFactory.construct(_named_env(self.env, name))
         self._view_factories.append(factory)
+        self._protect(factory.datastore)  # type: ignore[attr-defined]
         with self.database.schema_lock():
             return factory.tracking_recorder(recorder_class)
+
+    def _protect(self, datastore: SQLiteDatastore | PostgresDatastore) -> None:
+        """Requests fail fast while PostgreSQL is unreachable (SQLite is never unreachable)."""
+        if isinstance(datastore, PostgresDatastore) and self.breaker is not None:
+            protect(datastore, self.breaker)
 
     @property
     def follower_env(self) -> dict[str, str]:

@@ -52,5 +52,6 @@ def node(tmp_path: Path, database_url: str) -> Iterator[Node]:
     config = build_config(data_dir=str(tmp_path / "data"), database=database_url, environ={})
     ledger_node = Node(config)
     ledger_node.initialise("civitas.test/log")
+    ledger_node.upgrade_schema()
     yield ledger_node
     ledger_node.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -43,26 +44,55 @@ def add_account(data_dir: Path, database: str, name: str, role: str) -> str:
     return next(line for line in output.splitlines() if line.startswith("cvk."))
 
 
+class ServerProcess:
+    """One `civitas serve` subprocess on a free port, which a test may kill like a crash would."""
+
+    def __init__(self, data_dir: Path, database: str, *args: str, port: int = 0) -> None:
+        """`port` 0 picks a free one; a fixed port lets a restarted replica keep its address."""
+        self.data_dir, self._database, self._args = data_dir, database, args
+        self.log_path = data_dir.parent / f"serve-{time.monotonic_ns()}.log"
+        with self.log_path.open("w") as log_file:
+            self.process = subprocess.Popen(
+                civitas_command(data_dir, database, "serve", "--port", str(port), *args),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+        self.port = _wait_for_port(self.process, self.log_path)
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hook runs, as when a machine dies."""
+        self.process.kill()
+        self.process.wait()
+
+    def restart(self) -> ServerProcess:
+        """The same server again, on the same port (after a kill or a stop)."""
+        return ServerProcess(self.data_dir, self._database, *self._args, port=self.port)
+
+    def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
 @contextmanager
 def running_server(data_dir: Path, database: str, *args: str) -> Iterator[tuple[int, Path]]:
     """Start `civitas serve` on a free port; yields (port, log file) once it accepts calls."""
-    log_path = data_dir.parent / f"serve-{time.monotonic_ns()}.log"
-    with log_path.open("w") as log_file:
-        process = subprocess.Popen(
-            civitas_command(data_dir, database, "serve", "--port", "0", *args),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            port = _wait_for_port(process, log_path)
-            yield port, log_path
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    server = ServerProcess(data_dir, database, *args)
+    try:
+        yield server.port, server.log_path
+    finally:
+        server.stop()
 
 
 def _wait_for_port(process: subprocess.Popen[bytes], log_path: Path) -> int:
@@ -75,6 +105,13 @@ def _wait_for_port(process: subprocess.Popen[bytes], log_path: Path) -> int:
             raise AssertionError(f"civitas serve exited:\n{log_path.read_text()}")
         time.sleep(0.05)
     raise AssertionError(f"civitas serve did not start:\n{log_path.read_text()}")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def bearer(api_key: str) -> list[tuple[str, str]]:

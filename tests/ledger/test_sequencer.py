@@ -108,6 +108,7 @@ def test_sigkill_mid_stream_neither_skips_nor_repeats(tmp_path: Path, database_u
     data_dir = tmp_path / "data"
     node = Node(build_config(data_dir=str(data_dir), database=database_url, environ={}))
     node.initialise("civitas.test/log")
+    node.upgrade_schema()
     write_accounts(node, 5000, batch=250)
     expected_root = root_from_leaf_hashes(reference_leaves(node))
 
@@ -152,6 +153,7 @@ def test_another_postgres_replica_takes_over_when_the_sequencer_dies(
     data_dir = tmp_path / "data"
     node = Node(build_config(data_dir=str(data_dir), database=postgres_schema_url, environ={}))
     node.initialise("civitas.test/log")
+    node.upgrade_schema()
     node.log_view  # noqa: B018 - create the tables before two processes race to do it
     write_accounts(node, 5, "before")
     processes = [

@@ -18,6 +18,7 @@ def test_sigkill_mid_stream_then_resume_equals_a_rebuild(tmp_path: Path, databas
     data_dir = tmp_path / "data"
     node = Node(build_config(data_dir=str(data_dir), database=database_url, environ={}))
     node.initialise("civitas.test/log")
+    node.upgrade_schema()
     citizens = [f"00000000-0000-4000-8000-{n:012d}" for n in range(20)]
     for start in range(0, 1500, 150):  # 1,500 data-access events spread over 20 citizens
         node.data_access.save(

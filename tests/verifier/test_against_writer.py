@@ -50,6 +50,7 @@ def ledger(tmp_path: Path) -> tuple[Path, str]:
     data_dir = tmp_path / "data"
     node = Node(build_config(data_dir=str(data_dir), database=database, environ={}))
     node.initialise("civitas.test/audit")
+    node.upgrade_schema()
     for name in ("alpha", "beta", "gamma"):
         node.accounts.create(name, "agency:tax", actor="cli:test")
     node.keys.rotate_entry_key(utc_now())

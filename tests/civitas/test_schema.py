@@ -1,0 +1,114 @@
+"""`civitas db upgrade` owns the schema: idempotent, and a production server never runs DDL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import psycopg
+import pytest
+
+from civitas.config import ConfigError, build_config
+from civitas.node import Node
+from ledger.schema import SCHEMA_VERSION, SchemaVersions
+from tests.civitas.certificates import CertificateAuthority
+from tests.civitas.server_process import civitas, civitas_command, running_server
+
+
+def run(data_dir: Path, database: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        civitas_command(data_dir, database, *args),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def postgres_tables(url: str) -> set[str]:
+    schema = parse_qs(urlparse(url).query)["schema"][0]
+    with psycopg.connect(url.split("?", maxsplit=1)[0]) as connection:
+        rows = connection.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,)
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
+def test_upgrade_creates_the_schema_once_and_reports_the_version(
+    tmp_path: Path, database_url: str
+) -> None:
+    data_dir = tmp_path / "data"
+    unprepared = Node(build_config(data_dir=str(data_dir), database=database_url, environ={}))
+    unprepared.initialise()  # keys, but no tables yet
+    unprepared.close()
+    version = run(data_dir, database_url, "db", "version")
+    assert version.returncode == 1
+    assert json.loads(version.stdout) == {"database": 0, "release": SCHEMA_VERSION}
+
+    first = civitas(data_dir, database_url, "db", "upgrade").stdout
+    assert f"upgraded from version 0 to {SCHEMA_VERSION}" in first
+    again = civitas(data_dir, database_url, "db", "upgrade").stdout
+    assert f"already at version {SCHEMA_VERSION}" in again
+
+    version = run(data_dir, database_url, "db", "version")
+    assert version.returncode == 0
+    assert json.loads(version.stdout)["database"] == SCHEMA_VERSION
+
+
+def test_a_production_server_refuses_an_unmigrated_database_and_creates_nothing(
+    tmp_path: Path, postgres_schema_url: str
+) -> None:
+    data_dir = tmp_path / "data"
+    cert, key, _ = CertificateAuthority().write_server_files(tmp_path)
+    tls = ("--tls-cert", str(cert), "--tls-key", str(key))
+
+    refused = run(data_dir, postgres_schema_url, "serve", "--port", "0", *tls)
+    assert refused.returncode == 2
+    assert "civitas db upgrade" in refused.stderr
+    assert postgres_tables(postgres_schema_url) == set()
+
+    refused = run(data_dir, postgres_schema_url, "accounts", "add", "portal", "--role", "admin")
+    assert refused.returncode == 2
+    assert "civitas db upgrade" in refused.stderr
+
+    civitas(data_dir, postgres_schema_url, "db", "upgrade")
+    tables = postgres_tables(postgres_schema_url)
+    assert {"ledger_events", "merkle_leaves", "timeline", "civitas_schema_versions"} <= tables
+    with running_server(data_dir, postgres_schema_url, *tls) as (_, log):
+        assert "DEVELOPMENT MODE" not in log.read_text()
+
+
+def test_a_database_from_a_newer_release_is_refused(tmp_path: Path, database_url: str) -> None:
+    data_dir = tmp_path / "data"
+    civitas(data_dir, database_url, "init")
+    config = build_config(data_dir=str(data_dir), database=database_url, environ={})
+    node = Node(config)
+    SchemaVersions(node.store.datastore).record(SCHEMA_VERSION + 1)
+    with pytest.raises(ConfigError, match="newer"):
+        node.prepare_schema()
+    node.close()
+
+    upgrade = run(data_dir, database_url, "db", "upgrade")
+    assert upgrade.returncode == 2
+    assert "newer" in upgrade.stderr
+
+
+def test_replicas_upgrading_together_agree(tmp_path: Path, postgres_schema_url: str) -> None:
+    data_dir = tmp_path / "data"
+    commands = [
+        subprocess.Popen(
+            civitas_command(data_dir, postgres_schema_url, "db", "upgrade"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outcomes = [command.communicate(timeout=60) for command in commands]
+    assert [command.returncode for command in commands] == [0, 0, 0], outcomes
+    config = build_config(data_dir=str(data_dir), database=postgres_schema_url, environ={})
+    node = Node(config)
+    assert SchemaVersions(node.store.datastore).current() == SCHEMA_VERSION
+    node.close()
