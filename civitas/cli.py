@@ -5,16 +5,26 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from civitas.config import DEFAULT_HOST, DEFAULT_PORT, Config, ConfigError, build_config
+from civitas.config import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    LOG_FORMATS,
+    Config,
+    ConfigError,
+    build_config,
+)
+from civitas.demo import add_demo_arguments, run_demo_command
+from civitas.logs import configure_logging
 from civitas.node import Node, utc_now
 from ledger.errors import DomainError
 from ledger.export import export_bundle
+from ledger.schema import SCHEMA_VERSION, SchemaVersions
 from projections.statistics import authentications_per_day, median_days_to_decision
 
 if TYPE_CHECKING:  # argparse names the type of `add_subparsers()` privately
@@ -24,11 +34,6 @@ if TYPE_CHECKING:  # argparse names the type of `add_subparsers()` privately
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
     try:
         config = build_config(
             data_dir=args.data_dir,
@@ -42,12 +47,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             verify_on_read=not getattr(args, "no_verify_on_read", False),
             rp_id=getattr(args, "rp_id", None),
             rp_origins=tuple(getattr(args, "rp_origin", None) or ()),
+            metrics_port=getattr(args, "metrics_port", None),
+            metrics_host=getattr(args, "metrics_host", None),
+            log_format=getattr(args, "log_format", None),
         )
+        configure_logging(config.log_format)
+        config = replace(config, create_schema=_may_create_schema(args.command, config))
         result: int = args.command(config, args)
     except (ConfigError, DomainError) as error:
         print(f"civitas: {error}", file=sys.stderr)
         return 2
     return result
+
+
+def _may_create_schema(command: object, config: Config) -> bool:
+    """Only `init` and `db upgrade` create or migrate a PostgreSQL schema, and `serve` in dev
+    mode; a production server and every other command check that it is up to date."""
+    if command in (_init, _db_upgrade):
+        return True
+    if command is _serve:
+        return config.dev_plaintext
+    return not config.is_postgres
 
 
 def _actor() -> str:
@@ -64,12 +84,38 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
 def _init(config: Config, args: argparse.Namespace) -> int:
     node = Node(config)
     keyring = node.initialise(args.origin)
-    node.store  # noqa: B018 - creating the store creates the tables
-    node.log_view  # noqa: B018
+    node.upgrade_schema()
     print(f"data folder: {node.config.data_dir}\norigin: {keyring.origin}")
     print(f"checkpoint key: {keyring.checkpoint_keys[-1]}")
     node.close()
     return 0
+
+
+def _db_upgrade(config: Config, args: argparse.Namespace) -> int:
+    """Prepare a deployment before its servers start: the keys every replica shares (made once,
+    kept when present) and the schema."""
+    node = Node(config)
+    had_keys = node.keys.exists()
+    node.initialise()
+    if not had_keys:
+        print(f"created the ledger keys in {node.config.keys_dir}")
+    before, after = node.upgrade_schema()
+    if before == after:
+        print(f"database schema already at version {after}")
+    else:
+        print(f"database schema upgraded from version {before} to {after}")
+    node.close()
+    return 0
+
+
+def _db_version(config: Config, args: argparse.Namespace) -> int:
+    node = Node(config)
+    if not node.keys.exists():
+        raise ConfigError(f"no ledger in {node.config.data_dir}: run `civitas db upgrade`")
+    found = SchemaVersions(node.store.datastore).current()
+    print(json.dumps({"database": found, "release": SCHEMA_VERSION}))
+    node.close()
+    return 0 if found == SCHEMA_VERSION else 1
 
 
 def _accounts_add(config: Config, args: argparse.Namespace) -> int:
@@ -224,6 +270,7 @@ def _ready_node(config: Config) -> Node:
     node = Node(config)
     if not node.keys.exists():
         raise ConfigError(f"no ledger in {node.config.data_dir}: run `civitas init` or `serve`")
+    node.prepare_schema()
     return node
 
 
@@ -254,15 +301,41 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--rp-origin", action="append", help="allowed WebAuthn origin (repeat for several)"
     )
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus /metrics over HTTP on this port (0: any free port; "
+        "default $CIVITAS_METRICS_PORT, else off)",
+    )
+    serve.add_argument("--metrics-host", help="address for /metrics (default: --host)")
+    serve.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help="text for people (the default), json for a log pipeline ($CIVITAS_LOG_FORMAT)",
+    )
     serve.set_defaults(command=_serve)
 
     init = commands.add_parser("init", help="create the data folder and the first keys")
     init.add_argument("--origin", help="checkpoint origin line (default: unique per install)")
     init.set_defaults(command=_init)
 
+    database = commands.add_parser("db", help="the database schema")
+    database_commands = database.add_subparsers(required=True, metavar="ACTION")
+    upgrade = database_commands.add_parser(
+        "upgrade", help="make the keys if absent, create or migrate the tables (idempotent)"
+    )
+    upgrade.set_defaults(command=_db_upgrade)
+    version = database_commands.add_parser(
+        "version", help="print the schema version (exit 1 when an upgrade is due)"
+    )
+    version.set_defaults(command=_db_version)
+
     _add_account_commands(commands)
     _add_key_commands(commands)
     _add_log_commands(commands)
+    demo = commands.add_parser("demo", help="walk a citizen through a running server, step by step")
+    add_demo_arguments(demo)
+    demo.set_defaults(command=run_demo_command)
     return parser
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 DEFAULT_DATA_DIR = "civitas-data"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 50051
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(Exception):
@@ -33,6 +34,8 @@ class Config:
     tls: TlsFiles | None = None
     dev_plaintext: bool = False
     verify_on_read: bool = True
+    # Off for a production server: only `civitas db upgrade` runs DDL (see ledger/schema.py).
+    create_schema: bool = True
     key_passphrase: bytes | None = None
     checkpoint_interval: float = 0.5
     session_hours: float = 12.0  # NIST 800-63B AAL2 reauthentication: 12 h absolute
@@ -42,6 +45,9 @@ class Config:
     catalogue_path: Path | None = None  # the packaged service catalogue when None
     rp_id: str = "localhost"  # WebAuthn relying party id: the portals' registrable domain
     rp_origins: tuple[str, ...] = ("https://localhost",)
+    metrics_port: int | None = None  # Prometheus `/metrics` over HTTP; None: not served, 0: any
+    metrics_host: str = DEFAULT_HOST
+    log_format: str = "text"  # or "json", one object a line, for a log pipeline
 
     @property
     def keys_dir(self) -> Path:
@@ -97,6 +103,9 @@ def build_config(
     verify_on_read: bool = True,
     rp_id: str | None = None,
     rp_origins: tuple[str, ...] = (),
+    metrics_port: int | None = None,
+    metrics_host: str | None = None,
+    log_format: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Config:
     """Flags win over the environment (CIVITAS_*), which wins over the defaults."""
@@ -113,6 +122,9 @@ def build_config(
         else None
     )
     passphrase = env.get("CIVITAS_KEY_PASSPHRASE")
+    chosen_log_format = log_format or env.get("CIVITAS_LOG_FORMAT") or "text"
+    if chosen_log_format not in LOG_FORMATS:
+        raise ConfigError(f"log format must be one of {', '.join(LOG_FORMATS)}")
     return Config(
         data_dir=folder,
         database_url=database_url,
@@ -132,7 +144,25 @@ def build_config(
         session_idle_minutes=_number(env, "CIVITAS_SESSION_IDLE_MINUTES", 30.0),
         lockout_throttle_after=int(_number(env, "CIVITAS_LOCKOUT_THROTTLE_AFTER", 5)),
         lockout_lock_after=int(_number(env, "CIVITAS_LOCKOUT_LOCK_AFTER", 10)),
+        metrics_port=_port(
+            metrics_port if metrics_port is not None else env.get("CIVITAS_METRICS_PORT"),
+            "--metrics-port/CIVITAS_METRICS_PORT",
+        ),
+        metrics_host=metrics_host or env.get("CIVITAS_METRICS_HOST") or host,
+        log_format=chosen_log_format,
     )
+
+
+def _port(value: int | str | None, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        port = int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a port number, not {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{name} must be between 0 and 65535")
+    return port
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:

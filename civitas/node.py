@@ -11,16 +11,23 @@ import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from eventsourcing.persistence import TrackingRecorder
 from eventsourcing.projection import Projection
 
-from civitas.config import Config
+from civitas.config import Config, ConfigError
+from civitas.metrics import ServiceMetrics
 from identity.application import IdentityApplication, IdentitySettings
 from identity.lockout import LockoutPolicy
 from identity.passkeys import RelyingParty
-from identity.personal_data import DataKeyStore, NationalIdentifierIndex, data_key_table
+from identity.personal_data import (
+    DataKeyStore,
+    NationalIdentifierIndex,
+    data_key_table,
+    read_or_create_secret,
+)
 from identity.tokens import TokenSigner
 from ledger.accounts import ServiceAccounts
 from ledger.audit import AuditLog
@@ -34,9 +41,11 @@ from ledger.log_recorder import (
     PostgresMerkleLogRecorder,
     SQLiteMerkleLogRecorder,
 )
+from ledger.schema import SCHEMA_VERSION, SchemaVersions
 from ledger.sequencer import Sequencer, SequencerService, SequencerSettings
 from ledger.store import LOG_NAME, Database, LedgerStore
 from ledger.transactions import TransactionsApplication
+from projections.audit_projection import AuditedProjections
 from projections.cases import Cases
 from projections.changes import ChangeFeed, PollingFeed, PostgresChangeFeed
 from projections.history import History
@@ -52,6 +61,8 @@ from projections.statistics_view import (
 )
 from projections.timeline import CitizenTimeline
 from projections.timeline_view import PostgresTimelineView, SQLiteTimelineView, TimelineView
+
+TOKEN_SIGNING_KEY_FILE = "token-t1"  # noqa: S105 - a file name: the key that signs citizen tokens
 
 
 def utc_now() -> datetime:
@@ -73,7 +84,21 @@ class Node:
     def initialise(self, origin: str | None = None) -> PublicKeyring:
         """Create the data folder and the first keys; safe to call on every start."""
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        return self.keys.initialise(origin or default_origin(), utc_now())
+        keyring = self.keys.initialise(origin or default_origin(), utc_now())
+        # Every replica shares these: make them here, once, not on some first request where two
+        # replicas starting together could race.
+        self.keys.named_private_key(TOKEN_SIGNING_KEY_FILE)
+        for secret in (self._data_key_encryption_key, self._national_id_lookup_key):
+            read_or_create_secret(secret)
+        return keyring
+
+    @property
+    def _data_key_encryption_key(self) -> Path:
+        return self.config.keys_dir / "data-key-encryption.key"
+
+    @property
+    def _national_id_lookup_key(self) -> Path:
+        return self.config.keys_dir / "national-identifier-lookup.key"
 
     @cached_property
     def signer(self) -> EntrySigner:
@@ -81,7 +106,53 @@ class Node:
 
     @cached_property
     def store(self) -> LedgerStore:
-        return LedgerStore(self.database, self.signer, verify_on_read=self.config.verify_on_read)
+        return LedgerStore(
+            self.database,
+            self.signer,
+            verify_on_read=self.config.verify_on_read,
+            create_tables=self.config.create_schema,
+        )
+
+    @cached_property
+    def data_keys(self) -> DataKeyStore:
+        table = data_key_table(self.store.datastore)
+        if self.config.create_schema:
+            with self.database.schema_lock():
+                table.create_table()
+        return DataKeyStore(table, self._data_key_encryption_key)
+
+    def prepare_schema(self) -> None:
+        """Create or upgrade the tables where this process may, else check the schema is the
+        one this release needs: a production server never runs DDL behind an operator's back."""
+        if self.config.create_schema:
+            self.upgrade_schema()
+            return
+        found = SchemaVersions(self.store.datastore).current()
+        if found != SCHEMA_VERSION:
+            newer = "newer than" if found > SCHEMA_VERSION else "older than"
+            raise ConfigError(
+                f"the database schema is at version {found}, {newer} the version {SCHEMA_VERSION} "
+                "this release needs: run `civitas db upgrade` (with this release) first"
+            )
+
+    def upgrade_schema(self) -> tuple[int, int]:
+        """Create every table (idempotent) and record the schema version; (before, after)."""
+        if not self.config.create_schema:
+            raise ConfigError("this node was built not to create tables")
+        versions = SchemaVersions(self.store.datastore)
+        before = versions.current()
+        if before > SCHEMA_VERSION:
+            raise ConfigError(
+                f"the database schema is at version {before}, newer than this release's "
+                f"{SCHEMA_VERSION}: upgrade Civitas instead"
+            )
+        # Each table is created, under the schema lock, by the recorder that owns it.
+        self.data_keys  # noqa: B018
+        self.create_views()
+        if before != SCHEMA_VERSION:
+            with self.database.schema_lock():
+                versions.record(SCHEMA_VERSION)
+        return before, SCHEMA_VERSION
 
     @cached_property
     def accounts(self) -> ServiceAccounts:
@@ -89,15 +160,11 @@ class Node:
 
     @cached_property
     def identity(self) -> IdentityApplication:
-        keys = self.config.keys_dir
         return IdentityApplication(
             self.store,
-            data_keys=DataKeyStore(
-                data_key_table(self.store.datastore),
-                keys / "data-key-encryption.key",
-            ),
-            national_ids=NationalIdentifierIndex(keys / "national-identifier-lookup.key"),
-            token_signer=TokenSigner("t1", self.keys.named_private_key("token-t1")),
+            data_keys=self.data_keys,
+            national_ids=NationalIdentifierIndex(self._national_id_lookup_key),
+            token_signer=TokenSigner("t1", self.keys.named_private_key(TOKEN_SIGNING_KEY_FILE)),
             settings=IdentitySettings(
                 relying_party=RelyingParty(
                     id=self.config.rp_id, name="Civitas", origins=self.config.rp_origins
@@ -111,7 +178,13 @@ class Node:
             ),
             clock=utc_now,
             data_access=self.data_access,
+            on_authentication=self.metrics.authentication_recorded,
         )
+
+    @cached_property
+    def metrics(self) -> ServiceMetrics:
+        """This process's counters (a server serves them; a CLI command's are simply dropped)."""
+        return ServiceMetrics()
 
     @cached_property
     def data_access(self) -> DataAccessLog:
@@ -159,6 +232,10 @@ class Node:
     @cached_property
     def cases(self) -> Cases:
         return Cases(self.transactions, self.data_access, self.queue_view, self.catalogue, utc_now)
+
+    @cached_property
+    def audited_projections(self) -> AuditedProjections:
+        return AuditedProjections(self.queue_view, self.timeline_view)
 
     @cached_property
     def history(self) -> History:

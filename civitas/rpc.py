@@ -3,6 +3,9 @@
 Every RPC passes through `CallerInterceptor`: it authenticates the caller, checks the role
 policy for the method, makes the caller available to the application (`ledger.accounts`), and
 turns domain errors into `google.rpc.Status` with details. No servicer builds a status by hand.
+It also gives each call a request id (its log lines carry it, the caller gets it back as
+`x-request-id`) and, when the call ends, writes one access log line and feeds the metrics.
+Health and reflection pass through untouched: probes would drown the service's own traffic.
 """
 
 from __future__ import annotations
@@ -13,14 +16,17 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from eventsourcing.persistence import InterfaceError, OperationalError
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from civitas.logs import CURRENT_REQUEST_ID, REQUEST_ID_HEADER, call_fields, request_id_from
 from civitas.messages import choose_locale, localized_message
 from ledger.accounts import CURRENT_CALLER, Caller, ServiceAccounts
 from ledger.errors import (
@@ -35,8 +41,12 @@ from ledger.errors import (
 )
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("civitas.access")
 
 OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+# Lost or refused database connections (PostgreSQL restarting, SQLite's lock timeout): nothing
+# was committed, so the caller may safely retry. Every other unexpected error is INTERNAL.
+DATABASE_UNREACHABLE = (OperationalError, InterfaceError)
 AUTH_CACHE_SECONDS = 2.0  # how long a revoked key may still work on a running server
 
 _CODES: list[tuple[type[DomainError], int]] = [
@@ -50,13 +60,23 @@ _CODES: list[tuple[type[DomainError], int]] = [
 ]
 
 
+# A status travels in the call's trailers (grpc-message, grpc-status-details-bin), which gRPC
+# refuses past 8-16 KiB: the caller would get RESOURCE_EXHAUSTED instead of the refusal. So a
+# status names at most a few violations and cuts its texts, whatever the input quoted.
+MAX_VIOLATIONS = 8
+MAX_MESSAGE_BYTES = 512
+MAX_DETAIL_BYTES = 200
+
+
 def status_for(error: DomainError, accept_language: str = "") -> status_pb2.Status:
     code = next((code for kind, code in _CODES if isinstance(error, kind)), code_pb2.UNKNOWN)
-    status = status_pb2.Status(code=code, message=str(error))
+    status = status_pb2.Status(code=code, message=_cut(str(error), MAX_MESSAGE_BYTES))
     locale = choose_locale(accept_language)
     localized = any_pb2.Any()
     localized.Pack(
-        error_details_pb2.LocalizedMessage(locale=locale, message=localized_message(error, locale))
+        error_details_pb2.LocalizedMessage(
+            locale=locale, message=_cut(localized_message(error, locale), MAX_MESSAGE_BYTES)
+        )
     )
     status.details.append(localized)
     if isinstance(error, InvalidInput):
@@ -65,14 +85,23 @@ def status_for(error: DomainError, accept_language: str = "") -> status_pb2.Stat
             error_details_pb2.BadRequest(
                 field_violations=[
                     error_details_pb2.BadRequest.FieldViolation(
-                        field=v.field, description=v.description
+                        field=_cut(v.field, MAX_DETAIL_BYTES),
+                        description=_cut(v.description, MAX_DETAIL_BYTES),
                     )
-                    for v in error.violations
+                    for v in error.violations[:MAX_VIOLATIONS]
                 ]
             )
         )
         status.details.append(detail)
     return status
+
+
+def _cut(text: str, limit: int) -> str:
+    """At most `limit` bytes of UTF-8, cut at a character boundary, marked with an ellipsis."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    return data[: limit - 3].decode(errors="ignore") + "…"
 
 
 class CallerAuthenticator:
@@ -133,15 +162,30 @@ else:  # generic only in the type stubs
     _ServerInterceptor = grpc.ServerInterceptor
 
 
+# (method, final status code, seconds): called once per RPC, when it ends.
+CallObserver = Callable[[str, grpc.StatusCode, float], None]
+
+
+@dataclass
+class _Call:
+    method: str
+    request_id: str
+    caller: str | None = None
+    code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+    started: float = field(default_factory=time.perf_counter)
+
+
 class CallerInterceptor(_ServerInterceptor):
     def __init__(
         self,
         authenticate: Callable[[grpc.ServicerContext], Caller],
         roles: Mapping[str, frozenset[str]],
+        on_finished: CallObserver | None = None,
     ) -> None:
         """`roles` maps a service name, or a `service/Method` name, to the roles allowed."""
         self._authenticate = authenticate
         self._roles = roles
+        self._on_finished = on_finished
 
     def intercept_service(
         self,
@@ -168,27 +212,55 @@ class CallerInterceptor(_ServerInterceptor):
             )
         return handler
 
-    def _authorise(self, context: grpc.ServicerContext, allowed: frozenset[str]) -> Caller:
-        caller = self._authenticate(context)
-        if not _role_allowed(caller.role, allowed):
-            raise NotAllowed(f"role {caller.role!r} may not call this service")
-        return caller
-
     @contextmanager
     def _serving(
         self, context: grpc.ServicerContext, allowed: frozenset[str], method: str
     ) -> Iterator[None]:
-        """Authenticate and authorise the caller for the call, and map what it raises."""
+        """Authenticate and authorise the caller for the call, map what it raises, and account
+        for it: its request id on every line logged meanwhile, then an access line and metrics."""
+        call = _Call(method.lstrip("/"), request_id_from(context.invocation_metadata()))
+        request = CURRENT_REQUEST_ID.set(call.request_id)
         try:
-            token = CURRENT_CALLER.set(self._authorise(context, allowed))
+            _send_request_id(context, call.request_id)
+            caller = self._authenticate(context)
+            call.caller = caller.name
+            if not _role_allowed(caller.role, allowed):
+                raise NotAllowed(f"role {caller.role!r} may not call this service")
+            token = CURRENT_CALLER.set(caller)
             try:
                 yield
             finally:
                 CURRENT_CALLER.reset(token)
+            # A stream whose client went away ends quietly; it did not succeed.
+            call.code = grpc.StatusCode.OK if context.is_active() else grpc.StatusCode.CANCELLED
         except DomainError as error:
-            _abort(context, error)
+            status = rpc_status.to_status(status_for(error, _accept_language(context)))
+            call.code = status.code
+            context.abort_with_status(status)
+        except GeneratorExit:  # the client cancelled a stream
+            call.code = grpc.StatusCode.CANCELLED
+            raise
+        except DATABASE_UNREACHABLE:
+            call.code = grpc.StatusCode.UNAVAILABLE
+            _abort_unavailable(context, call.method)
         except Exception:
-            _abort_internal(context, method)
+            call.code = grpc.StatusCode.INTERNAL
+            _abort_internal(context, call.method)
+        finally:
+            self._finished(call)
+            CURRENT_REQUEST_ID.reset(request)
+
+    def _finished(self, call: _Call) -> None:
+        seconds = time.perf_counter() - call.started
+        if self._on_finished is not None:
+            self._on_finished(call.method, call.code, seconds)
+        access_log.info(
+            "%s %s %.1f ms",
+            call.method,
+            call.code.name,
+            seconds * 1000,
+            extra=call_fields(call.method, call.caller, call.code.name, seconds),
+        )
 
     def _unary(self, behaviour: Any, allowed: frozenset[str], method: str) -> Any:
         def call(request: Any, context: grpc.ServicerContext) -> Any:
@@ -209,9 +281,18 @@ def _role_allowed(role: str, allowed: frozenset[str]) -> bool:
     return role in allowed or ("agency:*" in allowed and role.startswith("agency:"))
 
 
-def _abort(context: grpc.ServicerContext, error: DomainError) -> None:
-    accept_language = str(dict(context.invocation_metadata()).get("accept-language", ""))
-    context.abort_with_status(rpc_status.to_status(status_for(error, accept_language)))
+def _accept_language(context: grpc.ServicerContext) -> str:
+    return str(dict(context.invocation_metadata()).get("accept-language", ""))
+
+
+def _send_request_id(context: grpc.ServicerContext, request_id: str) -> None:
+    with suppress(grpc.RpcError):  # the call is over already: nobody to tell
+        context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
+
+
+def _abort_unavailable(context: grpc.ServicerContext, method: str) -> None:
+    log.warning("%s: the database is unreachable; the caller may retry", method, exc_info=True)
+    context.abort(grpc.StatusCode.UNAVAILABLE, "the ledger database is unreachable; retry shortly")
 
 
 def _abort_internal(context: grpc.ServicerContext, method: str) -> None:

@@ -12,11 +12,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from civitas.config import Config
+from civitas.metrics import serve_metrics
 from civitas.node import Node
 from civitas.rpc import CallerAuthenticator, CallerInterceptor
 from identity.identity_service import IdentityServicer
 from ledger.audit_service import AuditServicer
 from ledger.sequencer import SequencerService
+from projections.audit_projection_service import ProjectionRowStream
 from projections.history_service import HistoryServicer
 from projections.service import ProjectionService
 from projections.transaction_service import TransactionServicer
@@ -56,10 +58,14 @@ def build_server(node: Node) -> tuple[grpc.Server, health.HealthServicer]:
     authenticator = CallerAuthenticator(node.accounts, node.identity.citizen_caller)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="rpc"),
-        interceptors=[CallerInterceptor(authenticator.authenticate, ROLES)],
+        interceptors=[
+            CallerInterceptor(authenticator.authenticate, ROLES, node.metrics.rpc_finished)
+        ],
         options=[("grpc.max_receive_message_length", 4 * 1024 * 1024)],
     )
-    audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(node.audit), server)
+    audit_pb2_grpc.add_AuditServiceServicer_to_server(
+        AuditServicer(node.audit, ProjectionRowStream(node.audited_projections)), server
+    )
     identity_pb2_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(node.identity), server)
     history_pb2_grpc.add_HistoryServiceServicer_to_server(HistoryServicer(node.history), server)
     transaction_pb2_grpc.add_TransactionServiceServicer_to_server(
@@ -101,11 +107,14 @@ def serve(config: Config) -> None:
     config.check_limits()
     node = Node(config)
     node.initialise()
+    node.prepare_schema()
     server, health_servicer = build_server(node)
     port = bind(server, config)
-    followers: list[SequencerService | ProjectionService] = [node.sequencer(), *node.projections()]
+    sequencer, projections = node.sequencer(), node.projections()
+    followers: list[SequencerService | ProjectionService] = [sequencer, *projections]
     for follower in followers:
         follower.start()
+    metrics = serve_metrics(node, sequencer, [p.name for p in projections])
     server.start()
     log.info("civitas serving on %s:%d (data in %s)", config.host, port, config.data_dir)
 
@@ -116,6 +125,8 @@ def serve(config: Config) -> None:
     log.info("shutting down")
     health_servicer.enter_graceful_shutdown()
     server.stop(grace=5).wait()
+    if metrics is not None:
+        metrics.close()
     for follower in followers:
         follower.stop()
     node.close()

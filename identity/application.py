@@ -20,7 +20,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import event
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Recording
 
 from identity import passkeys, passwords, recovery_codes, totp
 from identity.assurance import AMR
@@ -127,6 +127,25 @@ class Introspection:
     claims: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class AuthenticationRecorded:
+    """An authentication attempt once its event is stored: for counting, so no secret in it."""
+
+    methods: tuple[str, ...]
+    succeeded: bool
+    reason: str  # "" when it succeeded
+
+
+ATTEMPT_EVENTS = {
+    f"{Citizen.TOPIC}.AuthenticationSucceeded": True,
+    f"{Citizen.TOPIC}.AuthenticationFailed": False,
+}
+
+
+class CitizenErased(FailedPrecondition):
+    """The citizen was erased: there is nothing left to read or change."""
+
+
 class AuthenticationFailedError(Unauthenticated):
     """The attempt was refused (and recorded). The reason is safe to show the relying service."""
 
@@ -146,8 +165,10 @@ class IdentityApplication(LedgerApplication):
         settings: IdentitySettings,
         clock: Clock,
         data_access: DataAccessLog,
+        on_authentication: Callable[[AuthenticationRecorded], None] | None = None,
     ) -> None:
         super().__init__(store)
+        self._on_authentication = on_authentication
         self._data_access = data_access
         self._data_keys = data_keys
         self._national_ids = national_ids
@@ -155,6 +176,23 @@ class IdentityApplication(LedgerApplication):
         self._token_verifier = TokenVerifier(jwks([token_signer.jwk()]))
         self.settings = settings
         self._clock = clock
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        """`eventsourcing` calls this after a save has committed: attempts are reported from the
+        stored events, so a save that failed (and was retried) is never counted."""
+        if self._on_authentication is None:
+            return
+        for recording in recordings:
+            stored = recording.domain_event
+            succeeded = ATTEMPT_EVENTS.get(getattr(type(stored), "TOPIC", ""))
+            if succeeded is not None:
+                self._on_authentication(
+                    AuthenticationRecorded(
+                        tuple(getattr(stored, "methods", ())),
+                        succeeded,
+                        getattr(stored, "reason", ""),
+                    )
+                )
 
     # --- citizens -------------------------------------------------------------------------------
 
@@ -180,7 +218,7 @@ class IdentityApplication(LedgerApplication):
     def get_citizen(self, citizen_id: str) -> CitizenView:
         try:
             return self._view(self._citizen(citizen_id))
-        except PayloadErased:
+        except CitizenErased:
             return CitizenView(citizen_id, {}, "", [], {}, erased=True)
 
     def read_citizen(self, citizen_id: str, agency: str, purpose: str, actor: str) -> CitizenView:
@@ -225,6 +263,7 @@ class IdentityApplication(LedgerApplication):
             raise InvalidInput.of(
                 "password", POLICY_MESSAGES.get(error.reason, "not acceptable")
             ) from None
+        self._citizen(citizen_id)  # an unknown or erased citizen is refused before the Argon2id
         password_hash = passwords.hash_password(password)
         return self._update(citizen_id, lambda c: c.set_password(password_hash, actor=actor))
 
@@ -306,6 +345,7 @@ class IdentityApplication(LedgerApplication):
         return self._update(citizen_id, register)
 
     def issue_recovery_codes(self, citizen_id: str, actor: str) -> list[str]:
+        self._citizen(citizen_id)  # refused before ten Argon2id hashes, not after them
         codes = recovery_codes.new_recovery_codes()
         salt = os.urandom(16)
         hashes = [recovery_codes.hash_recovery_code(code, salt) for code in codes]
@@ -532,7 +572,12 @@ class IdentityApplication(LedgerApplication):
         return CitizenView(str(citizen.id), personal, citizen.assurance, factors, locked, False)
 
     def _citizen(self, citizen_id: str) -> Citizen:
-        citizen: Citizen = self._get(Citizen, citizen_id, "citizen_id")
+        try:
+            citizen: Citizen = self._get(Citizen, citizen_id, "citizen_id")
+        except PayloadErased:
+            # Erasure dropped the payloads of the citizen's earlier events, so the aggregate
+            # cannot be rebuilt: every command on it is refused, none can reach the store.
+            raise CitizenErased("this citizen was erased") from None
         return citizen
 
     def _get(self, kind: type[T], aggregate_id: str, field_name: str) -> T:
