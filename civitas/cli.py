@@ -61,13 +61,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _may_create_schema(command: object, config: Config) -> bool:
-    """Only `init` and `db upgrade` create or migrate a PostgreSQL schema, and `serve` in dev
-    mode; a production server and every other command check that it is up to date."""
-    if command in (_init, _db_upgrade):
+    """The embedded SQLite makes its own tables. A PostgreSQL schema is created or migrated
+    only by `init`, `db upgrade` and `serve` in dev mode; a production server and every other
+    command check that it is up to date."""
+    if command in (_init, _db_upgrade) or not config.is_postgres:
         return True
-    if command is _serve:
-        return config.dev_plaintext
-    return not config.is_postgres
+    return command is _serve and config.dev_plaintext
 
 
 def _actor() -> str:
@@ -269,7 +268,9 @@ def _sequenced_node(config: Config) -> Node:
 def _ready_node(config: Config) -> Node:
     node = Node(config)
     if not node.keys.exists():
-        raise ConfigError(f"no ledger in {node.config.data_dir}: run `civitas init` or `serve`")
+        raise ConfigError(
+            f"no ledger in {node.config.data_dir}: run `civitas init` (or `civitas db upgrade`)"
+        )
     node.prepare_schema()
     return node
 

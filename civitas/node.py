@@ -84,12 +84,13 @@ class Node:
     def initialise(self, origin: str | None = None) -> PublicKeyring:
         """Create the data folder and the first keys; safe to call on every start."""
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        keyring = self.keys.initialise(origin or default_origin(), utc_now())
-        # Every replica shares these: make them here, once, not on some first request where two
-        # replicas starting together could race.
-        self.keys.named_private_key(TOKEN_SIGNING_KEY_FILE)
-        for secret in (self._data_key_encryption_key, self._national_id_lookup_key):
-            read_or_create_secret(secret)
+        with self.keys.exclusive():
+            keyring = self.keys.initialise(origin or default_origin(), utc_now())
+            # Every replica shares these: make them here, once, not on some first request where
+            # two replicas starting together could race.
+            self.keys.named_private_key(TOKEN_SIGNING_KEY_FILE)
+            for secret in (self._data_key_encryption_key, self._national_id_lookup_key):
+                read_or_create_secret(secret)
         return keyring
 
     @property
@@ -139,19 +140,20 @@ class Node:
         """Create every table (idempotent) and record the schema version; (before, after)."""
         if not self.config.create_schema:
             raise ConfigError("this node was built not to create tables")
-        versions = SchemaVersions(self.store.datastore)
-        before = versions.current()
-        if before > SCHEMA_VERSION:
-            raise ConfigError(
-                f"the database schema is at version {before}, newer than this release's "
-                f"{SCHEMA_VERSION}: upgrade Civitas instead"
-            )
-        # Each table is created, under the schema lock, by the recorder that owns it.
-        self.data_keys  # noqa: B018
-        self.create_views()
-        if before != SCHEMA_VERSION:
-            with self.database.schema_lock():
-                versions.record(SCHEMA_VERSION)
+        with self.database.upgrade_lock():
+            versions = SchemaVersions(self.store.datastore)
+            before = versions.current()
+            if before > SCHEMA_VERSION:
+                raise ConfigError(
+                    f"the database schema is at version {before}, newer than this release's "
+                    f"{SCHEMA_VERSION}: upgrade Civitas instead"
+                )
+            # Each table is created, under the schema lock, by the recorder that owns it.
+            self.data_keys  # noqa: B018
+            self.create_views()
+            if before != SCHEMA_VERSION:
+                with self.database.schema_lock():
+                    versions.record(SCHEMA_VERSION)
         return before, SCHEMA_VERSION
 
     @cached_property

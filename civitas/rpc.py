@@ -44,8 +44,10 @@ log = logging.getLogger(__name__)
 access_log = logging.getLogger("civitas.access")
 
 OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
-# Lost or refused database connections (PostgreSQL restarting, SQLite's lock timeout): nothing
-# was committed, so the caller may safely retry. Every other unexpected error is INTERNAL.
+# Lost or refused database connections (PostgreSQL restarting, SQLite's lock timeout): the
+# caller may retry. A connection lost during COMMIT may have committed; a retry is still safe
+# where it matters: submissions carry idempotency keys, registrations a unique national id, and
+# an authentication attempt completes once. Every other unexpected error is INTERNAL.
 DATABASE_UNREACHABLE = (OperationalError, InterfaceError)
 AUTH_CACHE_SECONDS = 2.0  # how long a revoked key may still work on a running server
 

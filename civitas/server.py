@@ -11,7 +11,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from civitas.config import Config
+from civitas.config import Config, ConfigError
 from civitas.metrics import serve_metrics
 from civitas.node import Node
 from civitas.rpc import CallerAuthenticator, CallerInterceptor
@@ -106,15 +106,19 @@ def serve(config: Config) -> None:
     config.check_transport()
     config.check_limits()
     node = Node(config)
-    node.initialise()
+    if config.create_schema:
+        node.initialise()
+    elif not node.keys.exists():  # never a keyring of its own beside the replicas' shared one
+        raise ConfigError(f"no keys in {config.keys_dir}: run `civitas db upgrade` first")
     node.prepare_schema()
     server, health_servicer = build_server(node)
     port = bind(server, config)
     sequencer, projections = node.sequencer(), node.projections()
     followers: list[SequencerService | ProjectionService] = [sequencer, *projections]
+    # Bound before any follower starts: a taken port must not leave leader locks held.
+    metrics = serve_metrics(node, sequencer, [p.name for p in projections])
     for follower in followers:
         follower.start()
-    metrics = serve_metrics(node, sequencer, [p.name for p in projections])
     server.start()
     log.info("civitas serving on %s:%d (data in %s)", config.host, port, config.data_dir)
 

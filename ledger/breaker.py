@@ -52,13 +52,18 @@ class ConnectionBreaker:
             if self._probing or self._clock() < self._open_until:
                 return False
             self._probing = True
-        try:
-            self._probe()
-        except Exception:
+        if not self._reachable():
             self._failed()
             return False
         with self._lock:
             self._open_until, self._probing = None, False
+        return True
+
+    def _reachable(self) -> bool:
+        try:
+            self._probe()
+        except Exception:
+            return False
         return True
 
     def _failed(self) -> None:
@@ -78,8 +83,11 @@ class ConnectionBreaker:
             manager = get_connection()
             try:
                 connection = manager.__enter__()
-            except BaseException:
-                self._failed()
+            except Exception:
+                # A pool that is merely busy times out the same way as a database that is
+                # gone: only a failing fresh connection means the database is unreachable.
+                if not self._reachable():
+                    self._failed()
                 raise
             with _entered(manager):
                 yield connection

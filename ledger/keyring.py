@@ -17,7 +17,8 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from ledger.checkpoint import NoteSigner, parse_verifier_key, verifier_key_string
 from ledger.entry import format_timestamp, parse_timestamp
+from ledger.leader import held_file_lock
 
 KEYRING_FILE = "keyring.json"
 # After a rotation a running server may sign with the old key until it next looks at the keyring
@@ -134,11 +136,19 @@ class KeyFolder:
     def exists(self) -> bool:
         return self.keyring_path.exists()
 
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the folder against other processes making or changing keys at the same time
+        (replicas starting together on one shared folder)."""
+        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with held_file_lock(self.path / ".lock"):
+            yield
+
     def initialise(self, origin: str, now: datetime) -> PublicKeyring:
-        """Create the first entry key and checkpoint key; a no-op when the keyring exists."""
+        """Create the first entry key and checkpoint key; a no-op when the keyring exists.
+        Call it under `exclusive()` where other processes may share the folder."""
         if self.exists():
             return self.load_keyring()
-        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
         entry_key = self._new_entry_key("k1", now)
         checkpoint_key = self._new_checkpoint_key(origin)
         keyring = PublicKeyring(origin, (entry_key,), (checkpoint_key,))

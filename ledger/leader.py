@@ -14,7 +14,8 @@ import logging
 import os
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -33,6 +34,17 @@ class LeaderLock(ABC):
 
     @abstractmethod
     def release(self) -> None: ...
+
+
+@contextmanager
+def held_file_lock(path: Path) -> Iterator[None]:
+    """Wait for an exclusive lock on `path` (created if absent) and hold it for the block."""
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing the descriptor drops the flock
 
 
 class FileLeaderLock(LeaderLock):

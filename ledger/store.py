@@ -41,6 +41,7 @@ from psycopg.sql import SQL, Identifier
 from ledger.breaker import ConnectionBreaker, connect_probe, protect
 from ledger.envelope import erase_payload
 from ledger.keyring import EntrySigner
+from ledger.leader import held_file_lock
 from ledger.mapper import SignedMapper
 
 LOG_NAME = "ledger"  # the one application name every ledger application shares
@@ -99,14 +100,29 @@ class Database:
     @contextmanager
     def schema_lock(self) -> Iterator[None]:
         """Serialise table creation between processes: PostgreSQL fails concurrent DDL on the
-        same objects ("tuple concurrently updated") when replicas start together. SQLite's own
-        file lock already serialises it."""
+        same objects ("tuple concurrently updated") when replicas start together."""
         if not self.is_postgres:
             yield
             return
-        key = int.from_bytes(
-            hashlib.sha256(f"civitas.schema:{self.url}".encode()).digest()[:8], "big", signed=True
-        )
+        with self._advisory_lock("schema"):
+            yield
+
+    @contextmanager
+    def upgrade_lock(self) -> Iterator[None]:
+        """One schema upgrade at a time, from reading the version to recording the new one.
+        (Its own lock: the table creation inside takes `schema_lock` on other connections.)"""
+        if self.is_postgres:
+            with self._advisory_lock("upgrade"):
+                yield
+            return
+        self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        with held_file_lock(self.sqlite_path.with_suffix(".upgrade.lock")):
+            yield
+
+    @contextmanager
+    def _advisory_lock(self, purpose: str) -> Iterator[None]:
+        name = f"civitas.{purpose}:{self.url}"
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
         with psycopg.connect(self.postgres_conninfo, autocommit=True) as connection:
             connection.execute("SELECT pg_advisory_lock(%s)", (key,))
             try:

@@ -69,13 +69,15 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     # Not under pytest's tmp_path: its parents are private to root, and the server may run
     # as `postgres`.
     folder = Path(tempfile.mkdtemp(prefix="civitas-postgres-"))
-    server = PrivatePostgres(folder)
-    server.start()
-    with psycopg.connect(server.server_url, autocommit=True) as connection:
-        connection.execute("CREATE SCHEMA civitas")
     try:
-        yield server
+        server = PrivatePostgres(folder)
+        server.start()
+        try:
+            with psycopg.connect(server.server_url, autocommit=True) as connection:
+                connection.execute("CREATE SCHEMA civitas")
+            yield server
+        finally:
+            with suppress(subprocess.CalledProcessError):  # already stopped
+                server.stop()
     finally:
-        with suppress(subprocess.CalledProcessError):  # already stopped
-            server.stop()
         shutil.rmtree(folder, ignore_errors=True)

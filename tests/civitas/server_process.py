@@ -28,13 +28,16 @@ def civitas_command(data_dir: Path, database: str, *args: str) -> list[str]:
     ]
 
 
-def civitas(data_dir: Path, database: str, *args: str) -> subprocess.CompletedProcess[str]:
+def civitas(
+    data_dir: Path, database: str, *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run one subcommand to its end; with `check`, a non-zero exit raises."""
     return subprocess.run(
         civitas_command(data_dir, database, *args),
         capture_output=True,
         text=True,
         timeout=60,
-        check=True,
+        check=check,
     )
 
 
@@ -57,7 +60,11 @@ class ServerProcess:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
             )
-        self.port = _wait_for_port(self.process, self.log_path)
+        try:
+            self.port = _wait_for_port(self.process, self.log_path)
+        except AssertionError:
+            self.kill()
+            raise
 
     @property
     def target(self) -> str:

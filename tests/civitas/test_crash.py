@@ -54,8 +54,9 @@ def run_crash_scenario(tmp_path: Path, url: str) -> None:
     data_dir = tmp_path / "data"
     civitas(data_dir, url, "db", "upgrade")
     keys = {"tax": add_account(data_dir, url, "portal", "agency:tax")}
-    replicas = [ServerProcess(data_dir, url, port=free_port()) for _ in range(2)]
+    replicas: list[ServerProcess] = []
     try:
+        replicas.extend(ServerProcess(data_dir, url, port=free_port()) for _ in range(2))
         results = crash_under_load(replicas, keys)
         node = open_node(data_dir, url)
         try:

@@ -63,18 +63,19 @@ def run_restart_scenario(tmp_path: Path, postgres: PrivatePostgres) -> None:
 
 def load_through_a_restart(server: ServerProcess, key: str, postgres: PrivatePostgres) -> None:
     url, data_dir = postgres.url, server.data_dir
-    probe = CivitasClient(channel_for(server.target), key, timeout=30)
     workload = Workload(WorkloadSettings({"tax": key}, clients=4, seed=7), server.target)
-    workload.start()
-    try:
-        time.sleep(2)
-        postgres.stop()
-        while_down = [code_and_seconds(probe) for _ in range(3)]
-        postgres.start()
-        recovered_after = wait_for_ok(probe, timeout=15)
-        time.sleep(2)
-    finally:
-        result = workload.stop()
+    with channel_for(server.target) as channel:
+        probe = CivitasClient(channel, key, timeout=30)
+        workload.start()
+        try:
+            time.sleep(2)
+            postgres.stop()
+            while_down = [code_and_seconds(probe) for _ in range(3)]
+            postgres.start()
+            recovered_after = wait_for_ok(probe, timeout=15)
+            time.sleep(2)
+        finally:
+            result = workload.stop()
 
     assert all(code == grpc.StatusCode.UNAVAILABLE for code, _ in while_down), while_down
     assert max(seconds for _, seconds in while_down) < PROMPT_SECONDS, while_down

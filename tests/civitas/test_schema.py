@@ -18,13 +18,7 @@ from tests.civitas.server_process import civitas, civitas_command, running_serve
 
 
 def run(data_dir: Path, database: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        civitas_command(data_dir, database, *args),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return civitas(data_dir, database, *args, check=False)
 
 
 def postgres_tables(url: str) -> set[str]:
@@ -68,10 +62,15 @@ def test_a_production_server_refuses_an_unmigrated_database_and_creates_nothing(
     assert refused.returncode == 2
     assert "civitas db upgrade" in refused.stderr
     assert postgres_tables(postgres_schema_url) == set()
+    assert not (data_dir / "keys").exists()  # nor a keyring of its own
 
+    keys_only = Node(build_config(data_dir=str(data_dir), database=postgres_schema_url, environ={}))
+    keys_only.initialise()  # a keys folder, but the schema still missing
+    keys_only.close()
     refused = run(data_dir, postgres_schema_url, "accounts", "add", "portal", "--role", "admin")
     assert refused.returncode == 2
     assert "civitas db upgrade" in refused.stderr
+    assert postgres_tables(postgres_schema_url) == set()
 
     civitas(data_dir, postgres_schema_url, "db", "upgrade")
     tables = postgres_tables(postgres_schema_url)
@@ -95,11 +94,13 @@ def test_a_database_from_a_newer_release_is_refused(tmp_path: Path, database_url
     assert "newer" in upgrade.stderr
 
 
-def test_replicas_upgrading_together_agree(tmp_path: Path, postgres_schema_url: str) -> None:
+def test_upgrades_started_together_make_one_keyring_and_one_version(
+    tmp_path: Path, database_url: str
+) -> None:
     data_dir = tmp_path / "data"
     commands = [
         subprocess.Popen(
-            civitas_command(data_dir, postgres_schema_url, "db", "upgrade"),
+            civitas_command(data_dir, database_url, "db", "upgrade"),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -108,7 +109,18 @@ def test_replicas_upgrading_together_agree(tmp_path: Path, postgres_schema_url: 
     ]
     outcomes = [command.communicate(timeout=60) for command in commands]
     assert [command.returncode for command in commands] == [0, 0, 0], outcomes
-    config = build_config(data_dir=str(data_dir), database=postgres_schema_url, environ={})
-    node = Node(config)
+    upgraded = [out for out, _ in outcomes if "upgraded from version 0" in out]
+    assert len(upgraded) == 1, outcomes
+    assert sum("created the ledger keys" in out for out, _ in outcomes) == 1
+    assert len(list((data_dir / "keys").glob("entry-*.pem"))) == 1
+    node = Node(build_config(data_dir=str(data_dir), database=database_url, environ={}))
     assert SchemaVersions(node.store.datastore).current() == SCHEMA_VERSION
     node.close()
+
+
+def test_a_tls_server_on_sqlite_makes_its_own_tables(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'civitas.sqlite'}"
+    cert, key, _ = CertificateAuthority().write_server_files(tmp_path)
+    tls = ("--tls-cert", str(cert), "--tls-key", str(key))
+    with running_server(tmp_path / "data", database, *tls) as (_, log):
+        assert "DEVELOPMENT MODE" not in log.read_text()

@@ -6,6 +6,8 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -208,3 +210,34 @@ def _wait_for_leader(processes: list[subprocess.Popen[str]]) -> subprocess.Popen
                 leader: subprocess.Popen[str] = key.data
                 return leader
     raise AssertionError("no process became the sequencer")
+
+
+
+def test_a_clean_stop_signs_a_checkpoint_over_every_leaf(tmp_path: Path) -> None:
+    config = build_config(data_dir=str(tmp_path / "data"), environ={})
+    node = Node(replace(config, checkpoint_interval=600))  # no periodic checkpoint will come
+    node.initialise("civitas.test/log")
+    service = node.sequencer()
+    service.start()
+    try:
+        write_accounts(node, 3, "first")
+        wait_until(lambda: signed_size(node) == 3)  # the first checkpoint comes at once
+        write_accounts(node, 5, "second")
+        wait_until(lambda: node.log_view.tree_size() == 8)
+        assert signed_size(node) == 3
+    finally:
+        service.stop()
+    assert signed_size(node) == 8
+    node.close()
+
+
+def signed_size(node: Node) -> int:
+    checkpoint = node.log_view.latest_checkpoint()
+    return checkpoint.tree_size if checkpoint else 0
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
