@@ -149,6 +149,7 @@ class KeyFolder:
         Call it under `exclusive()` where other processes may share the folder."""
         if self.exists():
             return self.load_keyring()
+        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
         entry_key = self._new_entry_key("k1", now)
         checkpoint_key = self._new_checkpoint_key(origin)
         keyring = PublicKeyring(origin, (entry_key,), (checkpoint_key,))

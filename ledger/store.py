@@ -21,10 +21,12 @@ from uuid import UUID
 
 import psycopg
 from eventsourcing.application import Application
+from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import (
     ApplicationRecorder,
     DatetimeAsISO,
     DecimalAsStr,
+    EventStore,
     InfrastructureFactory,
     JSONTranscoder,
     ListenNotifySubscription,
@@ -324,6 +326,16 @@ def _named_env(env: dict[str, str], name: str = LOG_NAME) -> Environment:
     return Environment(name, env)
 
 
+class SignedEventStore(EventStore[UUID]):
+    """Stores as `eventsourcing` does, with a large save's signatures made on every core."""
+
+    mapper: SignedMapper
+
+    def put(self, domain_events: Sequence[DomainEventProtocol[UUID]], **kwargs: Any) -> Any:
+        with self.mapper.signing_ahead(domain_events):
+            return super().put(domain_events, **kwargs)
+
+
 class LedgerApplication(Application[UUID]):
     """Base of every application that writes to the ledger: it uses the store's signed log."""
 
@@ -346,6 +358,9 @@ class LedgerApplication(Application[UUID]):
 
     def construct_recorder(self) -> ApplicationRecorder:
         return self.store.recorder
+
+    def construct_event_store(self) -> EventStore[UUID]:
+        return SignedEventStore(mapper=self.store.mapper, recorder=self.store.recorder)
 
     def close(self) -> None:
         """The store is shared; whoever built it closes it."""

@@ -13,7 +13,7 @@ from ledger.accounts import ServiceAccount, account_id
 from ledger.entry import SIGNATURE_CONTEXT, parse_entry
 from ledger.envelope import unpack
 from ledger.errors import Conflict, Unauthenticated
-from ledger.mapper import SignedMapper, TamperedEntry, UnattributedEvent
+from ledger.mapper import PARALLEL_SIGNING_FROM, SignedMapper, TamperedEntry, UnattributedEvent
 
 
 def stored_rows(node: Node, originator: UUID) -> list[StoredEvent]:
@@ -40,6 +40,24 @@ def test_every_stored_event_is_a_signed_canonical_entry(node: Node) -> None:
         "ledger.ServiceAccount.Created",
         "ledger.ServiceAccount.RoleChanged",
     ]
+
+
+def test_a_large_save_signed_on_every_core_stores_the_same_entries(node: Node) -> None:
+    count = PARALLEL_SIGNING_FROM + 36
+    accounts = [
+        ServiceAccount(f"bulk-{n}", "agency:test", "0" * 64, actor="cli:test") for n in range(count)
+    ]
+    node.accounts.save(*accounts)
+    for n in (0, count // 2, count - 1):
+        (row,) = stored_rows(node, account_id(f"bulk-{n}"))
+        signed = node.store.mapper.open(row)  # checks the signature and the payload hash
+        entry = parse_entry(signed.entry_bytes)
+        assert (entry.stream, entry.version) == (str(account_id(f"bulk-{n}")), 1)
+        assert node.accounts.find(f"bulk-{n}") is not None
+    assert node.store.recorder.max_notification_id() == count
+    # Nothing signed ahead stays behind for the thread's next save.
+    node.accounts.create("after-the-batch", "auditor", actor="cli:test")
+    assert node.accounts.find("after-the-batch") is not None
 
 
 def test_reading_back_rebuilds_the_aggregate(node: Node) -> None:
