@@ -5,17 +5,15 @@ A `civitas serve` subprocess on SQLite, 16 concurrent gRPC clients, each authent
 Printed beside Keycloak's published sizing anchor (about 15 password logins per second per vCPU,
 Keycloak's "Concepts for sizing CPU and memory resources"), measured on the same machine here.
 
-Usage: .venv/bin/python benchmarks/auth.py [--seconds 20] [--clients 16]
+Usage (from the repository root):
+    .venv/bin/python -m benchmarks.auth [--seconds 20] [--clients 16] [--citizens 160]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -24,33 +22,10 @@ from pathlib import Path
 
 from civitas.client import CivitasClient, channel_for
 from civitas.totp_app import TotpApp
+from tests.civitas.server_process import ServerProcess, add_account, civitas
 
 PASSWORD = "benchmark passphrase of some length"
 KEYCLOAK_PASSWORD_LOGINS_PER_VCPU = 15
-
-
-def cli(data_dir: Path, *args: str) -> str:
-    return subprocess.run(
-        [sys.executable, "-m", "civitas.cli", "--data-dir", str(data_dir), *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-
-
-def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    log = data_dir.parent / "serve.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "civitas.cli", "--data-dir", str(data_dir), "serve", "--port", "0"],
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    for _ in range(300):
-        match = re.search(r"serving on [^:\s]+:(\d+)", log.read_text())
-        if match:
-            return process, int(match.group(1))
-        time.sleep(0.05)
-    raise RuntimeError(log.read_text())
 
 
 def register(client: CivitasClient, n: int) -> str:
@@ -102,17 +77,16 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
-        cli(data_dir, "init")
-        output = cli(data_dir, "accounts", "add", "bench", "--role", "agency:bench")
-        key = next(line for line in output.splitlines() if line.startswith("cvk."))
-        server, port = start_server(data_dir)
+        database = f"sqlite:///{Path(tmp) / 'civitas.sqlite'}"
+        civitas(data_dir, database, "init")
+        key = add_account(data_dir, database, "bench", "agency:bench")
+        server = ServerProcess(data_dir, database)
         try:
-            client = CivitasClient(channel_for(f"127.0.0.1:{port}"), key)
+            client = CivitasClient(channel_for(server.target), key)
             totp_rate = bench_totp(client, args.clients, args.seconds, args.citizens)
             password_rate = bench_password(client, args.clients, args.seconds)
         finally:
-            server.terminate()
-            server.wait()
+            server.stop()
     cores = os.cpu_count() or 1
     anchor = KEYCLOAK_PASSWORD_LOGINS_PER_VCPU * cores
     print(

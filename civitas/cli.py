@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from civitas.config import (
     Config,
     ConfigError,
     build_config,
+    operator_actor,
 )
 from civitas.demo import add_demo_arguments, run_demo_command
 from civitas.logs import configure_logging
@@ -69,10 +69,6 @@ def _may_create_schema(command: object, config: Config) -> bool:
     return command is _serve and config.dev_plaintext
 
 
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
-
-
 def _serve(config: Config, args: argparse.Namespace) -> int:
     from civitas.server import serve
 
@@ -119,7 +115,7 @@ def _db_version(config: Config, args: argparse.Namespace) -> int:
 
 def _accounts_add(config: Config, args: argparse.Namespace) -> int:
     node = _ready_node(config)
-    issued = node.accounts.create(args.name, args.role, actor=_actor())
+    issued = node.accounts.create(args.name, args.role, actor=operator_actor())
     print(f"account {issued.account.name} ({issued.account.role}) created.")
     print("API key (shown once, store it now):")
     print(issued.api_key)
@@ -129,7 +125,7 @@ def _accounts_add(config: Config, args: argparse.Namespace) -> int:
 
 def _accounts_role(config: Config, args: argparse.Namespace) -> int:
     node = _ready_node(config)
-    caller = node.accounts.change_role(args.name, args.role, actor=_actor())
+    caller = node.accounts.change_role(args.name, args.role, actor=operator_actor())
     print(f"account {caller.name} now has role {caller.role}")
     node.close()
     return 0
@@ -137,7 +133,7 @@ def _accounts_role(config: Config, args: argparse.Namespace) -> int:
 
 def _accounts_rekey(config: Config, args: argparse.Namespace) -> int:
     node = _ready_node(config)
-    issued = node.accounts.replace_key(args.name, actor=_actor())
+    issued = node.accounts.replace_key(args.name, actor=operator_actor())
     print(f"new API key for {issued.account.name} (the old one no longer works):")
     print(issued.api_key)
     node.close()
@@ -146,7 +142,7 @@ def _accounts_rekey(config: Config, args: argparse.Namespace) -> int:
 
 def _accounts_revoke(config: Config, args: argparse.Namespace) -> int:
     node = _ready_node(config)
-    node.accounts.revoke(args.name, args.reason, actor=_actor())
+    node.accounts.revoke(args.name, args.reason, actor=operator_actor())
     print(f"account {args.name} revoked")
     node.close()
     return 0

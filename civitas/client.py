@@ -48,7 +48,6 @@ class ClientTls:
     ca_cert: Path
     client_cert: Path | None = None
     client_key: Path | None = None
-    server_name: str | None = None  # when the certificate names a host other than the target's
 
     def __post_init__(self) -> None:
         if (self.client_cert is None) != (self.client_key is None):
@@ -64,8 +63,7 @@ def channel_for(target: str, tls: ClientTls | None = None) -> grpc.Channel:
         private_key=tls.client_key.read_bytes() if tls.client_key else None,
         certificate_chain=tls.client_cert.read_bytes() if tls.client_cert else None,
     )
-    options = [("grpc.ssl_target_name_override", tls.server_name)] if tls.server_name else []
-    return grpc.secure_channel(target, credentials, options=options)
+    return grpc.secure_channel(target, credentials)
 
 
 def bearer(token: str) -> Metadata:
@@ -118,14 +116,6 @@ class CivitasClient:
         )
         return self._call(self._identity.RegisterCitizen, request, ipb.Citizen).citizen_id
 
-    def get_citizen(self, citizen_id: str, purpose: str) -> ipb.Citizen:
-        request = ipb.GetCitizenRequest(citizen_id=citizen_id, purpose=purpose)
-        return self._call(self._identity.GetCitizen, request, ipb.Citizen)
-
-    def find_citizen(self, national_identifier: str, purpose: str) -> ipb.Citizen:
-        request = ipb.FindCitizenRequest(national_identifier=national_identifier, purpose=purpose)
-        return self._call(self._identity.FindCitizen, request, ipb.Citizen)
-
     # --- authenticators ---------------------------------------------------------------------
 
     def set_password(self, citizen_id: str, password: str) -> ipb.Authenticator:
@@ -172,13 +162,7 @@ class CivitasClient:
         request = ipb.IssueRecoveryCodesRequest(citizen_id=citizen_id)
         return list(self._call(self._identity.IssueRecoveryCodes, request, ipb.RecoveryCodes).codes)
 
-    def remove_authenticator(self, citizen_id: str, authenticator_id: str) -> ipb.Citizen:
-        request = ipb.RemoveAuthenticatorRequest(
-            citizen_id=citizen_id, authenticator_id=authenticator_id
-        )
-        return self._call(self._identity.RemoveAuthenticator, request, ipb.Citizen)
-
-    # --- authentication and sessions --------------------------------------------------------
+    # --- authentication and tokens ----------------------------------------------------------
 
     def begin_authentication(
         self, citizen_id: str, client: ipb.ClientContext | None = None
@@ -242,20 +226,6 @@ class CivitasClient:
     def introspect(self, token: str) -> ipb.TokenIntrospection:
         request = ipb.IntrospectTokenRequest(token=token)
         return self._call(self._identity.IntrospectToken, request, ipb.TokenIntrospection)
-
-    def list_sessions(self, citizen_id: str) -> list[ipb.Session]:
-        request = ipb.ListSessionsRequest(citizen_id=citizen_id)
-        return list(
-            self._call(self._identity.ListSessions, request, ipb.ListSessionsResponse).sessions
-        )
-
-    def revoke_session(self, session_id: str, reason: str) -> ipb.Session:
-        request = ipb.RevokeSessionRequest(session_id=session_id, reason=reason)
-        return self._call(self._identity.RevokeSession, request, ipb.Session)
-
-    def jwks(self) -> str:
-        """The RFC 7517 key set that verifies citizen tokens offline (JSON)."""
-        return self._call(self._identity.GetJwks, ipb.GetJwksRequest(), ipb.Jwks).json
 
     # --- transactions (the agency) ----------------------------------------------------------
 
@@ -387,14 +357,6 @@ class CivitasClient:
 
     def keyring(self) -> apb.Keyring:
         return self._call(self._audit.GetKeyring, apb.GetKeyringRequest(), apb.Keyring)
-
-    def inclusion_proof(self, index: int, tree_size: int = 0) -> apb.InclusionProof:
-        request = apb.GetInclusionProofRequest(index=index, tree_size=tree_size)
-        return self._call(self._audit.GetInclusionProof, request, apb.InclusionProof)
-
-    def consistency_proof(self, from_size: int, to_size: int = 0) -> apb.ConsistencyProof:
-        request = apb.GetConsistencyProofRequest(from_size=from_size, to_size=to_size)
-        return self._call(self._audit.GetConsistencyProof, request, apb.ConsistencyProof)
 
     def entries(self, from_index: int = 0, to_index: int = 0) -> Iterator[apb.LedgerEntry]:
         """Leaves `from_index` up to `to_index` (exclusive; 0: the current tree size), in order."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import ipaddress
 import os
 from collections.abc import Mapping
@@ -88,6 +89,11 @@ def _is_loopback(host: str) -> bool:
 
 def data_dir_from(flag: str | None, environ: Mapping[str, str]) -> Path:
     return Path(flag or environ.get("CIVITAS_DATA") or DEFAULT_DATA_DIR)
+
+
+def operator_actor() -> str:
+    """Who the ledger records for an operator's CLI command: `cli:<login name>`."""
+    return f"cli:{getpass.getuser()}"
 
 
 def build_config(

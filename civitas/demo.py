@@ -8,7 +8,6 @@ relying service (an agency's portal), the citizen and an auditor would, through
 from __future__ import annotations
 
 import argparse
-import getpass
 import hashlib
 import json
 import secrets
@@ -27,7 +26,7 @@ import grpc
 
 from civitas.audit_export import IncompleteStream, download_bundle
 from civitas.client import CivitasClient, ClientTls, channel_for, describe_error
-from civitas.config import DEFAULT_HOST, DEFAULT_PORT, Config, ConfigError
+from civitas.config import DEFAULT_HOST, DEFAULT_PORT, Config, ConfigError, operator_actor
 from civitas.node import Node
 from civitas.soft_authenticator import SoftAuthenticator
 from civitas.totp_app import TotpApp
@@ -77,9 +76,10 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
 def run_demo_command(config: Config, args: argparse.Namespace) -> int:
     if (args.client_cert or args.client_key) and not args.ca_cert:
         raise ConfigError("--client-cert and --client-key need --ca-cert (mTLS runs over TLS)")
-    if bool(args.client_cert) != bool(args.client_key):
-        raise ConfigError("--client-cert and --client-key go together")
-    tls = ClientTls(args.ca_cert, args.client_cert, args.client_key) if args.ca_cert else None
+    try:
+        tls = ClientTls(args.ca_cert, args.client_cert, args.client_key) if args.ca_cert else None
+    except ValueError as error:
+        raise ConfigError(f"--client-cert and --client-key: {error}") from None
     options = DemoOptions(
         target=args.target,
         agency_key=args.agency_key,
@@ -164,7 +164,7 @@ def _demo_keys(
 
 def _create_or_rekey(node: Node, name: str, role: str) -> tuple[str, str]:
     """The account's new API key, and what was done to get it."""
-    actor = f"cli:{getpass.getuser()}"
+    actor = operator_actor()
     try:
         return node.accounts.create(name, role, actor=actor).api_key, "created"
     except Conflict:

@@ -125,9 +125,7 @@ class LedgerGauges:
         return list(self._families())
 
     def collect(self) -> Iterable[Metric]:
-        up = GaugeMetricFamily(
-            "civitas_ledger_up", "1 when the last scrape could read the ledger database"
-        )
+        up = _ledger_up()
         try:
             families = self._read()
         except Exception:
@@ -138,9 +136,7 @@ class LedgerGauges:
         return [up, *families, *self._leader_families()]
 
     def _families(self) -> Iterator[GaugeMetricFamily]:
-        yield GaugeMetricFamily(
-            "civitas_ledger_up", "1 when the last scrape could read the ledger database"
-        )
+        yield _ledger_up()
         yield _sequencer_lag()
         yield _projection_lag()
         yield _checkpoint_size()
@@ -173,6 +169,12 @@ class LedgerGauges:
         for name, holds in sorted(self._sources.leaders.items()):
             leader.add_metric([name], 1 if holds() else 0)
         return [leader]
+
+
+def _ledger_up() -> GaugeMetricFamily:
+    return GaugeMetricFamily(
+        "civitas_ledger_up", "1 when the last scrape could read the ledger database"
+    )
 
 
 def _sequencer_lag() -> GaugeMetricFamily:

@@ -35,10 +35,6 @@ class TotpApp:
             raise ValueError("not an otpauth://totp/ URI")
         self._totp = parsed
 
-    @property
-    def totp(self) -> pyotp.TOTP:
-        return self._totp
-
     def next_code(self) -> str:
         now_step = int(self.clock()) // TOTP_STEP_SECONDS
         step = max(now_step, self.last_step + 1)

@@ -31,7 +31,7 @@ from typing import TypeVar
 
 import grpc
 
-from civitas.client import CivitasClient, ClientTls, channel_for
+from civitas.client import CivitasClient, channel_for
 from civitas.totp_app import TotpApp
 from civitas.workload_result import AcknowledgedWrite, CallRecord, WorkloadResult
 from ledger.catalogue import ServiceCatalogue, ServiceEntry
@@ -76,15 +76,9 @@ class WorkloadSettings:
         return [(e.agency, e) for e in self.catalogue.entries() if e.agency in self.agency_keys]
 
 
-def run_workload(
-    settings: WorkloadSettings,
-    target: str | None = None,
-    *,
-    channel: grpc.Channel | None = None,
-    tls: ClientTls | None = None,
-) -> WorkloadResult:
-    """Run the clients for `settings.seconds`; see `Workload` for `target`, `channel`, `tls`."""
-    workload = Workload(settings, target, channel=channel, tls=tls)
+def run_workload(settings: WorkloadSettings, target: str) -> WorkloadResult:
+    """Run the clients against `target` (HOST:PORT) for `settings.seconds`."""
+    workload = Workload(settings, target)
     workload.start()
     try:
         time.sleep(settings.seconds)
@@ -95,26 +89,16 @@ def run_workload(
 
 class Workload:
     """The clients, started, paused and stopped from outside. Against `target` (HOST:PORT)
-    each client opens its own channel, plaintext or with `tls`; or all share `channel`."""
+    each client opens its own plaintext channel."""
 
-    def __init__(
-        self,
-        settings: WorkloadSettings,
-        target: str | None = None,
-        *,
-        channel: grpc.Channel | None = None,
-        tls: ClientTls | None = None,
-    ) -> None:
-        if (target is None) == (channel is None):
-            raise ValueError("give a target or a channel")
+    def __init__(self, settings: WorkloadSettings, target: str) -> None:
         if not settings.services():
             raise ValueError("no service in the catalogue belongs to the given agencies")
         self._settings = settings
-        self._own_channels = channel is None
         self._gate = _Gate()
         seeds = random.Random(settings.seed)  # noqa: S311 - a workload's mix, not a secret
         self._clients = [
-            _Client(settings, channel or channel_for(str(target), tls), seeds.random(), self._gate)
+            _Client(settings, channel_for(target), seeds.random(), self._gate)
             for _ in range(settings.clients)
         ]
         self._threads = [
@@ -142,9 +126,8 @@ class Workload:
         self._gate.stop()
         for thread in self._threads:
             thread.join()
-        if self._own_channels:
-            for client in self._clients:
-                client.channel.close()
+        for client in self._clients:
+            client.channel.close()
         clients = self._clients
         return WorkloadResult(
             clients=self._settings.clients,

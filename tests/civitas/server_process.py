@@ -121,10 +121,6 @@ def free_port() -> int:
         return port
 
 
-def bearer(api_key: str) -> list[tuple[str, str]]:
-    return [("authorization", f"Bearer {api_key}")]
-
-
 def status_code(call: Callable[..., object], *args: object, **kwargs: object) -> grpc.StatusCode:
     """The status a failing call ends with (the call must fail)."""
     try:

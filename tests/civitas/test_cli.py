@@ -9,12 +9,13 @@ from pathlib import Path
 
 import grpc
 
+from civitas.client import bearer
 from ledger.checkpoint import NoteVerifier, open_checkpoint
 from ledger.entry import SIGNATURE_CONTEXT, parse_entry, parse_timestamp
 from ledger.keyring import PublicKeyring
 from ledger.merkle import leaf_hash, root_from_leaf_hashes
 from protos.civitas.v1 import audit_pb2, audit_pb2_grpc
-from tests.civitas.server_process import add_account, bearer, civitas, running_server
+from tests.civitas.server_process import add_account, civitas, running_server
 
 
 def read_bundle(folder: Path) -> tuple[list[dict[str, object]], dict[int, str], PublicKeyring]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from civitas.healthcheck import (
     probe_from,
 )
 from tests.civitas.certificates import CertificateAuthority
-from tests.civitas.server_process import civitas, running_server
+from tests.civitas.server_process import civitas, free_port, running_server
 
 
 def probe(*args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -37,13 +36,6 @@ def probe(*args: str, env: Mapping[str, str] | None = None) -> subprocess.Comple
         env={**inherited, **(env or {})},
         check=False,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_a_serving_server_is_healthy(tmp_path: Path) -> None:

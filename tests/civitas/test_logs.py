@@ -16,6 +16,7 @@ import pyotp
 from hypothesis import given
 from hypothesis import strategies as st
 
+from civitas.client import bearer
 from civitas.logs import (
     CURRENT_REQUEST_ID,
     JsonFormatter,
@@ -27,7 +28,7 @@ from civitas.logs import (
 )
 from protos.civitas.v1 import history_pb2, history_pb2_grpc, identity_pb2_grpc
 from protos.civitas.v1 import identity_pb2 as pb
-from tests.civitas.server_process import add_account, bearer, civitas, running_server
+from tests.civitas.server_process import add_account, civitas, running_server
 from tests.identity.conftest import seed_of
 
 PASSWORD = "seven pale horses at the harbour"

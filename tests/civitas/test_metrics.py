@@ -16,6 +16,7 @@ import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from civitas.client import bearer
 from civitas.config import ConfigError, build_config
 from civitas.metrics import (
     LatestCheckpoint,
@@ -32,7 +33,7 @@ from ledger.accounts import Caller
 from ledger.errors import InvalidInput
 from protos.civitas.v1 import history_pb2, history_pb2_grpc, identity_pb2_grpc
 from protos.civitas.v1 import identity_pb2 as pb
-from tests.civitas.server_process import add_account, bearer, civitas, running_server, status_code
+from tests.civitas.server_process import add_account, civitas, running_server, status_code
 
 PASSWORD = "correct horse battery staple, twice"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

@@ -12,11 +12,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
+from civitas.client import bearer
 from ledger.checkpoint import NoteVerifier, open_checkpoint
 from ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
 from protos.civitas.v1 import audit_pb2, audit_pb2_grpc
 from tests.civitas.certificates import CertificateAuthority, Issued
-from tests.civitas.server_process import add_account, bearer, civitas, running_server, status_code
+from tests.civitas.server_process import add_account, civitas, running_server, status_code
 
 AUDIT = audit_pb2_grpc.AuditServiceStub
 

@@ -15,10 +15,11 @@ import pyotp
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from civitas.client import bearer
 from civitas.soft_authenticator import SoftAuthenticator
 from protos.civitas.v1 import identity_pb2 as pb
 from protos.civitas.v1 import identity_pb2_grpc
-from tests.civitas.server_process import add_account, bearer, civitas, running_server, status_code
+from tests.civitas.server_process import add_account, civitas, running_server, status_code
 from tests.identity.conftest import ORIGIN, RP, seed_of
 
 PASSWORD = "a long and unusual passphrase"

@@ -83,9 +83,7 @@ def test_a_busy_pool_does_not_open_the_breaker(database: Database, guarded: Any)
         assert connection == "connection"
 
 
-def test_errors_inside_the_block_are_the_callers_business(
-    database: Database, guarded: Any
-) -> None:
+def test_errors_inside_the_block_are_the_callers_business(database: Database, guarded: Any) -> None:
     with pytest.raises(ValueError, match="bad statement"), guarded():
         raise ValueError("bad statement")
     with guarded() as connection:

@@ -212,7 +212,6 @@ def _wait_for_leader(processes: list[subprocess.Popen[str]]) -> subprocess.Popen
     raise AssertionError("no process became the sequencer")
 
 
-
 def test_a_clean_stop_signs_a_checkpoint_over_every_leaf(tmp_path: Path) -> None:
     config = build_config(data_dir=str(tmp_path / "data"), environ={})
     node = Node(replace(config, checkpoint_interval=600))  # no periodic checkpoint will come

@@ -14,10 +14,11 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from civitas.client import bearer
 from protos.civitas.v1 import history_pb2 as hpb
 from protos.civitas.v1 import history_pb2_grpc, identity_pb2_grpc
 from protos.civitas.v1 import identity_pb2 as ipb
-from tests.civitas.server_process import add_account, bearer, civitas, running_server, status_code
+from tests.civitas.server_process import add_account, civitas, running_server, status_code
 
 PASSWORD = "a long and unusual passphrase"
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import grpc
 
+from civitas.client import bearer
 from protos.civitas.v1 import history_pb2 as hpb
 from protos.civitas.v1 import history_pb2_grpc, identity_pb2_grpc
-from tests.civitas.server_process import add_account, bearer, civitas, running_server
+from tests.civitas.server_process import add_account, civitas, running_server
 from tests.projections.test_history_service import register, sign_in, wait_for
 
 

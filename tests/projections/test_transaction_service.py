@@ -8,10 +8,11 @@ from pathlib import Path
 
 import grpc
 
+from civitas.client import bearer
 from protos.civitas.v1 import history_pb2 as hpb
 from protos.civitas.v1 import history_pb2_grpc, identity_pb2_grpc, transaction_pb2_grpc
 from protos.civitas.v1 import transaction_pb2 as pb
-from tests.civitas.server_process import add_account, bearer, civitas, running_server, status_code
+from tests.civitas.server_process import add_account, civitas, running_server, status_code
 from tests.projections.test_history_service import register, sign_in, wait_for
 
 DOCUMENT = "ab" * 32
