@@ -120,6 +120,7 @@ def run(
         seconds=max(r.seconds for r in results),
         calls=[c for r in results for c in r.calls],
         writes=[w for r in results for w in r.writes],
+        journeys=sum(r.journeys for r in results),
     )
     return merged, lags
 

@@ -94,6 +94,7 @@ MAX_REQUEST_BYTES = 4 * 1024 * 1024  # the server's limit: larger requests are R
 # A server stream that was still open when the fuzz stopped reading: ended by the client.
 STREAM_ENDED_BY_US = {Code.CANCELLED, Code.DEADLINE_EXCEEDED}
 STREAM_SECONDS = 0.3
+REFUSAL_SECONDS = 10.0
 # A stream cut off before its first item may still be at work on the server (a watch records
 # the read first): give it this long to finish before the next example counts what was written.
 SETTLE_SECONDS = 0.5
@@ -264,7 +265,10 @@ def test_every_rpc_answers_fuzzed_requests_with_an_expected_status(
     request = data.draw(messages(method.input_type, world.hints), label="request")
     before = world.last_notification()
 
-    code, error = _invoke(world.channel, method, request, world.credentials[caller])
+    # A refused caller's stream ends at once with its refusal: wait for it however busy the
+    # machine, where a served stream is read for a moment only.
+    stream_seconds = REFUSAL_SECONDS if caller in refused else STREAM_SECONDS
+    code, error = _invoke(world.channel, method, request, world.credentials[caller], stream_seconds)
 
     event(code.name)  # --hypothesis-show-statistics: how deep the fuzz got, RPC by RPC
     where = f"{method.full_name} by {caller}: {code.name} {error.details() if error else ''}"
@@ -302,6 +306,7 @@ def _invoke(
     method: MethodDescriptor,
     request: Message,
     metadata: list[tuple[str, str]],
+    stream_seconds: float,
 ) -> tuple[grpc.StatusCode, grpc.Call | None]:
     """The status a call ended with; a stream is read for a few items, then let go."""
     path = f"/{method.containing_service.full_name}/{method.name}"
@@ -317,7 +322,7 @@ def _invoke(
             return Code.OK, None
         stream: Any = channel.unary_stream(
             path, request_serializer=serialize, response_deserializer=reply.FromString
-        )(request, metadata=md, timeout=STREAM_SECONDS)
+        )(request, metadata=md, timeout=stream_seconds)
         for received, _ in enumerate(stream, start=1):
             if received == STREAM_ITEMS:
                 stream.cancel()
