@@ -62,6 +62,7 @@ def run_crash_scenario(tmp_path: Path, url: str) -> None:
         try:
             checked = sum(assert_acknowledged_writes_exactly_once(node, r) for r in results)
             assert checked > 20, "too little load to prove anything"
+            print(f"acknowledged writes checked exactly once: {checked}")  # with -s
             size = wait_until_sequenced(node)
             wait_until_projected(node)
         finally:
@@ -101,6 +102,7 @@ def crash_under_load(replicas: list[ServerProcess], keys: dict[str, str]) -> lis
         time.sleep(2)
     finally:
         results = [workload.stop() for workload in workloads]
+    print(f"sequencer taken over {takeover:.2f} s after its holder was killed")  # with -s
     assert takeover < TAKEOVER_SECONDS, f"takeover took {takeover:.1f} s"
     assert survivor.process.poll() is None
     calls = [call for result in results for call in result.calls]

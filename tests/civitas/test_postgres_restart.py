@@ -78,6 +78,7 @@ def load_through_a_restart(server: ServerProcess, key: str, postgres: PrivatePos
             result = workload.stop()
 
     assert all(code == grpc.StatusCode.UNAVAILABLE for code, _ in while_down), while_down
+    print(f"while down: {while_down}; a write succeeded {recovered_after:.2f} s after restart")
     assert max(seconds for _, seconds in while_down) < PROMPT_SECONDS, while_down
     assert recovered_after < 10, f"recovered only after {recovered_after:.1f} s"
     codes = result.codes()
