@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import grpc
@@ -13,6 +12,7 @@ from civitas.audit_export import download_bundle
 from civitas.client import CivitasClient, ClientTls, channel_for, describe_error
 from civitas.totp_app import TOTP_STEP_SECONDS, TotpApp
 from tests.civitas.certificates import CertificateAuthority
+from tests.civitas.ledger_checks import open_node, wait_until_sequenced
 from tests.civitas.server_process import add_account, civitas, running_server
 
 URI = "otpauth://totp/civitas:someone?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=civitas"
@@ -94,25 +94,14 @@ def test_the_client_over_mutual_tls(tmp_path: Path) -> None:
             auditor.register_citizen({"national_identifier": "TLS-2"})
         assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
-        size = _settled_tree_size(auditor)
+        node = open_node(data_dir, database)
+        try:
+            size = wait_until_sequenced(node)
+        finally:
+            node.close()
         download_bundle(auditor, tmp_path / "over-api")
         civitas(data_dir, database, "export", "--out", str(tmp_path / "from-disk"))
         for name in ("entries.jsonl", "keyring.json", f"checkpoints/{size}.txt"):
             assert (tmp_path / "over-api" / name).read_bytes() == (
                 tmp_path / "from-disk" / name
             ).read_bytes(), name
-
-
-def _settled_tree_size(auditor: CivitasClient) -> int:
-    """The checkpoint's size once it has stopped growing: the sequencer signs one at least
-    every second while entries wait, so two quiet seconds mean it covers every write."""
-    deadline = time.monotonic() + 20
-    size, since = -1, time.monotonic()
-    while time.monotonic() < deadline:
-        latest = auditor.latest_checkpoint().tree_size
-        if latest != size:
-            size, since = latest, time.monotonic()
-        elif time.monotonic() - since >= 2.0:
-            return size
-        time.sleep(0.1)
-    raise AssertionError("the checkpoint kept growing")
