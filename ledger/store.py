@@ -50,6 +50,9 @@ LOG_NAME = "ledger"  # the one application name every ledger application shares
 SQLITE_EVENTS_TABLE = "stored_events"
 POSTGRES_EVENTS_TABLE = f"{LOG_NAME}_events"
 SQLITE_POLL_INTERVAL = 0.05
+# Views and followers keep one idle PostgreSQL connection each (they grow on demand): with
+# two, one idle server held 43 connections and a few replicas filled PostgreSQL's default 100.
+ONE_IDLE = {"POSTGRES_POOL_SIZE": "1"}
 
 
 @dataclass(frozen=True)
@@ -299,7 +302,7 @@ class LedgerStore:
 
     def tracking_recorder(self, name: str, recorder_class: type[TrackingRecorder]) -> Any:
         """A tracking recorder (a projection's view) on the same database, closed with the store."""
-        factory = InfrastructureFactory.construct(_named_env(self.env, name))
+        factory = InfrastructureFactory.construct(_named_env({**self.env, **ONE_IDLE}, name))
         self._view_factories.append(factory)
         self._protect(factory.datastore)  # type: ignore[attr-defined]
         with self.database.schema_lock():
@@ -314,7 +317,7 @@ class LedgerStore:
     def follower_env(self) -> dict[str, str]:
         """For followers' runners, which build their own recorders: the node has created every
         table already (under the schema lock), so they must not run DDL again concurrently."""
-        return {**self.env, "CREATE_TABLE": "no"}
+        return {**self.env, **ONE_IDLE, "CREATE_TABLE": "no"}
 
     def close(self) -> None:
         for factory in self._view_factories:
