@@ -45,7 +45,8 @@ def wait_until_sequenced(node: Node, timeout: float = 30.0) -> int:
     while True:
         position = node.log_view.max_tracking_id("ledger") or 0
         leaves = node.log_view.tree_size()
-        checkpoint = node.audit.latest_checkpoint().tree_size
+        signed = node.log_view.latest_checkpoint()  # None until the first is signed
+        checkpoint = signed.tree_size if signed else -1
         if position >= target and checkpoint == leaves:
             return checkpoint
         if time.monotonic() > deadline:
