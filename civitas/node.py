@@ -129,11 +129,15 @@ class Node:
             self.upgrade_schema()
             return
         found = SchemaVersions(self.store.datastore).current()
-        if found != SCHEMA_VERSION:
-            newer = "newer than" if found > SCHEMA_VERSION else "older than"
+        if found > SCHEMA_VERSION:
             raise ConfigError(
-                f"the database schema is at version {found}, {newer} the version {SCHEMA_VERSION} "
-                "this release needs: run `civitas db upgrade` (with this release) first"
+                f"the database schema is at version {found}, newer than this release's "
+                f"{SCHEMA_VERSION}: run a newer release of Civitas"
+            )
+        if found < SCHEMA_VERSION:
+            raise ConfigError(
+                f"the database schema is at version {found}, this release needs {SCHEMA_VERSION}: "
+                "run `civitas db upgrade` (with this release) first"
             )
 
     def upgrade_schema(self) -> tuple[int, int]:
@@ -146,7 +150,7 @@ class Node:
             if before > SCHEMA_VERSION:
                 raise ConfigError(
                     f"the database schema is at version {before}, newer than this release's "
-                    f"{SCHEMA_VERSION}: upgrade Civitas instead"
+                    f"{SCHEMA_VERSION}: run a newer release of Civitas"
                 )
             # Each table is created, under the schema lock, by the recorder that owns it.
             self.data_keys  # noqa: B018
