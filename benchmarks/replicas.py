@@ -19,35 +19,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-
-import psycopg
 
 from civitas.config import build_config
 from civitas.node import Node
 from civitas.workload import Workload, WorkloadResult, WorkloadSettings
+from tests.civitas.private_postgres import fresh_schema
 from tests.civitas.server_process import ServerProcess, add_account, civitas
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-@contextmanager
-def fresh_schema(base: str) -> Iterator[str]:
-    schema = f"bench_{secrets.token_hex(4)}"
-    with psycopg.connect(base, autocommit=True) as connection:
-        connection.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{base}?schema={schema}"
-    finally:
-        with psycopg.connect(base, autocommit=True) as connection:
-            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 class CheckpointPoller:
@@ -150,7 +134,7 @@ def main() -> None:
         baseline, _ = run(sqlite, 1, args, Path(tmp) / "sqlite")
         report("SQLite, 1 server", baseline)
         for replicas in (1, 2):
-            with fresh_schema(args.postgres) as database:
+            with fresh_schema(args.postgres, "bench") as database:
                 result, lags = run(database, replicas, args, Path(tmp) / f"pg{replicas}")
             report(f"PostgreSQL, {replicas} replica(s)", result)
             p50, p99 = percentile(lags, 50), percentile(lags, 99)

@@ -104,9 +104,7 @@ def _db_upgrade(config: Config, args: argparse.Namespace) -> int:
 
 
 def _db_version(config: Config, args: argparse.Namespace) -> int:
-    node = Node(config)
-    if not node.keys.exists():
-        raise ConfigError(f"no ledger in {node.config.data_dir}: run `civitas db upgrade`")
+    node = _initialised_node(config)
     found = SchemaVersions(node.store.datastore).current()
     print(json.dumps({"database": found, "release": SCHEMA_VERSION}))
     node.close()
@@ -262,12 +260,17 @@ def _sequenced_node(config: Config) -> Node:
 
 
 def _ready_node(config: Config) -> Node:
+    node = _initialised_node(config)
+    node.prepare_schema()
+    return node
+
+
+def _initialised_node(config: Config) -> Node:
     node = Node(config)
     if not node.keys.exists():
         raise ConfigError(
             f"no ledger in {node.config.data_dir}: run `civitas init` (or `civitas db upgrade`)"
         )
-    node.prepare_schema()
     return node
 
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from civitas.config import build_config
 from civitas.node import Node
+from tests.civitas.private_postgres import fresh_schema
 
 POSTGRES_URL = os.environ.get("CIVITAS_TEST_POSTGRES", "")
 REQUIRE_POSTGRES = os.environ.get("CIVITAS_REQUIRE_POSTGRES") == "1"
@@ -30,13 +29,8 @@ def postgres_or_skip() -> str:
 @pytest.fixture
 def postgres_schema_url() -> Iterator[str]:
     """A PostgreSQL URL with a fresh schema of its own, dropped afterwards."""
-    base = postgres_or_skip()
-    schema = f"t_{secrets.token_hex(6)}"
-    with psycopg.connect(base, autocommit=True) as connection:
-        connection.execute(f'CREATE SCHEMA "{schema}"')
-    yield f"{base}?schema={schema}"
-    with psycopg.connect(base, autocommit=True) as connection:
-        connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with fresh_schema(postgres_or_skip()) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

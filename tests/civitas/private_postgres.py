@@ -4,6 +4,7 @@ the shared one other tests use."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -62,6 +63,19 @@ class PrivatePostgres:
     def stop(self) -> None:
         """A fast shutdown: clients are disconnected, committed work is kept."""
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+
+@contextmanager
+def fresh_schema(base: str, prefix: str = "t") -> Iterator[str]:
+    """A URL of `base` with a new empty schema, dropped afterwards."""
+    schema = f"{prefix}_{secrets.token_hex(6)}"
+    with psycopg.connect(base, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{base}?schema={schema}"
+    finally:
+        with psycopg.connect(base, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @contextmanager

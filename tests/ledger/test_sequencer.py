@@ -185,13 +185,7 @@ def test_another_postgres_replica_takes_over_when_the_sequencer_dies(
 
 
 def _wait_for_checkpoint(node: Node, size: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        latest = node.log_view.latest_checkpoint()
-        if latest and latest.tree_size >= size:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"no checkpoint of size {size} within {timeout}s")
+    wait_until(lambda: signed_size(node) >= size, timeout, f"a checkpoint of size {size}")
 
 
 def _wait_for_leader(processes: list[subprocess.Popen[str]]) -> subprocess.Popen[str]:
@@ -220,7 +214,7 @@ def test_a_clean_stop_signs_a_checkpoint_over_every_leaf(tmp_path: Path) -> None
     service.start()
     try:
         write_accounts(node, 3, "first")
-        wait_until(lambda: signed_size(node) == 3)  # the first checkpoint comes at once
+        _wait_for_checkpoint(node, 3)  # the first checkpoint comes at once
         write_accounts(node, 5, "second")
         wait_until(lambda: node.log_view.tree_size() == 8)
         assert signed_size(node) == 3
@@ -235,8 +229,8 @@ def signed_size(node: Node) -> int:
     return checkpoint.tree_size if checkpoint else 0
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, "timed out"
+        assert time.monotonic() < deadline, f"no {what or 'success'} within {timeout} s"
         time.sleep(0.02)
