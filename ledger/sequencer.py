@@ -10,6 +10,7 @@ loses only the uncommitted batch, which the next run reads again from the tracke
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -197,7 +198,7 @@ class SequencerService:
             sequencer = runner.projection
             assert isinstance(sequencer, Sequencer)
             checkpoints = CheckpointWriter(runner.view, settings.origin, settings.checkpoint_signer)
-            last_checkpoint = 0.0
+            last_checkpoint = -math.inf  # the first checkpoint is due at once, whatever the uptime
             while not self._stopping.is_set() and settings.leader_lock.still_held():
                 runner.run_forever(timeout=TICK_SECONDS)
                 tree = sequencer.flush()
