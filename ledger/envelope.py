@@ -39,23 +39,22 @@ class SignedEntry:
     payload: bytes | None  # None once erased
 
 
-def pack(
-    entry: Entry, signature: bytes, payload: bytes | None, digest: bytes | None = None
-) -> bytes:
-    actor = entry.actor.encode()
-    kid = entry.kid.encode()
-    if len(entry.at) != TIMESTAMP_SIZE or len(kid) > 255 or len(actor) > 65535:
+def pack(actor: str, at: str, kid: str, digest: bytes, signature: bytes, payload: bytes) -> bytes:
+    """The frame of a signed entry whose payload is kept."""
+    actor_bytes = actor.encode()
+    kid_bytes = kid.encode()
+    if len(at) != TIMESTAMP_SIZE or len(kid_bytes) > 255 or len(actor_bytes) > 65535:
         raise ValueError("entry fields too long for the stored frame")
     return b"".join(
         (
-            _HEADER.pack(_ERASED if payload is None else _WITH_PAYLOAD, len(actor)),
-            actor,
-            entry.at.encode(),
-            bytes((len(kid),)),
-            kid,
-            digest or bytes.fromhex(entry.payload_sha256),
+            _HEADER.pack(_WITH_PAYLOAD, len(actor_bytes)),
+            actor_bytes,
+            at.encode(),
+            bytes((len(kid_bytes),)),
+            kid_bytes,
+            digest,
             signature,
-            payload or b"",
+            payload,
         )
     )
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from uuid import UUID
 
 import pytest
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from civitas.node import Node
 from ledger.accounts import ServiceAccount, account_id
@@ -55,9 +56,27 @@ def test_a_large_save_signed_on_every_core_stores_the_same_entries(node: Node) -
         assert (entry.stream, entry.version) == (str(account_id(f"bulk-{n}")), 1)
         assert node.accounts.find(f"bulk-{n}") is not None
     assert node.store.recorder.max_notification_id() == count
-    # Nothing signed ahead stays behind for the thread's next save.
-    node.accounts.create("after-the-batch", "auditor", actor="cli:test")
-    assert node.accounts.find("after-the-batch") is not None
+
+
+def test_a_one_event_save_keeps_the_recorders_contract(node: Node) -> None:
+    """On SQLite one event is one INSERT that the database commits itself: a conflicting one
+    still raises eventsourcing's IntegrityError and writes nothing, and no transaction is left
+    open behind it."""
+    node.accounts.create("single", "auditor", actor="cli:test")
+    (row,) = stored_rows(node, account_id("single"))
+    with pytest.raises(IntegrityError):
+        node.store.recorder.insert_events([row])
+    assert stored_rows(node, account_id("single")) == [row]
+    node.accounts.save(
+        *(ServiceAccount(f"pair-{n}", "auditor", "0" * 64, actor="cli:test") for n in (1, 2))
+    )
+    assert all(len(stored_rows(node, account_id(f"pair-{n}"))) == 1 for n in (1, 2))
+    if not node.database.is_postgres:
+        other = sqlite3.connect(node.database.sqlite_path, timeout=0, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # "database is locked" if a write were still open
+        assert other.execute("SELECT COUNT(*) FROM stored_events").fetchone() == (3,)
+        other.rollback()
+        other.close()
 
 
 def test_reading_back_rebuilds_the_aggregate(node: Node) -> None:
