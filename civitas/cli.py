@@ -10,6 +10,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import psycopg
+from eventsourcing.persistence import PersistenceError
+
 from civitas.config import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -24,6 +27,7 @@ from civitas.logs import configure_logging
 from civitas.node import Node, utc_now
 from ledger.errors import DomainError
 from ledger.export import export_bundle
+from ledger.keyring import KeyringError
 from ledger.schema import SCHEMA_VERSION, SchemaVersions
 from projections.statistics import authentications_per_day, median_days_to_decision
 
@@ -54,8 +58,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(config.log_format)
         config = replace(config, create_schema=_may_create_schema(args.command, config))
         result: int = args.command(config, args)
-    except (ConfigError, DomainError) as error:
+    except (ConfigError, DomainError, KeyringError) as error:
         print(f"civitas: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a folder that cannot be written, a file that is not there…
+        print(f"civitas: {error}", file=sys.stderr)
+        return 2
+    except (PersistenceError, psycopg.Error) as error:
+        print(f"civitas: the database refused: {error}", file=sys.stderr)
         return 2
     return result
 

@@ -88,7 +88,8 @@ def _is_loopback(host: str) -> bool:
 
 
 def data_dir_from(flag: str | None, environ: Mapping[str, str]) -> Path:
-    return Path(flag or environ.get("CIVITAS_DATA") or DEFAULT_DATA_DIR)
+    # Absolute: the SQLite URL made from it must not read `./civitas-data` as `/civitas-data`.
+    return Path(flag or environ.get("CIVITAS_DATA") or DEFAULT_DATA_DIR).absolute()
 
 
 def operator_actor() -> str:

@@ -61,7 +61,12 @@ def build_server(node: Node) -> tuple[grpc.Server, health.HealthServicer]:
         interceptors=[
             CallerInterceptor(authenticator.authenticate, ROLES, node.metrics.rpc_finished)
         ],
-        options=[("grpc.max_receive_message_length", 4 * 1024 * 1024)],
+        options=[
+            ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+            # gRPC shares a port with any process that binds it too: a second server on a taken
+            # port would start and answer half the calls. Without it, binding fails.
+            ("grpc.so_reuseport", 0),
+        ],
     )
     audit_pb2_grpc.add_AuditServiceServicer_to_server(
         AuditServicer(node.audit, ProjectionRowStream(node.audited_projections)), server
@@ -84,6 +89,13 @@ def build_server(node: Node) -> tuple[grpc.Server, health.HealthServicer]:
 
 def bind(server: grpc.Server, config: Config) -> int:
     address = f"{config.host}:{config.port}"
+    try:
+        return _add_port(server, config, address)
+    except RuntimeError:  # gRPC says no more than this
+        raise ConfigError(f"cannot listen on {address}: is another process using it?") from None
+
+
+def _add_port(server: grpc.Server, config: Config, address: str) -> int:
     if config.tls is None:
         log.warning(
             "!!! DEVELOPMENT MODE: plaintext gRPC on %s, no TLS. API keys cross the wire in "

@@ -25,7 +25,7 @@ class MalformedEntry(ValueError):
 
 
 class Entry(NamedTuple):
-    """A named tuple rather than a dataclass: built for every event written, and cheaper so."""
+    """A named tuple rather than a dataclass: built for every event read, and cheaper so."""
 
     actor: str
     at: str
@@ -37,9 +37,6 @@ class Entry(NamedTuple):
 
     def canonical_bytes(self) -> bytes:
         return canonical_entry_bytes(self)
-
-    def signing_input(self) -> bytes:
-        return SIGNATURE_CONTEXT + self.canonical_bytes()
 
 
 def format_timestamp(moment: datetime) -> str:

@@ -165,22 +165,24 @@ class KeyFolder:
             raise KeyringError(f"{self.keyring_path} is not a valid keyring: {error}") from None
 
     def rotate_entry_key(self, now: datetime) -> PublicKeyring:
-        keyring = self.load_keyring()
-        current = keyring.current_entry_key(now)
-        closed = replace(current, not_after=now + ROTATION_GRACE)
-        new_kid = f"k{1 + max(_kid_number(key.kid) for key in keyring.entry_keys)}"
-        new_key = self._new_entry_key(new_kid, now)
-        keys = tuple(closed if key.kid == current.kid else key for key in keyring.entry_keys)
-        rotated = replace(keyring, entry_keys=(*keys, new_key))
-        self._write_keyring(rotated)
-        return rotated
+        with self.exclusive():  # two rotations at once would both make the same next kid
+            keyring = self.load_keyring()
+            current = keyring.current_entry_key(now)
+            closed = replace(current, not_after=now + ROTATION_GRACE)
+            new_kid = f"k{1 + max(_kid_number(key.kid) for key in keyring.entry_keys)}"
+            new_key = self._new_entry_key(new_kid, now)
+            keys = tuple(closed if key.kid == current.kid else key for key in keyring.entry_keys)
+            rotated = replace(keyring, entry_keys=(*keys, new_key))
+            self._write_keyring(rotated)
+            return rotated
 
     def rotate_checkpoint_key(self) -> PublicKeyring:
-        keyring = self.load_keyring()
-        new_key = self._new_checkpoint_key(keyring.origin)
-        rotated = replace(keyring, checkpoint_keys=(*keyring.checkpoint_keys, new_key))
-        self._write_keyring(rotated)
-        return rotated
+        with self.exclusive():  # and one would lose the other's key from the keyring
+            keyring = self.load_keyring()
+            new_key = self._new_checkpoint_key(keyring.origin)
+            rotated = replace(keyring, checkpoint_keys=(*keyring.checkpoint_keys, new_key))
+            self._write_keyring(rotated)
+            return rotated
 
     def named_private_key(self, name: str) -> Ed25519PrivateKey:
         """A key of another purpose kept in this folder (e.g. token signing), made on first use."""

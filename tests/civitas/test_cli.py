@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import grpc
@@ -61,6 +63,14 @@ def test_first_start_creates_keys_and_accepts_accounts_added_meanwhile(tmp_path:
         keyring = stub.GetKeyring(audit_pb2.GetKeyringRequest(), metadata=bearer(key))
         assert [k.kid for k in keyring.entry_keys] == ["k1"]
         assert json.loads(keyring.json)["origin"] == keyring.origin
+
+
+def test_a_relative_data_folder_holds_the_database_and_the_keys(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "civitas.cli", "--data-dir", "relative", "init"]
+    subprocess.run(command, cwd=tmp_path, capture_output=True, timeout=60, check=True)
+    assert (tmp_path / "relative" / "civitas.sqlite").exists()
+    assert (tmp_path / "relative" / "keys" / "keyring.json").exists()
+    assert not Path("/relative").exists()
 
 
 def test_rotation_then_export_gives_a_bundle_that_verifies(

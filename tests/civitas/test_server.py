@@ -179,6 +179,22 @@ def test_serve_refuses_plaintext_off_loopback(tmp_path: Path) -> None:
     assert "only on loopback" in result.stderr
 
 
+def test_a_second_server_on_a_taken_port_is_refused(tmp_path: Path) -> None:
+    """gRPC would otherwise share the port and give the second server half of the calls."""
+    database = f"sqlite:///{tmp_path / 'first.sqlite'}"
+    with running_server(tmp_path / "first", database) as (port, _):
+        second = civitas(
+            tmp_path / "second",
+            f"sqlite:///{tmp_path / 'second.sqlite'}",
+            "serve",
+            "--port",
+            str(port),
+            check=False,
+        )
+    assert second.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in second.stderr
+
+
 def test_callers_authenticate_by_client_certificate_under_mtls(tmp_path: Path) -> None:
     database = f"sqlite:///{tmp_path / 'civitas.sqlite'}"
     data_dir = tmp_path / "data"

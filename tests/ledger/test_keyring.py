@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -46,6 +48,24 @@ def test_rotation_closes_the_old_window_after_a_grace_period(tmp_path: Path) -> 
     assert keyring.current_entry_key(later + timedelta(seconds=1)).kid == "k2"
     assert keyring.current_entry_key(later - timedelta(seconds=1)).kid == "k1"
     assert not old.is_valid_at(later + ROTATION_GRACE)
+
+
+def _rotate_both(folder: Path, now: datetime) -> None:
+    KeyFolder(folder).rotate_entry_key(now)
+    KeyFolder(folder).rotate_checkpoint_key()
+
+
+def test_rotations_by_several_processes_at_once_each_add_a_key(tmp_path: Path) -> None:
+    folder = KeyFolder(tmp_path / "keys")
+    folder.initialise("civitas.test/log", T0)
+    later = T0 + timedelta(days=1)
+    with ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("fork")) as pool:
+        list(pool.map(_rotate_both, [folder.path] * 4, [later] * 4))
+    keyring = folder.load_keyring()
+    assert [key.kid for key in keyring.entry_keys] == ["k1", "k2", "k3", "k4", "k5"]
+    assert len(set(keyring.checkpoint_keys)) == 5
+    for key in keyring.entry_keys:
+        assert folder.entry_private_key(key.kid).public_key() == key.public_key
 
 
 def test_a_running_signer_follows_a_rotation_made_by_another_process(tmp_path: Path) -> None:
