@@ -5,7 +5,8 @@
 settings, in two modes: one `save` per command (the shape of an RPC) and 100 aggregates per
 `save`. The machines here are noisy, so (a) and (b) take turns in rounds of 100 aggregates (the
 order swapped every round) and both meet the same moments of the machine; each run starts on
-fresh databases, and the median of the runs counts.
+fresh databases, and the median of the runs counts. One save per command also runs (c), plain
+`eventsourcing` on the ledger's own SQLite recorder: (b)/(c) is what the signed entry costs.
 
 Usage: .venv/bin/python benchmarks/append.py [--repeats N]
 """
@@ -92,15 +93,18 @@ def batched(save: Callable[..., Any], case: type[Any], aggregates: int) -> float
 Mode = Callable[[Callable[..., Any], type[Any], int], float]
 
 
-def taking_turns(mode: Mode, plain: Application[Any], signed: SignedCases) -> tuple[float, float]:
-    """Events/s of (a) and (b) in `mode`, in alternating rounds of `ROUND` aggregates."""
-    seconds = {"a": 0.0, "b": 0.0}
-    turns = [("a", plain.save, PlainCase), ("b", signed.save, SignedCase)]
+Turn = tuple[Callable[..., Any], type[Any]]  # a save function and the aggregate class it saves
+
+
+def taking_turns(mode: Mode, turns: dict[str, Turn]) -> dict[str, float]:
+    """Events/s of each store in `mode`, in rounds of `ROUND` aggregates, the order reversed
+    every other round."""
+    seconds = dict.fromkeys(turns, 0.0)
+    order = list(turns.items())
     for round_number in range(AGGREGATES // ROUND):
-        for name, save, case in turns if round_number % 2 == 0 else turns[::-1]:
+        for name, (save, case) in order if round_number % 2 == 0 else order[::-1]:
             seconds[name] += mode(save, case, ROUND)
-    events = AGGREGATES * EVENTS_PER_AGGREGATE
-    return events / seconds["a"], events / seconds["b"]
+    return {name: AGGREGATES * EVENTS_PER_AGGREGATE / spent for name, spent in seconds.items()}
 
 
 def ed25519_sign_rate(threads: int = 1, count: int = 20_000) -> float:
@@ -118,14 +122,16 @@ def ed25519_sign_rate(threads: int = 1, count: int = 20_000) -> float:
         return count / (time.perf_counter() - started)
 
 
-def plain_app(folder: Path) -> Application[Any]:
-    return Application(
-        env={
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(folder / "plain.sqlite"),
-            "SQLITE_LOCK_TIMEOUT": "30",
-        }
-    )
+def plain_app(folder: Path, recorder_topic: str | None = None) -> Application[Any]:
+    name = "plain-on-ledger-recorder" if recorder_topic else "plain"
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": str(folder / f"{name}.sqlite"),
+        "SQLITE_LOCK_TIMEOUT": "30",
+    }
+    if recorder_topic:
+        env["APPLICATION_RECORDER_TOPIC"] = recorder_topic
+    return Application(env=env)
 
 
 def signed_node(folder: Path) -> Node:
@@ -138,7 +144,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    rates: dict[str, list[float]] = {key: [] for key in ("a1", "b1", "aN", "bN")}
+    rates: dict[str, list[float]] = {key: [] for key in ("a1", "b1", "c1", "aN", "bN")}
     leaves_per_second = 0.0
     for _ in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
@@ -146,21 +152,31 @@ def main() -> None:
             plain = plain_app(folder)
             node = signed_node(folder)
             signed = SignedCases(node.store)
-            for mode, run in (("1", per_save), ("N", batched)):
-                plain_rate, signed_rate = taking_turns(run, plain, signed)
-                rates[f"a{mode}"].append(plain_rate)
-                rates[f"b{mode}"].append(signed_rate)
+            # (c): plain eventsourcing on the ledger's SQLite recorder, which stores a one-event
+            # save as one statement: what (b) adds beyond it is the signed entry alone.
+            same_recorder = plain_app(folder, "ledger.store:SQLiteLedgerRecorder")
+            stores: dict[str, Turn] = {
+                "a": (plain.save, PlainCase),
+                "b": (signed.save, SignedCase),
+                "c": (same_recorder.save, PlainCase),
+            }
+            for name, rate in taking_turns(per_save, stores).items():
+                rates[f"{name}1"].append(rate)
+            del stores["c"]
+            for name, rate in taking_turns(batched, stores).items():
+                rates[f"{name}N"].append(rate)
             leaves = node.store.recorder.max_notification_id() or 0
             started = time.perf_counter()
             node.sequencer().catch_up(leaves)
             leaves_per_second = max(leaves_per_second, leaves / (time.perf_counter() - started))
             assert node.log_view.tree_size() == leaves
             plain.close()
+            same_recorder.close()
             node.close()
     median = {key: statistics.median(values) for key, values in rates.items()}
     ratios = {
-        mode: [b / a for a, b in zip(rates[f"a{mode}"], rates[f"b{mode}"], strict=True)]
-        for mode in ("1", "N")
+        (b, a): [signed / plain for plain, signed in zip(rates[a], rates[b], strict=True)]
+        for b, a in (("b1", "a1"), ("bN", "aN"), ("b1", "c1"))
     }
     sign_rate = ed25519_sign_rate()
     cores = os.cpu_count() or 1
@@ -168,6 +184,7 @@ def main() -> None:
     print(f"events: {AGGREGATES * EVENTS_PER_AGGREGATE} per run, {args.repeats} runs, medians")
     print(f"(a) plain eventsourcing, one save per command: {median['a1']:10.0f} events/s")
     print(f"(b) signed store,        one save per command: {median['b1']:10.0f} events/s")
+    print(f"(c) (a) on the ledger's SQLite recorder:      {median['c1']:10.0f} events/s")
     print(f"(a) plain eventsourcing, {BATCH} aggregates per save: {median['aN']:10.0f} events/s")
     print(f"(b) signed store,        {BATCH} aggregates per save: {median['bN']:10.0f} events/s")
     print(f"Ed25519 signatures, one core:                {sign_rate:10.0f} /s")
@@ -177,11 +194,13 @@ def main() -> None:
     # The ratio (a) would keep if signing were all the signed store added:
     for mode, rate in (("1", sign_rate), ("N", all_cores_rate)):
         signing_only = (1 / median[f"a{mode}"]) / (1 / median[f"a{mode}"] + 1 / rate)
-        runs = " ".join(f"{ratio:.3f}" for ratio in ratios[mode])
+        runs = " ".join(f"{ratio:.3f}" for ratio in ratios[f"b{mode}", f"a{mode}"])
         name = "ratio_per_save" if mode == "1" else "ratio_batched"
         print(f"{name}: runs {runs}; with signing the only cost added: {signing_only:.3f}")
-    print(f"ratio_per_save={statistics.median(ratios['1']):.3f}")
-    print(f"ratio_batched={statistics.median(ratios['N']):.3f}")
+    entry_only = statistics.median(ratios["b1", "c1"])
+    print(f"(b)/(c), the signed entry's own cost, one save per command: {entry_only:.3f}")
+    print(f"ratio_per_save={statistics.median(ratios['b1', 'a1']):.3f}")
+    print(f"ratio_batched={statistics.median(ratios['bN', 'aN']):.3f}")
 
 
 if __name__ == "__main__":

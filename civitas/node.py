@@ -83,7 +83,9 @@ class Node:
 
     def initialise(self, origin: str | None = None) -> PublicKeyring:
         """Create the data folder and the first keys; safe to call on every start."""
-        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        # Owner only, as PostgreSQL keeps its data directory: the database holds sealed
+        # personal data and every account's key hash.
+        self.config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         with self.keys.exclusive():
             keyring = self.keys.initialise(origin or default_origin(), utc_now())
             # Every replica shares these: make them here, once, not on some first request where

@@ -53,14 +53,14 @@ class AuditLog:
             raise FailedPrecondition("no checkpoint has been signed yet")
         return checkpoint
 
-    def checkpoints(self, up_to_size: int) -> list[StoredCheckpoint]:
-        return [cp for cp in self._view.checkpoints() if cp.tree_size <= up_to_size]
+    def checkpoints(self, up_to_size: int) -> Iterator[StoredCheckpoint]:
+        return self._view.iter_checkpoints(up_to_size)
 
     def inclusion_proof(self, index: int, tree_size: int = 0) -> InclusionProof:
         size = tree_size or self.latest_checkpoint().tree_size
         self._check_size(size, "tree_size")
         if not 0 <= index < size:
-            raise InvalidInput.of("index", f"must be below tree_size ({size})")
+            raise InvalidInput.of("index", f"must be at least 0 and below tree_size ({size})")
         leaf = self._view.nodes([(0, index)])[(0, index)]
         return InclusionProof(index, size, leaf, inclusion_proof(self._view, index, size))
 

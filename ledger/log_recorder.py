@@ -76,8 +76,15 @@ class MerkleLogRecorder(TrackingRecorder, ABC):
     def latest_checkpoint(self) -> StoredCheckpoint | None: ...
 
     @abstractmethod
-    def checkpoints(self) -> list[StoredCheckpoint]:
-        """Every signed checkpoint, smallest tree first."""
+    def checkpoints(self, above: int, up_to: int, limit: int) -> list[StoredCheckpoint]:
+        """Checkpoints with above < tree size <= up_to, smallest tree first, at most `limit`."""
+
+    def iter_checkpoints(self, up_to: int, batch: int = 1000) -> Iterator[StoredCheckpoint]:
+        """Every checkpoint up to a tree size, a page at a time (two are signed a second)."""
+        above = -1
+        while chunk := self.checkpoints(above, up_to, batch):
+            yield from chunk
+            above = chunk[-1].tree_size
 
     @abstractmethod
     def leaf_index_of(self, notification_id: int) -> int | None:
@@ -165,9 +172,13 @@ class SQLiteMerkleLogRecorder(NamedSQLiteTracking, MerkleLogRecorder):
             row = c.fetchone()
         return None if row is None else StoredCheckpoint(row[0], bytes(row[1]), row[2])
 
-    def checkpoints(self) -> list[StoredCheckpoint]:
+    def checkpoints(self, above: int, up_to: int, limit: int) -> list[StoredCheckpoint]:
         with self.datastore.transaction(commit=False) as c:
-            c.execute("SELECT * FROM checkpoints ORDER BY tree_size")
+            c.execute(
+                "SELECT * FROM checkpoints WHERE tree_size > ? AND tree_size <= ? "
+                "ORDER BY tree_size LIMIT ?",
+                (above, up_to, limit),
+            )
             return [StoredCheckpoint(row[0], bytes(row[1]), row[2]) for row in c.fetchall()]
 
     def leaf_index_of(self, notification_id: int) -> int | None:
@@ -269,9 +280,15 @@ class PostgresMerkleLogRecorder(PostgresView, MerkleLogRecorder):
             row = c.fetchone()
         return None if row is None else _checkpoint(row)
 
-    def checkpoints(self) -> list[StoredCheckpoint]:
+    def checkpoints(self, above: int, up_to: int, limit: int) -> list[StoredCheckpoint]:
         with self.datastore.transaction(commit=False) as c:
-            c.execute(self.sql("SELECT * FROM {schema}.checkpoints ORDER BY tree_size"))
+            c.execute(
+                self.sql(
+                    "SELECT * FROM {schema}.checkpoints WHERE tree_size > %s AND tree_size <= %s "
+                    "ORDER BY tree_size LIMIT %s"
+                ),
+                (above, up_to, limit),
+            )
             return [_checkpoint(row) for row in c.fetchall()]
 
     def leaf_index_of(self, notification_id: int) -> int | None:

@@ -18,11 +18,15 @@ def test_both_stores_take_turns_over_the_same_events(
     plain = append.plain_app(tmp_path)
     node = append.signed_node(tmp_path)
     signed = append.SignedCases(node.store)
+    stores: dict[str, append.Turn] = {
+        "a": (plain.save, append.PlainCase),
+        "b": (signed.save, append.SignedCase),
+    }
     try:
         for mode in (append.per_save, append.batched):
-            plain_rate, signed_rate = append.taking_turns(mode, plain, signed)
-            assert plain_rate > 0
-            assert signed_rate > 0
+            rates = append.taking_turns(mode, stores)
+            assert sorted(rates) == ["a", "b"]
+            assert min(rates.values()) > 0
         events = 2 * 4 * append.EVENTS_PER_AGGREGATE  # both modes
         assert plain.recorder.max_notification_id() == events
         assert node.store.recorder.max_notification_id() == events

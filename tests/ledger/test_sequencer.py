@@ -18,6 +18,7 @@ from ledger.accounts import ServiceAccount
 from ledger.checkpoint import NoteVerifier, open_note, parse_checkpoint_text
 from ledger.envelope import unpack
 from ledger.leader import PostgresLeaderLock
+from ledger.log_recorder import StoredCheckpoint
 from ledger.merkle import leaf_hash, root_from_leaf_hashes, verify_consistency, verify_inclusion
 from tests.civitas.server_process import civitas_command
 
@@ -236,3 +237,17 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str =
     while not condition():
         assert time.monotonic() < deadline, f"no {what or 'success'} within {timeout} s"
         time.sleep(0.02)
+
+
+def test_checkpoints_are_read_a_page_at_a_time_in_order(node: Node) -> None:
+    """The export streams checkpoints as it streams entries: a long-lived log has millions."""
+    view = node.log_view
+    for size in range(1, 26):
+        view.add_checkpoint(StoredCheckpoint(size, bytes(32), f"note {size}\n"))
+    pages = view.iter_checkpoints(up_to=20, batch=7)
+    assert [checkpoint.tree_size for checkpoint in pages] == list(range(1, 21))
+    assert [c.note for c in view.checkpoints(above=5, up_to=25, limit=3)] == [
+        "note 6\n",
+        "note 7\n",
+        "note 8\n",
+    ]
