@@ -58,10 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(config.log_format)
         config = replace(config, create_schema=_may_create_schema(args.command, config))
         result: int = args.command(config, args)
-    except (ConfigError, DomainError, KeyringError) as error:
-        print(f"civitas: {error}", file=sys.stderr)
-        return 2
-    except OSError as error:  # a folder that cannot be written, a file that is not there…
+    # OSError: a folder that cannot be written, a file that is not there…
+    except (ConfigError, DomainError, KeyringError, OSError) as error:
         print(f"civitas: {error}", file=sys.stderr)
         return 2
     except (PersistenceError, psycopg.Error) as error:
