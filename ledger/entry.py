@@ -2,8 +2,8 @@
 
 An entry is canonical JSON in the RFC 8785 (JCS) form. Its keys are fixed and ASCII, its values
 are ASCII-safe strings and one integer, so `json.dumps` with sorted keys and no whitespace already
-yields the JCS bytes; `canonical_entry_bytes` builds the same bytes by hand, and `EntryWriter`
-builds them for the write path of every event (measured in benchmarks/append.py).
+yields the JCS bytes; `canonical_entry_bytes` builds the same bytes by hand, and `new_entry_bytes`
+builds them on the write path of every event (measured in benchmarks/append.py).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 ENTRY_FORMAT_VERSION = 1
@@ -73,43 +74,24 @@ def canonical_entry_bytes(entry: Entry) -> bytes:
     return text.encode("utf-8")
 
 
-class EntryWriter:
+# Actors, key ids and event types repeat from one event to the next: each is escaped once.
+# (Citizens are actors too, so there can be millions: the cache is bounded.)
+_quoted = lru_cache(maxsize=4096)(_encode_string)
+
+
+def new_entry_bytes(
+    actor: str, at: str, kid: str, payload_sha256: str, stream: str, type_: str, version: int
+) -> bytes:
     """`canonical_entry_bytes` for the write path, where it runs once for every event stored.
 
-    Actors, key ids and event types repeat from one event to the next, so each is escaped as a
-    JSON string once and kept. `at`, `payload_sha256` and `stream` are made by the writer itself
-    (a formatted timestamp, hex digits, a UUID): they never need escaping. Tests check that both
-    functions give the same bytes."""
-
-    CACHE_LIMIT = 4096  # distinct strings kept; citizens are actors, so there can be millions
-
-    def __init__(self) -> None:
-        self._quoted: dict[str, str] = {}
-
-    def entry_bytes(
-        self,
-        actor: str,
-        at: str,
-        kid: str,
-        payload_sha256: str,
-        stream: str,
-        type_: str,
-        version: int,
-    ) -> bytes:
-        quote = self._quote
-        return (
-            f'{{"actor":{quote(actor)},"at":"{at}","kid":{quote(kid)},'
-            f'"payload_sha256":"{payload_sha256}","stream":"{stream}","type":{quote(type_)},'
-            f'"v":{ENTRY_FORMAT_VERSION},"version":{version}}}'
-        ).encode()
-
-    def _quote(self, text: str) -> str:
-        quoted = self._quoted.get(text)
-        if quoted is None:
-            if len(self._quoted) >= self.CACHE_LIMIT:
-                self._quoted.clear()
-            quoted = self._quoted[text] = _encode_string(text)
-        return quoted
+    `at`, `payload_sha256` and `stream` are made by the writer itself (a formatted timestamp,
+    hex digits, a UUID), so they never need escaping. Tests check that both give the same bytes.
+    """
+    return (
+        f'{{"actor":{_quoted(actor)},"at":"{at}","kid":{_quoted(kid)},'
+        f'"payload_sha256":"{payload_sha256}","stream":"{stream}","type":{_quoted(type_)},'
+        f'"v":{ENTRY_FORMAT_VERSION},"version":{version}}}'
+    ).encode()
 
 
 def canonical_json(value: Any) -> bytes:

@@ -12,7 +12,7 @@ import hashlib
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import cache, partial
+from functools import cache, lru_cache, partial
 from typing import Any, NamedTuple, cast
 from uuid import UUID
 
@@ -23,9 +23,9 @@ from eventsourcing.utils import get_topic, resolve_topic
 
 from ledger.entry import (
     SIGNATURE_CONTEXT,
-    EntryWriter,
     MalformedEntry,
     format_timestamp,
+    new_entry_bytes,
     nfc,
     parse_timestamp,
 )
@@ -49,12 +49,20 @@ class PayloadErased(Exception):
 # than they save.
 PARALLEL_SIGNING_FROM = 64
 SIGNING_THREADS = os.cpu_count() or 1
-STREAM_TEXTS_KEPT = 4096
+
+# An aggregate's events are usually saved together: its id is formatted once, not per event
+# (str(UUID) is a measurable part of the write path; benchmarks/append.py).
+_stream_text = lru_cache(maxsize=4096)(str)
 
 
 class _EventClass(NamedTuple):
     topic: str
     class_version: int
+
+
+@cache
+def _event_class(cls: type) -> _EventClass:
+    return _EventClass(get_topic(cls), getattr(cls, "class_version", 1))
 
 
 class _UnsignedEntry(NamedTuple):
@@ -92,9 +100,6 @@ class SignedMapper(Mapper[UUID]):
         super().__init__(transcoder=transcoder)
         self.signer = signer
         self.verify_on_read = verify_on_read
-        self._entry_writer = EntryWriter()
-        self._event_classes: dict[type, _EventClass] = {}
-        self._stream_texts: dict[UUID, str] = {}
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
         kid, private_key = self.signer.current_key()
@@ -124,7 +129,7 @@ class SignedMapper(Mapper[UUID]):
         # Runs for every event written. Measured in place, between one save's fsync and the
         # next, each step costs about 2.5 times what it does in a tight loop, so the steps are
         # few (benchmarks/append.py).
-        event_class = self._event_class(type(domain_event))
+        event_class = _event_class(type(domain_event))
         state = domain_event.__dict__.copy()
         stream = state.pop("originator_id")
         version = state.pop("originator_version")
@@ -141,29 +146,12 @@ class SignedMapper(Mapper[UUID]):
         payload = self.transcoder.encode(state)
         digest = hashlib.sha256(payload).digest()
         at = format_timestamp(moment)
-        entry_bytes = self._entry_writer.entry_bytes(
-            actor, at, kid, digest.hex(), self._stream_text(stream), event_class.topic, version
+        entry_bytes = new_entry_bytes(
+            actor, at, kid, digest.hex(), _stream_text(stream), event_class.topic, version
         )
         return _UnsignedEntry(
             stream, version, event_class.topic, actor, at, kid, digest, payload, entry_bytes
         )
-
-    def _event_class(self, cls: type) -> _EventClass:
-        known = self._event_classes.get(cls)
-        if known is None:
-            known = _EventClass(get_topic(cls), getattr(cls, "class_version", 1))
-            self._event_classes[cls] = known
-        return known
-
-    def _stream_text(self, stream: UUID) -> str:
-        # An aggregate's events are usually saved together: its id is formatted once, not per
-        # event (str(UUID) is a measurable part of the write path; benchmarks/append.py).
-        text = self._stream_texts.get(stream)
-        if text is None:
-            if len(self._stream_texts) >= STREAM_TEXTS_KEPT:
-                self._stream_texts.clear()
-            text = self._stream_texts[stream] = str(stream)
-        return text
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         signed = self.open(stored_event)
