@@ -35,7 +35,7 @@ from ledger.store import LedgerApplication
 AGGREGATES = 2_000
 EVENTS_PER_AGGREGATE = 10
 BATCH = 100
-ROUND = 100  # aggregates per turn of (a) or (b)
+ROUND = 100  # aggregates per turn of each store
 NOTE = "n" * 64  # with the actor and the event's own fields: ~100 payload bytes
 ACTOR = "service:benchmark"
 
