@@ -65,7 +65,9 @@ def test_first_start_creates_keys_and_accepts_accounts_added_meanwhile(tmp_path:
         assert json.loads(keyring.json)["origin"] == keyring.origin
 
 
-def test_a_relative_data_folder_holds_the_database_and_the_keys_for_its_owner(tmp_path: Path) -> None:
+def test_a_relative_data_folder_holds_the_database_and_the_keys_for_its_owner(
+    tmp_path: Path,
+) -> None:
     command = [sys.executable, "-m", "civitas.cli", "--data-dir", "relative", "init"]
     subprocess.run(command, cwd=tmp_path, capture_output=True, timeout=60, check=True)
     assert (tmp_path / "relative" / "civitas.sqlite").exists()
