@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,7 +51,8 @@ def test_rotation_closes_the_old_window_after_a_grace_period(tmp_path: Path) -> 
     assert not old.is_valid_at(later + ROTATION_GRACE)
 
 
-def _rotate_both(folder: Path, now: datetime) -> None:
+def _rotate_both(folder: Path, now: datetime, start: threading.Barrier) -> None:
+    start.wait()  # all at once, not one after another as the processes happen to start
     KeyFolder(folder).rotate_entry_key(now)
     KeyFolder(folder).rotate_checkpoint_key()
 
@@ -59,8 +61,11 @@ def test_rotations_by_several_processes_at_once_each_add_a_key(tmp_path: Path) -
     folder = KeyFolder(tmp_path / "keys")
     folder.initialise("civitas.test/log", T0)
     later = T0 + timedelta(days=1)
-    with ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("fork")) as pool:
-        list(pool.map(_rotate_both, [folder.path] * 4, [later] * 4))
+    # Spawned, not forked: forking a process that runs threads can inherit a held lock.
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, ProcessPoolExecutor(4, mp_context=context) as pool:
+        start = manager.Barrier(4)
+        list(pool.map(_rotate_both, [folder.path] * 4, [later] * 4, [start] * 4))
     keyring = folder.load_keyring()
     assert [key.kid for key in keyring.entry_keys] == ["k1", "k2", "k3", "k4", "k5"]
     assert len(set(keyring.checkpoint_keys)) == 5
