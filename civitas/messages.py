@@ -8,6 +8,7 @@ matches. The technical `Status.message` stays in English for operators.
 from __future__ import annotations
 
 from ledger.errors import (
+    Aborted,
     Conflict,
     DomainError,
     FailedPrecondition,
@@ -16,6 +17,7 @@ from ledger.errors import (
     NotFound,
     OutOfRange,
     Unauthenticated,
+    Unavailable,
 )
 
 DEFAULT_LOCALE = "en"
@@ -26,7 +28,9 @@ MESSAGES: dict[str, dict[type[DomainError], str]] = {
         NotFound: "We could not find what you asked for.",
         NotAllowed: "You are not allowed to do this.",
         Unauthenticated: "We could not confirm who you are. Please sign in again.",
-        Conflict: "This was already done, or changed at the same moment. Please try again.",
+        Conflict: "This was already done.",
+        Aborted: "Something changed at the same moment. Please try again.",
+        Unavailable: "This is not ready yet. Please try again in a moment.",
         FailedPrecondition: "This cannot be done at this stage.",
         OutOfRange: "You asked for more than exists.",
     },
@@ -35,7 +39,9 @@ MESSAGES: dict[str, dict[type[DomainError], str]] = {
         NotFound: "Me ei leidnud seda, mida otsisite.",
         NotAllowed: "Teil ei ole õigust seda teha.",
         Unauthenticated: "Me ei saanud teie isikut kinnitada. Palun logige uuesti sisse.",
-        Conflict: "See on juba tehtud või muutus samal hetkel. Palun proovige uuesti.",
+        Conflict: "See on juba tehtud.",
+        Aborted: "Samal hetkel muutus midagi. Palun proovige uuesti.",
+        Unavailable: "See ei ole veel valmis. Palun proovige hetke pärast uuesti.",
         FailedPrecondition: "Seda ei saa selles etapis teha.",
         OutOfRange: "Küsisite rohkem, kui on olemas.",
     },
@@ -44,7 +50,9 @@ MESSAGES: dict[str, dict[type[DomainError], str]] = {
         NotFound: "Nous n'avons pas trouvé ce que vous avez demandé.",
         NotAllowed: "Vous n'êtes pas autorisé à effectuer cette action.",
         Unauthenticated: "Nous n'avons pas pu confirmer votre identité. Veuillez vous reconnecter.",
-        Conflict: "Cette action a déjà été faite, ou a changé au même moment. Veuillez réessayer.",
+        Conflict: "Cette action a déjà été faite.",
+        Aborted: "Quelque chose a changé au même moment. Veuillez réessayer.",
+        Unavailable: "Ce n'est pas encore prêt. Veuillez réessayer dans un instant.",
         FailedPrecondition: "Cette action n'est pas possible à ce stade.",
         OutOfRange: "Vous avez demandé plus que ce qui existe.",
     },

@@ -18,11 +18,13 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import grpc
 from eventsourcing.persistence import InterfaceError, OperationalError
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -30,6 +32,7 @@ from civitas.logs import CURRENT_REQUEST_ID, REQUEST_ID_HEADER, call_fields, req
 from civitas.messages import choose_locale, localized_message
 from ledger.accounts import CURRENT_CALLER, Caller, ServiceAccounts
 from ledger.errors import (
+    Aborted,
     Conflict,
     DomainError,
     FailedPrecondition,
@@ -38,6 +41,7 @@ from ledger.errors import (
     NotFound,
     OutOfRange,
     Unauthenticated,
+    Unavailable,
 )
 
 log = logging.getLogger(__name__)
@@ -49,6 +53,7 @@ OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 # where it matters: submissions carry idempotency keys, registrations a unique national id, and
 # an authentication attempt completes once. Every other unexpected error is INTERNAL.
 DATABASE_UNREACHABLE = (OperationalError, InterfaceError)
+ERROR_DOMAIN = "civitas"  # google.rpc.ErrorInfo.domain of every refusal
 AUTH_CACHE_SECONDS = 2.0  # how long a revoked key may still work on a running server
 
 _CODES: list[tuple[type[DomainError], int]] = [
@@ -57,6 +62,8 @@ _CODES: list[tuple[type[DomainError], int]] = [
     (NotAllowed, code_pb2.PERMISSION_DENIED),
     (Unauthenticated, code_pb2.UNAUTHENTICATED),
     (Conflict, code_pb2.ALREADY_EXISTS),
+    (Aborted, code_pb2.ABORTED),
+    (Unavailable, code_pb2.UNAVAILABLE),
     (OutOfRange, code_pb2.OUT_OF_RANGE),
     (FailedPrecondition, code_pb2.FAILED_PRECONDITION),
 ]
@@ -71,31 +78,47 @@ MAX_DETAIL_BYTES = 200
 
 
 def status_for(error: DomainError, accept_language: str = "") -> status_pb2.Status:
+    """The status a refusal travels as: the code, the English message for operators, and the
+    details a program acts on (AIP-193): ErrorInfo first, then RetryInfo, LocalizedMessage and
+    BadRequest where they apply."""
     code = next((code for kind, code in _CODES if isinstance(error, kind)), code_pb2.UNKNOWN)
     status = status_pb2.Status(code=code, message=_cut(str(error), MAX_MESSAGE_BYTES))
-    locale = choose_locale(accept_language)
-    localized = any_pb2.Any()
-    localized.Pack(
-        error_details_pb2.LocalizedMessage(
-            locale=locale, message=_cut(localized_message(error, locale), MAX_MESSAGE_BYTES)
-        )
+    status.details.append(
+        _packed(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN))
     )
-    status.details.append(localized)
-    if isinstance(error, InvalidInput):
-        detail = any_pb2.Any()
-        detail.Pack(
-            error_details_pb2.BadRequest(
-                field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(
-                        field=_cut(v.field, MAX_DETAIL_BYTES),
-                        description=_cut(v.description, MAX_DETAIL_BYTES),
-                    )
-                    for v in error.violations[:MAX_VIOLATIONS]
-                ]
+    if error.retry_after is not None:
+        delay = duration_pb2.Duration()
+        delay.FromTimedelta(timedelta(seconds=error.retry_after))
+        status.details.append(_packed(error_details_pb2.RetryInfo(retry_delay=delay)))
+    locale = choose_locale(accept_language)
+    status.details.append(
+        _packed(
+            error_details_pb2.LocalizedMessage(
+                locale=locale, message=_cut(localized_message(error, locale), MAX_MESSAGE_BYTES)
             )
         )
-        status.details.append(detail)
+    )
+    if isinstance(error, InvalidInput):
+        status.details.append(
+            _packed(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field=_cut(v.field, MAX_DETAIL_BYTES),
+                            description=_cut(v.description, MAX_DETAIL_BYTES),
+                        )
+                        for v in error.violations[:MAX_VIOLATIONS]
+                    ]
+                )
+            )
+        )
     return status
+
+
+def _packed(message: Message) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
 
 
 def _cut(text: str, limit: int) -> str:

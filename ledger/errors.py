@@ -1,4 +1,10 @@
-"""Domain errors, raised anywhere and turned into gRPC statuses in one place (civitas/rpc.py)."""
+"""Domain errors, raised anywhere and turned into gRPC statuses in one place (civitas/rpc.py).
+
+Each error carries a stable machine-readable `reason` (UPPER_SNAKE_CASE, AIP-193), sent to the
+caller as `google.rpc.ErrorInfo` in domain `civitas`: a relying service branches on it, never
+on the English message. Each kind has a default reason; a raise site names a sharper one.
+An error the caller should simply retry later carries `retry_after`, sent as `RetryInfo`.
+"""
 
 from __future__ import annotations
 
@@ -8,34 +14,64 @@ from dataclasses import dataclass, field
 class DomainError(Exception):
     """Base of the errors a caller can act on; their messages never contain secrets."""
 
+    reason = "UNSPECIFIED"
+
+    def __init__(
+        self, message: str = "", *, reason: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+        self.retry_after = retry_after  # seconds; only for errors a retry will cure
+
 
 class NotFound(DomainError):
-    pass
+    reason = "NOT_FOUND"
 
 
 class NotAllowed(DomainError):
     """The caller is known but may not do this."""
 
+    reason = "PERMISSION_DENIED"
+
 
 class Unauthenticated(DomainError):
     """The caller could not be identified."""
 
+    reason = "UNAUTHENTICATED"
+
 
 class Conflict(DomainError):
-    """The request clashes with the current state (already exists, changed meanwhile)."""
+    """The request clashes with what exists: it was already done, or differently."""
+
+    reason = "ALREADY_EXISTS"
+
+
+class Aborted(DomainError):
+    """Another request changed the same thing at the same moment; the whole call may be retried."""
+
+    reason = "CONCURRENT_MODIFICATION"
 
 
 class OutOfRange(DomainError):
-    """A position or size past the end of the log as it stands."""
+    reason = "OUT_OF_RANGE"
 
 
 class FailedPrecondition(DomainError):
-    """The system is not in a state where this can be done (e.g. no checkpoint yet)."""
+    """The system is not in a state where this can be done, and retrying will not change that."""
+
+    reason = "FAILED_PRECONDITION"
+
+
+class Unavailable(DomainError):
+    """Not possible yet, but soon without anyone acting: retry after `retry_after` seconds."""
+
+    reason = "UNAVAILABLE"
 
 
 @dataclass(frozen=True)
 class FieldViolation:
-    field: str
+    field: str  # the proto field path, e.g. `amount.minor_units`
     description: str
 
 
@@ -44,7 +80,10 @@ class InvalidInput(DomainError):
     violations: list[FieldViolation] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        super().__init__("; ".join(f"{v.field}: {v.description}" for v in self.violations))
+        super().__init__(
+            "; ".join(f"{v.field}: {v.description}" for v in self.violations),
+            reason="INVALID_ARGUMENT",
+        )
 
     @classmethod
     def of(cls, field_name: str, description: str) -> InvalidInput:
