@@ -15,7 +15,6 @@ from tests.civitas.private_postgres import fresh_schema
 POSTGRES_URL = os.environ.get("CIVITAS_TEST_POSTGRES", "")
 REQUIRE_POSTGRES = os.environ.get("CIVITAS_REQUIRE_POSTGRES") == "1"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED = REPO_ROOT.parent / "shared"
 
 
 def postgres_or_skip() -> str:

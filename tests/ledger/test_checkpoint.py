@@ -6,7 +6,6 @@ import base64
 import hashlib
 import json
 import re
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -30,16 +29,9 @@ from ledger.checkpoint import (
     sign_note,
     verifier_key_string,
 )
+from tests.vectors import NOTE
 
-VECTOR = json.loads(
-    (
-        Path(__file__).resolve().parents[3]
-        / "shared"
-        / "testvectors"
-        / "note"
-        / "peter-neumann.json"
-    ).read_text()
-)
+VECTOR = json.loads((NOTE / "peter-neumann.json").read_text())
 ROOT = hashlib.sha256(b"a root").digest()
 EM_DASH = "\u2014"
 

@@ -31,8 +31,9 @@ from ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from tests.vectors import MERKLE
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "testvectors" / "merkle"
+VECTORS = MERKLE
 INCLUSION_VECTORS = sorted((VECTORS / "inclusion").rglob("*.json"))
 CONSISTENCY_VECTORS = sorted((VECTORS / "consistency").rglob("*.json"))
 

@@ -8,9 +8,6 @@ from verifier.bundle import verify_bundle
 from verifier.report import Report
 from verifier.trust import Pins
 
-# The repository is /work/main and the shared test vectors live beside it in /work/shared.
-SHARED = Path(__file__).resolve().parents[3] / "shared"
-
 
 def verify(folder: Path, *, pins: Pins | None = None, trusted: str | None = None) -> Report:
     """The whole bundle check, in-process (jobs=1) to keep the tests fast."""

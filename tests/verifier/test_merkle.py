@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.vectors import MERKLE
 from tests.verifier.bundle_factory import consistency_proof, inclusion_path, mth, mth_leaf
-from tests.verifier.reports import SHARED
 from verifier import merkle
 
-VECTORS = SHARED / "testvectors" / "merkle"
+VECTORS = MERKLE
 INCLUSION = sorted((VECTORS / "inclusion").rglob("*.json"))
 CONSISTENCY = sorted((VECTORS / "consistency").rglob("*.json"))
 

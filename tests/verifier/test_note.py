@@ -8,12 +8,12 @@ import json
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from tests.vectors import NOTE
 from tests.verifier.bundle_factory import NoteKey, checkpoint_text, seeded_key
-from tests.verifier.reports import SHARED
 from verifier.checkpoint import parse_checkpoint_text, verify_checkpoint
 from verifier.note import NoteError, open_note, parse_note, parse_verifier_key
 
-VECTOR = json.loads((SHARED / "testvectors" / "note" / "peter-neumann.json").read_text())
+VECTOR = json.loads((NOTE / "peter-neumann.json").read_text())
 KEY = NoteKey("civitas-log", seeded_key("note-test"))
 OTHER = NoteKey("civitas-log", seeded_key("another"))
 ROOT = bytes(range(32))
