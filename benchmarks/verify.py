@@ -8,7 +8,7 @@ the number of cores, which no verifier of this format can beat. The last two lin
 readable: ``ratio=<x>`` (target >= 0.70) and ``peak_rss_mb=<y>`` (target <= 256).
 
 The bundle is written here, not by the ledger, so the benchmark runs before the writer exists; it
-follows DESIGN.md sections 3 and 4 like the verifier's tests do.
+follows docs/ledger-format.md like the verifier's tests do.
 """
 
 from __future__ import annotations

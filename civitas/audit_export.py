@@ -1,4 +1,5 @@
-"""The export bundle (DESIGN.md section 4), written from the AuditService rather than the database.
+"""The export bundle (docs/ledger-format.md section 6), written from the AuditService rather than
+the database.
 
 What an auditor without access to the data folder does: take the latest signed checkpoint, stream
 exactly the entries it covers, and save both with the public keyring, so that `civitas-verify

@@ -383,7 +383,9 @@ def _add_log_commands(commands: Subcommands) -> None:
     sequence.add_argument("--timeout", type=float, default=600.0)
     sequence.set_defaults(command=_sequence)
 
-    export = commands.add_parser("export", help="write the export bundle (DESIGN.md section 4)")
+    export = commands.add_parser(
+        "export", help="write the export bundle (docs/ledger-format.md section 6)"
+    )
     export.add_argument("--out", required=True)
     export.set_defaults(command=_export)
 

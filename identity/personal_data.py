@@ -1,4 +1,5 @@
-"""Personal data, encrypted field by field with the citizen's own key (DESIGN.md section 3).
+"""Personal data, encrypted field by field with the citizen's own key (docs/ledger-format.md
+section 1).
 
 Each citizen has a random AES-256-GCM data key. Data keys are kept apart from the events, in a
 table of their own, wrapped by a key-encryption key that lives in the key folder (a file), so

@@ -82,9 +82,9 @@ class AuditLog:
             yield PublishedEntry(leaf.index, signed.entry_bytes, signed.signature, signed.payload)
 
     def receipt(self, index: int) -> dict[str, object]:
-        """One entry with everything needed to check it offline (DESIGN.md section 4): the
-        entry, its signature and payload, an inclusion proof against the latest checkpoint, that
-        checkpoint, and the public keyring."""
+        """One entry with everything needed to check it offline (docs/ledger-format.md section
+        7): the entry, its signature and payload, an inclusion proof against the latest
+        checkpoint, that checkpoint, and the public keyring."""
         checkpoint = self.latest_checkpoint()
         proof = self.inclusion_proof(index, checkpoint.tree_size)
         entry = next(self.entries(index, index + 1))

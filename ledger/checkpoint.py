@@ -1,7 +1,7 @@
 """Checkpoints: C2SP tlog-checkpoint bodies in C2SP signed-notes, signed with Ed25519.
 
-DESIGN.md section 4 fixes the bytes, so that standard tooling (Go's ``golang.org/x/mod/sumdb/note``,
-transparency-dev witnesses) verifies Civitas checkpoints unchanged:
+docs/ledger-format.md section 4 fixes the bytes, so that standard tooling (Go's
+``golang.org/x/mod/sumdb/note``, transparency-dev witnesses) verifies Civitas checkpoints unchanged:
 
     <origin>\\n<tree size>\\n<base64 root hash>\\n[extension lines]\\n— <key name> <base64 sig>\\n
 

@@ -1,4 +1,5 @@
-"""The ledger entry: the canonical bytes every auditor verifies (DESIGN.md section 3).
+"""The ledger entry: the canonical bytes every auditor verifies (docs/ledger-format.md sections 1
+to 3).
 
 An entry is canonical JSON in the RFC 8785 (JCS) form. Its keys are fixed and ASCII, its values
 are ASCII-safe strings and one integer, so `json.dumps` with sorted keys and no whitespace already
@@ -59,7 +60,8 @@ def parse_timestamp(text: str) -> datetime:
 
 
 def nfc(text: str) -> str:
-    """DESIGN.md fixes NFC: two renderings of one name must not give two different entries."""
+    """docs/ledger-format.md section 1 fixes NFC: two renderings of one name must not give two
+    different entries."""
     return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
 
 

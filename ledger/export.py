@@ -1,4 +1,5 @@
-"""Writes the export bundle of DESIGN.md section 4, streaming: memory does not grow with the log.
+"""Writes the export bundle of docs/ledger-format.md section 6, streaming: memory does not grow
+with the log.
 
 The bundle stops at the latest checkpoint, so every entry it holds is covered by a signed root.
 """

@@ -1,4 +1,5 @@
-"""Signing keys: the public keyring, the private key files, and rotation (DESIGN.md section 4).
+"""Signing keys: the public keyring, the private key files, and rotation (docs/ledger-format.md
+section 5).
 
 Layout of the key folder (inside the data folder, or wherever configuration points):
 

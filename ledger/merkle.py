@@ -1,4 +1,4 @@
-"""RFC 9162 (RFC 6962) Merkle tree hashing, proofs and appending (DESIGN.md section 3).
+"""RFC 9162 (RFC 6962) Merkle tree hashing, proofs and appending (docs/ledger-format.md section 3).
 
 Modelled on Go's transparency-dev/merkle, one small function per algorithm, so that each can be
 checked against that implementation's test vectors.

@@ -1,4 +1,5 @@
-"""The ledger entry of DESIGN.md section 3: its canonical form, fields and signed message."""
+"""The ledger entry of docs/ledger-format.md sections 1 and 2: its canonical form, fields and
+signed message."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ _scan_json = make_scanner(cast("Any", json.JSONDecoder()))  # typeshed wants its
 
 
 class EntryError(ValueError):
-    """The entry is not in the canonical form DESIGN.md section 3 fixes; the message says how."""
+    """The entry is not in the canonical form docs/ledger-format.md section 1 fixes; the message
+    says how."""
 
 
 @dataclass(frozen=True, slots=True)

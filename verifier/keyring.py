@@ -1,4 +1,5 @@
-"""The public keyring of DESIGN.md section 4: windowed entry keys, checkpoint keys, origin."""
+"""The public keyring of docs/ledger-format.md section 5: windowed entry keys, checkpoint keys,
+origin."""
 
 from __future__ import annotations
 

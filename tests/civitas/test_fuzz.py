@@ -10,9 +10,9 @@ nobody, and must end in an expected status: never INTERNAL or UNKNOWN.
 
 A refused call writes nothing: the store's last notification id stays where it was. One refusal
 writes by design: CompleteAuthentication on a known attempt is an attempt, and every attempt,
-success or failure, is a ledger event (DESIGN.md, IdentityService) — so a refused one records
-`identity.Citizen.AuthenticationFailed`, with the attempt's `Completed` when it was still open,
-and nothing else. BeginAuthentication follows the general rule: it records an attempt when it
+success or failure, is a ledger event (docs/design.md section 1, write path) — so a refused one
+records `identity.Citizen.AuthenticationFailed`, with the attempt's `Completed` when it was still
+open, and nothing else. BeginAuthentication follows the general rule: it records an attempt when it
 succeeds and nothing when it is refused.
 
 CI runs a fixed sequence of examples per RPC (derandomized, so a failure reproduces);
@@ -105,7 +105,7 @@ ATTEMPT_EVENTS = {
     "identity.AuthenticationAttempt.Completed",
 }
 # Reads that state no purpose record nothing, even when they succeed; so does every method of
-# AuditService ("an auditor only reads", DESIGN.md section 6).
+# AuditService ("an auditor only reads", docs/design.md section 4).
 READ_ONLY_SERVICE = "civitas.v1.AuditService"
 READ_ONLY = {
     "civitas.v1.HistoryService.ListMyHistory",

@@ -1,4 +1,5 @@
-"""The verifier must not share code with the writer: it imports only what DESIGN.md allows."""
+"""The verifier must not share code with the writer: it imports only what docs/design.md section 2
+allows."""
 
 from __future__ import annotations
 
