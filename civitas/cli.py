@@ -86,7 +86,7 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
 
 def _init(config: Config, args: argparse.Namespace) -> int:
     node = Node(config)
-    keyring = node.initialise(args.origin)
+    keyring = node.initialise(args.origin).keyring
     node.upgrade_schema()
     print(f"data folder: {node.config.data_dir}\norigin: {keyring.origin}")
     print(f"checkpoint key: {keyring.checkpoint_keys[-1]}")
@@ -98,9 +98,7 @@ def _db_upgrade(config: Config, args: argparse.Namespace) -> int:
     """Prepare a deployment before its servers start: the keys every replica shares (made once,
     kept when present) and the schema."""
     node = Node(config)
-    had_keys = node.keys.exists()
-    node.initialise()
-    if not had_keys:
+    if node.initialise().created_keys:
         print(f"created the ledger keys in {node.config.keys_dir}")
     before, after = node.upgrade_schema()
     if before == after:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -74,6 +75,14 @@ def default_origin() -> str:
     return f"civitas.localhost/log/{secrets.token_hex(8)}"
 
 
+@dataclass(frozen=True)
+class Initialised:
+    keyring: PublicKeyring
+    # This call made the keys. Decided under the key folder's lock, so of several processes
+    # initialising one folder at once exactly one sees True.
+    created_keys: bool
+
+
 class Node:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -81,19 +90,20 @@ class Node:
         self.keys = KeyFolder(config.keys_dir, config.key_passphrase)
         self._note_signer: tuple[str, NoteSigner] | None = None
 
-    def initialise(self, origin: str | None = None) -> PublicKeyring:
+    def initialise(self, origin: str | None = None) -> Initialised:
         """Create the data folder and the first keys; safe to call on every start."""
         # Owner only, as PostgreSQL keeps its data directory: the database holds sealed
         # personal data and every account's key hash.
         self.config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         with self.keys.exclusive():
+            created = not self.keys.exists()
             keyring = self.keys.initialise(origin or default_origin(), utc_now())
             # Every replica shares these: make them here, once, not on some first request where
             # two replicas starting together could race.
             self.keys.named_private_key(TOKEN_SIGNING_KEY_FILE)
             for secret in (self._data_key_encryption_key, self._national_id_lookup_key):
                 read_or_create_secret(secret)
-        return keyring
+        return Initialised(keyring, created)
 
     @property
     def _data_key_encryption_key(self) -> Path:
