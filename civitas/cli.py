@@ -40,8 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = build_config(
-            data_dir=args.data_dir,
-            database=args.database,
+            data_dir=getattr(args, "data_dir", None),
+            database=getattr(args, "database", None),
             host=getattr(args, "host", DEFAULT_HOST),
             port=getattr(args, "port", DEFAULT_PORT),
             tls_cert=getattr(args, "tls_cert", None),
@@ -280,18 +280,50 @@ def _initialised_node(config: Config) -> Node:
     return node
 
 
+def _global_options() -> argparse.ArgumentParser:
+    """Options every command takes, before or after its name. SUPPRESS: a subcommand's parser
+    leaves a value given before the subcommand alone instead of resetting it to a default."""
+    options = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    options.add_argument(
+        "--data-dir", help="data folder (default: $CIVITAS_DATA, else ./civitas-data)"
+    )
+    options.add_argument(
+        "--database",
+        help="sqlite:///PATH (its folder must exist) or postgresql://USER@HOST:PORT/DB "
+        "(postgres:// too); default: $CIVITAS_DATABASE, else SQLite in the data folder",
+    )
+    return options
+
+
+GLOBAL_OPTIONS = _global_options()
+
+
+def _command(commands: Subcommands, name: str, summary: str) -> argparse.ArgumentParser:
+    """A (sub)command that also takes the global options."""
+    return commands.add_parser(name, help=summary, parents=[GLOBAL_OPTIONS])
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="civitas", description=__doc__)
-    parser.add_argument("--data-dir", help="data folder (default $CIVITAS_DATA or ./civitas-data)")
-    parser.add_argument("--database", help="sqlite:///path or postgresql://… ($CIVITAS_DATABASE)")
+    parser = argparse.ArgumentParser(prog="civitas", description=__doc__, parents=[GLOBAL_OPTIONS])
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the gRPC service")
-    serve.add_argument("--host", default=DEFAULT_HOST)
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
-    serve.add_argument("--tls-cert")
-    serve.add_argument("--tls-key")
-    serve.add_argument("--client-ca", help="CA whose client certificates authenticate callers")
+    serve = _command(commands, "serve", "run the gRPC service")
+    serve.add_argument(
+        "--host", default=DEFAULT_HOST, help="address to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help="port to listen on, 0..65535; 0 picks a free one and logs it (default: %(default)s)",
+    )
+    serve.add_argument("--tls-cert", metavar="PEM", help="the server's certificate (chain)")
+    serve.add_argument("--tls-key", metavar="PEM", help="its private key, unencrypted")
+    serve.add_argument(
+        "--client-ca",
+        metavar="PEM",
+        help="mutual TLS (needs --tls-cert/--tls-key): CA whose client certificates name callers",
+    )
     serve.add_argument(
         "--dev",
         action=argparse.BooleanOptionalAction,
@@ -321,89 +353,91 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(command=_serve)
 
-    init = commands.add_parser("init", help="create the data folder and the first keys")
+    init = _command(commands, "init", "create the data folder and the first keys")
     init.add_argument("--origin", help="checkpoint origin line (default: unique per install)")
     init.set_defaults(command=_init)
 
-    database = commands.add_parser("db", help="the database schema")
+    database = _command(commands, "db", "the database schema")
     database_commands = database.add_subparsers(required=True, metavar="ACTION")
-    upgrade = database_commands.add_parser(
-        "upgrade", help="make the keys if absent, create or migrate the tables (idempotent)"
+    upgrade = _command(
+        database_commands,
+        "upgrade",
+        "make the keys if absent, create or migrate the tables (idempotent)",
     )
     upgrade.set_defaults(command=_db_upgrade)
-    version = database_commands.add_parser(
-        "version", help="print the schema version (exit 1 when an upgrade is due)"
+    version = _command(
+        database_commands, "version", "print the schema version (exit 1 when an upgrade is due)"
     )
     version.set_defaults(command=_db_version)
 
     _add_account_commands(commands)
     _add_key_commands(commands)
     _add_log_commands(commands)
-    demo = commands.add_parser("demo", help="walk a citizen through a running server, step by step")
+    demo = _command(commands, "demo", "walk a citizen through a running server, step by step")
     add_demo_arguments(demo)
     demo.set_defaults(command=run_demo_command)
     return parser
 
 
 def _add_account_commands(commands: Subcommands) -> None:
-    accounts = commands.add_parser("accounts", help="service accounts that may call the API")
+    accounts = _command(commands, "accounts", "service accounts that may call the API")
     account_commands = accounts.add_subparsers(required=True, metavar="ACTION")
-    add = account_commands.add_parser("add", help="create an account and print its API key once")
+    add = _command(account_commands, "add", "create an account and print its API key once")
     add.add_argument("name")
     add.add_argument("--role", required=True, help="agency:<name>, auditor or admin")
     add.set_defaults(command=_accounts_add)
-    role = account_commands.add_parser("role", help="change an account's role")
+    role = _command(account_commands, "role", "change an account's role")
     role.add_argument("name")
     role.add_argument("role")
     role.set_defaults(command=_accounts_role)
-    rekey = account_commands.add_parser("rekey", help="replace an account's API key")
+    rekey = _command(account_commands, "rekey", "replace an account's API key")
     rekey.add_argument("name")
     rekey.set_defaults(command=_accounts_rekey)
-    revoke = account_commands.add_parser("revoke", help="revoke an account")
+    revoke = _command(account_commands, "revoke", "revoke an account")
     revoke.add_argument("name")
     revoke.add_argument("--reason", default="revoked by operator")
     revoke.set_defaults(command=_accounts_revoke)
 
 
 def _add_key_commands(commands: Subcommands) -> None:
-    keys = commands.add_parser("keys", help="signing keys")
+    keys = _command(commands, "keys", "signing keys")
     key_commands = keys.add_subparsers(required=True, metavar="ACTION")
-    rotate = key_commands.add_parser("rotate", help="add a new key and close the current one")
+    rotate = _command(key_commands, "rotate", "add a new key and close the current one")
     rotate.add_argument("--checkpoint", action="store_true", help="rotate the checkpoint key")
     rotate.set_defaults(command=_keys_rotate)
-    show = key_commands.add_parser("show", help="print the public keyring")
+    show = _command(key_commands, "show", "print the public keyring")
     show.set_defaults(command=_keys_show)
 
 
 def _add_log_commands(commands: Subcommands) -> None:
-    sequence = commands.add_parser("sequence", help="run the sequencer in the foreground")
+    sequence = _command(commands, "sequence", "run the sequencer in the foreground")
     sequence.add_argument("--until-caught-up", action="store_true")
     sequence.add_argument("--timeout", type=float, default=600.0)
     sequence.set_defaults(command=_sequence)
 
-    export = commands.add_parser(
-        "export", help="write the export bundle (docs/ledger-format.md section 6)"
+    export = _command(
+        commands, "export", "write the export bundle (docs/ledger-format.md section 6)"
     )
     export.add_argument("--out", required=True)
     export.set_defaults(command=_export)
 
-    receipt = commands.add_parser("receipt", help="write the receipt of one entry (by leaf index)")
+    receipt = _command(commands, "receipt", "write the receipt of one entry (by leaf index)")
     receipt.add_argument("index", type=int)
     receipt.add_argument("--out", help="file to write (default: standard output)")
     receipt.set_defaults(command=_receipt)
 
-    projections = commands.add_parser("projections", help="read models fed from the log")
+    projections = _command(commands, "projections", "read models fed from the log")
     projection_commands = projections.add_subparsers(required=True, metavar="ACTION")
-    rebuild = projection_commands.add_parser("rebuild", help="replay a projection from zero")
+    rebuild = _command(projection_commands, "rebuild", "replay a projection from zero")
     rebuild.add_argument("name", help="timeline, queue or statistics")
     rebuild.add_argument("--timeout", type=float, default=600.0)
     rebuild.set_defaults(command=_projections_rebuild)
-    run = projection_commands.add_parser("run", help="follow the log up to now, in the foreground")
+    run = _command(projection_commands, "run", "follow the log up to now, in the foreground")
     run.add_argument("name", help="timeline, queue or statistics")
     run.add_argument("--timeout", type=float, default=600.0)
     run.set_defaults(command=_projections_run)
 
-    stats = commands.add_parser("stats", help="sign-ins per day; median days to a decision")
+    stats = _command(commands, "stats", "sign-ins per day; median days to a decision")
     stats.add_argument("--timeout", type=float, default=60.0)
     stats.set_defaults(command=_stats)
 

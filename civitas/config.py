@@ -8,11 +8,16 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 DEFAULT_DATA_DIR = "civitas-data"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 50051
 LOG_FORMATS = ("text", "json")
+# libpq reads both spellings of a PostgreSQL URI, so both are taken; anything else is refused
+# rather than guessed to be the name of a SQLite file.
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+SQLITE_SCHEME = "sqlite:///"
 
 
 class ConfigError(Exception):
@@ -56,7 +61,7 @@ class Config:
 
     @property
     def is_postgres(self) -> bool:
-        return self.database_url.startswith(("postgres://", "postgresql://"))
+        return self.database_url.startswith(POSTGRES_SCHEMES)
 
     def check_limits(self) -> None:
         """NIST 800-63B section 5.2.2: never more than 100 consecutive failed attempts."""
@@ -118,11 +123,12 @@ def build_config(
     """Flags win over the environment (CIVITAS_*), which wins over the defaults."""
     env = os.environ if environ is None else environ
     folder = data_dir_from(data_dir, env)
-    database_url = (
-        database or env.get("CIVITAS_DATABASE") or f"sqlite:///{folder / 'civitas.sqlite'}"
-    )
+    database_url = _database_url(database or env.get("CIVITAS_DATABASE"), folder)
     if bool(tls_cert) != bool(tls_key):
         raise ConfigError("--tls-cert and --tls-key go together")
+    if client_ca and not tls_cert:
+        # Without it the server would serve plaintext and never ask for a client certificate.
+        raise ConfigError("--client-ca needs --tls-cert and --tls-key: mutual TLS runs over TLS")
     tls = (
         TlsFiles(Path(tls_cert), Path(tls_key), Path(client_ca) if client_ca else None)
         if tls_cert and tls_key
@@ -136,7 +142,7 @@ def build_config(
         data_dir=folder,
         database_url=database_url,
         host=host,
-        port=port,
+        port=_port(port, "--port"),
         tls=tls,
         # Without TLS files, the default is the developer's plaintext loopback mode (logged loudly).
         dev_plaintext=dev if dev is not None else tls is None,
@@ -151,7 +157,7 @@ def build_config(
         session_idle_minutes=_number(env, "CIVITAS_SESSION_IDLE_MINUTES", 30.0),
         lockout_throttle_after=int(_number(env, "CIVITAS_LOCKOUT_THROTTLE_AFTER", 5)),
         lockout_lock_after=int(_number(env, "CIVITAS_LOCKOUT_LOCK_AFTER", 10)),
-        metrics_port=_port(
+        metrics_port=_optional_port(
             metrics_port if metrics_port is not None else env.get("CIVITAS_METRICS_PORT"),
             "--metrics-port/CIVITAS_METRICS_PORT",
         ),
@@ -160,15 +166,40 @@ def build_config(
     )
 
 
-def _port(value: int | str | None, name: str) -> int | None:
+def _database_url(given: str | None, folder: Path) -> str:
+    """The database named, checked before any command touches it; else SQLite in the data
+    folder (which the command creates)."""
+    if not given:
+        return f"{SQLITE_SCHEME}{folder / 'civitas.sqlite'}"
+    if given.startswith(POSTGRES_SCHEMES):
+        return given
+    name = "--database/CIVITAS_DATABASE"
+    if not given.startswith(SQLITE_SCHEME):
+        raise ConfigError(
+            f"{name} must be sqlite:///PATH or postgresql://USER@HOST:PORT/DB, not {given!r}"
+        )
+    path = Path(urlparse(given).path)
+    if not path.name:
+        raise ConfigError(f"{name} {given!r} names no file")
+    # A typo in the folder must not grow a new tree of folders with an empty ledger in it.
+    if not path.parent.is_dir():
+        raise ConfigError(f"{name}: the folder {path.parent} does not exist")
+    return given
+
+
+def _optional_port(value: int | str | None, name: str) -> int | None:
     if value is None or value == "":
         return None
+    return _port(value, name)
+
+
+def _port(value: int | str, name: str) -> int:
     try:
         port = int(value)
     except ValueError:
         raise ConfigError(f"{name} must be a port number, not {value!r}") from None
     if not 0 <= port <= 65535:
-        raise ConfigError(f"{name} must be between 0 and 65535")
+        raise ConfigError(f"{name} must be between 0 and 65535, not {port}")
     return port
 
 

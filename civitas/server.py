@@ -15,6 +15,7 @@ from civitas.config import Config, ConfigError
 from civitas.metrics import serve_metrics
 from civitas.node import Node
 from civitas.rpc import CallerAuthenticator, CallerInterceptor
+from civitas.server_tls import ServerTls, read_server_tls
 from identity.identity_service import IdentityServicer
 from ledger.audit_service import AuditServicer
 from ledger.sequencer import SequencerService
@@ -87,29 +88,28 @@ def build_server(node: Node) -> tuple[grpc.Server, health.HealthServicer]:
     return server, health_servicer
 
 
-def bind(server: grpc.Server, config: Config) -> int:
+def bind(server: grpc.Server, config: Config, tls: ServerTls | None) -> int:
     address = f"{config.host}:{config.port}"
     try:
-        return _add_port(server, config, address)
-    except RuntimeError:  # gRPC says no more than this
+        return _add_port(server, address, tls)
+    except RuntimeError:  # gRPC says no more than this; the TLS files were checked before
         raise ConfigError(f"cannot listen on {address}: is another process using it?") from None
 
 
-def _add_port(server: grpc.Server, config: Config, address: str) -> int:
-    if config.tls is None:
+def _add_port(server: grpc.Server, address: str, tls: ServerTls | None) -> int:
+    if tls is None:
         log.warning(
             "!!! DEVELOPMENT MODE: plaintext gRPC on %s, no TLS. API keys cross the wire in "
             "clear. Never use this outside your own machine; pass --tls-cert/--tls-key. !!!",
             address,
         )
         return server.add_insecure_port(address)
-    client_ca = config.tls.client_ca.read_bytes() if config.tls.client_ca else None
     credentials = grpc.ssl_server_credentials(
-        [(config.tls.key.read_bytes(), config.tls.cert.read_bytes())],
-        root_certificates=client_ca,
+        [(tls.key, tls.certificate_chain)],
+        root_certificates=tls.client_ca,
         # gRPC can only require a client certificate or not ask for one: with a client CA this
         # is mutual TLS, where the certificate names the account; without, callers use API keys.
-        require_client_auth=client_ca is not None,
+        require_client_auth=tls.client_ca is not None,
     )
     return server.add_secure_port(address, credentials)
 
@@ -117,6 +117,8 @@ def _add_port(server: grpc.Server, config: Config, address: str) -> int:
 def serve(config: Config) -> None:
     config.check_transport()
     config.check_limits()
+    # Before the node: a refused start leaves no data folder behind.
+    tls = read_server_tls(config.tls) if config.tls else None
     node = Node(config)
     if config.create_schema:
         node.initialise()
@@ -124,7 +126,7 @@ def serve(config: Config) -> None:
         raise ConfigError(f"no keys in {config.keys_dir}: run `civitas db upgrade` first")
     node.prepare_schema()
     server, health_servicer = build_server(node)
-    port = bind(server, config)
+    port = bind(server, config, tls)
     sequencer, projections = node.sequencer(), node.projections()
     followers: list[SequencerService | ProjectionService] = [sequencer, *projections]
     # Bound before any follower starts: a taken port must not leave leader locks held.
