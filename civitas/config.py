@@ -178,9 +178,10 @@ def _database_url(given: str | None, folder: Path) -> str:
         raise ConfigError(
             f"{name} must be sqlite:///PATH or postgresql://USER@HOST:PORT/DB, not {given!r}"
         )
-    path = Path(urlparse(given).path)
-    if not path.name:
-        raise ConfigError(f"{name} {given!r} names no file")
+    # Always absolute, as ledger.store reads it: sqlite:///srv/x and sqlite:////srv/x are /srv/x.
+    path = Path("/" + urlparse(given).path.lstrip("/"))
+    if given.endswith("/") or path.is_dir():
+        raise ConfigError(f"{name} {given!r} names a folder, not a database file")
     # A typo in the folder must not grow a new tree of folders with an empty ledger in it.
     if not path.parent.is_dir():
         raise ConfigError(f"{name}: the folder {path.parent} does not exist")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TextIO
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from civitas.audit_export import IncompleteStream, download_bundle
 from civitas.client import CivitasClient, ClientTls, channel_for, describe_error
@@ -41,6 +42,7 @@ DEMO_FEE = (15_000, "EUR")  # minor units: money is never a float
 VERIFIER_TIMEOUT = 120.0
 READ_PURPOSE = "demo: checking the permit register"
 PROJECTION_WAIT = 15.0  # the history is a projection: it follows the log within moments
+REACH_TIMEOUT = 5.0  # a server on the target answers its health service well within this
 
 
 class StepFailed(Exception):
@@ -80,8 +82,10 @@ def run_demo_command(config: Config, args: argparse.Namespace) -> int:
         tls = ClientTls(args.ca_cert, args.client_cert, args.client_key) if args.ca_cert else None
     except ValueError as error:
         raise ConfigError(f"--client-cert and --client-key: {error}") from None
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise ConfigError(f"--out {args.out} is a file, not a folder")
     options = DemoOptions(
-        target=args.target,
+        target=_checked_target(args.target),
         agency_key=args.agency_key,
         auditor_key=args.auditor_key,
         tls=tls,
@@ -91,17 +95,26 @@ def run_demo_command(config: Config, args: argparse.Namespace) -> int:
     return run_demo(config, options, sys.stdout)
 
 
+def _checked_target(target: str) -> str:
+    host, colon, port = target.rpartition(":")
+    if not (host and colon and port.isdigit() and 0 < int(port) <= 65535):
+        raise ConfigError(f"--target must be HOST:PORT with a port 1..65535, not {target!r}")
+    return target
+
+
 def run_demo(config: Config, options: DemoOptions, out: TextIO) -> int:
     """Run every step in order; 0 when all pass, else 1 after naming the step that failed."""
     service = ServiceCatalogue.load(config.catalogue_path).by_code.get(options.service_code)
     if service is None:
         raise ConfigError(f"--service {options.service_code!r} is not in the service catalogue")
-    print(f"Civitas demo against {options.target}", file=out)
-    agency_key, auditor_key = _demo_keys(config, options, service, out)
     with ExitStack() as stack:
+        channel = stack.enter_context(_open_channel(options))
+        # Every check that can refuse comes before the demo accounts are made or re-keyed.
+        _check_reachable(channel, options.target)
+        print(f"Civitas demo against {options.target}", file=out)
+        agency_key, auditor_key = _demo_keys(config, options, service, out)
         folder = options.out or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         folder.mkdir(parents=True, exist_ok=True)
-        channel = stack.enter_context(channel_for(options.target, options.tls))
         tour = Tour(
             agency=CivitasClient(channel, agency_key),
             auditor=CivitasClient(channel, auditor_key),
@@ -124,6 +137,25 @@ def run_demo(config: Config, options: DemoOptions, out: TextIO) -> int:
         kept = f"kept in {folder}" if options.out else "pass --out DIR to keep them"
         print(f"\nAll {len(steps)} steps passed. Receipt and bundle: {kept}.", file=out)
     return 0
+
+
+def _open_channel(options: DemoOptions) -> grpc.Channel:
+    try:
+        return channel_for(options.target, options.tls)
+    except OSError as error:  # the TLS files are read here
+        raise ConfigError(f"cannot read {error.filename} ({error.strerror})") from None
+
+
+def _check_reachable(channel: grpc.Channel, target: str) -> None:
+    try:
+        health = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=REACH_TIMEOUT
+        )
+    except grpc.RpcError as error:
+        reason = describe_error(error)
+        raise ConfigError(f"--target {target}: no server answers ({reason})") from None
+    if health.status != health_pb2.HealthCheckResponse.SERVING:
+        raise ConfigError(f"--target {target}: the server is not serving")
 
 
 def _failed(number: int, heading: str, reason: str, out: TextIO) -> int:
