@@ -51,7 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     receipt.add_argument("file", type=Path)
     live = commands.add_parser("live", help="verify a running log through its AuditService")
     live.add_argument("--target", required=True, metavar="HOST:PORT")
-    live.add_argument("--api-key", help=f"bearer token (default: ${API_KEY_VARIABLE})")
+    live.add_argument(
+        "--api-key", help=f"an auditor account's API key (default: ${API_KEY_VARIABLE})"
+    )
     live.add_argument("--ca-cert", type=Path, metavar="PEM", help="TLS: trust this CA")
     live.add_argument("--client-cert", type=Path, metavar="PEM", help="mTLS client certificate")
     live.add_argument("--client-key", type=Path, metavar="PEM", help="mTLS client key")

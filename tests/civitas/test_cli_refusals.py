@@ -183,9 +183,10 @@ def test_the_demo_refuses_an_out_that_is_a_file(tmp_path: Path) -> None:
     )
 
 
-def test_a_projection_is_not_rebuilt_under_a_running_server(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    database = f"sqlite:///{tmp_path / 'civitas.sqlite'}"
+def test_a_projection_is_not_rebuilt_under_a_running_server(
+    tmp_path: Path, database_url: str
+) -> None:
+    data, database = tmp_path / "data", database_url
     with running_server(data, database):
         done = civitas(data, database, "projections", "rebuild", "timeline", check=False)
     assert done.returncode == 1
