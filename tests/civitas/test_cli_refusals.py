@@ -72,6 +72,16 @@ def test_a_sqlite_url_that_names_a_folder_is_refused(tmp_path: Path, suffix: str
     assert "names a folder, not a database file" in message
 
 
+@pytest.mark.parametrize("command", [("keys", "show"), ("accounts", "add", "x", "--role", "admin")])
+def test_a_command_without_a_ledger_makes_no_data_folder(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    message = refused(tmp_path, *command)
+    assert message.startswith(
+        f"civitas: no ledger in {tmp_path / 'civitas-data'}: run `civitas init`"
+    )
+
+
 @pytest.mark.parametrize("port", ["70000", "-1"])
 def test_a_port_outside_0_to_65535_is_refused(tmp_path: Path, port: str) -> None:
     message = refused(tmp_path, "serve", f"--port={port}")
