@@ -31,6 +31,7 @@ from grpc_status import rpc_status
 from civitas.logs import CURRENT_REQUEST_ID, REQUEST_ID_HEADER, call_fields, request_id_from
 from civitas.messages import choose_locale, localized_message
 from ledger.accounts import CURRENT_CALLER, Caller, ServiceAccounts
+from ledger.breaker import COOL_DOWN_SECONDS
 from ledger.errors import (
     Aborted,
     Conflict,
@@ -361,7 +362,12 @@ def _send_request_id(context: grpc.ServicerContext, request_id: str) -> None:
 
 def _abort_unavailable(context: grpc.ServicerContext, method: str) -> None:
     log.warning("%s: the database is unreachable; the caller may retry", method, exc_info=True)
-    context.abort(grpc.StatusCode.UNAVAILABLE, "the ledger database is unreachable; retry shortly")
+    error = Unavailable(
+        "the ledger database is unreachable; retry shortly",
+        reason="DATABASE_UNREACHABLE",
+        retry_after=COOL_DOWN_SECONDS,  # the breaker asks the database again after this
+    )
+    context.abort_with_status(rpc_status.to_status(status_for(error, _accept_language(context))))
 
 
 def _abort_internal(context: grpc.ServicerContext, method: str) -> None:
