@@ -75,7 +75,8 @@ def validate_presented(presented: Presented, client: tuple[str, str]) -> None:
         # No single field is wrong: each factor field is named, so a form can mark them all.
         violations += [FieldViolation(name, "present at least one factor") for name, *_ in factors]
     if violations:
-        raise InvalidInput(violations)
+        empty = not presented.methods()  # the citizen sent an empty form: ask them, not the code
+        raise InvalidInput(violations, reason="NO_FACTOR_PRESENTED" if empty else None)
 
 
 def require_text(field_name: str, value: str, *, required: bool = False) -> None:
