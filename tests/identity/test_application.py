@@ -9,8 +9,9 @@ import pytest
 
 from civitas.node import Node
 from civitas.soft_authenticator import SoftAuthenticator
-from identity.application import AuthenticationFailedError, IdentityApplication
+from identity.application import IdentityApplication
 from identity.citizen import Presented
+from identity.refusals import AuthenticationFailedError
 from ledger.errors import Conflict, InvalidInput, NotFound
 from tests.identity.conftest import ACTOR, ORIGIN, RP, Clock, code_at, person, seed_of
 
