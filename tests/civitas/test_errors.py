@@ -25,6 +25,7 @@ from civitas.config import build_config
 from civitas.node import Node
 from civitas.server import build_server
 from civitas.soft_authenticator import SoftAuthenticator
+from ledger.errors import Aborted
 from protos.civitas.v1 import audit_pb2 as apb
 from protos.civitas.v1 import audit_pb2_grpc, history_pb2_grpc, identity_pb2_grpc
 from protos.civitas.v1 import history_pb2 as hpb
@@ -370,3 +371,44 @@ def test_violations_name_fields_of_the_request(
     violations = _violations(raised.value)
     assert set(violations) == fields
     assert all(field_path_resolves(request_, field) for field in violations)
+
+
+def _count(server: Server, method: str, code: str) -> float:
+    value = server.node.metrics.registry.get_sample_value(
+        "civitas_rpc_requests_total", {"method": f"civitas.v1.{method}", "code": code}
+    )
+    return value or 0.0
+
+
+def test_the_client_retries_a_call_aborted_by_a_concurrent_change(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    identity = server.node.identity
+    register = identity.register_citizen
+    aborts = iter([Aborted("the citizen changed concurrently; try again")])
+
+    def beaten_once(*args: Any, **kwargs: Any) -> Any:
+        for error in aborts:
+            raise error
+        return register(*args, **kwargs)
+
+    monkeypatch.setattr(identity, "register_citizen", beaten_once)
+    citizen = server.agency.register_citizen({"national_identifier": "ER-ABORTED"})
+    assert server.node.identity.get_citizen(citizen).personal_data["national_identifier"] == (
+        "ER-ABORTED"
+    )
+    assert _count(server, "IdentityService/RegisterCitizen", "ABORTED") == 1
+
+
+def test_the_client_waits_for_a_receipt_as_retry_info_says(server: Server) -> None:
+    citizen = server.citizen("ER-WAIT")
+    token = server.agency.authenticate_password(citizen, PASSWORD).token
+    timeline = next(p for p in server.node.projections() if p.name == "timeline")
+    assert timeline.catch_up(server.node.store.recorder.max_notification_id(), 30)
+    before = _count(server, "HistoryService/GetReceipt", "UNAVAILABLE")
+    with pytest.raises(grpc.RpcError) as raised:  # no sequencer runs: it never comes
+        server.agency.receipt(token, citizen, 1, wait=1.2)
+    assert reason(raised.value) == "NOT_YET_SEQUENCED"
+    # Asked at 0, 0.5, 1.0 and once more at the deadline: RetryInfo's 0.5 s, not a busy poll.
+    asked = _count(server, "HistoryService/GetReceipt", "UNAVAILABLE") - before
+    assert 3 <= asked <= 4
