@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 import pytest
+from eventsourcing.persistence import OperationalError
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 
@@ -25,6 +26,7 @@ from civitas.config import build_config
 from civitas.node import Node
 from civitas.server import build_server
 from civitas.soft_authenticator import SoftAuthenticator
+from ledger.breaker import COOL_DOWN_SECONDS
 from ledger.errors import Aborted
 from protos.civitas.v1 import audit_pb2 as apb
 from protos.civitas.v1 import audit_pb2_grpc, history_pb2_grpc, identity_pb2_grpc
@@ -412,3 +414,17 @@ def test_the_client_waits_for_a_receipt_as_retry_info_says(server: Server) -> No
     # Asked at 0, 0.5, 1.0 and once more at the deadline: RetryInfo's 0.5 s, not a busy poll.
     asked = _count(server, "HistoryService/GetReceipt", "UNAVAILABLE") - before
     assert 3 <= asked <= 4
+
+
+def test_a_lost_database_is_unavailable_with_the_breakers_cool_down(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable() -> None:
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(server.node.identity, "jwks_json", unreachable)
+    refused = server.refusal(server.identity.GetJwks, ipb.GetJwksRequest())
+    refused_as(refused, Code.UNAVAILABLE, "DATABASE_UNREACHABLE")
+    retry = detail(refused, error_details_pb2.RetryInfo)
+    assert retry is not None
+    assert retry.retry_delay.ToMilliseconds() == COOL_DOWN_SECONDS * 1000
