@@ -1,4 +1,4 @@
-"""A refused sign-in's stored reason becomes a stable reason for the caller (identity/refusals.py)."""
+"""A refused sign-in's stored reason becomes a stable reason for the caller."""
 
 from __future__ import annotations
 
