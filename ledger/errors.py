@@ -2,8 +2,11 @@
 
 Each error carries a stable machine-readable `reason` (UPPER_SNAKE_CASE, AIP-193), sent to the
 caller as `google.rpc.ErrorInfo` in domain `civitas`: a relying service branches on it, never
-on the English message. Each kind has a default reason; a raise site names a sharper one.
-An error the caller should simply retry later carries `retry_after`, sent as `RetryInfo`.
+on the English message. Each kind has a default reason; a raise site names a sharper one, and
+`metadata` (ErrorInfo.metadata) which thing it is about where that helps. An error the caller
+should simply retry later carries `retry_after`, sent as `RetryInfo`. Every reason is listed in
+docs/errors.md with what a relying service should do; tests/docs/test_errors_doc.py fails when
+a reason is added or dropped here without the doc.
 """
 
 from __future__ import annotations
