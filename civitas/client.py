@@ -2,7 +2,10 @@
 
 It wraps the generated stubs (`protos/civitas/v1`) and nothing more: each method sends one call
 (or the two of a begin/complete ceremony) and returns a plain value or the response message.
-Errors stay `grpc.RpcError`; `describe_error` turns one into a line a person can read.
+Errors stay `grpc.RpcError`; `describe_error` turns one into a line a person can read, and
+`error_reason` / `retry_delay` read the `google.rpc` details a program branches on
+(docs/errors.md). A call refused with ABORTED (another request changed the same thing at the
+same moment; nothing was written) is made again, a few times, before its error is raised.
 
 Service accounts authenticate with their API key (`authorization: Bearer cvk.…`) or, under mTLS,
 with the channel's client certificate (`api_key=None`). Calls a citizen makes themself
@@ -11,6 +14,7 @@ with the channel's client certificate (`api_key=None`). Calls a citizen makes th
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +41,8 @@ from protos.civitas.v1 import identity_pb2 as ipb
 from protos.civitas.v1 import transaction_pb2 as tpb
 
 Metadata = list[tuple[str, str]]
+ERROR_DOMAIN = "civitas"
+ABORTED_RETRIES = 3  # the server already retried each save many times; a few more calls will do
 ReplyT = TypeVar("ReplyT", bound=Message)
 
 
@@ -71,19 +77,46 @@ def bearer(token: str) -> Metadata:
 
 
 def describe_error(error: grpc.RpcError) -> str:
-    """`CODE: message (field: why, …)`, from the google.rpc.Status the server attaches."""
+    """`CODE: message (field: why, …) [REASON]`, from the google.rpc.Status the server attaches."""
     code = error.code() if isinstance(error, grpc.Call) else None
     details = error.details() if isinstance(error, grpc.Call) else str(error)
     text = f"{code.name if code else 'ERROR'}: {details}"
-    status = rpc_status.from_call(error) if isinstance(error, grpc.Call) else None
     violations: list[str] = []
-    details_: list[any_pb2.Any] = list(status.details) if status else []
-    for detail in details_:
+    for detail in _details(error):
         bad_request = error_details_pb2.BadRequest()
         if detail.Unpack(bad_request):
             violations += [f"{v.field}: {v.description}" for v in bad_request.field_violations]
     unsaid = [v for v in violations if v not in text]  # the message often names them already
-    return f"{text} ({'; '.join(unsaid)})" if unsaid else text
+    text = f"{text} ({'; '.join(unsaid)})" if unsaid else text
+    reason = error_reason(error)
+    return f"{text} [{reason}]" if reason else text
+
+
+def error_reason(error: grpc.RpcError) -> str:
+    """The refusal's stable reason (google.rpc.ErrorInfo in domain civitas), or "" if none."""
+    for detail in _details(error):
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info) and info.domain == ERROR_DOMAIN:
+            return str(info.reason)
+    return ""
+
+
+def retry_delay(error: grpc.RpcError) -> float | None:
+    """Seconds the server asks the caller to wait before retrying (google.rpc.RetryInfo)."""
+    for detail in _details(error):
+        info = error_details_pb2.RetryInfo()
+        if detail.Unpack(info):
+            return float(info.retry_delay.ToNanoseconds()) / 1e9
+    return None
+
+
+def _details(error: grpc.RpcError) -> list[any_pb2.Any]:
+    status = rpc_status.from_call(error) if isinstance(error, grpc.Call) else None
+    return list(status.details) if status else []
+
+
+def _code(error: grpc.RpcError) -> grpc.StatusCode | None:
+    return error.code() if isinstance(error, grpc.Call) else None
 
 
 class CivitasClient:
@@ -341,12 +374,14 @@ class CivitasClient:
                 get = self._history.GetReceipt
                 return self._call(get, request, hpb.Receipt, bearer(citizen_token)).json
             except grpc.RpcError as error:
-                not_yet = isinstance(error, grpc.Call) and (
-                    error.code() == grpc.StatusCode.FAILED_PRECONDITION
+                left = deadline - time.monotonic()
+                not_yet = (
+                    _code(error) == grpc.StatusCode.UNAVAILABLE
+                    and error_reason(error) == "NOT_YET_SEQUENCED"
                 )
-                if not not_yet or time.monotonic() >= deadline:
+                if not not_yet or left <= 0:
                     raise
-            time.sleep(0.1)
+                time.sleep(min(retry_delay(error) or 0.1, left))
 
     # --- the verifiable log (auditor) -------------------------------------------------------
 
@@ -377,8 +412,16 @@ class CivitasClient:
         reply: type[ReplyT],
         metadata: Metadata | None = None,
     ) -> ReplyT:
-        """One unary call with the service's credentials (or `metadata`), its reply typed."""
+        """One unary call with the service's credentials (or `metadata`), its reply typed;
+        made again when it was aborted by a concurrent change (which wrote nothing)."""
         credentials = self._md if metadata is None else metadata
+        for retry in range(ABORTED_RETRIES):
+            try:
+                return _expect(reply, method(request, metadata=credentials, timeout=self._timeout))
+            except grpc.RpcError as error:
+                if _code(error) != grpc.StatusCode.ABORTED:
+                    raise
+            time.sleep(random.uniform(0, 0.05) * (retry + 1))  # noqa: S311 - jitter, not secrecy
         return _expect(reply, method(request, metadata=credentials, timeout=self._timeout))
 
 

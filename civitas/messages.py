@@ -13,6 +13,7 @@ from ledger.errors import (
     DomainError,
     FailedPrecondition,
     InvalidInput,
+    MalformedRequest,
     NotAllowed,
     NotFound,
     OutOfRange,
@@ -24,6 +25,7 @@ DEFAULT_LOCALE = "en"
 
 MESSAGES: dict[str, dict[type[DomainError], str]] = {
     "en": {
+        MalformedRequest: "The service you are using sent a request we could not read.",
         InvalidInput: "Some of the information given is not valid: {fields}.",
         NotFound: "We could not find what you asked for.",
         NotAllowed: "You are not allowed to do this.",
@@ -35,6 +37,7 @@ MESSAGES: dict[str, dict[type[DomainError], str]] = {
         OutOfRange: "You asked for more than exists.",
     },
     "et": {
+        MalformedRequest: "Teenus, mida kasutate, saatis päringu, mida me ei suutnud lugeda.",
         InvalidInput: "Osa esitatud andmetest ei ole korrektne: {fields}.",
         NotFound: "Me ei leidnud seda, mida otsisite.",
         NotAllowed: "Teil ei ole õigust seda teha.",
@@ -46,6 +49,7 @@ MESSAGES: dict[str, dict[type[DomainError], str]] = {
         OutOfRange: "Küsisite rohkem, kui on olemas.",
     },
     "fr": {
+        MalformedRequest: "Le service que vous utilisez a envoyé une demande illisible.",
         InvalidInput: "Certaines informations fournies ne sont pas valides : {fields}.",
         NotFound: "Nous n'avons pas trouvé ce que vous avez demandé.",
         NotAllowed: "Vous n'êtes pas autorisé à effectuer cette action.",

@@ -24,7 +24,7 @@ from civitas.config import ConfigError
 from identity.application import AuthenticationRecorded
 from ledger.audit import AuditLog
 from ledger.entry import parse_timestamp
-from ledger.errors import FailedPrecondition
+from ledger.errors import Unavailable
 from ledger.store import LOG_NAME
 
 if TYPE_CHECKING:
@@ -219,7 +219,7 @@ def latest_checkpoint(audit: AuditLog) -> LatestCheckpoint | None:
     """The latest checkpoint's size and the time of the newest entry it covers."""
     try:
         checkpoint = audit.latest_checkpoint()
-    except FailedPrecondition:
+    except Unavailable:  # no checkpoint signed yet
         return None
     size = checkpoint.tree_size
     if size == 0:

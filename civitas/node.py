@@ -316,7 +316,7 @@ class Node:
 
     @cached_property
     def audit(self) -> AuditLog:
-        return AuditLog(self.log_view, lambda: self.signer.keyring)
+        return AuditLog(self.log_view, lambda: self.signer.keyring, self.config.checkpoint_interval)
 
     def leader_lock(self, follower: str = "sequencer") -> LeaderLock:
         """One holder per follower of the log; the database URL keeps schemas apart."""

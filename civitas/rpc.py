@@ -24,19 +24,21 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from eventsourcing.persistence import InterfaceError, OperationalError
 from google.protobuf import any_pb2, duration_pb2
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from civitas.logs import CURRENT_REQUEST_ID, REQUEST_ID_HEADER, call_fields, request_id_from
 from civitas.messages import choose_locale, localized_message
 from ledger.accounts import CURRENT_CALLER, Caller, ServiceAccounts
+from ledger.breaker import COOL_DOWN_SECONDS
 from ledger.errors import (
     Aborted,
     Conflict,
     DomainError,
     FailedPrecondition,
     InvalidInput,
+    MalformedRequest,
     NotAllowed,
     NotFound,
     OutOfRange,
@@ -84,7 +86,11 @@ def status_for(error: DomainError, accept_language: str = "") -> status_pb2.Stat
     code = next((code for kind, code in _CODES if isinstance(error, kind)), code_pb2.UNKNOWN)
     status = status_pb2.Status(code=code, message=_cut(str(error), MAX_MESSAGE_BYTES))
     status.details.append(
-        _packed(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN))
+        _packed(
+            error_details_pb2.ErrorInfo(
+                reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata
+            )
+        )
     )
     if error.retry_after is not None:
         delay = duration_pb2.Duration()
@@ -147,7 +153,10 @@ class CallerAuthenticator:
         if authorization:
             scheme, _, api_key = authorization.partition(" ")
             if scheme.lower() != "bearer" or not api_key:
-                raise Unauthenticated("authorization must be 'Bearer <API key or token>'")
+                raise Unauthenticated(
+                    "authorization must be 'Bearer <API key or token>'",
+                    reason="MALFORMED_AUTHORIZATION",
+                )
             credential = api_key.strip()
             if credential.count(".") == 2 and not credential.startswith("cvk."):
                 return self._by_citizen_token(credential)
@@ -158,15 +167,22 @@ class CallerAuthenticator:
             name = common_names[0].decode()
             caller = self._accounts.find(name)
             if caller is None:
-                raise Unauthenticated("client certificate names no active service account")
+                raise Unauthenticated(
+                    "client certificate names no active service account",
+                    reason="UNKNOWN_CLIENT_CERTIFICATE",
+                )
             return caller
-        raise Unauthenticated("no credentials: send an API key or a client certificate")
+        raise Unauthenticated(
+            "no credentials: send an API key or a client certificate", reason="NO_CREDENTIALS"
+        )
 
     def _by_citizen_token(self, token: str) -> Caller:
         """A citizen's own JWT (from IdentityService): checked, and its session still active."""
         caller = self._citizen_caller(token)
         if caller is None:
-            raise Unauthenticated("the token is not valid or its session has ended")
+            raise Unauthenticated(
+                "the token is not valid or its session has ended", reason="INVALID_TOKEN"
+            )
         return caller
 
     def _by_api_key(self, api_key: str) -> Caller:
@@ -226,13 +242,13 @@ class CallerInterceptor(_ServerInterceptor):
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(handler.unary_unary, allowed, method),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
                 self._stream(handler.unary_stream, allowed, method),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         return handler
@@ -250,7 +266,9 @@ class CallerInterceptor(_ServerInterceptor):
             caller = self._authenticate(context)
             call.caller = caller.name
             if not _role_allowed(caller.role, allowed):
-                raise NotAllowed(f"role {caller.role!r} may not call this service")
+                raise NotAllowed(
+                    f"role {caller.role!r} may not call this service", reason="ROLE_NOT_ALLOWED"
+                )
             token = CURRENT_CALLER.set(caller)
             try:
                 yield
@@ -290,16 +308,43 @@ class CallerInterceptor(_ServerInterceptor):
     def _unary(self, behaviour: Any, allowed: frozenset[str], method: str) -> Any:
         def call(request: Any, context: grpc.ServicerContext) -> Any:
             with self._serving(context, allowed, method):
-                return behaviour(request, context)
+                return behaviour(_parsed(request), context)
 
         return call
 
     def _stream(self, behaviour: Any, allowed: frozenset[str], method: str) -> Any:
         def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             with self._serving(context, allowed, method):
-                yield from behaviour(request, context)
+                yield from behaviour(_parsed(request), context)
 
         return call
+
+
+# gRPC aborts with INTERNAL when a request deserializer raises, before any handler or this
+# interceptor runs. Undecodable bytes are the caller's mistake (INVALID_ARGUMENT), so the
+# deserializer hands on a marker instead, and the call is refused like any other: after the
+# caller is authenticated, with an access log line and metrics.
+_UNDECODABLE = object()
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+    parse = deserializer
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return parse(data)
+        except DecodeError:
+            return _UNDECODABLE
+
+    return deserialize
+
+
+def _parsed(request: Any) -> Any:
+    if request is _UNDECODABLE:
+        raise MalformedRequest
+    return request
 
 
 def _role_allowed(role: str, allowed: frozenset[str]) -> bool:
@@ -317,7 +362,12 @@ def _send_request_id(context: grpc.ServicerContext, request_id: str) -> None:
 
 def _abort_unavailable(context: grpc.ServicerContext, method: str) -> None:
     log.warning("%s: the database is unreachable; the caller may retry", method, exc_info=True)
-    context.abort(grpc.StatusCode.UNAVAILABLE, "the ledger database is unreachable; retry shortly")
+    error = Unavailable(
+        "the ledger database is unreachable; retry shortly",
+        reason="DATABASE_UNREACHABLE",
+        retry_after=COOL_DOWN_SECONDS,  # the breaker asks the database again after this
+    )
+    context.abort_with_status(rpc_status.to_status(status_for(error, _accept_language(context))))
 
 
 def _abort_internal(context: grpc.ServicerContext, method: str) -> None:

@@ -32,6 +32,7 @@ from identity.personal_data import (
     FieldSealer,
     NationalIdentifierIndex,
 )
+from identity.refusals import PASSKEY_REASONS, AuthenticationFailedError
 from identity.session import AuthenticationAttempt, Session
 from identity.tokens import TokenError, TokenSigner, TokenVerifier, jwks
 from identity.validation import (
@@ -44,11 +45,11 @@ from identity.validation import (
 from ledger.accounts import Caller
 from ledger.data_access import DataAccessLog
 from ledger.errors import (
+    Aborted,
     Conflict,
     FailedPrecondition,
     InvalidInput,
     NotFound,
-    Unauthenticated,
 )
 from ledger.events import LedgerAggregate
 from ledger.mapper import PayloadErased
@@ -57,6 +58,12 @@ from ledger.store import LedgerApplication, LedgerStore
 CONFLICT_RETRIES = 20  # each round of a race lets one request through: enough for busy citizens
 NATIONAL_ID_NAMESPACE = uuid5(NAMESPACE_URL, "civitas:national-identifier")
 
+# What a missing aggregate is called on the wire, by the request field that named it.
+NOT_FOUND_REASONS = {
+    "citizen_id": "CITIZEN_NOT_FOUND",
+    "attempt_id": "ATTEMPT_NOT_FOUND",
+    "session_id": "SESSION_NOT_FOUND",
+}
 T = TypeVar("T")
 Clock = Callable[[], datetime]
 
@@ -145,13 +152,7 @@ ATTEMPT_EVENTS = {
 class CitizenErased(FailedPrecondition):
     """The citizen was erased: there is nothing left to read or change."""
 
-
-class AuthenticationFailedError(Unauthenticated):
-    """The attempt was refused (and recorded). The reason is safe to show the relying service."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"authentication failed: {reason}")
-        self.reason = reason
+    reason = "CITIZEN_ERASED"
 
 
 class IdentityApplication(LedgerApplication):
@@ -211,7 +212,8 @@ class IdentityApplication(LedgerApplication):
         except IntegrityError:
             self._data_keys.destroy(citizen_id)
             raise Conflict(
-                "a citizen with this national identifier is already registered"
+                "a citizen with this national identifier is already registered",
+                reason="CITIZEN_ALREADY_REGISTERED",
             ) from None
         return self._view(citizen)
 
@@ -242,7 +244,9 @@ class IdentityApplication(LedgerApplication):
                 NationalIdentifierClaim.create_id(lookup_hash)
             )
         except AggregateNotFoundError:
-            raise NotFound("no citizen with this national identifier") from None
+            raise NotFound(
+                "no citizen with this national identifier", reason="CITIZEN_NOT_FOUND"
+            ) from None
         return self.get_citizen(claim.citizen_id)
 
     def erase_citizen(self, citizen_id: str, reason: str, actor: str) -> CitizenView:
@@ -261,7 +265,9 @@ class IdentityApplication(LedgerApplication):
             passwords.check_password_policy(password)
         except passwords.PasswordPolicyError as error:
             raise InvalidInput.of(
-                "password", POLICY_MESSAGES.get(error.reason, "not acceptable")
+                "password",
+                POLICY_MESSAGES.get(error.reason, "not acceptable"),
+                reason="PASSWORD_POLICY",
             ) from None
         self._citizen(citizen_id)  # an unknown or erased citizen is refused before the Argon2id
         password_hash = passwords.hash_password(password)
@@ -325,7 +331,9 @@ class IdentityApplication(LedgerApplication):
                 )
             except passkeys.PasskeyError as error:
                 raise InvalidInput.of(
-                    "credential_json", f"passkey not accepted: {error.reason}"
+                    "credential_json",
+                    f"passkey not accepted: {error.reason}",
+                    reason=PASSKEY_REASONS[error.reason],
                 ) from None
             return citizen.register_passkey(
                 registration_id,
@@ -372,7 +380,9 @@ class IdentityApplication(LedgerApplication):
         citizen = self._citizen(citizen_id)
         methods = citizen.available_methods()
         if not methods:
-            raise FailedPrecondition("this citizen has no authenticator enrolled")
+            raise FailedPrecondition(
+                "this citizen has no authenticator enrolled", reason="NO_AUTHENTICATOR"
+            )
         options_json, challenge = "", b""
         if citizen.passkeys():
             options_json, challenge = passkeys.authentication_options(
@@ -394,14 +404,14 @@ class IdentityApplication(LedgerApplication):
         relying_service: str,
         actor: str,
     ) -> SignedIn:
-        validate_presented(presented)
+        validate_presented(presented, client)
         for retry in range(CONFLICT_RETRIES):
             try:
                 return self._complete_once(attempt_id, presented, client, relying_service, actor)
             except IntegrityError:
                 # Another request changed the citizen meanwhile: decide again on fresh state.
                 time.sleep(random.uniform(0, 0.002) * retry)  # noqa: S311 - jitter, not secrecy
-        raise Conflict("too many concurrent attempts; try again")
+        raise Aborted("too many concurrent attempts; try again")
 
     def _complete_once(
         self,
@@ -435,7 +445,7 @@ class IdentityApplication(LedgerApplication):
         attempt.complete(outcome.ok, actor=actor)
         if not outcome.ok:
             self.save(citizen, attempt)
-            raise AuthenticationFailedError(outcome.reason)
+            raise AuthenticationFailedError(outcome.reason, outcome.retry_after)
         amr = [AMR[method] for method in outcome.methods]
         expires_at = now + self.settings.session_absolute
         session = Session(
@@ -559,7 +569,7 @@ class IdentityApplication(LedgerApplication):
         try:
             return self._data_keys.sealer(citizen.id)
         except DataKeyMissing:
-            raise FailedPrecondition("this citizen was erased") from None
+            raise FailedPrecondition("this citizen was erased", reason="CITIZEN_ERASED") from None
 
     def _view(self, citizen: Citizen) -> CitizenView:
         if citizen.erased:
@@ -588,9 +598,12 @@ class IdentityApplication(LedgerApplication):
         try:
             aggregate: object = self.repository.get(parsed)
         except AggregateNotFoundError:
-            raise NotFound(f"no such {field_name.removesuffix('_id')}") from None
+            aggregate = None
         if not isinstance(aggregate, kind):
-            raise NotFound(f"no such {field_name.removesuffix('_id')}")
+            raise NotFound(
+                f"no such {field_name.removesuffix('_id')}",
+                reason=NOT_FOUND_REASONS.get(field_name, "NOT_FOUND"),
+            )
         return aggregate
 
     def _update(self, citizen_id: str, change: Callable[[Citizen], T]) -> T:
@@ -603,7 +616,7 @@ class IdentityApplication(LedgerApplication):
                 time.sleep(random.uniform(0, 0.002) * retry)  # noqa: S311 - jitter, not secrecy
                 continue
             return result
-        raise Conflict("the citizen changed concurrently; try again")
+        raise Aborted("the citizen changed concurrently; try again")
 
 
 def _b64encode(data: bytes) -> str:

@@ -88,6 +88,7 @@ class Outcome:
     reason: str = ""
     acr: str = ""
     methods: tuple[str, ...] = ()
+    retry_after: timedelta | None = None  # when a throttled factor may be tried again
 
 
 class Citizen(LedgerAggregate):
@@ -144,11 +145,15 @@ class Citizen(LedgerAggregate):
         self._require_active()
         factor = self.factors.get(authenticator_id)
         if factor is None or factor.method != "totp":
-            raise NotFound("no such TOTP enrolment")
+            raise NotFound("no such TOTP enrolment", reason="TOTP_ENROLLMENT_NOT_FOUND")
         if factor.confirmed:
-            raise FailedPrecondition("this TOTP authenticator is already confirmed")
+            raise FailedPrecondition(
+                "this TOTP authenticator is already confirmed", reason="TOTP_ALREADY_CONFIRMED"
+            )
         if step is None:
-            raise InvalidInput.of("code", "does not match the authenticator's current code")
+            raise InvalidInput.of(
+                "code", "does not match the authenticator's current code", reason="TOTP_MISMATCH"
+            )
         self._totp_enrolled(authenticator_id, step, actor=actor)
         return factor
 
@@ -173,7 +178,10 @@ class Citizen(LedgerAggregate):
     def passkey_challenge(self, registration_id: str) -> str:
         challenge = self.pending_passkeys.get(registration_id)
         if challenge is None:
-            raise NotFound("no such passkey registration in progress")
+            raise NotFound(
+                "no such passkey registration in progress",
+                reason="PASSKEY_REGISTRATION_NOT_FOUND",
+            )
         return challenge
 
     def register_passkey(
@@ -185,7 +193,9 @@ class Citizen(LedgerAggregate):
             f.details.get("credential_id") == passkey["credential_id"]
             for f in self.factors.values()
         ):
-            raise Conflict("this passkey is already registered")
+            raise Conflict(
+                "this passkey is already registered", reason="PASSKEY_ALREADY_REGISTERED"
+            )
         authenticator_id = _new_id()
         self._passkey_registered(registration_id, authenticator_id, label, passkey, actor=actor)
         return self.factors[authenticator_id]
@@ -226,7 +236,7 @@ class Citizen(LedgerAggregate):
     def remove_authenticator(self, authenticator_id: str, actor: str) -> None:
         self._require_active()
         if authenticator_id not in self.factors:
-            raise NotFound("no such authenticator")
+            raise NotFound("no such authenticator", reason="AUTHENTICATOR_NOT_FOUND")
         self._authenticator_removed(authenticator_id, actor=actor)
 
     @event("AuthenticatorRemoved")
@@ -290,7 +300,8 @@ class Citizen(LedgerAggregate):
                 attempt.user_agent,
                 actor=actor,
             )
-            return Outcome(False, reason, methods=tuple(methods))
+            wait = self._throttled_for(reason, policy, now)
+            return Outcome(False, reason, methods=tuple(methods), retry_after=wait)
         acr = assurance_level(methods, passkey_proof, allow_aal3=allow_aal3)
         self._authentication_succeeded(
             attempt.attempt_id,
@@ -337,6 +348,17 @@ class Citizen(LedgerAggregate):
             ):
                 return f"{method}_throttled"
         return ""
+
+    def _throttled_for(self, reason: str, policy: LockoutPolicy, now: datetime) -> timedelta | None:
+        """For a `<method>_throttled` refusal, how long until a factor of it may be tried."""
+        method = reason.removesuffix("_throttled")
+        if method == reason:
+            return None
+        return min(
+            retry_after(policy, f.failures, f.last_failure_at, now)
+            for f in self.factors.values()
+            if f.method == method and f.confirmed
+        )
 
     def _check(
         self,
@@ -445,7 +467,7 @@ class Citizen(LedgerAggregate):
             raise InvalidInput.of("method", f"one of {', '.join(METHODS)}")
         unlocked = [f.authenticator_id for f in self.factors.values() if f.method == method]
         if not unlocked:
-            raise NotFound(f"no {method} authenticator")
+            raise NotFound(f"no {method} authenticator", reason="FACTOR_NOT_ENROLLED")
         self._factor_unlocked(method, reason, actor=actor)
         return unlocked
 
@@ -469,7 +491,7 @@ class Citizen(LedgerAggregate):
 
     def _require_active(self) -> None:
         if self.erased:
-            raise FailedPrecondition("this citizen was erased")
+            raise FailedPrecondition("this citizen was erased", reason="CITIZEN_ERASED")
 
     def _factor_of(self, method: str) -> Factor | None:
         return next((f for f in self.factors.values() if f.method == method), None)

@@ -42,7 +42,9 @@ class AuthenticationAttempt(LedgerAggregate):
 
     def complete(self, succeeded: bool, actor: str) -> None:
         if self.completed:
-            raise FailedPrecondition("this authentication attempt was already used")
+            raise FailedPrecondition(
+                "this authentication attempt was already used", reason="ATTEMPT_ALREADY_USED"
+            )
         self._completed(succeeded, actor=actor)
 
     @event("Completed")

@@ -56,21 +56,27 @@ def validate_personal_data(personal_data: dict[str, str], assurance: str, eviden
         raise InvalidInput(violations)
 
 
-def validate_presented(presented: Presented) -> None:
+def validate_presented(presented: Presented, client: tuple[str, str]) -> None:
+    """The factors and the client context of one attempt (CompleteAuthenticationRequest)."""
+    factors = (
+        ("password", presented.password, 1024),
+        ("totp_code", presented.totp_code, 16),
+        ("passkey_assertion_json", presented.passkey_assertion_json, MAX_JSON),
+        ("recovery_code", presented.recovery_code, 64),
+    )
+    # The client context is recorded with the attempt, in the ledger: it must stay short.
+    context = (("client.address", client[0], MAX_TEXT), ("client.user_agent", client[1], 1024))
     violations = [
         FieldViolation(name, f"at most {limit} characters")
-        for name, value, limit in (
-            ("password", presented.password, 1024),
-            ("totp_code", presented.totp_code, 16),
-            ("passkey_assertion_json", presented.passkey_assertion_json, MAX_JSON),
-            ("recovery_code", presented.recovery_code, 64),
-        )
+        for name, value, limit in (*factors, *context)
         if len(value) > limit
     ]
     if not presented.methods():
-        violations.append(FieldViolation("factors", "present at least one factor"))
+        # No single field is wrong: each factor field is named, so a form can mark them all.
+        violations += [FieldViolation(name, "present at least one factor") for name, *_ in factors]
     if violations:
-        raise InvalidInput(violations)
+        empty = not presented.methods()  # the citizen sent an empty form: ask them, not the code
+        raise InvalidInput(violations, reason="NO_FACTOR_PRESENTED" if empty else None)
 
 
 def require_text(field_name: str, value: str, *, required: bool = False) -> None:

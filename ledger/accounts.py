@@ -112,7 +112,7 @@ class ServiceAccounts(LedgerApplication):
         try:
             self.save(account)
         except IntegrityError:
-            raise Conflict(f"account {name!r} already exists") from None
+            raise Conflict(f"account {name!r} already exists", reason="ACCOUNT_EXISTS") from None
         return IssuedKey(Caller(name, role), f"{KEY_PREFIX}.{name}.{secret}")
 
     def change_role(self, name: str, role: str, actor: str) -> Caller:
@@ -139,13 +139,13 @@ class ServiceAccounts(LedgerApplication):
         prefix, _, rest = api_key.partition(".")
         name, _, secret = rest.partition(".")
         if prefix != KEY_PREFIX or not NAME_PATTERN.fullmatch(name) or not secret:
-            raise Unauthenticated("malformed API key")
+            raise Unauthenticated("malformed API key", reason="MALFORMED_API_KEY")
         try:
             account = self._get(name)
         except NotFound:
-            raise Unauthenticated("unknown or revoked API key") from None
+            raise Unauthenticated("unknown or revoked API key", reason="UNKNOWN_API_KEY") from None
         if not account.accepts(secret):
-            raise Unauthenticated("unknown or revoked API key")
+            raise Unauthenticated("unknown or revoked API key", reason="UNKNOWN_API_KEY")
         return Caller(name, account.role)
 
     def find(self, name: str) -> Caller | None:
@@ -157,9 +157,9 @@ class ServiceAccounts(LedgerApplication):
 
     def _get(self, name: str) -> ServiceAccount:
         if not NAME_PATTERN.fullmatch(name):
-            raise NotFound(f"no account {name!r}")
+            raise NotFound(f"no account {name!r}", reason="ACCOUNT_NOT_FOUND")
         try:
             account: ServiceAccount = self.repository.get(account_id(name))
         except AggregateNotFoundError:
-            raise NotFound(f"no account {name!r}") from None
+            raise NotFound(f"no account {name!r}", reason="ACCOUNT_NOT_FOUND") from None
         return account

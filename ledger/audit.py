@@ -7,10 +7,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ledger.envelope import unpack
-from ledger.errors import FailedPrecondition, InvalidInput, OutOfRange
+from ledger.errors import InvalidInput, OutOfRange, Unavailable
 from ledger.keyring import PublicKeyring
 from ledger.log_recorder import MerkleLogRecorder, StoredCheckpoint
 from ledger.merkle import consistency_proof, inclusion_proof
+from ledger.sequencer import CHECKPOINT_INTERVAL_SECONDS
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,17 @@ class InclusionProof:
 
 
 class AuditLog:
-    def __init__(self, view: MerkleLogRecorder, keyring: Callable[[], PublicKeyring]) -> None:
+    def __init__(
+        self,
+        view: MerkleLogRecorder,
+        keyring: Callable[[], PublicKeyring],
+        checkpoint_interval: float = CHECKPOINT_INTERVAL_SECONDS,
+    ) -> None:
         self._view = view
         self._keyring = keyring
+        # How long until the sequencer signs what is stored now: a caller asking too early is
+        # told to retry after this (RetryInfo), not that it cannot be done.
+        self.checkpoint_interval = checkpoint_interval
 
     def keyring(self) -> PublicKeyring:
         return self._keyring()
@@ -50,7 +59,11 @@ class AuditLog:
     def latest_checkpoint(self) -> StoredCheckpoint:
         checkpoint = self._view.latest_checkpoint()
         if checkpoint is None:
-            raise FailedPrecondition("no checkpoint has been signed yet")
+            raise Unavailable(
+                "no checkpoint has been signed yet",
+                reason="NOT_YET_SEQUENCED",
+                retry_after=self.checkpoint_interval,
+            )
         return checkpoint
 
     def checkpoints(self, up_to_size: int) -> Iterator[StoredCheckpoint]:
@@ -100,4 +113,7 @@ class AuditLog:
     def _check_size(self, size: int, field: str) -> None:
         current = self._view.tree_size()
         if size > current:
-            raise OutOfRange(f"{field} {size} is past the end of the log ({current} entries)")
+            raise OutOfRange(
+                f"{field} {size} is past the end of the log ({current} entries)",
+                reason="PAST_END_OF_LOG",
+            )

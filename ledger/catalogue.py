@@ -46,7 +46,10 @@ class ServiceEntry:
         self, amount_minor: int | None, currency: str | None
     ) -> list[FieldViolation]:
         """How a submission's amount breaks this service's rule (it is given, or not, as one)."""
-        given = {"amount_minor": amount_minor is not None, "currency": currency is not None}
+        given = {
+            "amount.minor_units": amount_minor is not None,
+            "amount.currency": currency is not None,
+        }
         if self.amount == "required":
             return [
                 FieldViolation(name, f"is required for {self.code}")
@@ -59,9 +62,9 @@ class ServiceEntry:
                 for name, ok in given.items()
                 if ok
             ]
-        if given["amount_minor"] != given["currency"]:
-            missing = "currency" if given["amount_minor"] else "amount_minor"
-            return [FieldViolation(missing, "amount_minor and currency go together")]
+        if given["amount.minor_units"] != given["amount.currency"]:
+            missing = "amount.currency" if given["amount.minor_units"] else "amount.minor_units"
+            return [FieldViolation(missing, "minor_units and currency go together")]
         return []
 
 
@@ -100,7 +103,9 @@ class ServiceCatalogue:
     def get(self, code: str) -> ServiceEntry:
         entry = self.by_code.get(code)
         if entry is None:
-            raise InvalidInput.of("service_code", f"unknown service {code[:80]!r}")
+            raise InvalidInput.of(
+                "service_code", f"unknown service {code[:80]!r}", reason="UNKNOWN_SERVICE"
+            )
         return entry
 
     def entries(self) -> tuple[ServiceEntry, ...]:

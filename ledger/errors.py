@@ -2,13 +2,17 @@
 
 Each error carries a stable machine-readable `reason` (UPPER_SNAKE_CASE, AIP-193), sent to the
 caller as `google.rpc.ErrorInfo` in domain `civitas`: a relying service branches on it, never
-on the English message. Each kind has a default reason; a raise site names a sharper one.
-An error the caller should simply retry later carries `retry_after`, sent as `RetryInfo`.
+on the English message. Each kind has a default reason; a raise site names a sharper one, and
+`metadata` (ErrorInfo.metadata) which thing it is about where that helps. An error the caller
+should simply retry later carries `retry_after`, sent as `RetryInfo`. Every reason is listed in
+docs/errors.md with what a relying service should do; tests/docs/test_errors_doc.py fails when
+a reason is added or dropped here without the doc.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 
 class DomainError(Exception):
@@ -17,12 +21,18 @@ class DomainError(Exception):
     reason = "UNSPECIFIED"
 
     def __init__(
-        self, message: str = "", *, reason: str | None = None, retry_after: float | None = None
+        self,
+        message: str = "",
+        *,
+        reason: str | None = None,
+        retry_after: float | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         if reason is not None:
             self.reason = reason
         self.retry_after = retry_after  # seconds; only for errors a retry will cure
+        self.metadata = dict(metadata or {})  # ErrorInfo.metadata: which thing, never a secret
 
 
 class NotFound(DomainError):
@@ -75,16 +85,27 @@ class FieldViolation:
     description: str
 
 
-@dataclass
 class InvalidInput(DomainError):
-    violations: list[FieldViolation] = field(default_factory=list)
+    """The request itself is wrong: each violation names the proto field path it is about."""
 
-    def __post_init__(self) -> None:
+    reason = "INVALID_ARGUMENT"
+
+    def __init__(self, violations: list[FieldViolation], *, reason: str | None = None) -> None:
         super().__init__(
-            "; ".join(f"{v.field}: {v.description}" for v in self.violations),
-            reason="INVALID_ARGUMENT",
+            "; ".join(f"{v.field}: {v.description}" for v in violations), reason=reason
         )
+        self.violations = list(violations)
 
     @classmethod
-    def of(cls, field_name: str, description: str) -> InvalidInput:
-        return cls([FieldViolation(field_name, description)])
+    def of(cls, field_name: str, description: str, *, reason: str | None = None) -> InvalidInput:
+        return cls([FieldViolation(field_name, description)], reason=reason)
+
+
+class MalformedRequest(InvalidInput):
+    """The request's bytes are not the method's protobuf message: no field can be named."""
+
+    reason = "MALFORMED_REQUEST"
+
+    def __init__(self) -> None:
+        DomainError.__init__(self, "the request is not a valid protobuf message for this method")
+        self.violations = []

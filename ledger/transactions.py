@@ -42,6 +42,7 @@ from eventsourcing.persistence import IntegrityError
 
 from ledger.catalogue import ServiceCatalogue, ServiceEntry
 from ledger.errors import (
+    Aborted,
     Conflict,
     FailedPrecondition,
     FieldViolation,
@@ -224,7 +225,9 @@ class Transaction(LedgerAggregate):
     def _require(self, action: str) -> None:
         if self.status not in ALLOWED_FROM[action]:
             raise FailedPrecondition(
-                f"cannot {action.replace('_', ' ')} a transaction that is {self.status.value}"
+                f"cannot {action.replace('_', ' ')} a transaction that is {self.status.value}",
+                reason="TRANSITION_NOT_ALLOWED",
+                metadata={"status": self.status.value},
             )
 
     # --- events: state changes only -------------------------------------------------------------
@@ -312,7 +315,10 @@ class TransactionsApplication(LedgerApplication):
             entry, idempotency_key, citizen_id, amount_minor, currency, documents, note
         )
         if entry.agency != agency:
-            raise NotAllowed(f"agency {agency!r} does not handle {service_code!r}")
+            raise NotAllowed(
+                f"agency {agency!r} does not handle {service_code!r}",
+                reason="SERVICE_OF_ANOTHER_AGENCY",
+            )
         transaction_id = Transaction.create_id(agency, idempotency_key)
         existing = self._find(transaction_id)
         if existing is not None:
@@ -337,7 +343,7 @@ class TransactionsApplication(LedgerApplication):
             # The same key was saved between our look and our save: a racing retry, or not.
             existing = self._find(transaction_id)
             if existing is None:
-                raise Conflict("the transaction could not be saved; try again") from None
+                raise Aborted("the transaction could not be saved; try again") from None
             return _retried(existing, submission)
         return _view(transaction)
 
@@ -418,7 +424,8 @@ class TransactionsApplication(LedgerApplication):
             # the owner's idempotency key, and a plain refusal makes misrouted cases easy to see.
             if transaction.agency != agency:
                 raise NotAllowed(
-                    f"agency {agency!r} cannot act on agency {transaction.agency!r}'s cases"
+                    f"agency {agency!r} cannot act on agency {transaction.agency!r}'s cases",
+                    reason="CASE_OF_ANOTHER_AGENCY",
                 )
 
         return self._update(
@@ -432,7 +439,9 @@ class TransactionsApplication(LedgerApplication):
 
         def authorise(transaction: Transaction) -> None:
             if transaction.citizen_id != citizen:
-                raise NotAllowed("this transaction belongs to another citizen")
+                raise NotAllowed(
+                    "this transaction belongs to another citizen", reason="CASE_OF_ANOTHER_CITIZEN"
+                )
 
         return self._update(_parse_id(transaction_id), authorise, change)
 
@@ -453,7 +462,7 @@ class TransactionsApplication(LedgerApplication):
                 time.sleep(random.uniform(0, 0.002) * attempt)  # noqa: S311 - jitter, not secrecy
                 continue
             return _view(transaction)
-        raise Conflict("the transaction changed concurrently; try again")
+        raise Aborted("the transaction changed concurrently; try again")
 
     def _find(self, transaction_id: UUID) -> Transaction | None:
         try:
@@ -465,13 +474,15 @@ class TransactionsApplication(LedgerApplication):
     def _load(self, transaction_id: UUID) -> Transaction:
         transaction = self._find(transaction_id)
         if transaction is None:
-            raise NotFound("no such transaction")
+            raise NotFound("no such transaction", reason="TRANSACTION_NOT_FOUND")
         return transaction
 
 
 def _retried(existing: Transaction, submission: Submission) -> TransactionView:
     if existing.submission() != submission:
-        raise Conflict("idempotency key reused with different parameters")
+        raise Conflict(
+            "idempotency key reused with different parameters", reason="IDEMPOTENCY_KEY_REUSED"
+        )
     return _view(existing)
 
 
@@ -503,10 +514,12 @@ def _valid_submission(
         type(amount_minor) is not int or not 0 <= amount_minor <= MAX_AMOUNT_MINOR
     ):
         violations.append(
-            FieldViolation("amount_minor", "an integer from 0 to 10^15, in minor units")
+            FieldViolation("amount.minor_units", "an integer from 0 to 10^15, in minor units")
         )
     if currency is not None and currency not in CURRENCIES:
-        violations.append(FieldViolation("currency", f"one of {', '.join(sorted(CURRENCIES))}"))
+        violations.append(
+            FieldViolation("amount.currency", f"one of {', '.join(sorted(CURRENCIES))}")
+        )
     violations += entry.amount_violations(amount_minor, currency)
     if violations:
         raise InvalidInput(violations)

@@ -24,7 +24,7 @@ from eventsourcing.sqlite import SQLiteDatastore
 from psycopg.sql import SQL, Composed, Identifier
 
 from ledger.entry import format_timestamp
-from ledger.errors import FailedPrecondition, InvalidInput
+from ledger.errors import InvalidInput, Unavailable
 from ledger.store import LOG_NAME, NamedSQLiteTracking, PostgresView
 from projections.queue import TransactionQueue
 from projections.queue_view import QueueView
@@ -249,7 +249,9 @@ class AuditedProjections:
                         yield tables.row(row)
                     return
             if time.monotonic() > deadline:
-                raise FailedPrecondition(
-                    f"the {name} projection is ahead of the log's sequencer; try again shortly"
+                raise Unavailable(
+                    f"the {name} projection is ahead of the log's sequencer; try again shortly",
+                    reason="NOT_YET_SEQUENCED",
+                    retry_after=RETRY_SECONDS,
                 )
             time.sleep(RETRY_SECONDS)

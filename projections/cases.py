@@ -54,7 +54,10 @@ class Cases:
     ) -> TransactionView:
         view = self._transactions.get(transaction_id)
         if view.agency != agency:
-            raise NotAllowed(f"agency {agency} cannot read agency {view.agency}'s cases")
+            raise NotAllowed(
+                f"agency {agency} cannot read agency {view.agency}'s cases",
+                reason="CASE_OF_ANOTHER_AGENCY",
+            )
         resource = f"transaction {view.reference}"
         self._data_access.record(view.citizen_id, agency, purpose, resource, actor=actor)
         return view
@@ -62,7 +65,7 @@ class Cases:
     def read_as_citizen(self, citizen_id: str, transaction_id: str) -> TransactionView:
         view = self._transactions.get(transaction_id)
         if view.citizen_id != citizen_id:
-            raise NotAllowed("this is not your case")
+            raise NotAllowed("this is not your case", reason="CASE_OF_ANOTHER_CITIZEN")
         return view
 
     def queue(
@@ -78,7 +81,9 @@ class Cases:
         if not 0 < size <= MAX_PAGE:
             raise InvalidInput.of("page_size", f"between 1 and {MAX_PAGE}")
         if len(page_token) > 64:
-            raise InvalidInput.of("page_token", "not a token this service gave")
+            raise InvalidInput.of(
+                "page_token", "not a token this service gave", reason="INVALID_PAGE_TOKEN"
+            )
         rows = self._queue.queue(agency, statuses, page_token, size + 1)
         now = self._clock()
         cases = [self._queued(row, now) for row in rows[:size]]

@@ -14,7 +14,7 @@ from datetime import datetime
 from uuid import UUID
 
 from ledger.audit import AuditLog
-from ledger.errors import FailedPrecondition, FieldViolation, InvalidInput, NotAllowed, NotFound
+from ledger.errors import FieldViolation, InvalidInput, NotAllowed, NotFound, Unavailable
 from ledger.log_recorder import MerkleLogRecorder
 from ledger.store import LedgerStore
 from projections.changes import ChangeFeed
@@ -85,12 +85,16 @@ class History:
         item = self._timeline.item(citizen_id, stream, version)
         if item is None:
             if self._exists(stream, version):
-                raise NotAllowed("this event is not in your history")
-            raise NotFound("no such event in your history")
+                raise NotAllowed("this event is not in your history", reason="EVENT_NOT_YOURS")
+            raise NotFound("no such event in your history", reason="EVENT_NOT_FOUND")
         index = self._log.leaf_index_of(item.position)
         latest = self._audit.latest_checkpoint()
         if index is None or index >= latest.tree_size:
-            raise FailedPrecondition("this event is not in a signed checkpoint yet; retry shortly")
+            raise Unavailable(
+                "this event is not in a signed checkpoint yet; retry shortly",
+                reason="NOT_YET_SEQUENCED",
+                retry_after=self._audit.checkpoint_interval,
+            )
         return self._audit.receipt(index)
 
     def watch(
@@ -154,4 +158,6 @@ def _position_of(token: str) -> int:
             return int(digits)
     except (ValueError, binascii.Error, UnicodeDecodeError, IndexError):
         pass
-    raise InvalidInput.of("page_token", "not a token this service gave")
+    raise InvalidInput.of(
+        "page_token", "not a token this service gave", reason="INVALID_PAGE_TOKEN"
+    )

@@ -162,14 +162,14 @@ def _actor() -> str:
 def _agency() -> str:
     role = CURRENT_CALLER.get().role
     if not role.startswith("agency:"):
-        raise NotAllowed("only an agency account acts on cases")
+        raise NotAllowed("only an agency account acts on cases", reason="AGENCY_ONLY")
     return role.removeprefix("agency:")
 
 
 def _citizen() -> str:
     caller = CURRENT_CALLER.get()
     if caller.role != "citizen":
-        raise NotAllowed("only the citizen themself may do this")
+        raise NotAllowed("only the citizen themself may do this", reason="CITIZEN_ONLY")
     return caller.name
 
 

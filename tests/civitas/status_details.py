@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 import grpc
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -35,3 +36,15 @@ def reason(error: grpc.RpcError | status_pb2.Status) -> str:
     assert info is not None, "the refusal carries no ErrorInfo"
     assert info.domain == "civitas"
     return str(info.reason)
+
+
+def field_path_resolves(request: Message, path: str) -> bool:
+    """Whether a BadRequest field path (`amount.minor_units`, `documents[3]`) names a field of
+    the request: each dotted part a field of the message the part before it holds."""
+    descriptor: Descriptor | None = request.DESCRIPTOR  # type: ignore[assignment]
+    for part in path.split("."):
+        name = part.split("[", 1)[0]
+        if descriptor is None or name not in descriptor.fields_by_name:
+            return False
+        descriptor = descriptor.fields_by_name[name].message_type
+    return True

@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -34,7 +35,6 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -48,6 +48,7 @@ from projections.service import ProjectionService
 from protos.civitas import v1
 from protos.civitas.v1 import identity_pb2, identity_pb2_grpc
 from tests.civitas.protobuf_strategies import Hints, messages, world_hints
+from tests.civitas.status_details import detail, field_path_resolves, reason
 
 EXAMPLES = int(os.environ.get("CIVITAS_FUZZ_EXAMPLES", "0")) or 60
 settings.register_profile(
@@ -89,10 +90,14 @@ EXPECTED = {
     Code.ALREADY_EXISTS,
     Code.PERMISSION_DENIED,
     Code.OUT_OF_RANGE,
+    Code.UNAVAILABLE,  # only NOT_YET_SEQUENCED: not in a signed checkpoint yet
 }
 MAX_REQUEST_BYTES = 4 * 1024 * 1024  # the server's limit: larger requests are RESOURCE_EXHAUSTED
 # A server stream that was still open when the fuzz stopped reading: ended by the client.
 STREAM_ENDED_BY_US = {Code.CANCELLED, Code.DEADLINE_EXCEEDED}
+# Ended by gRPC itself, before or after the service: no Civitas reason to give.
+ENDED_BY_GRPC = {*STREAM_ENDED_BY_US, Code.RESOURCE_EXHAUSTED}
+REASON = re.compile(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)*")  # AIP-193: UPPER_SNAKE_CASE
 STREAM_SECONDS = 0.3
 REFUSAL_SECONDS = 10.0
 # A stream cut off before its first item may still be at work on the server (a watch records
@@ -338,16 +343,21 @@ def _invoke(
 
 
 def _check_error(error: grpc.Call, request: Message, where: str) -> None:
-    """A refusal says which field is wrong, and never repeats a secret it was given."""
+    """A refusal carries a stable reason, names each wrong field by its path in the request,
+    says when to retry if a retry cures it, and never repeats a secret it was given."""
+    if error.code() not in ENDED_BY_GRPC:
+        assert REASON.fullmatch(reason(error)), f"{where}: reason {reason(error)!r}"
+    if error.code() == Code.UNAVAILABLE:
+        assert reason(error) == "NOT_YET_SEQUENCED", where
+        assert detail(error, error_details_pb2.RetryInfo) is not None, f"{where}: no RetryInfo"
     if error.code() == Code.INVALID_ARGUMENT:
-        status = rpc_status.from_call(error)
-        assert status is not None, f"{where}: no google.rpc.Status"
-        violations = []
-        for detail in status.details:
-            bad_request = error_details_pb2.BadRequest()
-            if detail.Unpack(bad_request):
-                violations.extend(bad_request.field_violations)
+        bad_request = detail(error, error_details_pb2.BadRequest)
+        violations = list(bad_request.field_violations) if bad_request else []
         assert violations, f"{where}: INVALID_ARGUMENT without field violations"
+        for violation in violations:
+            assert field_path_resolves(request, violation.field), (
+                f"{where}: {violation.field!r} is no field of {request.DESCRIPTOR.full_name}"
+            )
     text = error.details() or ""
     for name in SECRET_FIELDS:
         value = getattr(request, name, "")

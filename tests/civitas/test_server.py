@@ -34,7 +34,7 @@ def wait_for_checkpoint(
             if checkpoint.tree_size >= size:
                 return checkpoint
         except grpc.RpcError as error:
-            if error.code() != grpc.StatusCode.FAILED_PRECONDITION:  # no checkpoint yet
+            if error.code() != grpc.StatusCode.UNAVAILABLE:  # no checkpoint yet: NOT_YET_SEQUENCED
                 raise
         time.sleep(0.05)
     raise AssertionError(f"no checkpoint of size {size}")

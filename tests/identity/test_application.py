@@ -9,8 +9,9 @@ import pytest
 
 from civitas.node import Node
 from civitas.soft_authenticator import SoftAuthenticator
-from identity.application import AuthenticationFailedError, IdentityApplication
+from identity.application import IdentityApplication
 from identity.citizen import Presented
+from identity.refusals import AuthenticationFailedError
 from ledger.errors import Conflict, InvalidInput, NotFound
 from tests.identity.conftest import ACTOR, ORIGIN, RP, Clock, code_at, person, seed_of
 
@@ -142,7 +143,7 @@ def test_racing_requests_with_one_code_let_exactly_one_through(
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(results) == ["ok"] + ["totp_replayed"] * 5
+    assert sorted(results) == ["TOTP_REPLAYED"] * 5 + ["ok"]
     assert event_count(node, citizen) == before + 6  # every attempt is exactly one event
 
 
@@ -157,7 +158,7 @@ def test_failures_throttle_then_lock_and_an_admin_unlocks(
             sign_in(identity, citizen, password="not the password")
         reasons.append(raised.value.reason)
         clock.advance(minutes=20)  # wait out any throttling delay
-    assert reasons == ["password_mismatch"] * 10
+    assert reasons == ["PASSWORD_MISMATCH"] * 10
     with pytest.raises(AuthenticationFailedError, match="password_locked"):
         sign_in(identity, citizen, password=PASSWORD)
     assert all(identity.get_citizen(citizen).locked.values())
@@ -171,8 +172,12 @@ def test_throttling_refuses_without_checking(identity: IdentityApplication) -> N
     for _ in range(5):
         with pytest.raises(AuthenticationFailedError):
             sign_in(identity, citizen, password="not the password")
-    with pytest.raises(AuthenticationFailedError, match="password_throttled"):
+    with pytest.raises(AuthenticationFailedError, match="password_throttled") as raised:
         sign_in(identity, citizen, password=PASSWORD)  # even the right one must wait
+    # The caller learns the kind, the factor and the wait left (the first throttle step: 1 s).
+    assert raised.value.reason == "FACTOR_THROTTLED"
+    assert raised.value.metadata == {"method": "password"}
+    assert raised.value.retry_after == 1.0
 
 
 def test_passkeys_register_authenticate_and_catch_a_cloned_counter(

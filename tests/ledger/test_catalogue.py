@@ -126,15 +126,15 @@ def test_a_malformed_catalogue_is_refused(text: str, complaint: str) -> None:
     [
         ("required", 100, "EUR", []),
         ("required", 0, "EUR", []),
-        ("required", None, None, ["amount_minor", "currency"]),
-        ("required", 100, None, ["currency"]),
+        ("required", None, None, ["amount.minor_units", "amount.currency"]),
+        ("required", 100, None, ["amount.currency"]),
         ("optional", None, None, []),
         ("optional", 100, "EUR", []),
-        ("optional", 100, None, ["currency"]),
-        ("optional", None, "EUR", ["amount_minor"]),
+        ("optional", 100, None, ["amount.currency"]),
+        ("optional", None, "EUR", ["amount.minor_units"]),
         ("none", None, None, []),
-        ("none", 100, "EUR", ["amount_minor", "currency"]),
-        ("none", None, "EUR", ["currency"]),
+        ("none", 100, "EUR", ["amount.minor_units", "amount.currency"]),
+        ("none", None, "EUR", ["amount.currency"]),
     ],
 )
 def test_amount_rules(

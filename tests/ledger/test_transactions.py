@@ -22,7 +22,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from civitas.node import Node
 from ledger.accounts import account_id
-from ledger.errors import Conflict, FailedPrecondition, InvalidInput, NotAllowed, NotFound
+from ledger.errors import Aborted, Conflict, FailedPrecondition, InvalidInput, NotAllowed, NotFound
 from ledger.transactions import (
     CROCKFORD,
     Transaction,
@@ -341,16 +341,22 @@ BAD_SUBMISSIONS: list[tuple[dict[str, Any], set[str]]] = [
     ({"service_code": "tax.lottery"}, {"service_code"}),
     ({"citizen_id": "citizen-42"}, {"citizen_id"}),
     ({"citizen_id": ""}, {"citizen_id"}),
-    ({"amount_minor": -1}, {"amount_minor"}),
-    ({"amount_minor": 10**15 + 1}, {"amount_minor"}),
-    ({"amount_minor": True}, {"amount_minor"}),
-    ({"amount_minor": 12.5}, {"amount_minor"}),
-    ({"amount_minor": None}, {"amount_minor"}),  # tax.payment requires an amount
-    ({"currency": "eur"}, {"currency"}),
-    ({"currency": "XAU"}, {"currency"}),
-    ({"currency": None}, {"currency"}),
-    ({"service_code": "tax.return", "currency": None}, {"currency"}),  # optional: both or none
-    ({"agency": "records", "service_code": "records.request"}, {"amount_minor", "currency"}),
+    ({"amount_minor": -1}, {"amount.minor_units"}),
+    ({"amount_minor": 10**15 + 1}, {"amount.minor_units"}),
+    ({"amount_minor": True}, {"amount.minor_units"}),
+    ({"amount_minor": 12.5}, {"amount.minor_units"}),
+    ({"amount_minor": None}, {"amount.minor_units"}),  # tax.payment requires an amount
+    ({"currency": "eur"}, {"amount.currency"}),
+    ({"currency": "XAU"}, {"amount.currency"}),
+    ({"currency": None}, {"amount.currency"}),
+    (
+        {"service_code": "tax.return", "currency": None},
+        {"amount.currency"},
+    ),  # optional: both or none
+    (
+        {"agency": "records", "service_code": "records.request"},
+        {"amount.minor_units", "amount.currency"},
+    ),
     ({"documents": [RECEIPT.upper()]}, {"documents[0]"}),
     ({"documents": [RECEIPT, RECEIPT[:-1]]}, {"documents[1]"}),
     ({"documents": [RECEIPT, RECEIPT]}, {"documents"}),
@@ -454,7 +460,7 @@ def test_a_retry_refuses_a_step_a_concurrent_change_made_illegal(
     assert topics(node, view.id)[-1] == "ledger.Transaction.Withdrawn"
 
 
-def test_endless_concurrent_changes_end_in_a_conflict(
+def test_endless_concurrent_changes_end_in_aborted(
     app: TransactionsApplication, node: Node, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     view = submit(app)
@@ -464,7 +470,7 @@ def test_endless_concurrent_changes_end_in_a_conflict(
         raise IntegrityError("a rival saved first")
 
     monkeypatch.setattr(app, "save", always_beaten)
-    with pytest.raises(Conflict, match="concurrently"):
+    with pytest.raises(Aborted, match="concurrently"):  # ABORTED: the caller retries the call
         app.start_review("tax", view.id, OFFICER)
     assert written(node) == before
 

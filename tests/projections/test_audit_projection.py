@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from civitas.node import Node
-from ledger.errors import FailedPrecondition, InvalidInput
+from ledger.errors import InvalidInput, Unavailable
 from projections.audit_projection import (
+    RETRY_SECONDS,
     AuditedProjections,
     AuditedQueueRow,
     AuditedTimelineRow,
@@ -35,8 +36,9 @@ def test_rows_come_with_the_tree_size_they_reflect(node: Node) -> None:
         for key in ("k-2", "k-1")
     ]
     _catch_up(node, "queue", "timeline")
-    with pytest.raises(FailedPrecondition):  # the sequencer has not reached the projections
+    with pytest.raises(Unavailable) as raised:  # the sequencer has not reached the projections
         list(audited.stream("timeline"))
+    assert (raised.value.reason, raised.value.retry_after) == ("NOT_YET_SEQUENCED", RETRY_SECONDS)
     assert node.sequencer().catch_up(node.store.recorder.max_notification_id())
 
     position, *rows = audited.stream("queue")

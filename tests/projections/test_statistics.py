@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from civitas.node import Node
-from identity.application import AuthenticationFailedError
 from identity.citizen import Presented
+from identity.refusals import AuthenticationFailedError
 from ledger.transactions import TransactionsApplication
 from projections.statistics import authentications_per_day, median_days_to_decision
 from tests.projections.test_timeline import signed_in_citizen
