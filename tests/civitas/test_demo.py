@@ -116,9 +116,9 @@ def test_a_failing_step_is_named_and_the_exit_status_says_so(tmp_path: Path) -> 
         keys = ("--agency-key", tax_key, "--auditor-key", auditor_key)
         refused = demo(data_dir, database, "--target", f"127.0.0.1:{port}", *keys)
         assert refused.returncode == 1
-        assert "[6/12] Authenticate with the passkey" in refused.stdout
-        assert "step 7 (Submit a permit application) failed: PERMISSION_DENIED" in refused.stderr
-        assert "[8/12]" not in refused.stdout
+        assert "[7/13] Refresh the session, then use the new token" in refused.stdout
+        assert "step 8 (Submit a permit application) failed: PERMISSION_DENIED" in refused.stderr
+        assert "[9/13]" not in refused.stdout
 
         unknown = demo(data_dir, database, "--target", f"127.0.0.1:{port}", "--service", "no.such")
         assert unknown.returncode == 2
