@@ -32,7 +32,7 @@ _REFUSAL_MESSAGES: Final[dict[str, str]] = {
     "rotated": "this token was already replaced by a refresh",
 }
 # Recorded in the Revoked event when a replaced token comes back (OAuth 2.0 Security BCP,
-# RFC 9700 §4.14.2: refresh token reuse means that either the client or an attacker holds a
+# RFC 9700 §4.14: refresh token reuse means that either the client or an attacker holds a
 # copy, and the server cannot tell which, so it ends the session for both).
 REUSE_REASON: Final = "token_reuse: a replaced token was presented again"
 
