@@ -616,7 +616,7 @@ class IdentityApplication(LedgerApplication):
 
     def citizen_caller(self, token: str) -> Caller | None:
         """The citizen a token speaks for, while its session is active."""
-        if len(token) > 8192:
+        if len(token) > MAX_TOKEN_LENGTH:
             return None
         result = self.introspect(token)
         return Caller(str(result.claims["sub"]), "citizen") if result.active else None

@@ -189,6 +189,3 @@ class Session(LedgerAggregate):
     def _revoked(self, reason: str, actor: str) -> None:
         self.revoked = True
         self.revoked_reason = reason
-
-    def is_active(self, now: datetime) -> bool:
-        return not self.revoked and now < self.token_expires_at()

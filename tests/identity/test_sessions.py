@@ -301,3 +301,15 @@ def test_any_sequence_of_refreshes_keeps_tokens_inside_both_limits(gaps: list[in
         assert session.token_expires_at() == min(now + IDLE, T0 + MODEL_END)
         assert session.refusal(f"jti-{number - 1}", now) == "rotated"
         assert session.refusal(token_id, session.token_expires_at()) in ("idle", "expired")
+
+
+def test_a_session_recorded_before_tokens_had_ids_keeps_its_tokens_until_its_end() -> None:
+    # What the ledger holds for sessions started before this release: no jti, no idle deadline.
+    legacy = Session(
+        uuid.uuid4(), str(uuid.uuid4()), "AAL1", ["pwd"], "portal", T0, T0 + MODEL_END, actor=ACTOR
+    )
+    assert legacy.refusal("", T0 + MODEL_END - timedelta(seconds=1)) is None
+    assert legacy.refusal("", T0 + MODEL_END) == "expired"
+    legacy.refresh("", "jti-1", T0 + timedelta(hours=1), IDLE, CONTEXT, actor=ACTOR)
+    assert legacy.refusal("", T0 + timedelta(hours=1)) == "rotated"
+    assert legacy.token_expires_at() == T0 + timedelta(hours=1) + IDLE
