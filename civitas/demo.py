@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import TextIO
 
@@ -359,7 +360,7 @@ class Tour:
                 f"steps and {len(reads)} of its 1 recorded read"
             )
         for item in self.history:
-            at = item.at.ToDatetime().isoformat(timespec="seconds")
+            at = item.at.ToDatetime(UTC).isoformat(timespec="seconds")
             self.say(f"#{item.position:<5} {at}  {item.kind:<13} {item.type}")
         self.why(
             "only the citizen's own token opens this list; every sign-in, factor, case step "
