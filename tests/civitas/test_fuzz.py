@@ -12,8 +12,9 @@ A refused call writes nothing: the store's last notification id stays where it w
 writes by design: CompleteAuthentication on a known attempt is an attempt, and every attempt,
 success or failure, is a ledger event (DESIGN.md, IdentityService) — so a refused one records
 `identity.Citizen.AuthenticationFailed`, with the attempt's `Completed` when it was still open,
-and nothing else. BeginAuthentication follows the general rule: it records an attempt when it
-succeeds and nothing when it is refused.
+and nothing else. RefreshSession refused with TOKEN_ROTATED writes one `Revoked`: a replaced
+token presented again ends its session (reuse detection). BeginAuthentication follows the
+general rule: it records an attempt when it succeeds and nothing when it is refused.
 
 CI runs a fixed sequence of examples per RPC (derandomized, so a failure reproduces);
 `CIVITAS_FUZZ_EXAMPLES=500` explores afresh with that many per RPC.
