@@ -68,7 +68,7 @@ def latencies(node: Node, size: int, rounds: int = 300) -> dict[str, tuple[float
     for _ in range(rounds):
         citizen = _citizen(random.randrange(min(size, CITIZENS)))
         started = time.perf_counter()
-        page = node.history.list(citizen, [], "", "", 50, "")
+        page = node.history.list(citizen, [], None, None, 50, "")
         listing.append(time.perf_counter() - started)
         item = random.choice(page.items)
         started = time.perf_counter()

@@ -51,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             verify_on_read=not getattr(args, "no_verify_on_read", False),
             rp_id=getattr(args, "rp_id", None),
             rp_origins=tuple(getattr(args, "rp_origin", None) or ()),
+            token_issuer=getattr(args, "token_issuer", None),
+            token_audience=getattr(args, "token_audience", None),
             metrics_port=getattr(args, "metrics_port", None),
             metrics_host=getattr(args, "metrics_host", None),
             log_format=getattr(args, "log_format", None),
@@ -338,6 +340,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--rp-id", help="WebAuthn relying party id (default localhost)")
     serve.add_argument(
         "--rp-origin", action="append", help="allowed WebAuthn origin (repeat for several)"
+    )
+    serve.add_argument(
+        "--token-issuer", help="`iss` of citizens' JWTs ($CIVITAS_TOKEN_ISSUER, default civitas)"
+    )
+    serve.add_argument(
+        "--token-audience",
+        help="`aud` of citizens' JWTs ($CIVITAS_TOKEN_AUDIENCE, default civitas)",
     )
     serve.add_argument(
         "--metrics-port",

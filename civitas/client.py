@@ -18,6 +18,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -260,6 +261,14 @@ class CivitasClient:
         request = ipb.IntrospectTokenRequest(token=token)
         return self._call(self._identity.IntrospectToken, request, ipb.TokenIntrospection)
 
+    def refresh_session(
+        self, token: str, client: ipb.ClientContext | None = None
+    ) -> ipb.AuthenticationResult:
+        """A new token for the citizen's session (before `token` expires); `token` is no longer
+        accepted afterwards. Presenting it again revokes the whole session."""
+        request = ipb.RefreshSessionRequest(token=token, client=client)
+        return self._call(self._identity.RefreshSession, request, ipb.AuthenticationResult)
+
     # --- transactions (the agency) ----------------------------------------------------------
 
     def submit_transaction(
@@ -284,13 +293,13 @@ class CivitasClient:
             request.amount.CopyFrom(tpb.Amount(minor_units=amount[0], currency=amount[1]))
         return self._call(self._transactions.SubmitTransaction, request, tpb.Transaction)
 
-    def start_review(self, transaction_id: str, reason: str = "") -> tpb.Transaction:
+    def start_review(self, transaction_id: str, reason: str) -> tpb.Transaction:
         return self._transition(self._transactions.StartReview, transaction_id, reason)
 
     def request_information(self, transaction_id: str, reason: str) -> tpb.Transaction:
         return self._transition(self._transactions.RequestInformation, transaction_id, reason)
 
-    def resume_review(self, transaction_id: str, reason: str = "") -> tpb.Transaction:
+    def resume_review(self, transaction_id: str, reason: str) -> tpb.Transaction:
         return self._transition(self._transactions.ResumeReview, transaction_id, reason)
 
     def approve(self, transaction_id: str, reason: str) -> tpb.Transaction:
@@ -341,11 +350,12 @@ class CivitasClient:
         self,
         citizen_token: str,
         kinds: Sequence[str] = (),
-        since: str = "",
-        until: str = "",
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> list[hpb.HistoryItem]:
         """Every page of the citizen's history, oldest first (as far as the projection has
-        followed the log: a write appears within moments, not at once)."""
+        followed the log: a write appears within moments, not at once); `since` inclusive,
+        `until` exclusive, both aware datetimes."""
         items: list[hpb.HistoryItem] = []
         page_token = ""
         while True:

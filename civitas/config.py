@@ -18,6 +18,8 @@ LOG_FORMATS = ("text", "json")
 # rather than guessed to be the name of a SQLite file.
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 SQLITE_SCHEME = "sqlite:///"
+DEFAULT_TOKEN_ISSUER = "civitas"  # noqa: S105 - a JWT `iss`, not a secret
+DEFAULT_TOKEN_AUDIENCE = "civitas"  # noqa: S105 - a JWT `aud`, not a secret
 
 
 class ConfigError(Exception):
@@ -51,6 +53,10 @@ class Config:
     catalogue_path: Path | None = None  # the packaged service catalogue when None
     rp_id: str = "localhost"  # WebAuthn relying party id: the portals' registrable domain
     rp_origins: tuple[str, ...] = ("https://localhost",)
+    # The `iss` and `aud` of citizens' JWTs: a deployment names itself (often its URL) and the
+    # relying services it issues for, and every relying service checks both (RFC 8725 §3.8-3.9).
+    token_issuer: str = DEFAULT_TOKEN_ISSUER
+    token_audience: str = DEFAULT_TOKEN_AUDIENCE
     metrics_port: int | None = None  # Prometheus `/metrics` over HTTP; None: not served, 0: any
     metrics_host: str = DEFAULT_HOST
     log_format: str = "text"  # or "json", one object a line, for a log pipeline
@@ -115,6 +121,8 @@ def build_config(
     verify_on_read: bool = True,
     rp_id: str | None = None,
     rp_origins: tuple[str, ...] = (),
+    token_issuer: str | None = None,
+    token_audience: str | None = None,
     metrics_port: int | None = None,
     metrics_host: str | None = None,
     log_format: str | None = None,
@@ -153,6 +161,14 @@ def build_config(
         or tuple(filter(None, env.get("CIVITAS_RP_ORIGINS", "").split(",")))
         or ("https://localhost",),
         catalogue_path=Path(env["CIVITAS_CATALOGUE"]) if env.get("CIVITAS_CATALOGUE") else None,
+        token_issuer=_claim_value(
+            token_issuer or env.get("CIVITAS_TOKEN_ISSUER") or DEFAULT_TOKEN_ISSUER,
+            "--token-issuer/CIVITAS_TOKEN_ISSUER",
+        ),
+        token_audience=_claim_value(
+            token_audience or env.get("CIVITAS_TOKEN_AUDIENCE") or DEFAULT_TOKEN_AUDIENCE,
+            "--token-audience/CIVITAS_TOKEN_AUDIENCE",
+        ),
         session_hours=_number(env, "CIVITAS_SESSION_HOURS", 12.0),
         session_idle_minutes=_number(env, "CIVITAS_SESSION_IDLE_MINUTES", 30.0),
         lockout_throttle_after=int(_number(env, "CIVITAS_LOCKOUT_THROTTLE_AFTER", 5)),
@@ -164,6 +180,14 @@ def build_config(
         metrics_host=metrics_host or env.get("CIVITAS_METRICS_HOST") or host,
         log_format=chosen_log_format,
     )
+
+
+def _claim_value(value: str, name: str) -> str:
+    """RFC 7519 §4.1.1/§4.1.3: a StringOrURI. Control characters and surrounding spaces are
+    refused: relying services compare the claim byte for byte with their own copy."""
+    if value != value.strip() or not value.isprintable() or len(value) > 256:
+        raise ConfigError(f"{name} must be printable text without surrounding spaces")
+    return value
 
 
 def _database_url(given: str | None, folder: Path) -> str:

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import TextIO
 
@@ -241,6 +242,7 @@ class Tour:
             ("Enrol a passkey (software authenticator)", self.enrol_passkey),
             ("Authenticate with password and TOTP", self.authenticate_totp),
             ("Authenticate with the passkey", self.authenticate_passkey),
+            ("Refresh the session, then use the new token", self.refresh_session),
             ("Submit a permit application", self.submit),
             ("Review and approve the permit", self.approve),
             ("The citizen's history, with their own token", self.list_history),
@@ -313,12 +315,32 @@ class Tour:
             "device, it reaches AAL3 (eIDAS high) where the server's policy allows it."
         )
 
+    def refresh_session(self) -> None:
+        client = ipb.ClientContext(address="192.0.2.10", user_agent="civitas demo")
+        refreshed = self.agency.refresh_session(self.token, client)
+        old = self.agency.introspect(self.token)
+        if old.active or old.reason != "rotated":
+            raise StepFailed(f"the replaced token is still accepted ({old.reason or 'active'})")
+        self.token = refreshed.token  # the next steps use it: the history is read with it
+        current = self.agency.introspect(self.token)
+        if not current.active or current.session_id != refreshed.session_id:
+            raise StepFailed(f"the new token is not accepted ({current.reason})")
+        self.say(
+            f"session {refreshed.session_id} continues with a new token until "
+            f"{refreshed.expires_at.ToJsonString()}; the old one is refused as {old.reason!r}"
+        )
+        self.why(
+            "a short-lived token keeps a long session only by being replaced: each refresh is "
+            "a ledger event, and a replaced token presented again ends the session (theft)."
+        )
+
     def _expect_level(self, result: ipb.AuthenticationResult, *levels: str) -> None:
         if result.acr not in levels:
             raise StepFailed(f"signed in at {result.acr}, expected {' or '.join(levels)}")
         self.say(
             f"signed in at {result.acr} (eIDAS {result.eidas_level}), methods "
-            f"{', '.join(result.amr)}; session {result.session_id} until {result.expires_at}"
+            f"{', '.join(result.amr)}; session {result.session_id}, token until "
+            f"{result.expires_at.ToJsonString()}"
         )
 
     def submit(self) -> None:
@@ -370,7 +392,8 @@ class Tour:
                 f"steps and {len(reads)} of its 1 recorded read"
             )
         for item in self.history:
-            self.say(f"#{item.position:<5} {item.at[:19]}  {item.kind:<13} {item.type}")
+            at = item.at.ToDatetime(UTC).isoformat(timespec="seconds")
+            self.say(f"#{item.position:<5} {at}  {item.kind:<13} {item.type}")
         self.why(
             "only the citizen's own token opens this list; every sign-in, factor, case step "
             "and recorded read by an agency is there."

@@ -193,6 +193,8 @@ class Node:
                 ),
                 session_absolute=timedelta(hours=self.config.session_hours),
                 session_idle=timedelta(minutes=self.config.session_idle_minutes),
+                token_issuer=self.config.token_issuer,
+                token_audience=self.config.token_audience,
             ),
             clock=utc_now,
             data_access=self.data_access,
@@ -225,7 +227,12 @@ class Node:
 
     @cached_property
     def transactions(self) -> TransactionsApplication:
-        return TransactionsApplication(self.store, catalogue=self.catalogue, clock=utc_now)
+        return TransactionsApplication(
+            self.store,
+            catalogue=self.catalogue,
+            clock=utc_now,
+            citizen_exists=self.identity.citizen_exists,
+        )
 
     @property
     def queue_view_class(self) -> type[QueueView]:

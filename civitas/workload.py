@@ -297,7 +297,7 @@ class _Client:
     def _lifecycle(self, api: CivitasClient, case: str, token: str) -> None:
         paths, weights = zip(*PATHS, strict=True)
         steps: dict[str, Callable[[], str]] = {
-            "StartReview": lambda: api.start_review(case).status,
+            "StartReview": lambda: api.start_review(case, "assigned to an officer").status,
             "RequestInformation": lambda: api.request_information(case, "proof of address").status,
             "ResumeReview": lambda: api.resume_review(case, "no longer needed").status,
             "ApproveTransaction": lambda: api.approve(case, "meets the requirements").status,

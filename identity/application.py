@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -33,10 +33,17 @@ from identity.personal_data import (
     NationalIdentifierIndex,
 )
 from identity.refusals import PASSKEY_REASONS, AuthenticationFailedError
-from identity.session import AuthenticationAttempt, Session
-from identity.tokens import TokenError, TokenSigner, TokenVerifier, jwks
+from identity.session import (
+    REUSE_REASON,
+    AuthenticationAttempt,
+    Refresh,
+    Session,
+    SessionRefused,
+)
+from identity.tokens import MAX_TOKEN_LENGTH, TokenError, TokenSigner, TokenVerifier, jwks
 from identity.validation import (
     POLICY_MESSAGES,
+    client_violations,
     require_json,
     require_text,
     validate_personal_data,
@@ -50,6 +57,7 @@ from ledger.errors import (
     FailedPrecondition,
     InvalidInput,
     NotFound,
+    Unauthenticated,
 )
 from ledger.events import LedgerAggregate
 from ledger.mapper import PayloadErased
@@ -88,8 +96,9 @@ class IdentitySettings:
     session_idle: timedelta = timedelta(minutes=30)
     attempt_lifetime: timedelta = timedelta(minutes=5)
     allow_aal3: bool = True  # device-bound, user-verified passkeys reach AAL3
+    token_issuer: str = "civitas"  # noqa: S105 - the JWT `iss`, not a secret
     token_audience: str = "civitas"  # noqa: S105 - an audience name, not a secret
-    issuer: str = "civitas"
+    issuer: str = "civitas"  # the name an authenticator app shows next to the TOTP code
 
 
 @dataclass(frozen=True)
@@ -222,6 +231,13 @@ class IdentityApplication(LedgerApplication):
             return self._view(self._citizen(citizen_id))
         except CitizenErased:
             return CitizenView(citizen_id, {}, "", [], {}, erased=True)
+
+    def citizen_exists(self, citizen_id: str) -> bool:
+        """Whether *citizen_id* names a registered citizen who was not erased."""
+        try:
+            return not self._citizen(citizen_id).erased
+        except (CitizenErased, NotFound, InvalidInput):
+            return False
 
     def read_citizen(self, citizen_id: str, agency: str, purpose: str, actor: str) -> CitizenView:
         """An agency reads a citizen's data: the read is recorded (with its purpose) first."""
@@ -457,22 +473,11 @@ class IdentityApplication(LedgerApplication):
             now,
             expires_at,
             actor=actor,
+            token_id=_new_token_id(),
+            idle_expires_at=min(now + self.settings.session_idle, expires_at),
         )
         self.save(citizen, attempt, session)
-        token_expiry = min(expires_at, now + self.settings.session_idle)
-        token = self._token_signer.sign(
-            {
-                "iss": self.settings.issuer,
-                "sub": str(citizen.id),
-                "aud": self.settings.token_audience,
-                "iat": int(now.timestamp()),
-                "exp": int(token_expiry.timestamp()),
-                "sid": str(session_id),
-                "acr": outcome.acr,
-                "amr": amr,
-            }
-        )
-        return SignedIn(str(session_id), token, outcome.acr, amr, token_expiry)
+        return self._signed_in(session, now)
 
     def _factor_checks(
         self, citizen: Citizen, attempt: AuthenticationAttempt, now: datetime
@@ -517,38 +522,128 @@ class IdentityApplication(LedgerApplication):
     # --- sessions and tokens --------------------------------------------------------------------
 
     def introspect(self, token: str) -> Introspection:
-        if not token or len(token) > 8192:
-            raise InvalidInput.of("token", "a JWT of at most 8 KiB is required")
+        _check_token_field(token)
         now = self._clock()
         try:
-            claims = self._token_verifier.verify(
-                token, audience=self.settings.token_audience, now=now
-            )
+            claims = self._verify(token, now)
         except TokenError as error:
             return Introspection(False, error.reason)
-        try:
-            session: Session = self.repository.get(UUID(str(claims["sid"])))
-        except (AggregateNotFoundError, ValueError, KeyError):
+        session = self._session_of(claims)
+        if session is None:
             return Introspection(False, "unknown_session")
-        if session.revoked:
-            return Introspection(False, "revoked", claims)
-        if not session.is_active(now):
-            return Introspection(False, "expired", claims)
+        # Only a refresh moves the session's deadlines, and it is the caller's refresh that
+        # counts as activity: introspection reads and never writes.
+        refusal = session.refusal(str(claims.get("jti", "")), now)
+        if refusal is not None:
+            return Introspection(False, refusal, claims)
         return Introspection(True, "", claims)
+
+    def refresh_session(
+        self, token: str, client: tuple[str, str], relying_service: str, actor: str
+    ) -> SignedIn:
+        """A new token for the session of *token*, which stops being accepted.
+
+        A replaced token presented again revokes the session (`REUSE_REASON`) before the
+        refusal: the legitimate holder and whoever copied the token both sign in again.
+        """
+        _check_token_field(token)
+        if violations := client_violations(client):
+            raise InvalidInput(violations)
+        context = Refresh(relying_service, client[0], client[1])
+        for retry in range(CONFLICT_RETRIES):
+            try:
+                return self._refresh_once(token, context, actor)
+            except IntegrityError:
+                # Another refresh or a revocation saved first: decide again on the new state.
+                time.sleep(random.uniform(0, 0.002) * retry)  # noqa: S311 - jitter, not secrecy
+        raise Aborted("the session changed concurrently; try again")
+
+    def _refresh_once(self, token: str, context: Refresh, actor: str) -> SignedIn:
+        now = self._clock()
+        try:
+            # The session, not the token's copy of its deadline, says whether it is still
+            # going, and tells an idle session from an ended one.
+            claims = self._verify(token, now, check_expiry=False)
+        except TokenError as error:
+            raise Unauthenticated(f"token refused: {error}", reason="INVALID_TOKEN") from None
+        session = self._session_of(claims)
+        if session is None or claims.get("sub") != session.citizen_id:
+            raise Unauthenticated("the token names no session", reason="INVALID_TOKEN")
+        try:
+            self._citizen(session.citizen_id)
+        except CitizenErased:
+            raise Unauthenticated("the citizen was erased", reason="CITIZEN_ERASED") from None
+        presented = str(claims.get("jti", ""))
+        if session.refusal(presented, now) == "rotated":
+            session.revoke(REUSE_REASON, actor=actor)
+            self.save(session)
+            raise SessionRefused("rotated")
+        session.refresh(
+            presented, _new_token_id(), now, self.settings.session_idle, context, actor=actor
+        )
+        self.save(session)
+        return self._signed_in(session, now)
+
+    def _signed_in(self, session: Session, now: datetime) -> SignedIn:
+        """The session's current token, signed: it expires with the session's next deadline."""
+        # Whole seconds (RFC 7519 NumericDate), rounded down: never past the session's deadline.
+        expires = int(session.token_expires_at().timestamp())
+        token = self._token_signer.sign(
+            {
+                "iss": self.settings.token_issuer,
+                "sub": session.citizen_id,
+                "aud": self.settings.token_audience,
+                "iat": int(now.timestamp()),
+                "exp": expires,
+                "jti": session.token_id,
+                "sid": str(session.id),
+                "acr": session.acr,
+                "amr": session.amr,
+            }
+        )
+        return SignedIn(
+            str(session.id),
+            token,
+            session.acr,
+            list(session.amr),
+            datetime.fromtimestamp(expires, UTC),
+        )
+
+    def _verify(self, token: str, now: datetime, *, check_expiry: bool = True) -> dict[str, Any]:
+        return self._token_verifier.verify(
+            token,
+            issuer=self.settings.token_issuer,
+            audience=self.settings.token_audience,
+            now=now,
+            check_expiry=check_expiry,
+        )
+
+    def _session_of(self, claims: dict[str, Any]) -> Session | None:
+        try:
+            session: object = self.repository.get(UUID(str(claims["sid"])))
+        except (AggregateNotFoundError, ValueError, KeyError):
+            return None
+        return session if isinstance(session, Session) else None
 
     def citizen_caller(self, token: str) -> Caller | None:
         """The citizen a token speaks for, while its session is active."""
-        if len(token) > 8192:
+        if len(token) > MAX_TOKEN_LENGTH:
             return None
         result = self.introspect(token)
         return Caller(str(result.claims["sub"]), "citizen") if result.active else None
 
     def revoke_session(self, session_id: str, reason: str, actor: str) -> Session:
         require_text("reason", reason)
-        session: Session = self._get(Session, session_id, "session_id")
-        session.revoke(reason or "revoked", actor=actor)
-        self.save(session)
-        return session
+        for retry in range(CONFLICT_RETRIES):
+            session: Session = self._get(Session, session_id, "session_id")
+            session.revoke(reason or "revoked", actor=actor)
+            try:
+                self.save(session)
+            except IntegrityError:  # a refresh saved first: revoke the session as it is now
+                time.sleep(random.uniform(0, 0.002) * retry)  # noqa: S311 - jitter, not secrecy
+                continue
+            return session
+        raise Aborted("the session changed concurrently; try again")
 
     def list_sessions(self, citizen_id: str) -> list[Session]:
         citizen = self._citizen(citizen_id)
@@ -617,6 +712,16 @@ class IdentityApplication(LedgerApplication):
                 continue
             return result
         raise Aborted("the citizen changed concurrently; try again")
+
+
+def _check_token_field(token: str) -> None:
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise InvalidInput.of("token", "a JWT of at most 8 KiB is required")
+
+
+def _new_token_id() -> str:
+    """A JWT `jti` (RFC 7519 §4.1.7): random, so no two tokens share one."""
+    return str(uuid.uuid4())
 
 
 def _b64encode(data: bytes) -> str:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
-from identity.application import CitizenView, IdentityApplication
+from identity.application import CitizenView, IdentityApplication, SignedIn
 from identity.assurance import AAL_TO_EIDAS, IDENTITY_TO_EIDAS
 from identity.citizen import Factor, Presented
 from identity.session import Session
 from identity.validation import PERSONAL_FIELDS
 from ledger.accounts import CURRENT_CALLER
+from ledger.timestamps import to_timestamp
 from protos.civitas.v1 import identity_pb2 as pb
 from protos.civitas.v1 import identity_pb2_grpc
 
@@ -116,7 +118,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             attempt_id=challenge.attempt_id,
             available_methods=challenge.methods,
             passkey_options_json=challenge.passkey_options_json,
-            expires_at=challenge.expires_at.isoformat(),
+            expires_at=to_timestamp(challenge.expires_at),
         )
 
     def CompleteAuthentication(
@@ -135,29 +137,34 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             _caller_name(),
             _actor(),
         )
-        return pb.AuthenticationResult(
-            session_id=signed_in.session_id,
-            token=signed_in.token,
-            acr=signed_in.acr,
-            amr=signed_in.amr,
-            expires_at=signed_in.expires_at.isoformat(),
-            eidas_level=AAL_TO_EIDAS[signed_in.acr],
-        )
+        return _authentication_result(signed_in)
 
     def IntrospectToken(
         self, request: pb.IntrospectTokenRequest, context: grpc.ServicerContext
     ) -> pb.TokenIntrospection:
         result = self._identity.introspect(request.token)
+        if not result.active:
+            return pb.TokenIntrospection(active=False, reason=result.reason)
         claims = result.claims
         return pb.TokenIntrospection(
-            active=result.active,
-            citizen_id=str(claims.get("sub", "")) if result.active else "",
-            session_id=str(claims.get("sid", "")) if result.active else "",
-            acr=str(claims.get("acr", "")) if result.active else "",
-            amr=[str(m) for m in claims.get("amr", [])] if result.active else [],
-            expires_at=str(claims.get("exp", "")) if result.active else "",
-            reason=result.reason,
+            active=True,
+            citizen_id=str(claims["sub"]),
+            session_id=str(claims["sid"]),
+            acr=str(claims["acr"]),
+            amr=[str(m) for m in claims["amr"]],
+            expires_at=Timestamp(seconds=int(claims["exp"])),  # issued by us: whole seconds
         )
+
+    def RefreshSession(
+        self, request: pb.RefreshSessionRequest, context: grpc.ServicerContext
+    ) -> pb.AuthenticationResult:
+        signed_in = self._identity.refresh_session(
+            request.token,
+            (request.client.address, request.client.user_agent),
+            _caller_name(),
+            _actor(),
+        )
+        return _authentication_result(signed_in)
 
     def RevokeSession(
         self, request: pb.RevokeSessionRequest, context: grpc.ServicerContext
@@ -218,13 +225,25 @@ def _authenticator(factor: Factor, *, locked: bool = False) -> pb.Authenticator:
     )
 
 
+def _authentication_result(signed_in: SignedIn) -> pb.AuthenticationResult:
+    return pb.AuthenticationResult(
+        session_id=signed_in.session_id,
+        token=signed_in.token,
+        acr=signed_in.acr,
+        amr=signed_in.amr,
+        expires_at=to_timestamp(signed_in.expires_at),
+        eidas_level=AAL_TO_EIDAS[signed_in.acr],
+    )
+
+
 def _session(session: Session) -> pb.Session:
     return pb.Session(
         session_id=str(session.id),
         citizen_id=session.citizen_id,
         acr=session.acr,
         amr=session.amr,
-        started_at=session.started_at.isoformat(),
-        expires_at=session.expires_at.isoformat(),
+        started_at=to_timestamp(session.started_at),
+        expires_at=to_timestamp(session.expires_at),
+        idle_expires_at=to_timestamp(session.idle_expires_at),
         revoked=session.revoked,
     )

@@ -3,7 +3,7 @@
 Only `cryptography` and the standard library. The verifier follows the JWT Best Current Practices
 (RFC 8725): exactly one algorithm is accepted (§3.1: never "none", never a MAC keyed with a public
 key), the key comes from the verifier's own key set by ``kid`` and never from the token (§3.10),
-and every time and audience claim is checked (§3.9, §3.10).
+and the issuer (§3.8), every time claim and the audience (§3.9) are checked.
 """
 
 from __future__ import annotations
@@ -35,7 +35,14 @@ _BASE64URL: Final = re.compile(r"[A-Za-z0-9_-]*")
 _PRIVATE_MEMBERS: Final = frozenset({"d"})
 
 TokenErrorReason = Literal[
-    "malformed", "signature", "expired", "not_yet_valid", "audience", "unknown_key", "algorithm"
+    "malformed",
+    "signature",
+    "expired",
+    "not_yet_valid",
+    "issuer",
+    "audience",
+    "unknown_key",
+    "algorithm",
 ]
 
 _REASON_MESSAGES: Final[dict[str, str]] = {
@@ -43,6 +50,7 @@ _REASON_MESSAGES: Final[dict[str, str]] = {
     "signature": "the token signature does not verify",
     "expired": "the token has expired",
     "not_yet_valid": "the token is not valid yet",
+    "issuer": "the token is not from the expected issuer",
     "audience": "the token is not meant for this audience",
     "unknown_key": "the token is signed with an unknown key",
     "algorithm": "the token algorithm is not accepted",
@@ -178,17 +186,24 @@ class TokenVerifier:
         self,
         token: str,
         *,
+        issuer: str,
         audience: str | None,
         now: datetime.datetime,
         leeway: datetime.timedelta = datetime.timedelta(seconds=30),
+        check_expiry: bool = True,
     ) -> dict[str, object]:
-        """The claims of *token* if it is well formed, signed by a known key, current at *now*
-        (within *leeway* for clock skew) and meant for *audience*; `TokenError` otherwise.
+        """The claims of *token* if it is well formed, signed by a known key, issued by *issuer*,
+        current at *now* (within *leeway* for clock skew) and meant for *audience*;
+        `TokenError` otherwise.
 
         Refused as "malformed" as well: a token without ``exp`` (Civitas issues no token that
         lives for ever) and an unknown critical header (RFC 7515 §4.1.11). When *audience* is
         None a token that names an audience is refused (RFC 7519 §4.1.3: a principal that does
         not identify itself with the ``aud`` value MUST reject it).
+
+        *check_expiry* False leaves ``exp`` (still required and well formed) to the caller: only
+        for the token's own issuer, which holds the session the ``exp`` was copied from and can
+        tell an idle session from one that reached its end.
         """
         if now.tzinfo is None:
             raise ValueError("verify needs a timezone-aware now")
@@ -198,7 +213,9 @@ class TokenVerifier:
         except InvalidSignature:
             raise TokenError("signature") from None
         claims = _json_object(b64url_decode(payload_segment))
-        _check_times(claims, now.timestamp(), leeway.total_seconds())
+        _check_times(claims, now.timestamp(), leeway.total_seconds(), check_expiry=check_expiry)
+        if claims.get("iss") != issuer:  # RFC 7519 §4.1.1: a case-sensitive string
+            raise TokenError("issuer")
         _check_audience(claims, audience)
         return claims
 
@@ -297,14 +314,16 @@ def _numeric_date(claims: Mapping[str, object], name: str) -> float | int | None
     return value
 
 
-def _check_times(claims: Mapping[str, object], now: float, leeway: float) -> None:
+def _check_times(
+    claims: Mapping[str, object], now: float, leeway: float, *, check_expiry: bool
+) -> None:
     # Comparisons are written so that huge integers from the token are compared, never added to
     # (int + float overflows for exponents past 10**308).
     expires = _numeric_date(claims, "exp")
     if expires is None:
         raise TokenError("malformed")
     # RFC 7519 §4.1.4: valid only while now is before exp.
-    if now - leeway >= expires:
+    if check_expiry and now - leeway >= expires:
         raise TokenError("expired")
     # RFC 7519 §4.1.5: not valid before nbf. An iat in the future is equally a token from a
     # clock that cannot be trusted.

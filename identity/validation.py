@@ -56,6 +56,16 @@ def validate_personal_data(personal_data: dict[str, str], assurance: str, eviden
         raise InvalidInput(violations)
 
 
+def client_violations(client: tuple[str, str]) -> list[FieldViolation]:
+    """The ClientContext of a request: recorded with the event, in the ledger, so kept short."""
+    limits = (("client.address", client[0], MAX_TEXT), ("client.user_agent", client[1], 1024))
+    return [
+        FieldViolation(name, f"at most {limit} characters")
+        for name, value, limit in limits
+        if len(value) > limit
+    ]
+
+
 def validate_presented(presented: Presented, client: tuple[str, str]) -> None:
     """The factors and the client context of one attempt (CompleteAuthenticationRequest)."""
     factors = (
@@ -64,13 +74,11 @@ def validate_presented(presented: Presented, client: tuple[str, str]) -> None:
         ("passkey_assertion_json", presented.passkey_assertion_json, MAX_JSON),
         ("recovery_code", presented.recovery_code, 64),
     )
-    # The client context is recorded with the attempt, in the ledger: it must stay short.
-    context = (("client.address", client[0], MAX_TEXT), ("client.user_agent", client[1], 1024))
     violations = [
         FieldViolation(name, f"at most {limit} characters")
-        for name, value, limit in (*factors, *context)
+        for name, value, limit in factors
         if len(value) > limit
-    ]
+    ] + client_violations(client)
     if not presented.methods():
         # No single field is wrong: each factor field is named, so a form can mark them all.
         violations += [FieldViolation(name, "present at least one factor") for name, *_ in factors]

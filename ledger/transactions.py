@@ -15,6 +15,8 @@ nothing):
   information resumes the review first, so the ledger shows what the decision was based on.
 - REJECTED, COMPLETED and WITHDRAWN are final. An appeal or a second try is a new transaction
   (a new idempotency key), so each decision stays a fact nobody revises.
+- Every step but the citizen's providing information states a reason (the citizen reads it in
+  their history); a case is only opened for a registered citizen who was not erased.
 
 Reference numbers, for people (the id stays the key): `<PREFIX>-<YYYY>-<XXXXX>-<XXXXC>`, e.g.
 `TAX-2026-4F7Q9-K2XM7`. PREFIX is the service code's first segment upper-cased, YYYY the year of
@@ -70,6 +72,10 @@ REFERENCE_BITS = 45
 REFERENCE = re.compile(rf"[A-Z]+-[0-9]{{4}}-[{CROCKFORD}]{{5}}-[{CROCKFORD}]{{5}}")
 
 Clock = Callable[[], datetime]
+# Whether a citizen id names a registered citizen who was not erased. A function, not the
+# identity application: `ledger` is the core that `identity` builds on and cannot import it,
+# so the composition root (civitas/node.py) passes the identity application's answer in.
+CitizenExists = Callable[[str], bool]
 
 
 class Step(Protocol):
@@ -188,7 +194,7 @@ class Transaction(LedgerAggregate):
 
     # --- commands: check, then record -----------------------------------------------------------
 
-    def start_review(self, reason: str = "", *, at: datetime, actor: str) -> None:
+    def start_review(self, reason: str, *, at: datetime, actor: str) -> None:
         self._require("start_review")
         self._review_started(reason, at, actor=actor)
 
@@ -202,7 +208,7 @@ class Transaction(LedgerAggregate):
         self._require("provide_information")
         self._information_provided(list(documents), note, at, actor=actor)
 
-    def resume_review(self, reason: str = "", *, at: datetime, actor: str) -> None:
+    def resume_review(self, reason: str, *, at: datetime, actor: str) -> None:
         self._require("resume_review")
         self._review_resumed(reason, at, actor=actor)
 
@@ -292,11 +298,17 @@ class TransactionView:
 
 class TransactionsApplication(LedgerApplication):
     def __init__(
-        self, store: LedgerStore, *, catalogue: ServiceCatalogue | None = None, clock: Clock
+        self,
+        store: LedgerStore,
+        *,
+        catalogue: ServiceCatalogue | None = None,
+        clock: Clock,
+        citizen_exists: CitizenExists,
     ) -> None:
         super().__init__(store)
         self.catalogue = catalogue or ServiceCatalogue.load()
         self._clock = clock
+        self._citizen_exists = citizen_exists
 
     def submit(
         self,
@@ -323,6 +335,8 @@ class TransactionsApplication(LedgerApplication):
         existing = self._find(transaction_id)
         if existing is not None:
             return _retried(existing, submission)
+        if not self._citizen_exists(submission.citizen_id):
+            raise NotFound("no such citizen, or the citizen was erased", reason="CITIZEN_NOT_FOUND")
         now = self._clock()
         transaction = Transaction(
             agency=agency,
@@ -350,23 +364,22 @@ class TransactionsApplication(LedgerApplication):
     def get(self, transaction_id: str) -> TransactionView:
         return _view(self._load(_parse_id(transaction_id)))
 
-    # --- the agency's actions -------------------------------------------------------------------
+    # --- the agency's actions: each states its reason (what is missing, a refusal's grounds) ---
 
     def start_review(
-        self, agency: str, transaction_id: str, actor: str, reason: str = ""
+        self, agency: str, transaction_id: str, reason: str, actor: str
     ) -> TransactionView:
         return self._as_agency(agency, transaction_id, Transaction.start_review, reason, actor)
 
     def request_information(
         self, agency: str, transaction_id: str, reason: str, actor: str
     ) -> TransactionView:
-        _check_text("reason", reason, required=True)  # the citizen must learn what is missing
         return self._as_agency(
             agency, transaction_id, Transaction.request_information, reason, actor
         )
 
     def resume_review(
-        self, agency: str, transaction_id: str, actor: str, reason: str = ""
+        self, agency: str, transaction_id: str, reason: str, actor: str
     ) -> TransactionView:
         return self._as_agency(agency, transaction_id, Transaction.resume_review, reason, actor)
 
@@ -374,7 +387,6 @@ class TransactionsApplication(LedgerApplication):
         return self._as_agency(agency, transaction_id, Transaction.approve, reason, actor)
 
     def reject(self, agency: str, transaction_id: str, reason: str, actor: str) -> TransactionView:
-        _check_text("reason", reason, required=True)  # a refusal states its grounds
         return self._as_agency(agency, transaction_id, Transaction.reject, reason, actor)
 
     def complete(
@@ -387,7 +399,7 @@ class TransactionsApplication(LedgerApplication):
     def withdraw(
         self, citizen_id: str, transaction_id: str, reason: str, actor: str
     ) -> TransactionView:
-        _check_text("reason", reason)
+        _check_text("reason", reason, required=True)
         return self._as_citizen(
             citizen_id, transaction_id, lambda t, at: t.withdraw(reason, at=at, actor=actor)
         )
@@ -416,7 +428,7 @@ class TransactionsApplication(LedgerApplication):
     def _as_agency(
         self, agency: str, transaction_id: str, step: Step, reason: str, actor: str
     ) -> TransactionView:
-        _check_text("reason", reason)
+        _check_text("reason", reason, required=True)
 
         def authorise(transaction: Transaction) -> None:
             # NotAllowed rather than NotFound, although it tells a foreign agency that the id

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import grpc
 
 from ledger.accounts import CURRENT_CALLER
+from ledger.timestamps import bound_from, to_timestamp
 from projections.history import History
 from projections.timeline_view import TimelineItem
 from protos.civitas.v1 import history_pb2 as pb
@@ -24,8 +25,8 @@ class HistoryServicer(history_pb2_grpc.HistoryServiceServicer):
         page = self._history.list(
             _citizen(),
             list(request.kinds),
-            request.since,
-            request.until,
+            bound_from("since", request.since, request.HasField("since")),
+            bound_from("until", request.until, request.HasField("until")),
             request.page_size,
             request.page_token,
         )
@@ -56,7 +57,7 @@ def _citizen() -> str:
 def _item(item: TimelineItem) -> pb.HistoryItem:
     return pb.HistoryItem(
         position=item.position,
-        at=item.at.isoformat(),
+        at=to_timestamp(item.at),
         kind=item.kind,
         type=item.type,
         stream=item.stream,

@@ -13,6 +13,7 @@ import grpc
 
 from ledger.accounts import CURRENT_CALLER
 from ledger.errors import NotAllowed
+from ledger.timestamps import optional_timestamp, to_timestamp
 from ledger.transactions import TransactionsApplication, TransactionView
 from projections.cases import Cases
 from protos.civitas.v1 import transaction_pb2 as pb
@@ -46,7 +47,7 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
     ) -> pb.Transaction:
         return _transaction(
             self._transactions.start_review(
-                _agency(), request.transaction_id, _actor(), request.reason
+                _agency(), request.transaction_id, request.reason, _actor()
             )
         )
 
@@ -64,7 +65,7 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
     ) -> pb.Transaction:
         return _transaction(
             self._transactions.resume_review(
-                _agency(), request.transaction_id, _actor(), request.reason
+                _agency(), request.transaction_id, request.reason, _actor()
             )
         )
 
@@ -130,7 +131,7 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
                     reference=c.row.reference,
                     service_code=c.row.service_code,
                     status=c.row.status,
-                    submitted_at=c.row.submitted_at.isoformat(),
+                    submitted_at=to_timestamp(c.row.submitted_at),
                     age_days=c.age_days,
                     sla_days=c.sla_days,
                     overdue=c.overdue,
@@ -182,9 +183,9 @@ def _transaction(view: TransactionView) -> pb.Transaction:
         citizen_id=view.citizen_id,
         status=view.status.value,
         documents=list(view.documents),
-        submitted_at=view.submitted_at.isoformat(),
-        decided_at=view.decided_at.isoformat() if view.decided_at else "",
-        history=[pb.StatusChange(status=s.value, at=at.isoformat()) for s, at in view.history],
+        submitted_at=to_timestamp(view.submitted_at),
+        decided_at=optional_timestamp(view.decided_at),
+        history=[pb.StatusChange(status=s.value, at=to_timestamp(at)) for s, at in view.history],
     )
     if view.amount_minor is not None and view.currency:
         message.amount.CopyFrom(pb.Amount(minor_units=view.amount_minor, currency=view.currency))

@@ -18,6 +18,7 @@ from typing import Any
 from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import strategies as st
 
 from identity.citizen import METHODS
@@ -74,14 +75,19 @@ json_values = st.recursive(
 )
 
 
+# Timestamps (since, until): in range, zero (no bound), and each way of leaving the range
+# google/protobuf/timestamp.proto defines, including the last nanosecond that rounds past it.
 TIMES = (
-    "2026-11-23T09:00:00Z",
-    "2026-11-23T09:00:00+02:00",
-    "2026-11-23T09:00:00",  # no time zone
-    "0001-01-01T00:00:00+00:00",
-    "9999-12-31T23:59:59.999999+14:00",
-    "2026-02-30T00:00:00Z",
-    "yesterday",
+    Timestamp(seconds=1_795_424_400),  # 2026-11-23T09:00:00Z
+    Timestamp(seconds=1_795_424_400, nanos=999_999_999),
+    Timestamp(),
+    Timestamp(seconds=-62_135_596_800),  # 0001-01-01T00:00:00Z
+    Timestamp(seconds=253_402_300_799, nanos=999_999_999),  # rounds up past 9999-12-31
+    Timestamp(seconds=-62_135_596_801),
+    Timestamp(seconds=253_402_300_800),
+    Timestamp(seconds=1, nanos=-1),
+    Timestamp(seconds=1, nanos=1_000_000_000),
+    Timestamp(seconds=2**63 - 1, nanos=2**31 - 1),
 )
 
 
@@ -244,7 +250,7 @@ def _set(
 def _values(field: FieldDescriptor, hints: Hints, depth: int) -> st.SearchStrategy[Any]:
     generic = _generic(field, hints, depth)
     hint = hints.get(field.name)
-    if hint is None or field.type == F.TYPE_MESSAGE:
+    if hint is None:
         return generic
     return st.one_of(hint, hint, hint, generic)  # three in four: deep enough, still broad
 

@@ -18,6 +18,7 @@ HEADINGS = [
     "Enrol a passkey (software authenticator)",
     "Authenticate with password and TOTP",
     "Authenticate with the passkey",
+    "Refresh the session, then use the new token",
     "Submit a permit application",
     "Review and approve the permit",
     "The citizen's history, with their own token",
@@ -60,7 +61,9 @@ def test_the_demo_walks_every_step_and_the_verifier_passes(
         # The receipt's and the bundle's independent checks.
         assert output.count("RESULT: all checks passed") == 2
         assert "checkpoint key pinned" in output
-        assert "All 12 steps passed" in output
+        assert "continues with a new token until" in output
+        assert "the old one is refused as 'rotated'" in output
+        assert "All 13 steps passed" in output
 
         # Again, keeping the files: the demo accounts get new keys, the old ones are never shown.
         kept = tmp_path / "kept"
@@ -98,7 +101,7 @@ def test_the_whole_identity_flow_runs_over_mutual_tls(tmp_path: Path) -> None:
             str(tmp_path / "client.key"),
         )
         assert run.returncode == 0, run.stdout + run.stderr
-        assert "All 12 steps passed" in run.stdout
+        assert "All 13 steps passed" in run.stdout
         assert "DEVELOPMENT MODE" not in log.read_text()
 
 
@@ -113,9 +116,9 @@ def test_a_failing_step_is_named_and_the_exit_status_says_so(tmp_path: Path) -> 
         keys = ("--agency-key", tax_key, "--auditor-key", auditor_key)
         refused = demo(data_dir, database, "--target", f"127.0.0.1:{port}", *keys)
         assert refused.returncode == 1
-        assert "[6/12] Authenticate with the passkey" in refused.stdout
-        assert "step 7 (Submit a permit application) failed: PERMISSION_DENIED" in refused.stderr
-        assert "[8/12]" not in refused.stdout
+        assert "[7/13] Refresh the session, then use the new token" in refused.stdout
+        assert "step 8 (Submit a permit application) failed: PERMISSION_DENIED" in refused.stderr
+        assert "[9/13]" not in refused.stdout
 
         unknown = demo(data_dir, database, "--target", f"127.0.0.1:{port}", "--service", "no.such")
         assert unknown.returncode == 2

@@ -12,8 +12,9 @@ A refused call writes nothing: the store's last notification id stays where it w
 writes by design: CompleteAuthentication on a known attempt is an attempt, and every attempt,
 success or failure, is a ledger event (docs/design.md section 1, write path) — so a refused one
 records `identity.Citizen.AuthenticationFailed`, with the attempt's `Completed` when it was still
-open, and nothing else. BeginAuthentication follows the general rule: it records an attempt when it
-succeeds and nothing when it is refused.
+open, and nothing else. RefreshSession refused with TOKEN_ROTATED writes one `Revoked`: a replaced
+token presented again ends its session (reuse detection). BeginAuthentication follows the general
+rule: it records an attempt when it succeeds and nothing when it is refused.
 
 CI runs a fixed sequence of examples per RPC (derandomized, so a failure reproduces);
 `CIVITAS_FUZZ_EXAMPLES=500` explores afresh with that many per RPC.
@@ -109,6 +110,10 @@ ATTEMPT_EVENTS = {
     "identity.Citizen.AuthenticationFailed",
     "identity.AuthenticationAttempt.Completed",
 }
+# A refresh refused as UNAUTHENTICATED (the session ended, the token is not one of ours) writes
+# nothing, but for one case: a replaced token presented again revokes its session first.
+REFRESH_SESSION = "civitas.v1.IdentityService.RefreshSession"
+REUSE_REVOKES = ["identity.Session.Revoked"]
 # Reads that state no purpose record nothing, even when they succeed; so does every method of
 # AuditService ("an auditor only reads", docs/design.md section 4).
 READ_ONLY_SERVICE = "civitas.v1.AuditService"
@@ -230,12 +235,14 @@ def _seed(world: World, keys: dict[str, str]) -> None:
     passkey_attempt = tax.begin_authentication(bob)
     attempts.append(passkey_attempt.attempt_id)
     session = tax.authenticate_password(alice, PASSWORD)
+    # A second session of Alice's: RefreshSession rotates and revokes the tokens it is given.
+    other_session = tax.authenticate_password(alice, PASSWORD)
 
     cases = [
         tax.submit_transaction("tax.return", caller_id, f"fz-{n}").transaction_id for n in range(3)
     ]
-    tax.start_review(cases[1])
-    tax.start_review(cases[2])
+    tax.start_review(cases[1], "assigned")
+    tax.start_review(cases[2], "assigned")
     tax.request_information(cases[2], "the payslips for March")
     cases.append(building.submit_transaction("permit.event", caller_id, "fz-b").transaction_id)
     cases.append(tax.submit_transaction("tax.return", alice, "fz-alice").transaction_id)
@@ -244,10 +251,10 @@ def _seed(world: World, keys: dict[str, str]) -> None:
         citizen_ids=[alice, bob],
         transaction_ids=cases,
         attempt_ids=attempts,
-        session_ids=[session.session_id],
+        session_ids=[session.session_id, other_session.session_id],
         authenticator_ids=authenticators,
         registration_ids=[pending.registration_id],
-        tokens=[session.token, caller_token],
+        tokens=[session.token, other_session.token],
         streams=[caller_id, *cases],
         national_identifiers=["FZ-ALICE", "FZ-BOB"],
         passwords=[PASSWORD],
@@ -285,7 +292,7 @@ def test_every_rpc_answers_fuzzed_requests_with_an_expected_status(
         assert code == Code.UNAUTHENTICATED, where
     elif caller in refused:
         assert code == Code.PERMISSION_DENIED, where
-    elif method.full_name == COMPLETE_AUTHENTICATION:
+    elif method.full_name in (COMPLETE_AUTHENTICATION, REFRESH_SESSION):
         assert code in EXPECTED | {Code.UNAUTHENTICATED}, where
     else:
         assert code in EXPECTED | (STREAM_ENDED_BY_US if method.server_streaming else set()), where
@@ -302,6 +309,11 @@ def test_every_rpc_answers_fuzzed_requests_with_an_expected_status(
         # The attempt itself is the record: refused factors are written down, nothing else.
         assert written, f"{where}: a refused attempt left no trace"
         assert set(written) <= ATTEMPT_EVENTS, f"{where}: wrote {written}"
+        return
+    if method.full_name == REFRESH_SESSION and code == Code.UNAUTHENTICATED and written:
+        assert error is not None, where
+        assert reason(error) == "TOKEN_ROTATED", where
+        assert written == REUSE_REVOKES, f"{where}: wrote {written}"
         return
     assert written == [], f"{where}: refused, but wrote {written}"
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
@@ -17,10 +18,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from civitas.client import bearer
 from civitas.soft_authenticator import SoftAuthenticator
+from protos.civitas.v1 import history_pb2 as hpb
+from protos.civitas.v1 import history_pb2_grpc, identity_pb2_grpc
 from protos.civitas.v1 import identity_pb2 as pb
-from protos.civitas.v1 import identity_pb2_grpc
 from tests.civitas.server_process import add_account, civitas, running_server, status_code
+from tests.civitas.status_details import reason
 from tests.identity.conftest import ORIGIN, RP, seed_of
+from tests.projections.test_history_service import register, sign_in, wait_for
 
 PASSWORD = "a long and unusual passphrase"
 NATIONAL_ID = "38001085718"
@@ -227,6 +231,8 @@ BAD_REQUESTS: list[tuple[str, Callable[[str], object]]] = [
         lambda cid: pb.CompleteAuthenticationRequest(attempt_id="nope", password="x"),
     ),
     ("IntrospectToken", lambda cid: pb.IntrospectTokenRequest()),
+    ("RefreshSession", lambda cid: pb.RefreshSessionRequest()),
+    ("RefreshSession", lambda cid: pb.RefreshSessionRequest(token="x" * 9000)),
     ("RevokeSession", lambda cid: pb.RevokeSessionRequest(session_id="zzz")),
     ("ListSessions", lambda cid: pb.ListSessionsRequest()),
 ]
@@ -268,3 +274,89 @@ def test_bad_input_on_every_rpc_is_refused_and_writes_nothing(server) -> None:  
         code = status_code(getattr(stub, method), request, metadata=bearer(admin))
         assert code == grpc.StatusCode.INVALID_ARGUMENT
     assert rows() == before
+
+
+ISSUER = "https://id.civitas.example"
+AUDIENCE = "https://portal.civitas.example"
+
+
+def test_refresh_session_over_grpc_with_a_configured_issuer_and_audience(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'civitas.sqlite'}"
+    data_dir = tmp_path / "data"
+    civitas(data_dir, database, "init")
+    agency = bearer(add_account(data_dir, database, "tax-portal", "agency:tax"))
+    args = ("--token-issuer", ISSUER, "--token-audience", AUDIENCE)
+    with running_server(data_dir, database, *args) as (port, _):
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        stub = identity_pb2_grpc.IdentityServiceStub(channel)
+        history = history_pb2_grpc.HistoryServiceStub(channel)
+        citizen = register(stub, agency, "R-1")
+        challenge = stub.BeginAuthentication(
+            pb.BeginAuthenticationRequest(citizen_id=citizen), metadata=agency
+        )
+        assert challenge.expires_at.ToDatetime(UTC) > datetime.now(UTC)
+        first = stub.CompleteAuthentication(
+            pb.CompleteAuthenticationRequest(attempt_id=challenge.attempt_id, password=PASSWORD),
+            metadata=agency,
+        )
+        jwks = stub.GetJwks(pb.GetJwksRequest(), metadata=agency).json
+        claims = verify_jwt_offline(first.token, jwks)
+        assert (claims["iss"], claims["aud"]) == (ISSUER, AUDIENCE)
+        assert first.expires_at.seconds == claims["exp"]  # the Timestamp says what exp says
+
+        client = pb.ClientContext(address="198.51.100.4", user_agent="portal/2.0")
+        refresh = pb.RefreshSessionRequest(token=first.token, client=client)
+        # The relying service refreshes; the citizen cannot with their own token.
+        assert (
+            status_code(stub.RefreshSession, refresh, metadata=bearer(first.token))
+            == grpc.StatusCode.PERMISSION_DENIED
+        )
+        second = stub.RefreshSession(refresh, metadata=agency)
+        renewed = verify_jwt_offline(second.token, jwks)
+        assert renewed["sid"] == claims["sid"] == second.session_id == first.session_id
+        assert renewed["jti"] != claims["jti"]
+        assert (renewed["iss"], renewed["aud"], second.acr) == (ISSUER, AUDIENCE, "AAL1")
+        assert second.expires_at.seconds == renewed["exp"]
+
+        # The replaced token: inactive with a reason, refused on the citizen's own calls.
+        old = stub.IntrospectToken(pb.IntrospectTokenRequest(token=first.token), metadata=agency)
+        assert (old.active, old.reason, old.session_id) == (False, "rotated", "")
+        assert not old.HasField("expires_at")
+        new = stub.IntrospectToken(pb.IntrospectTokenRequest(token=second.token), metadata=agency)
+        assert (new.active, new.citizen_id, new.expires_at) == (True, citizen, second.expires_at)
+        mine = hpb.ListMyHistoryRequest()
+        assert (
+            status_code(history.ListMyHistory, mine, metadata=bearer(first.token))
+            == grpc.StatusCode.UNAUTHENTICATED
+        )
+        assert history.ListMyHistory(mine, metadata=bearer(second.token)) is not None
+
+        # The old token again: theft or a confused client; the session ends for both.
+        with pytest.raises(grpc.RpcError) as reused:
+            stub.RefreshSession(refresh, metadata=agency)
+        assert reused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert reason(reused.value) == "TOKEN_ROTATED"
+        with pytest.raises(grpc.RpcError) as revoked:
+            stub.RefreshSession(pb.RefreshSessionRequest(token=second.token), metadata=agency)
+        assert reason(revoked.value) == "SESSION_REVOKED"
+        (session,) = stub.ListSessions(
+            pb.ListSessionsRequest(citizen_id=citizen), metadata=agency
+        ).sessions
+        assert session.revoked
+        assert session.started_at.ToNanoseconds() < session.idle_expires_at.ToNanoseconds()
+        assert session.idle_expires_at.ToNanoseconds() <= session.expires_at.ToNanoseconds()
+        with pytest.raises(grpc.RpcError) as garbage:
+            stub.RefreshSession(pb.RefreshSessionRequest(token="a.b.c"), metadata=agency)
+        assert reason(garbage.value) == "INVALID_TOKEN"
+
+        # The citizen's history shows the refresh and the revocation, like other session events.
+        fresh = bearer(sign_in(stub, agency, citizen))
+        sessions = hpb.ListMyHistoryRequest(kinds=["session"])
+
+        def changes() -> list[str] | None:
+            items = history.ListMyHistory(sessions, metadata=fresh).items
+            found = [json.loads(i.summary_json).get("change", "started") for i in items]
+            return found if len(found) >= 4 else None
+
+        assert wait_for(changes) == ["started", "refreshed", "revoked", "started"]
+        channel.close()

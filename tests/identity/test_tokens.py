@@ -36,6 +36,7 @@ RFC8037_JWS = (
 )
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+ISSUER = "https://id.civitas.test"
 AUDIENCE = "https://portal.civitas.test"
 LEEWAY = timedelta(seconds=30)
 
@@ -47,7 +48,7 @@ VERIFIER = TokenVerifier(jwks([SIGNER.jwk()]))
 
 def claims(**overrides: object) -> dict[str, object]:
     base: dict[str, object] = {
-        "iss": "https://id.civitas.test",
+        "iss": ISSUER,
         "sub": "citizen-1",
         "aud": AUDIENCE,
         "iat": int(NOW.timestamp()),
@@ -60,7 +61,7 @@ def claims(**overrides: object) -> dict[str, object]:
 
 def refused(token: str, audience: str | None = AUDIENCE, now: datetime = NOW) -> str:
     with pytest.raises(TokenError) as caught:
-        VERIFIER.verify(token, audience=audience, now=now, leeway=LEEWAY)
+        VERIFIER.verify(token, issuer=ISSUER, audience=audience, now=now, leeway=LEEWAY)
     return caught.value.reason
 
 
@@ -92,7 +93,9 @@ def test_rfc8037_key_signs_tokens_that_verify_with_its_published_jwk() -> None:
     key = Ed25519PrivateKey.from_private_bytes(b64url_decode(RFC8037_D))
     published = {"kty": "OKP", "crv": "Ed25519", "x": RFC8037_X, "kid": "rfc8037"}
     token = TokenSigner("rfc8037", key).sign(claims())
-    verified = TokenVerifier(jwks([published])).verify(token, audience=AUDIENCE, now=NOW)
+    verified = TokenVerifier(jwks([published])).verify(
+        token, issuer=ISSUER, audience=AUDIENCE, now=NOW
+    )
     assert verified == claims()
 
 
@@ -132,8 +135,10 @@ def test_round_trip_and_serialisation() -> None:
     assert b64url_decode(header) == b'{"alg":"EdDSA","kid":"k1","typ":"JWT"}'
     assert b64url_decode(payload) == canonical_json(claims(aud=[AUDIENCE, "other"]))
     assert len(b64url_decode(signature)) == 64
-    assert VERIFIER.verify(token, audience=AUDIENCE, now=NOW) == claims(aud=[AUDIENCE, "other"])
-    assert VERIFIER.verify(token, audience="other", now=NOW)["sub"] == "citizen-1"
+    assert VERIFIER.verify(token, issuer=ISSUER, audience=AUDIENCE, now=NOW) == claims(
+        aud=[AUDIENCE, "other"]
+    )
+    assert VERIFIER.verify(token, issuer=ISSUER, audience="other", now=NOW)["sub"] == "citizen-1"
 
 
 def test_jwk_and_jwks() -> None:
@@ -163,16 +168,22 @@ def test_signer_repr_shows_only_the_kid() -> None:
 def test_several_keys_for_rotation() -> None:
     verifier = TokenVerifier(jwks([SIGNER.jwk(), OTHER.jwk()]))
     for signer in (SIGNER, OTHER):
-        assert verifier.verify(signer.sign(claims()), audience=AUDIENCE, now=NOW) == claims()
+        assert (
+            verifier.verify(signer.sign(claims()), issuer=ISSUER, audience=AUDIENCE, now=NOW)
+            == claims()
+        )
 
 
 def test_other_key_types_in_the_set_are_ignored() -> None:
     rsa = {"kty": "RSA", "kid": "r1", "n": "AQAB", "e": "AQAB"}
     encryption = {**OTHER.jwk(), "use": "enc"}
     verifier = TokenVerifier({"keys": [rsa, encryption, SIGNER.jwk()]})
-    assert verifier.verify(SIGNER.sign(claims()), audience=AUDIENCE, now=NOW) == claims()
+    assert (
+        verifier.verify(SIGNER.sign(claims()), issuer=ISSUER, audience=AUDIENCE, now=NOW)
+        == claims()
+    )
     with pytest.raises(TokenError) as caught:
-        verifier.verify(OTHER.sign(claims()), audience=AUDIENCE, now=NOW)
+        verifier.verify(OTHER.sign(claims()), issuer=ISSUER, audience=AUDIENCE, now=NOW)
     assert caught.value.reason == "unknown_key"
 
 
@@ -261,7 +272,7 @@ def test_unknown_or_missing_kid(kid: object) -> None:
 def test_header_parameters(header: dict[str, object], reason: str | None) -> None:
     token = forged(header, canonical_json(claims()))
     if reason is None:
-        assert VERIFIER.verify(token, audience=AUDIENCE, now=NOW) == claims()
+        assert VERIFIER.verify(token, issuer=ISSUER, audience=AUDIENCE, now=NOW) == claims()
     else:
         assert refused(token) == reason
 
@@ -269,7 +280,9 @@ def test_header_parameters(header: dict[str, object], reason: str | None) -> Non
 def test_expiry_with_leeway() -> None:
     exp = NOW + timedelta(minutes=15)
     token = SIGNER.sign(claims())
-    assert VERIFIER.verify(token, audience=AUDIENCE, now=exp + LEEWAY - timedelta(microseconds=1))
+    assert VERIFIER.verify(
+        token, issuer=ISSUER, audience=AUDIENCE, now=exp + LEEWAY - timedelta(microseconds=1)
+    )
     assert refused(token, now=exp + LEEWAY) == "expired"  # RFC 7519 §4.1.4: "on or after"
     assert refused(token, now=exp + timedelta(days=365)) == "expired"
 
@@ -279,7 +292,9 @@ def test_not_yet_valid() -> None:
     assert refused(SIGNER.sign(claims(nbf=future))) == "not_yet_valid"
     assert refused(SIGNER.sign(claims(iat=future))) == "not_yet_valid"
     soon = int((NOW + LEEWAY).timestamp())
-    assert VERIFIER.verify(SIGNER.sign(claims(nbf=soon, iat=soon)), audience=AUDIENCE, now=NOW)
+    assert VERIFIER.verify(
+        SIGNER.sign(claims(nbf=soon, iat=soon)), issuer=ISSUER, audience=AUDIENCE, now=NOW
+    )
 
 
 @pytest.mark.parametrize(
@@ -298,9 +313,37 @@ def test_audience(overrides: dict[str, object], audience: str | None, reason: st
     assert refused(SIGNER.sign(claims(**overrides)), audience=audience) == reason
 
 
+@pytest.mark.parametrize(
+    "issuer",
+    [None, "https://id.civitas.test/", "HTTPS://ID.CIVITAS.TEST", "civitas", 7, [ISSUER]],
+)
+def test_issuer_must_be_exactly_the_expected_one(issuer: object) -> None:
+    # RFC 8725 §3.8: a key trusted for one issuer must not make another issuer's tokens valid.
+    assert refused(SIGNER.sign(claims(iss=issuer))) == "issuer"
+
+
+def test_expiry_left_to_the_issuer_still_needs_exp_and_checks_the_rest() -> None:
+    late = NOW + timedelta(days=1)
+    token = SIGNER.sign(claims())
+    assert refused(token, now=late) == "expired"
+    verified = VERIFIER.verify(
+        token, issuer=ISSUER, audience=AUDIENCE, now=late, check_expiry=False
+    )
+    assert verified == claims()
+    for bad, reason in (
+        (SIGNER.sign(claims(exp=None)), "malformed"),
+        (SIGNER.sign(claims(iss="other")), "issuer"),
+        (SIGNER.sign(claims(aud="other")), "audience"),
+        (OTHER.sign(claims()), "unknown_key"),
+    ):
+        with pytest.raises(TokenError) as caught:
+            VERIFIER.verify(bad, issuer=ISSUER, audience=AUDIENCE, now=late, check_expiry=False)
+        assert caught.value.reason == reason
+
+
 def test_no_audience_on_either_side_is_accepted() -> None:
     token = SIGNER.sign(claims(aud=None))
-    assert "aud" not in VERIFIER.verify(token, audience=None, now=NOW)
+    assert "aud" not in VERIFIER.verify(token, issuer=ISSUER, audience=None, now=NOW)
 
 
 @pytest.mark.parametrize(
@@ -327,8 +370,13 @@ def test_malformed_claims_behind_a_valid_signature(payload: bytes) -> None:
 
 
 def test_huge_numeric_dates_do_not_overflow() -> None:
-    far = forged(HEADER, b'{"aud":"https://portal.civitas.test","exp":1' + b"0" * 400 + b"}")
-    assert VERIFIER.verify(far, audience=AUDIENCE, now=NOW)["exp"] == 10**400
+    far = forged(
+        HEADER,
+        b'{"iss":"https://id.civitas.test","aud":"https://portal.civitas.test","exp":1'
+        + b"0" * 400
+        + b"}",
+    )
+    assert VERIFIER.verify(far, issuer=ISSUER, audience=AUDIENCE, now=NOW)["exp"] == 10**400
     past = forged(HEADER, b'{"aud":"https://portal.civitas.test","exp":-1' + b"0" * 400 + b"}")
     assert refused(past) == "expired"
 
@@ -361,7 +409,9 @@ def test_signature_of_the_wrong_length() -> None:
 
 def test_naive_now_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="timezone") as caught:
-        VERIFIER.verify(SIGNER.sign(claims()), audience=AUDIENCE, now=datetime(2026, 11, 23))
+        VERIFIER.verify(
+            SIGNER.sign(claims()), issuer=ISSUER, audience=AUDIENCE, now=datetime(2026, 11, 23)
+        )
     assert not isinstance(caught.value, TokenError)
 
 
@@ -370,7 +420,7 @@ def test_errors_never_quote_the_token() -> None:
     tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BA")
     for bad, now in ((tampered, NOW), (token, NOW + timedelta(days=1)), (token + "x", NOW)):
         with pytest.raises(TokenError) as caught:
-            VERIFIER.verify(bad, audience=AUDIENCE, now=now)
+            VERIFIER.verify(bad, issuer=ISSUER, audience=AUDIENCE, now=now)
         for segment in bad.split("."):
             assert segment not in str(caught.value)
             assert segment not in repr(caught.value)
@@ -398,13 +448,13 @@ json_values = st.recursive(
 @given(st.text(max_size=300))
 def test_garbage_text_raises_only_token_error(token: str) -> None:
     with pytest.raises(TokenError):
-        VERIFIER.verify(token, audience=AUDIENCE, now=NOW)
+        VERIFIER.verify(token, issuer=ISSUER, audience=AUDIENCE, now=NOW)
 
 
 @given(st.lists(st.text(alphabet=B64URL, max_size=120), min_size=1, max_size=6))
 def test_garbage_segments_raise_only_token_error(segments: list[str]) -> None:
     with pytest.raises(TokenError):
-        VERIFIER.verify(".".join(segments), audience=AUDIENCE, now=NOW)
+        VERIFIER.verify(".".join(segments), issuer=ISSUER, audience=AUDIENCE, now=NOW)
 
 
 @given(st.dictionaries(st.text(max_size=8), json_values, max_size=5), st.binary(max_size=64))
@@ -414,7 +464,7 @@ def test_garbage_headers_and_signatures_raise_only_token_error(
     _, payload, _ = SIGNER.sign(claims()).split(".")
     token = f"{b64url_encode(canonical_json(header))}.{payload}.{b64url_encode(signature)}"
     with pytest.raises(TokenError):
-        VERIFIER.verify(token, audience=AUDIENCE, now=NOW)
+        VERIFIER.verify(token, issuer=ISSUER, audience=AUDIENCE, now=NOW)
 
 
 @given(st.dictionaries(st.text(max_size=8), json_values, max_size=6), st.booleans())
@@ -423,7 +473,9 @@ def test_any_signed_claims_verify_or_raise_only_token_error(
 ) -> None:
     token = SIGNER.sign(payload)
     try:
-        verified = VERIFIER.verify(token, audience=AUDIENCE if audience else None, now=NOW)
+        verified = VERIFIER.verify(
+            token, issuer=ISSUER, audience=AUDIENCE if audience else None, now=NOW
+        )
     except TokenError:
         return
     assert verified == payload
@@ -436,4 +488,4 @@ def test_any_one_character_change_is_refused(data: st.DataObject) -> None:
     replacement = data.draw(st.sampled_from(B64URL + ".").filter(lambda c: c != token[position]))
     mutated = token[:position] + replacement + token[position + 1 :]
     with pytest.raises(TokenError):
-        VERIFIER.verify(mutated, audience=AUDIENCE, now=NOW)
+        VERIFIER.verify(mutated, issuer=ISSUER, audience=AUDIENCE, now=NOW)

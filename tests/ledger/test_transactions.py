@@ -37,6 +37,7 @@ OFFICER = "service:tax-office"
 PORTAL = "service:citizen-portal"
 CITIZEN = "5f0c6c1e-8a0e-4d57-9b61-2c3f4a5b6c7d"
 STRANGER = "0b9e8c7d-6f5a-4e3d-8c2b-1a0f9e8d7c6b"
+REGISTERED = frozenset({CITIZEN, STRANGER})  # what the identity application would answer
 RECEIPT = hashlib.sha256(b"receipt.pdf").hexdigest()
 PAYSLIP = hashlib.sha256(b"payslip.pdf").hexdigest()
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -93,7 +94,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def app(node: Node, clock: Clock) -> TransactionsApplication:
-    return TransactionsApplication(node.store, clock=clock)
+    return TransactionsApplication(node.store, clock=clock, citizen_exists=REGISTERED.__contains__)
 
 
 def written(node: Node) -> int:
@@ -140,7 +141,7 @@ def test_a_case_goes_from_submission_to_completion(
     assert view.id == str(Transaction.create_id("tax", "tax-2026-0001"))
     assert view.reference == reference_for(UUID(view.id), "tax.payment", T0)
     steps: list[Callable[[], TransactionView]] = [
-        lambda: app.start_review("tax", view.id, OFFICER),
+        lambda: app.start_review("tax", view.id, "assigned", OFFICER),
         lambda: app.request_information("tax", view.id, "the March payslip", OFFICER),
         lambda: app.provide_information(CITIZEN, view.id, [PAYSLIP, RECEIPT], "here", PORTAL),
         lambda: app.approve("tax", view.id, "paid in full", OFFICER),
@@ -150,7 +151,9 @@ def test_a_case_goes_from_submission_to_completion(
     for minutes, (step, status) in enumerate(zip(steps, statuses, strict=True), start=1):
         clock.now = T0 + timedelta(minutes=minutes)
         assert step().status is status
-    final = TransactionsApplication(node.store, clock=clock).get(view.id)  # read back anew
+    final = TransactionsApplication(
+        node.store, clock=clock, citizen_exists=REGISTERED.__contains__
+    ).get(view.id)  # read back anew
     times = [T0 + timedelta(minutes=m) for m in range(6)]
     assert final.history == tuple(zip([S.SUBMITTED, *statuses], times, strict=True))
     assert final.decided_at == T0 + timedelta(minutes=4)
@@ -159,7 +162,7 @@ def test_a_case_goes_from_submission_to_completion(
     events = [vars(e) for e in app.events.get(UUID(view.id))]
     assert [(e["actor"], e.get("reason", e.get("note"))) for e in events] == [
         (PORTAL, ""),
-        (OFFICER, ""),
+        (OFFICER, "assigned"),
         (OFFICER, "the March payslip"),
         (PORTAL, "here"),
         (OFFICER, "paid in full"),
@@ -177,10 +180,10 @@ def test_a_case_goes_from_submission_to_completion(
 
 def test_an_agency_may_stop_waiting_and_reject(app: TransactionsApplication, clock: Clock) -> None:
     view = submit(app)
-    app.start_review("tax", view.id, OFFICER)
+    app.start_review("tax", view.id, "assigned", OFFICER)
     app.request_information("tax", view.id, "the March payslip", OFFICER)
     clock.now = T0 + timedelta(days=30)
-    resumed = app.resume_review("tax", view.id, OFFICER, reason="no answer in 30 days")
+    resumed = app.resume_review("tax", view.id, "no answer in 30 days", OFFICER)
     assert resumed.status is S.IN_REVIEW
     rejected = app.reject("tax", view.id, "payment not received", OFFICER)
     assert (rejected.status, rejected.decided_at) == (S.REJECTED, clock.now)
@@ -252,7 +255,9 @@ def test_the_same_key_at_another_agency_is_another_case(app: TransactionsApplica
 
 @pytest.mark.parametrize("same", [True, False], ids=["same-parameters", "other-parameters"])
 def test_racing_submits_with_one_key_make_one_transaction(node: Node, same: bool) -> None:
-    app = TransactionsApplication(node.store, clock=BarrierClock(2))
+    app = TransactionsApplication(
+        node.store, clock=BarrierClock(2), citizen_exists=REGISTERED.__contains__
+    )
     results: dict[int, TransactionView | Exception] = {}
 
     def run(index: int) -> None:
@@ -281,7 +286,7 @@ def test_another_agency_can_neither_submit_nor_act_on_a_case(
     app: TransactionsApplication, node: Node
 ) -> None:
     view = submit(app)
-    app.start_review("tax", view.id, OFFICER)
+    app.start_review("tax", view.id, "assigned", OFFICER)
     before = written(node)
     with pytest.raises(NotAllowed):
         submit(app, key="other", agency="records")
@@ -298,15 +303,15 @@ def test_only_the_citizen_can_withdraw_or_provide_information(
     app: TransactionsApplication, node: Node
 ) -> None:
     view = submit(app)
-    app.start_review("tax", view.id, OFFICER)
+    app.start_review("tax", view.id, "assigned", OFFICER)
     app.request_information("tax", view.id, "the March payslip", OFFICER)
     before = written(node)
     with pytest.raises(NotAllowed, match="another citizen"):
         app.provide_information(STRANGER, view.id, [PAYSLIP], "", PORTAL)
     with pytest.raises(NotAllowed, match="another citizen"):
-        app.withdraw(STRANGER, view.id, "", PORTAL)
+        app.withdraw(STRANGER, view.id, "not mine", PORTAL)
     assert written(node) == before
-    assert app.withdraw(CITIZEN.upper(), view.id, "", PORTAL).status is S.WITHDRAWN
+    assert app.withdraw(CITIZEN.upper(), view.id, "moved abroad", PORTAL).status is S.WITHDRAWN
 
 
 def test_unknown_and_malformed_ids(app: TransactionsApplication, node: Node) -> None:
@@ -316,12 +321,12 @@ def test_unknown_and_malformed_ids(app: TransactionsApplication, node: Node) -> 
         with pytest.raises(NotFound):
             app.get(transaction_id)
         with pytest.raises(NotFound):
-            app.start_review("tax", transaction_id, OFFICER)
+            app.start_review("tax", transaction_id, "assigned", OFFICER)
         with pytest.raises(NotFound):
-            app.withdraw(CITIZEN, transaction_id, "", PORTAL)
+            app.withdraw(CITIZEN, transaction_id, "moved abroad", PORTAL)
     calls: list[Callable[[str], TransactionView]] = [
         app.get,
-        lambda malformed: app.approve("tax", malformed, "", OFFICER),
+        lambda malformed: app.approve("tax", malformed, "conforms", OFFICER),
         lambda malformed: app.provide_information(CITIZEN, malformed, [PAYSLIP], "", PORTAL),
     ]
     for malformed in ("", "42", "not-a-uuid"):
@@ -389,15 +394,15 @@ def test_reasons_and_provided_information_are_checked(
     app: TransactionsApplication, node: Node
 ) -> None:
     view = submit(app)
-    app.start_review("tax", view.id, OFFICER)
+    app.start_review("tax", view.id, "assigned", OFFICER)
     app.request_information("tax", view.id, "the March payslip", OFFICER)
     before = written(node)
     cases: list[tuple[Callable[[], TransactionView], str]] = [
         (lambda: app.reject("tax", view.id, "  ", OFFICER), "reason"),
         (lambda: app.request_information("tax", view.id, "", OFFICER), "reason"),
-        (lambda: app.resume_review("tax", view.id, OFFICER, reason="r" * 2001), "reason"),
+        (lambda: app.resume_review("tax", view.id, "r" * 2001, OFFICER), "reason"),
         (lambda: app.withdraw(CITIZEN, view.id, "r" * 2001, PORTAL), "reason"),
-        (lambda: app.withdraw("someone", view.id, "", PORTAL), "citizen_id"),
+        (lambda: app.withdraw("someone", view.id, "moved abroad", PORTAL), "citizen_id"),
         (lambda: app.provide_information(CITIZEN, view.id, [], " ", PORTAL), "documents"),
         (lambda: app.provide_information(CITIZEN, view.id, ["nope"], "", PORTAL), "documents[0]"),
     ]
@@ -406,6 +411,48 @@ def test_reasons_and_provided_information_are_checked(
             call()
         assert [v.field for v in raised.value.violations] == [field]
     assert written(node) == before
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\t\n"])
+@pytest.mark.parametrize("action", sorted(set(MODEL) - {"provide_information"}))
+def test_every_step_requires_a_reason_and_writes_nothing_without_one(
+    app: TransactionsApplication, node: Node, action: str, blank: str
+) -> None:
+    view = submit(app)
+    for earlier in PATHS[next(iter(MODEL[action][0]))]:  # to a status the step is legal from
+        act(app, earlier, view.id)
+    before = written(node)
+    step: Callable[[], TransactionView] = (
+        (lambda: app.withdraw(CITIZEN, view.id, blank, PORTAL))
+        if action == "withdraw"
+        else (lambda: getattr(app, action)("tax", view.id, reason=blank, actor=OFFICER))
+    )
+    with pytest.raises(InvalidInput) as raised:
+        step()
+    assert [v.field for v in raised.value.violations] == ["reason"]
+    assert written(node) == before
+    assert act(app, action, view.id).status is MODEL[action][1]  # and with one, it is taken
+
+
+def test_a_case_is_only_opened_for_a_registered_citizen(node: Node, clock: Clock) -> None:
+    asked: list[str] = []
+
+    def registered(citizen_id: str) -> bool:
+        asked.append(citizen_id)
+        return citizen_id == CITIZEN
+
+    app = TransactionsApplication(node.store, clock=clock, citizen_exists=registered)
+    before = written(node)
+    with pytest.raises(NotFound) as raised:
+        submit(app, citizen_id=STRANGER.upper())
+    assert raised.value.reason == "CITIZEN_NOT_FOUND"
+    assert asked == [STRANGER]  # asked with the canonical id
+    assert written(node) == before
+    assert submit(app).citizen_id == CITIZEN
+    # A retry of an accepted submission is answered from the ledger, without asking again.
+    asked.clear()
+    assert submit(app).citizen_id == CITIZEN
+    assert asked == []
 
 
 def interleave(
@@ -430,12 +477,12 @@ def test_a_retry_records_a_step_still_legal_after_a_concurrent_change(
     app: TransactionsApplication, node: Node, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     view = submit(app)
-    app.start_review("tax", view.id, OFFICER)
-    rival = TransactionsApplication(node.store, clock=clock)
+    app.start_review("tax", view.id, "assigned", OFFICER)
+    rival = TransactionsApplication(node.store, clock=clock, citizen_exists=REGISTERED.__contains__)
     saves = interleave(
         app, monkeypatch, lambda: rival.request_information("tax", view.id, "payslip", OFFICER)
     )
-    assert app.withdraw(CITIZEN, view.id, "", PORTAL).status is S.WITHDRAWN
+    assert app.withdraw(CITIZEN, view.id, "moved abroad", PORTAL).status is S.WITHDRAWN
     assert len(saves) == 2
     assert [status for status, _ in app.get(view.id).history] == [
         S.SUBMITTED,
@@ -449,9 +496,11 @@ def test_a_retry_refuses_a_step_a_concurrent_change_made_illegal(
     app: TransactionsApplication, node: Node, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     view = submit(app)
-    app.start_review("tax", view.id, OFFICER)
-    rival = TransactionsApplication(node.store, clock=clock)
-    saves = interleave(app, monkeypatch, lambda: rival.withdraw(CITIZEN, view.id, "", PORTAL))
+    app.start_review("tax", view.id, "assigned", OFFICER)
+    rival = TransactionsApplication(node.store, clock=clock, citizen_exists=REGISTERED.__contains__)
+    saves = interleave(
+        app, monkeypatch, lambda: rival.withdraw(CITIZEN, view.id, "moved abroad", PORTAL)
+    )
     before = written(node)
     with pytest.raises(FailedPrecondition, match="cannot approve a transaction that is WITHDRAWN"):
         app.approve("tax", view.id, "fine", OFFICER)
@@ -471,7 +520,7 @@ def test_endless_concurrent_changes_end_in_aborted(
 
     monkeypatch.setattr(app, "save", always_beaten)
     with pytest.raises(Aborted, match="concurrently"):  # ABORTED: the caller retries the call
-        app.start_review("tax", view.id, OFFICER)
+        app.start_review("tax", view.id, "assigned", OFFICER)
     assert written(node) == before
 
 

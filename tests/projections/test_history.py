@@ -39,16 +39,16 @@ def test_positions_and_versions_past_64_bits_are_invalid_input(node: Node) -> No
     assert field_of(raised) == ["after_position"]
     for position in (MAX_POSITION + 1, 10**30):
         with pytest.raises(InvalidInput) as raised:
-            history.list(citizen, [], "", "", 0, token(position))
+            history.list(citizen, [], None, None, 0, token(position))
         assert field_of(raised) == ["page_token"]
     # the largest position the databases hold is a valid cursor: past every item
-    assert history.list(citizen, [], "", "", 0, token(MAX_POSITION)).items == []
+    assert history.list(citizen, [], None, None, 0, token(MAX_POSITION)).items == []
 
 
 def test_an_unknown_kind_is_named_briefly(node: Node) -> None:
     citizen = node.identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
     with pytest.raises(InvalidInput) as raised:
-        node.history.list(citizen, ["sign_in", "k" * 100_000], "", "", 0, "")
+        node.history.list(citizen, ["sign_in", "k" * 100_000], None, None, 0, "")
     assert field_of(raised) == ["kinds"]
     assert len(str(raised.value)) < 200
     assert "k" * 40 in str(raised.value)

@@ -7,10 +7,12 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
@@ -19,7 +21,7 @@ from protos.civitas.v1 import history_pb2 as hpb
 from protos.civitas.v1 import history_pb2_grpc, identity_pb2_grpc
 from protos.civitas.v1 import identity_pb2 as ipb
 from tests.civitas.server_process import add_account, civitas, running_server, status_code
-from tests.civitas.status_details import reason
+from tests.civitas.status_details import detail, reason
 
 PASSWORD = "a long and unusual passphrase"
 
@@ -107,6 +109,37 @@ def test_citizens_see_their_own_history_with_receipts_and_live_updates(tmp_path:
         )
         assert [i.kind for i in only_sign_ins.items] == ["sign_in"]
 
+        # Times are Timestamps: `since` is inclusive, `until` exclusive, zero means no bound.
+        sign_in_at = items[2].at
+        assert sign_in_at.ToDatetime() > items[0].at.ToDatetime() > datetime(2020, 1, 1)
+        since = history.ListMyHistory(
+            hpb.ListMyHistoryRequest(since=sign_in_at), metadata=bearer(alice_token)
+        ).items
+        assert [i.position for i in since] == [
+            i.position for i in items if i.at.ToNanoseconds() >= sign_in_at.ToNanoseconds()
+        ]
+        assert since[0].position == items[2].position
+        until = history.ListMyHistory(
+            hpb.ListMyHistoryRequest(until=sign_in_at, since=Timestamp()),
+            metadata=bearer(alice_token),
+        ).items
+        assert [i.position for i in until] == [
+            i.position for i in items if i.at.ToNanoseconds() < sign_in_at.ToNanoseconds()
+        ]
+        assert items[2].position not in [i.position for i in until]
+        for bad, field in (
+            (hpb.ListMyHistoryRequest(since=Timestamp(seconds=1, nanos=-1)), "since.nanos"),
+            (hpb.ListMyHistoryRequest(until=Timestamp(nanos=10**9)), "until.nanos"),
+            (hpb.ListMyHistoryRequest(until=Timestamp(seconds=10**12)), "until.seconds"),
+            (hpb.ListMyHistoryRequest(since=Timestamp(seconds=-(10**12))), "since.seconds"),
+        ):
+            with pytest.raises(grpc.RpcError) as refused:
+                history.ListMyHistory(bad, metadata=bearer(alice_token))
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            violations = detail(refused.value, error_details_pb2.BadRequest)
+            assert violations is not None
+            assert [v.field for v in violations.field_violations] == [field]
+
         # A receipt, verified offline by the independent verifier with the published key alone.
         sign_in_item = items[2]
         request = hpb.GetReceiptRequest(stream=sign_in_item.stream, version=sign_in_item.version)
@@ -151,7 +184,7 @@ def test_citizens_see_their_own_history_with_receipts_and_live_updates(tmp_path:
         )
         for bad in (
             hpb.ListMyHistoryRequest(kinds=["gossip"]),
-            hpb.ListMyHistoryRequest(since="yesterday"),
+            hpb.ListMyHistoryRequest(since=Timestamp(nanos=-5)),
             hpb.ListMyHistoryRequest(page_token="!!"),
             hpb.ListMyHistoryRequest(page_size=10_000),
         ):

@@ -46,7 +46,9 @@ class QueueMachine(RuleBasedStateMachine):
         self.node = Node(build_config(data_dir=str(data / "data"), environ={}))
         self.node.initialise("civitas.test/model")
         self.now = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
-        self.cases = TransactionsApplication(self.node.store, clock=lambda: self.now)
+        self.cases = TransactionsApplication(
+            self.node.store, clock=lambda: self.now, citizen_exists=lambda c: c == CITIZEN
+        )
         self.model: dict[str, str] = {}
         self.projection = TransactionQueue(self.node.queue_view)
         self.position = 0

@@ -24,12 +24,14 @@ def test_counts_and_medians(node: Node) -> None:
             challenge.attempt_id, Presented(password="not it at all"), ("", ""), "portal", ACTOR
         )
     now = [datetime(2026, 3, 2, 9, 0, tzinfo=UTC)]
-    cases = TransactionsApplication(node.store, clock=lambda: now[0])
+    cases = TransactionsApplication(
+        node.store, clock=lambda: now[0], citizen_exists=node.identity.citizen_exists
+    )
     for key, decide, days in (("a", cases.approve, 2), ("b", cases.reject, 4), ("c", None, 0)):
         now[0] = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
         view = cases.submit("records", key, "records.request", citizen, None, None, [], "", ACTOR)
         if decide is not None:
-            cases.start_review("records", view.id, ACTOR)
+            cases.start_review("records", view.id, "assigned", ACTOR)
             now[0] += timedelta(days=days)
             decide("records", view.id, "decided", ACTOR)
 

@@ -279,11 +279,15 @@ def _settle(audit: audit_pb2_grpc.AuditServiceStub, key: str) -> int:
 
 
 def _populate(channel: grpc.Channel, tax: list[tuple[str, str]], admin: str) -> dict[str, str]:
-    """Citizens who sign in (and fail to), cases in several states, data reads and an erasure."""
+    """Citizens who sign in (and fail to) and refresh, cases in several states, data reads and
+    an erasure."""
     identity = identity_pb2_grpc.IdentityServiceStub(channel)
     cases = transaction_pb2_grpc.TransactionServiceStub(channel)
     alice, bob, carol = (register(identity, tax, n) for n in ("R-1", "R-2", "R-3"))
-    alice_token = bearer(sign_in(identity, tax, alice))
+    first_token = sign_in(identity, tax, alice)
+    # A refresh: a session event the verifier has to replay like the projection did.
+    refreshed = identity.RefreshSession(ipb.RefreshSessionRequest(token=first_token), metadata=tax)
+    alice_token = bearer(refreshed.token)
     sign_in(identity, tax, carol)
     attempt = identity.BeginAuthentication(
         ipb.BeginAuthenticationRequest(citizen_id=bob), metadata=tax
@@ -355,8 +359,9 @@ def test_the_served_read_models_equal_the_replay(tmp_path: Path, database_url: s
         code, report = _replay(port, key)
         assert code == 0, json.dumps(report, indent=1)
         assert _check(report, "replay_queue")["checked"] == 5  # every case
-        # 3 citizens: registration, password, sign-in (or failure), sessions, cases, data reads
-        assert _check(report, "replay_timeline")["checked"] == 27
+        # 3 citizens: registration, password, sign-in (or failure), sessions and Alice's
+        # refresh, cases, data reads
+        assert _check(report, "replay_timeline")["checked"] == 28
         for name in ("queue", "timeline"):
             note = f"replay: the {name} was compared as of the log's first {size:,} entries"
             assert note in report["notes"]

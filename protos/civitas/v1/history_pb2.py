@@ -22,27 +22,28 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fprotos/civitas/v1/history.proto\x12\ncivitas.v1\"~\n\x0bHistoryItem\x12\x10\n\x08position\x18\x01 \x01(\x04\x12\n\n\x02\x61t\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x0e\n\x06stream\x18\x05 \x01(\t\x12\x0f\n\x07version\x18\x06 \x01(\x04\x12\x14\n\x0csummary_json\x18\x07 \x01(\t\"j\n\x14ListMyHistoryRequest\x12\r\n\x05kinds\x18\x01 \x03(\t\x12\r\n\x05since\x18\x02 \x01(\t\x12\r\n\x05until\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\r\x12\x12\n\npage_token\x18\x05 \x01(\t\"X\n\x15ListMyHistoryResponse\x12&\n\x05items\x18\x01 \x03(\x0b\x32\x17.civitas.v1.HistoryItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"4\n\x11GetReceiptRequest\x12\x0e\n\x06stream\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\"\x17\n\x07Receipt\x12\x0c\n\x04json\x18\x01 \x01(\t\">\n\x15WatchMyHistoryRequest\x12\x16\n\x0e\x61\x66ter_position\x18\x01 \x01(\x04\x12\r\n\x05kinds\x18\x02 \x03(\t2\xf8\x01\n\x0eHistoryService\x12T\n\rListMyHistory\x12 .civitas.v1.ListMyHistoryRequest\x1a!.civitas.v1.ListMyHistoryResponse\x12@\n\nGetReceipt\x12\x1d.civitas.v1.GetReceiptRequest\x1a\x13.civitas.v1.Receipt\x12N\n\x0eWatchMyHistory\x12!.civitas.v1.WatchMyHistoryRequest\x1a\x17.civitas.v1.HistoryItem0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fprotos/civitas/v1/history.proto\x12\ncivitas.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa0\x01\n\x0bHistoryItem\x12\x10\n\x08position\x18\x01 \x01(\x04\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x0e\n\x06stream\x18\x05 \x01(\t\x12\x0f\n\x07version\x18\x06 \x01(\x04\x12\x14\n\x0csummary_json\x18\x07 \x01(\t\x12&\n\x02\x61t\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampJ\x04\x08\x02\x10\x03\"\xae\x01\n\x14ListMyHistoryRequest\x12\r\n\x05kinds\x18\x01 \x03(\t\x12\x11\n\tpage_size\x18\x04 \x01(\r\x12\x12\n\npage_token\x18\x05 \x01(\t\x12)\n\x05since\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampJ\x04\x08\x02\x10\x03J\x04\x08\x03\x10\x04\"X\n\x15ListMyHistoryResponse\x12&\n\x05items\x18\x01 \x03(\x0b\x32\x17.civitas.v1.HistoryItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"4\n\x11GetReceiptRequest\x12\x0e\n\x06stream\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\"\x17\n\x07Receipt\x12\x0c\n\x04json\x18\x01 \x01(\t\">\n\x15WatchMyHistoryRequest\x12\x16\n\x0e\x61\x66ter_position\x18\x01 \x01(\x04\x12\r\n\x05kinds\x18\x02 \x03(\t2\xf8\x01\n\x0eHistoryService\x12T\n\rListMyHistory\x12 .civitas.v1.ListMyHistoryRequest\x1a!.civitas.v1.ListMyHistoryResponse\x12@\n\nGetReceipt\x12\x1d.civitas.v1.GetReceiptRequest\x1a\x13.civitas.v1.Receipt\x12N\n\x0eWatchMyHistory\x12!.civitas.v1.WatchMyHistoryRequest\x1a\x17.civitas.v1.HistoryItem0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.civitas.v1.history_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_HISTORYITEM']._serialized_start=47
-  _globals['_HISTORYITEM']._serialized_end=173
-  _globals['_LISTMYHISTORYREQUEST']._serialized_start=175
-  _globals['_LISTMYHISTORYREQUEST']._serialized_end=281
-  _globals['_LISTMYHISTORYRESPONSE']._serialized_start=283
-  _globals['_LISTMYHISTORYRESPONSE']._serialized_end=371
-  _globals['_GETRECEIPTREQUEST']._serialized_start=373
-  _globals['_GETRECEIPTREQUEST']._serialized_end=425
-  _globals['_RECEIPT']._serialized_start=427
-  _globals['_RECEIPT']._serialized_end=450
-  _globals['_WATCHMYHISTORYREQUEST']._serialized_start=452
-  _globals['_WATCHMYHISTORYREQUEST']._serialized_end=514
-  _globals['_HISTORYSERVICE']._serialized_start=517
-  _globals['_HISTORYSERVICE']._serialized_end=765
+  _globals['_HISTORYITEM']._serialized_start=81
+  _globals['_HISTORYITEM']._serialized_end=241
+  _globals['_LISTMYHISTORYREQUEST']._serialized_start=244
+  _globals['_LISTMYHISTORYREQUEST']._serialized_end=418
+  _globals['_LISTMYHISTORYRESPONSE']._serialized_start=420
+  _globals['_LISTMYHISTORYRESPONSE']._serialized_end=508
+  _globals['_GETRECEIPTREQUEST']._serialized_start=510
+  _globals['_GETRECEIPTREQUEST']._serialized_end=562
+  _globals['_RECEIPT']._serialized_start=564
+  _globals['_RECEIPT']._serialized_end=587
+  _globals['_WATCHMYHISTORYREQUEST']._serialized_start=589
+  _globals['_WATCHMYHISTORYREQUEST']._serialized_end=651
+  _globals['_HISTORYSERVICE']._serialized_start=654
+  _globals['_HISTORYSERVICE']._serialized_end=902
 # @@protoc_insertion_point(module_scope)

@@ -1,3 +1,6 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -197,8 +200,8 @@ class AuthenticationChallenge(_message.Message):
     attempt_id: str
     available_methods: _containers.RepeatedScalarFieldContainer[str]
     passkey_options_json: str
-    expires_at: str
-    def __init__(self, attempt_id: _Optional[str] = ..., available_methods: _Optional[_Iterable[str]] = ..., passkey_options_json: _Optional[str] = ..., expires_at: _Optional[str] = ...) -> None: ...
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, attempt_id: _Optional[str] = ..., available_methods: _Optional[_Iterable[str]] = ..., passkey_options_json: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CompleteAuthenticationRequest(_message.Message):
     __slots__ = ("attempt_id", "password", "totp_code", "passkey_assertion_json", "recovery_code", "client")
@@ -217,20 +220,20 @@ class CompleteAuthenticationRequest(_message.Message):
     def __init__(self, attempt_id: _Optional[str] = ..., password: _Optional[str] = ..., totp_code: _Optional[str] = ..., passkey_assertion_json: _Optional[str] = ..., recovery_code: _Optional[str] = ..., client: _Optional[_Union[ClientContext, _Mapping]] = ...) -> None: ...
 
 class AuthenticationResult(_message.Message):
-    __slots__ = ("session_id", "token", "acr", "amr", "expires_at", "eidas_level")
+    __slots__ = ("session_id", "token", "acr", "amr", "eidas_level", "expires_at")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     ACR_FIELD_NUMBER: _ClassVar[int]
     AMR_FIELD_NUMBER: _ClassVar[int]
-    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     EIDAS_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     token: str
     acr: str
     amr: _containers.RepeatedScalarFieldContainer[str]
-    expires_at: str
     eidas_level: str
-    def __init__(self, session_id: _Optional[str] = ..., token: _Optional[str] = ..., acr: _Optional[str] = ..., amr: _Optional[_Iterable[str]] = ..., expires_at: _Optional[str] = ..., eidas_level: _Optional[str] = ...) -> None: ...
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, session_id: _Optional[str] = ..., token: _Optional[str] = ..., acr: _Optional[str] = ..., amr: _Optional[_Iterable[str]] = ..., eidas_level: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class IntrospectTokenRequest(_message.Message):
     __slots__ = ("token",)
@@ -239,22 +242,30 @@ class IntrospectTokenRequest(_message.Message):
     def __init__(self, token: _Optional[str] = ...) -> None: ...
 
 class TokenIntrospection(_message.Message):
-    __slots__ = ("active", "citizen_id", "session_id", "acr", "amr", "expires_at", "reason")
+    __slots__ = ("active", "citizen_id", "session_id", "acr", "amr", "reason", "expires_at")
     ACTIVE_FIELD_NUMBER: _ClassVar[int]
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     ACR_FIELD_NUMBER: _ClassVar[int]
     AMR_FIELD_NUMBER: _ClassVar[int]
-    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     active: bool
     citizen_id: str
     session_id: str
     acr: str
     amr: _containers.RepeatedScalarFieldContainer[str]
-    expires_at: str
     reason: str
-    def __init__(self, active: _Optional[bool] = ..., citizen_id: _Optional[str] = ..., session_id: _Optional[str] = ..., acr: _Optional[str] = ..., amr: _Optional[_Iterable[str]] = ..., expires_at: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, active: _Optional[bool] = ..., citizen_id: _Optional[str] = ..., session_id: _Optional[str] = ..., acr: _Optional[str] = ..., amr: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RefreshSessionRequest(_message.Message):
+    __slots__ = ("token", "client")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    client: ClientContext
+    def __init__(self, token: _Optional[str] = ..., client: _Optional[_Union[ClientContext, _Mapping]] = ...) -> None: ...
 
 class RevokeSessionRequest(_message.Message):
     __slots__ = ("session_id", "reason")
@@ -265,22 +276,24 @@ class RevokeSessionRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class Session(_message.Message):
-    __slots__ = ("session_id", "citizen_id", "acr", "amr", "started_at", "expires_at", "revoked")
+    __slots__ = ("session_id", "citizen_id", "acr", "amr", "revoked", "started_at", "expires_at", "idle_expires_at")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
     ACR_FIELD_NUMBER: _ClassVar[int]
     AMR_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
-    REVOKED_FIELD_NUMBER: _ClassVar[int]
+    IDLE_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     citizen_id: str
     acr: str
     amr: _containers.RepeatedScalarFieldContainer[str]
-    started_at: str
-    expires_at: str
     revoked: bool
-    def __init__(self, session_id: _Optional[str] = ..., citizen_id: _Optional[str] = ..., acr: _Optional[str] = ..., amr: _Optional[_Iterable[str]] = ..., started_at: _Optional[str] = ..., expires_at: _Optional[str] = ..., revoked: _Optional[bool] = ...) -> None: ...
+    started_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    idle_expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, session_id: _Optional[str] = ..., citizen_id: _Optional[str] = ..., acr: _Optional[str] = ..., amr: _Optional[_Iterable[str]] = ..., revoked: _Optional[bool] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idle_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListSessionsRequest(_message.Message):
     __slots__ = ("citizen_id",)

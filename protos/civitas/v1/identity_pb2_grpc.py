@@ -99,6 +99,11 @@ class IdentityServiceStub:
                 request_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.IntrospectTokenRequest.SerializeToString,
                 response_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.TokenIntrospection.FromString,
                 _registered_method=True)
+        self.RefreshSession = channel.unary_unary(
+                '/civitas.v1.IdentityService/RefreshSession',
+                request_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.RefreshSessionRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.AuthenticationResult.FromString,
+                _registered_method=True)
         self.RevokeSession = channel.unary_unary(
                 '/civitas.v1.IdentityService/RevokeSession',
                 request_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.RevokeSessionRequest.SerializeToString,
@@ -207,6 +212,12 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RefreshSession(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RevokeSession(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -306,6 +317,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.IntrospectToken,
                     request_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.IntrospectTokenRequest.FromString,
                     response_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.TokenIntrospection.SerializeToString,
+            ),
+            'RefreshSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshSession,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.RefreshSessionRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.AuthenticationResult.SerializeToString,
             ),
             'RevokeSession': grpc.unary_unary_rpc_method_handler(
                     servicer.RevokeSession,
@@ -684,6 +700,33 @@ class IdentityService:
             '/civitas.v1.IdentityService/IntrospectToken',
             protos_dot_civitas_dot_v1_dot_identity__pb2.IntrospectTokenRequest.SerializeToString,
             protos_dot_civitas_dot_v1_dot_identity__pb2.TokenIntrospection.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.IdentityService/RefreshSession',
+            protos_dot_civitas_dot_v1_dot_identity__pb2.RefreshSessionRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_identity__pb2.AuthenticationResult.FromString,
             options,
             channel_credentials,
             insecure,

@@ -22,37 +22,38 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#protos/civitas/v1/transaction.proto\x12\ncivitas.v1\"/\n\x06\x41mount\x12\x13\n\x0bminor_units\x18\x01 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\"*\n\x0cStatusChange\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\n\n\x02\x61t\x18\x02 \x01(\t\"\x9e\x02\n\x0bTransaction\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t\x12\x11\n\treference\x18\x02 \x01(\t\x12\x14\n\x0cservice_code\x18\x03 \x01(\t\x12\x0e\n\x06\x61gency\x18\x04 \x01(\t\x12\x12\n\ncitizen_id\x18\x05 \x01(\t\x12\x0e\n\x06status\x18\x06 \x01(\t\x12\'\n\x06\x61mount\x18\x07 \x01(\x0b\x32\x12.civitas.v1.AmountH\x00\x88\x01\x01\x12\x11\n\tdocuments\x18\x08 \x03(\t\x12\x14\n\x0csubmitted_at\x18\t \x01(\t\x12\x12\n\ndecided_at\x18\n \x01(\t\x12)\n\x07history\x18\x0b \x03(\x0b\x32\x18.civitas.v1.StatusChangeB\t\n\x07_amount\"\xb2\x01\n\x18SubmitTransactionRequest\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x14\n\x0cservice_code\x18\x02 \x01(\t\x12\x12\n\ncitizen_id\x18\x03 \x01(\t\x12\'\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x12.civitas.v1.AmountH\x00\x88\x01\x01\x12\x11\n\tdocuments\x18\x05 \x03(\t\x12\x0c\n\x04note\x18\x06 \x01(\tB\t\n\x07_amount\";\n\x11TransitionRequest\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"T\n\x19ProvideInformationRequest\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t\x12\x11\n\tdocuments\x18\x02 \x03(\t\x12\x0c\n\x04note\x18\x03 \x01(\t\"@\n\x15GetTransactionRequest\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t\x12\x0f\n\x07purpose\x18\x02 \x01(\t\"R\n\x17ListTransactionsRequest\x12\x10\n\x08statuses\x18\x01 \x03(\t\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"\xaf\x01\n\x11QueuedTransaction\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t\x12\x11\n\treference\x18\x02 \x01(\t\x12\x14\n\x0cservice_code\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x14\n\x0csubmitted_at\x18\x05 \x01(\t\x12\x10\n\x08\x61ge_days\x18\x06 \x01(\r\x12\x10\n\x08sla_days\x18\x07 \x01(\r\x12\x0f\n\x07overdue\x18\x08 \x01(\x08\"h\n\x18ListTransactionsResponse\x12\x33\n\x0ctransactions\x18\x01 \x03(\x0b\x32\x1d.civitas.v1.QueuedTransaction\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"1\n\x17WatchTransactionRequest\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t2\xd5\x07\n\x12TransactionService\x12R\n\x11SubmitTransaction\x12$.civitas.v1.SubmitTransactionRequest\x1a\x17.civitas.v1.Transaction\x12\x45\n\x0bStartReview\x12\x1d.civitas.v1.TransitionRequest\x1a\x17.civitas.v1.Transaction\x12L\n\x12RequestInformation\x12\x1d.civitas.v1.TransitionRequest\x1a\x17.civitas.v1.Transaction\x12\x46\n\x0cResumeReview\x12\x1d.civitas.v1.TransitionRequest\x1a\x17.civitas.v1.Transaction\x12L\n\x12\x41pproveTransaction\x12\x1d.civitas.v1.TransitionRequest\x1a\x17.civitas.v1.Transaction\x12K\n\x11RejectTransaction\x12\x1d.civitas.v1.TransitionRequest\x1a\x17.civitas.v1.Transaction\x12M\n\x13\x43ompleteTransaction\x12\x1d.civitas.v1.TransitionRequest\x1a\x17.civitas.v1.Transaction\x12M\n\x13WithdrawTransaction\x12\x1d.civitas.v1.TransitionRequest\x1a\x17.civitas.v1.Transaction\x12T\n\x12ProvideInformation\x12%.civitas.v1.ProvideInformationRequest\x1a\x17.civitas.v1.Transaction\x12L\n\x0eGetTransaction\x12!.civitas.v1.GetTransactionRequest\x1a\x17.civitas.v1.Transaction\x12]\n\x10ListTransactions\x12#.civitas.v1.ListTransactionsRequest\x1a$.civitas.v1.ListTransactionsResponse\x12R\n\x10WatchTransaction\x12#.civitas.v1.WatchTransactionRequest\x1a\x17.civitas.v1.Transaction0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#protos/civitas/v1/transaction.proto\x12\ncivitas.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"/\n\x06\x41mount\x12\x13\n\x0bminor_units\x18\x01 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\"L\n\x0cStatusChange\x12\x0e\n\x06status\x18\x01 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampJ\x04\x08\x02\x10\x03\"\xe2\x02\n\x0bTransaction\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t\x12\x11\n\treference\x18\x02 \x01(\t\x12\x14\n\x0cservice_code\x18\x03 \x01(\t\x12\x0e\n\x06\x61gency\x18\x04 \x01(\t\x12\x12\n\ncitizen_id\x18\x05 \x01(\t\x12\x0e\n\x06status\x18\x06 \x01(\t\x12\'\n\x06\x61mount\x18\x07 \x01(\x0b\x32\x12.civitas.v1.AmountH\x00\x88\x01\x01\x12\x11\n\tdocuments\x18\x08 \x03(\t\x12)\n\x07history\x18\x0b \x03(\x0b\x32\x18.civitas.v1.StatusChange\x12\x30\n\x0csubmitted_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ndecided_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampB\t\n\x07_amountJ\x04\x08\t\x10\nJ\x04\x08\n\x10\x0b\"\xb2\x01\n\x18SubmitTransactionRequest\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x14\n\x0cservice_code\x18\x02 \x01(\t\x12\x12\n\ncitizen_id\x18\x03 \x01(\t\x12\'\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x12.civitas.v1.AmountH\x00\x88\x01\x01\x12\x11\n\tdocuments\x18\x05 \x03(\t\x12\x0c\n\x04note\x18\x06 \x01(\tB\t\n\x07_amount\";\n\x11TransitionRequest\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"T\n\x19ProvideInformationRequest\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t\x12\x11\n\tdocuments\x18\x02 \x03(\t\x12\x0c\n\x04note\x18\x03 \x01(\t\"@\n\x15GetTransactionRequest\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t\x12\x0f\n\x07purpose\x18\x02 \x01(\t\"R\n\x17ListTransactionsRequest\x12\x10\n\x08statuses\x18\x01 \x03(\t\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"\xd1\x01\n\x11QueuedTransaction\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t\x12\x11\n\treference\x18\x02 \x01(\t\x12\x14\n\x0cservice_code\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x10\n\x08\x61ge_days\x18\x06 \x01(\r\x12\x10\n\x08sla_days\x18\x07 \x01(\r\x12\x0f\n\x07overdue\x18\x08 \x01(\x08\x12\x30\n\x0csubmitted_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampJ\x04\x08\x05\x10\x06\"h\n\x18ListTransactionsResponse\x12\x33\n\x0ctransactions\x18\x01 \x03(\x0b\x32\x1d.civitas.v1.QueuedTransaction\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"1\n\x17WatchTransactionRequest\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t2\xd5\x07\n\x12TransactionService\x12R\n\x11SubmitTransaction\x12$.civitas.v1.SubmitTransactionRequest\x1a\x17.civitas.v1.Transaction\x12\x45\n\x0bStartReview\x12\x1d.civitas.v1.TransitionRequest\x1a\x17.civitas.v1.Transaction\x12L\n\x12RequestInformation\x12\x1d.civitas.v1.TransitionRequest\x1a\x17.civitas.v1.Transaction\x12\x46\n\x0cResumeReview\x12\x1d.civitas.v1.TransitionRequest\x1a\x17.civitas.v1.Transaction\x12L\n\x12\x41pproveTransaction\x12\x1d.civitas.v1.TransitionRequest\x1a\x17.civitas.v1.Transaction\x12K\n\x11RejectTransaction\x12\x1d.civitas.v1.TransitionRequest\x1a\x17.civitas.v1.Transaction\x12M\n\x13\x43ompleteTransaction\x12\x1d.civitas.v1.TransitionRequest\x1a\x17.civitas.v1.Transaction\x12M\n\x13WithdrawTransaction\x12\x1d.civitas.v1.TransitionRequest\x1a\x17.civitas.v1.Transaction\x12T\n\x12ProvideInformation\x12%.civitas.v1.ProvideInformationRequest\x1a\x17.civitas.v1.Transaction\x12L\n\x0eGetTransaction\x12!.civitas.v1.GetTransactionRequest\x1a\x17.civitas.v1.Transaction\x12]\n\x10ListTransactions\x12#.civitas.v1.ListTransactionsRequest\x1a$.civitas.v1.ListTransactionsResponse\x12R\n\x10WatchTransaction\x12#.civitas.v1.WatchTransactionRequest\x1a\x17.civitas.v1.Transaction0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.civitas.v1.transaction_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AMOUNT']._serialized_start=51
-  _globals['_AMOUNT']._serialized_end=98
-  _globals['_STATUSCHANGE']._serialized_start=100
-  _globals['_STATUSCHANGE']._serialized_end=142
-  _globals['_TRANSACTION']._serialized_start=145
-  _globals['_TRANSACTION']._serialized_end=431
-  _globals['_SUBMITTRANSACTIONREQUEST']._serialized_start=434
-  _globals['_SUBMITTRANSACTIONREQUEST']._serialized_end=612
-  _globals['_TRANSITIONREQUEST']._serialized_start=614
-  _globals['_TRANSITIONREQUEST']._serialized_end=673
-  _globals['_PROVIDEINFORMATIONREQUEST']._serialized_start=675
-  _globals['_PROVIDEINFORMATIONREQUEST']._serialized_end=759
-  _globals['_GETTRANSACTIONREQUEST']._serialized_start=761
-  _globals['_GETTRANSACTIONREQUEST']._serialized_end=825
-  _globals['_LISTTRANSACTIONSREQUEST']._serialized_start=827
-  _globals['_LISTTRANSACTIONSREQUEST']._serialized_end=909
-  _globals['_QUEUEDTRANSACTION']._serialized_start=912
-  _globals['_QUEUEDTRANSACTION']._serialized_end=1087
-  _globals['_LISTTRANSACTIONSRESPONSE']._serialized_start=1089
-  _globals['_LISTTRANSACTIONSRESPONSE']._serialized_end=1193
-  _globals['_WATCHTRANSACTIONREQUEST']._serialized_start=1195
-  _globals['_WATCHTRANSACTIONREQUEST']._serialized_end=1244
-  _globals['_TRANSACTIONSERVICE']._serialized_start=1247
-  _globals['_TRANSACTIONSERVICE']._serialized_end=2228
+  _globals['_AMOUNT']._serialized_start=84
+  _globals['_AMOUNT']._serialized_end=131
+  _globals['_STATUSCHANGE']._serialized_start=133
+  _globals['_STATUSCHANGE']._serialized_end=209
+  _globals['_TRANSACTION']._serialized_start=212
+  _globals['_TRANSACTION']._serialized_end=566
+  _globals['_SUBMITTRANSACTIONREQUEST']._serialized_start=569
+  _globals['_SUBMITTRANSACTIONREQUEST']._serialized_end=747
+  _globals['_TRANSITIONREQUEST']._serialized_start=749
+  _globals['_TRANSITIONREQUEST']._serialized_end=808
+  _globals['_PROVIDEINFORMATIONREQUEST']._serialized_start=810
+  _globals['_PROVIDEINFORMATIONREQUEST']._serialized_end=894
+  _globals['_GETTRANSACTIONREQUEST']._serialized_start=896
+  _globals['_GETTRANSACTIONREQUEST']._serialized_end=960
+  _globals['_LISTTRANSACTIONSREQUEST']._serialized_start=962
+  _globals['_LISTTRANSACTIONSREQUEST']._serialized_end=1044
+  _globals['_QUEUEDTRANSACTION']._serialized_start=1047
+  _globals['_QUEUEDTRANSACTION']._serialized_end=1256
+  _globals['_LISTTRANSACTIONSRESPONSE']._serialized_start=1258
+  _globals['_LISTTRANSACTIONSRESPONSE']._serialized_end=1362
+  _globals['_WATCHTRANSACTIONREQUEST']._serialized_start=1364
+  _globals['_WATCHTRANSACTIONREQUEST']._serialized_end=1413
+  _globals['_TRANSACTIONSERVICE']._serialized_start=1416
+  _globals['_TRANSACTIONSERVICE']._serialized_end=2397
 # @@protoc_insertion_point(module_scope)

@@ -1,3 +1,6 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -19,11 +22,11 @@ class StatusChange(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
     status: str
-    at: str
-    def __init__(self, status: _Optional[str] = ..., at: _Optional[str] = ...) -> None: ...
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, status: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Transaction(_message.Message):
-    __slots__ = ("transaction_id", "reference", "service_code", "agency", "citizen_id", "status", "amount", "documents", "submitted_at", "decided_at", "history")
+    __slots__ = ("transaction_id", "reference", "service_code", "agency", "citizen_id", "status", "amount", "documents", "history", "submitted_at", "decided_at")
     TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_FIELD_NUMBER: _ClassVar[int]
     SERVICE_CODE_FIELD_NUMBER: _ClassVar[int]
@@ -32,9 +35,9 @@ class Transaction(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
     SUBMITTED_AT_FIELD_NUMBER: _ClassVar[int]
     DECIDED_AT_FIELD_NUMBER: _ClassVar[int]
-    HISTORY_FIELD_NUMBER: _ClassVar[int]
     transaction_id: str
     reference: str
     service_code: str
@@ -43,10 +46,10 @@ class Transaction(_message.Message):
     status: str
     amount: Amount
     documents: _containers.RepeatedScalarFieldContainer[str]
-    submitted_at: str
-    decided_at: str
     history: _containers.RepeatedCompositeFieldContainer[StatusChange]
-    def __init__(self, transaction_id: _Optional[str] = ..., reference: _Optional[str] = ..., service_code: _Optional[str] = ..., agency: _Optional[str] = ..., citizen_id: _Optional[str] = ..., status: _Optional[str] = ..., amount: _Optional[_Union[Amount, _Mapping]] = ..., documents: _Optional[_Iterable[str]] = ..., submitted_at: _Optional[str] = ..., decided_at: _Optional[str] = ..., history: _Optional[_Iterable[_Union[StatusChange, _Mapping]]] = ...) -> None: ...
+    submitted_at: _timestamp_pb2.Timestamp
+    decided_at: _timestamp_pb2.Timestamp
+    def __init__(self, transaction_id: _Optional[str] = ..., reference: _Optional[str] = ..., service_code: _Optional[str] = ..., agency: _Optional[str] = ..., citizen_id: _Optional[str] = ..., status: _Optional[str] = ..., amount: _Optional[_Union[Amount, _Mapping]] = ..., documents: _Optional[_Iterable[str]] = ..., history: _Optional[_Iterable[_Union[StatusChange, _Mapping]]] = ..., submitted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class SubmitTransactionRequest(_message.Message):
     __slots__ = ("idempotency_key", "service_code", "citizen_id", "amount", "documents", "note")
@@ -101,24 +104,24 @@ class ListTransactionsRequest(_message.Message):
     def __init__(self, statuses: _Optional[_Iterable[str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class QueuedTransaction(_message.Message):
-    __slots__ = ("transaction_id", "reference", "service_code", "status", "submitted_at", "age_days", "sla_days", "overdue")
+    __slots__ = ("transaction_id", "reference", "service_code", "status", "age_days", "sla_days", "overdue", "submitted_at")
     TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_FIELD_NUMBER: _ClassVar[int]
     SERVICE_CODE_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
-    SUBMITTED_AT_FIELD_NUMBER: _ClassVar[int]
     AGE_DAYS_FIELD_NUMBER: _ClassVar[int]
     SLA_DAYS_FIELD_NUMBER: _ClassVar[int]
     OVERDUE_FIELD_NUMBER: _ClassVar[int]
+    SUBMITTED_AT_FIELD_NUMBER: _ClassVar[int]
     transaction_id: str
     reference: str
     service_code: str
     status: str
-    submitted_at: str
     age_days: int
     sla_days: int
     overdue: bool
-    def __init__(self, transaction_id: _Optional[str] = ..., reference: _Optional[str] = ..., service_code: _Optional[str] = ..., status: _Optional[str] = ..., submitted_at: _Optional[str] = ..., age_days: _Optional[int] = ..., sla_days: _Optional[int] = ..., overdue: _Optional[bool] = ...) -> None: ...
+    submitted_at: _timestamp_pb2.Timestamp
+    def __init__(self, transaction_id: _Optional[str] = ..., reference: _Optional[str] = ..., service_code: _Optional[str] = ..., status: _Optional[str] = ..., age_days: _Optional[int] = ..., sla_days: _Optional[int] = ..., overdue: _Optional[bool] = ..., submitted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListTransactionsResponse(_message.Message):
     __slots__ = ("transactions", "next_page_token")
