@@ -342,7 +342,7 @@ class CivitasClient:
                 return self._call(get, request, hpb.Receipt, bearer(citizen_token)).json
             except grpc.RpcError as error:
                 not_yet = isinstance(error, grpc.Call) and (
-                    error.code() == grpc.StatusCode.FAILED_PRECONDITION
+                    error.code() == grpc.StatusCode.UNAVAILABLE
                 )
                 if not not_yet or time.monotonic() >= deadline:
                     raise

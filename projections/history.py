@@ -14,7 +14,7 @@ from datetime import datetime
 from uuid import UUID
 
 from ledger.audit import AuditLog
-from ledger.errors import FailedPrecondition, FieldViolation, InvalidInput, NotAllowed, NotFound
+from ledger.errors import FieldViolation, InvalidInput, NotAllowed, NotFound, Unavailable
 from ledger.log_recorder import MerkleLogRecorder
 from ledger.store import LedgerStore
 from projections.changes import ChangeFeed
@@ -27,6 +27,9 @@ MAX_PAGE = 500
 # wire (the protos say uint64) names nothing and must be refused before it reaches a query.
 MAX_POSITION = 2**63 - 1
 WATCH_POLL_SECONDS = 0.1  # with PostgreSQL, notifications wake a watcher before this
+# The sequencer signs a checkpoint every half second while entries arrive (Config's
+# checkpoint_interval): asking again after that long usually finds the entry covered.
+RECEIPT_RETRY_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -88,9 +91,13 @@ class History:
                 raise NotAllowed("this event is not in your history")
             raise NotFound("no such event in your history")
         index = self._log.leaf_index_of(item.position)
-        latest = self._audit.latest_checkpoint()
-        if index is None or index >= latest.tree_size:
-            raise FailedPrecondition("this event is not in a signed checkpoint yet; retry shortly")
+        latest = self._log.latest_checkpoint()  # None until the first one is signed
+        if index is None or latest is None or index >= latest.tree_size:
+            raise Unavailable(
+                "this event is not in a signed checkpoint yet; retry shortly",
+                reason="NOT_YET_SEQUENCED",
+                retry_after=RECEIPT_RETRY_SECONDS,
+            )
         return self._audit.receipt(index)
 
     def watch(

@@ -19,6 +19,7 @@ from protos.civitas.v1 import history_pb2 as hpb
 from protos.civitas.v1 import history_pb2_grpc, identity_pb2_grpc
 from protos.civitas.v1 import identity_pb2 as ipb
 from tests.civitas.server_process import add_account, civitas, running_server, status_code
+from tests.civitas.status_details import reason
 
 PASSWORD = "a long and unusual passphrase"
 
@@ -224,7 +225,7 @@ def _receipt_or_none(
     try:
         return str(history.GetReceipt(request, metadata=bearer(token)).json)
     except grpc.RpcError as error:
-        if error.code() == grpc.StatusCode.FAILED_PRECONDITION:  # not in a checkpoint yet
+        if error.code() == grpc.StatusCode.UNAVAILABLE and reason(error) == "NOT_YET_SEQUENCED":
             return None
         raise
 
