@@ -154,9 +154,9 @@ def test_the_node_flow_signs_in_at_aal2_and_gets_a_receipt_the_verifier_accepts(
         "register",
         "invalid",
         "enrol",
+        "wrong_password",
         "sign_in",
         "jwt",
-        "wrong_password",
         "history",
         "receipt",
     ]

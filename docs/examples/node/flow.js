@@ -75,6 +75,20 @@ await unary(identity, 'ConfirmTotpEnrollment', {
 // #endregion enrol
 print('enrol', { authenticator_id: enrolment.authenticator_id, uri_scheme: new URL(enrolment.provisioning_uri).protocol });
 
+// #region wrong-password
+const first = await unary(identity, 'BeginAuthentication', { citizen_id: citizenId }, asService);
+try {
+  await unary(identity, 'CompleteAuthentication', {
+    attempt_id: first.attempt_id,
+    password: 'not the password',
+  }, callMetadata({ bearer: process.env.CIVITAS_API_KEY, language: 'et' }));
+} catch (error) {
+  const why = refusal(error);
+  // UNAUTHENTICATED; why.reason names the failed check. The attempt is spent and recorded.
+  print('wrong_password', why);
+}
+// #endregion wrong-password
+
 // #region sign-in
 const client = { address: '203.0.113.7', user_agent: 'Mozilla/5.0 (portal example)' };
 const challenge = await unary(identity, 'BeginAuthentication', {
@@ -107,20 +121,6 @@ const claims = verifyJwt(signedIn.token, jwks, { issuer: 'civitas', audience: 'c
 // claims.sub is the citizen id, claims.sid the session, claims.acr / claims.amr as above.
 // #endregion jwt-check
 print('jwt', { kid: JSON.parse(Buffer.from(signedIn.token.split('.')[0], 'base64url')).kid, ...claims });
-
-// #region wrong-password
-const retry = await unary(identity, 'BeginAuthentication', { citizen_id: citizenId }, asService);
-try {
-  await unary(identity, 'CompleteAuthentication', {
-    attempt_id: retry.attempt_id,
-    password: 'not the password',
-  }, callMetadata({ bearer: process.env.CIVITAS_API_KEY, language: 'et' }));
-} catch (error) {
-  const why = refusal(error);
-  // UNAUTHENTICATED; why.reason names the failed check; the attempt is in the ledger either way.
-  print('wrong_password', why);
-}
-// #endregion wrong-password
 
 // #region history
 const asCitizen = callMetadata({ bearer: signedIn.token });
