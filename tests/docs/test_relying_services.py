@@ -26,6 +26,7 @@ from civitas.client import CivitasClient, bearer
 from civitas.soft_authenticator import SoftAuthenticator
 from protos.civitas.v1 import identity_pb2 as ipb
 from protos.civitas.v1 import identity_pb2_grpc
+from tests.civitas.certificates import CertificateAuthority
 from tests.civitas.server_process import add_account, civitas, running_server
 from tests.conftest import REPO_ROOT
 
@@ -149,6 +150,38 @@ def test_the_node_flow_signs_in_at_aal2_and_gets_a_receipt_the_verifier_accepts(
         str(receipt_file),
         env={"CIVITAS_TARGET": server.target, "CIVITAS_API_KEY": server.api_key},
     )
+    check_flow(output, receipt_file, server.checkpoint_key)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_node_flow_under_mutual_tls_with_no_api_key(
+    node: str, tmp_path: Path, database_url: str
+) -> None:
+    """The certificate alone names the service account (its common name), as the guide says."""
+    data_dir = tmp_path / "data"
+    civitas(data_dir, database_url, "init")
+    add_account(data_dir, database_url, "citizen-portal", "agency:tax")
+    keyring = json.loads(civitas(data_dir, database_url, "keys", "show").stdout)
+    ca = CertificateAuthority()
+    server_cert, server_key, ca_file = ca.write_server_files(tmp_path)
+    issued = ca.issue("citizen-portal", server=False)
+    (tmp_path / "portal.pem").write_bytes(issued.cert_pem)
+    (tmp_path / "portal.key").write_bytes(issued.key_pem)
+    tls = ("--tls-cert", str(server_cert), "--tls-key", str(server_key))
+    receipt_file = tmp_path / "receipt.json"
+    with running_server(data_dir, database_url, *tls, "--client-ca", str(ca_file)) as (port, _):
+        environment = {
+            "CIVITAS_TARGET": f"localhost:{port}",
+            "CIVITAS_CA_CERT": str(ca_file),
+            "CIVITAS_CLIENT_CERT": str(tmp_path / "portal.pem"),
+            "CIVITAS_CLIENT_KEY": str(tmp_path / "portal.key"),
+        }
+        output = run_node(node, str(EXAMPLE / "flow.js"), str(receipt_file), env=environment)
+    check_flow(output, receipt_file, keyring["checkpoint_keys"][0])
+
+
+def check_flow(output: str, receipt_file: Path, checkpoint_key: str) -> None:
+    """Every step of flow.js printed what the guide says it returns."""
     steps = {line["step"]: line for line in map(json.loads, output.splitlines())}
     assert list(steps) == [
         "register",
@@ -210,7 +243,7 @@ def test_the_node_flow_signs_in_at_aal2_and_gets_a_receipt_the_verifier_accepts(
     assert receipt["keys"] == sorted(json.loads(receipt_file.read_text()))
     verify = [sys.executable, "-m", "verifier", "receipt", str(receipt_file)]
     verified = subprocess.run(
-        [*verify, "--checkpoint-key", server.checkpoint_key],
+        [*verify, "--checkpoint-key", checkpoint_key],
         capture_output=True,
         text=True,
         timeout=60,

@@ -1,6 +1,7 @@
 // A relying service's whole flow against a running Civitas, one JSON line per step on stdout:
 //   CIVITAS_TARGET=127.0.0.1:50051 CIVITAS_API_KEY=cvk.… node flow.js [receipt.json]
-// The service account needs an agency role (agency:<name>); IdentityService accepts any agency.
+// or, under mutual TLS, CIVITAS_CA_CERT, CIVITAS_CLIENT_CERT and CIVITAS_CLIENT_KEY (PEM files)
+// instead of the API key. The service account needs an agency role (agency:<name>).
 import { writeFileSync } from 'node:fs';
 import {
   callMetadata,
@@ -22,8 +23,13 @@ const print = (step, fields) => console.log(JSON.stringify({ step, ...fields }))
 // #region connect
 const { identity, history } = civitasClients(
   target,
-  channelCredentials({ caFile: process.env.CIVITAS_CA_CERT }),
+  channelCredentials({
+    caFile: process.env.CIVITAS_CA_CERT, // the CA that signed the server's certificate
+    certFile: process.env.CIVITAS_CLIENT_CERT, // mTLS: CN = the service account's name
+    keyFile: process.env.CIVITAS_CLIENT_KEY,
+  }),
 );
+// Under mTLS without an API key this metadata is empty: the certificate says who calls.
 const asService = callMetadata({ bearer: process.env.CIVITAS_API_KEY });
 // #endregion connect
 
