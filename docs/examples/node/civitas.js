@@ -2,6 +2,7 @@
 // the .proto files, credentials, refusals decoded from google.rpc.Status, retries, TOTP codes and
 // offline JWT checks. docs/relying-services.md shows each region below; a test checks that the
 // guide and this file agree byte for byte, and runs it against a real server.
+// #region stubs
 import { createHmac, createPublicKey, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -10,8 +11,6 @@ import protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
-
-// #region stubs
 // The repository's protos/ folder; a relying service copies protos/civitas/v1/*.proto.
 const PROTOS = process.env.CIVITAS_PROTOS ?? `${HERE}../../../protos`;
 
