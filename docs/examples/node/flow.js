@@ -130,9 +130,11 @@ print('jwt', { kid: JSON.parse(Buffer.from(signedIn.token.split('.')[0], 'base64
 
 // #region history
 const asCitizen = callMetadata({ bearer: signedIn.token });
+const giveUp = Date.now() + 10_000;
 let signInItem;
 while (!signInItem) {
   // The history is a read model that follows the ledger: a new event shows up moments later.
+  if (Date.now() > giveUp) throw new Error('the sign-in is not in the history after 10 s');
   const page = await unary(history, 'ListMyHistory', { kinds: ['sign_in'], page_size: 50 }, asCitizen);
   signInItem = page.items.find((item) => JSON.parse(item.summary_json).outcome === 'success');
   if (!signInItem) await sleep(20);
