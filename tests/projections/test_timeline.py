@@ -6,7 +6,7 @@ import pytest
 
 from civitas.node import Node
 from identity.citizen import Presented
-from ledger.errors import NotAllowed, NotFound
+from ledger.errors import NotAllowed, NotFound, Unavailable
 from tests.identity.conftest import person
 
 ACTOR = "service:tax-portal"
@@ -90,3 +90,18 @@ def test_a_receipt_is_only_given_for_ones_own_event(node: Node) -> None:
         node.history.receipt(bob, item.stream, item.version)
     with pytest.raises(NotFound):
         node.history.receipt(alice, item.stream, 999)
+
+
+def test_an_event_not_yet_in_a_checkpoint_is_unavailable_for_a_moment(node: Node) -> None:
+    """The history shows an event before a checkpoint covers it: its receipt is refused as
+    UNAVAILABLE with a reason and a delay, which relying services retry on."""
+    alice = signed_in_citizen(node, "A-1")
+    rebuild(node)
+    item = node.timeline_view.items(alice)[-1]
+    with pytest.raises(Unavailable) as raised:
+        node.history.receipt(alice, item.stream, item.version)
+    assert raised.value.reason == "NOT_YET_SEQUENCED"
+    # The sequencer's interval: asking again after that long finds the entry covered.
+    assert raised.value.retry_after == node.config.checkpoint_interval
+    assert node.sequencer().catch_up(node.store.recorder.max_notification_id())
+    assert node.history.receipt(alice, item.stream, item.version)["entry"]
