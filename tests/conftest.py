@@ -40,11 +40,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+def ready_node(data_dir: Path, database_url: str, origin: str = "civitas.test/log") -> Node:
+    """A node with its keys and tables, on no environment but the arguments."""
+    config = build_config(data_dir=str(data_dir), database=database_url, environ={})
+    ledger_node = Node(config)
+    ledger_node.initialise(origin)
+    ledger_node.upgrade_schema()
+    return ledger_node
+
+
 @pytest.fixture
 def node(tmp_path: Path, database_url: str) -> Iterator[Node]:
-    config = build_config(data_dir=str(tmp_path / "data"), database=database_url, environ={})
-    ledger_node = Node(config)
-    ledger_node.initialise("civitas.test/log")
-    ledger_node.upgrade_schema()
+    ledger_node = ready_node(tmp_path / "data", database_url)
     yield ledger_node
     ledger_node.close()

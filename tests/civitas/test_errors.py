@@ -22,7 +22,6 @@ from google.rpc import error_details_pb2
 
 import civitas.node
 from civitas.client import CivitasClient, bearer
-from civitas.config import build_config
 from civitas.node import Node
 from civitas.server import build_server
 from civitas.soft_authenticator import SoftAuthenticator
@@ -34,6 +33,7 @@ from protos.civitas.v1 import history_pb2 as hpb
 from protos.civitas.v1 import identity_pb2 as ipb
 from protos.civitas.v1 import transaction_pb2 as tpb
 from tests.civitas.status_details import detail, field_path_resolves, reason
+from tests.conftest import ready_node
 from tests.identity.conftest import code_at, seed_of
 
 PASSWORD = "a long and unusual passphrase"
@@ -93,14 +93,9 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("errors")
-    config = build_config(
-        data_dir=str(folder / "data"),
-        database=f"sqlite:///{folder / 'civitas.sqlite'}",
-        environ={},
+    node = ready_node(
+        folder / "data", f"sqlite:///{folder / 'civitas.sqlite'}", "civitas.test/errors"
     )
-    node = Node(config)
-    node.initialise("civitas.test/errors")
-    node.upgrade_schema()
     clock = StoppedClock()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(civitas.node, "utc_now", clock)

@@ -40,7 +40,6 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from civitas.client import CivitasClient
-from civitas.config import build_config
 from civitas.node import Node
 from civitas.server import ROLES, build_server
 from civitas.soft_authenticator import SoftAuthenticator
@@ -50,6 +49,7 @@ from protos.civitas import v1
 from protos.civitas.v1 import identity_pb2, identity_pb2_grpc
 from tests.civitas.protobuf_strategies import Hints, messages, world_hints
 from tests.civitas.status_details import detail, field_path_resolves, reason
+from tests.conftest import ready_node
 
 EXAMPLES = int(os.environ.get("CIVITAS_FUZZ_EXAMPLES", "0")) or 60
 settings.register_profile(
@@ -170,14 +170,9 @@ def _may_call(caller: str, allowed: frozenset[str]) -> bool:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     folder = tmp_path_factory.mktemp("fuzz")
-    config = build_config(
-        data_dir=str(folder / "data"),
-        database=f"sqlite:///{folder / 'civitas.sqlite'}",
-        environ={},
+    node = ready_node(
+        folder / "data", f"sqlite:///{folder / 'civitas.sqlite'}", "civitas.test/fuzz"
     )
-    node = Node(config)
-    node.initialise("civitas.test/fuzz")
-    node.upgrade_schema()
     keys = {
         caller: node.accounts.create(name, CALLER_ROLES[caller], actor="service:test").api_key
         for caller, name in (

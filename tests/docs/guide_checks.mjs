@@ -86,11 +86,13 @@ async function jwt({ token, jwks, issuer, audience }) {
     alg_none: [`${encode({ ...decoded, alg: 'none' })}.${payload}.`, audience],
     unknown_kid: [`${encode({ ...decoded, kid: 'elsewhere' })}.${payload}.${signature}`, audience],
     other_audience: [token, 'another-service'],
+    other_issuer: [token, audience, 'https://another-issuer.example'],
   };
   return Object.fromEntries(
-    Object.entries(cases).map(([name, [candidate, expected]]) => {
+    Object.entries(cases).map(([name, [candidate, expected, expectedIssuer = issuer]]) => {
       try {
-        return [name, { accepted: true, sub: verifyJwt(candidate, jwks, { issuer, audience: expected }).sub }];
+        const claims = verifyJwt(candidate, jwks, { issuer: expectedIssuer, audience: expected });
+        return [name, { accepted: true, sub: claims.sub }];
       } catch (error) {
         return [name, { accepted: false, error: error.message }];
       }

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -29,13 +28,10 @@ from protos.civitas.v1 import identity_pb2_grpc
 from tests.civitas.certificates import CertificateAuthority
 from tests.civitas.server_process import add_account, civitas, running_server
 from tests.conftest import REPO_ROOT
+from tests.docs.snippets import GUIDE, included, regions
 
-GUIDE = REPO_ROOT / "docs" / "relying-services.md"
 EXAMPLE = REPO_ROOT / "docs" / "examples" / "node"
 CHECKS = Path(__file__).with_name("guide_checks.mjs")
-# `<!-- include: docs/examples/node/civitas.js#stubs -->` and then a fenced block.
-INCLUDE = re.compile(r"<!-- include: (\S+)#([\w-]+) -->\n```\w*\n(.*?)```\n", re.DOTALL)
-REGION = re.compile(r"^// #region ([\w-]+)\n(.*?)^// #endregion \1\n", re.DOTALL | re.MULTILINE)
 NODE_MAJOR = 20
 ORIGIN = "https://localhost"  # the server's default --rp-origin
 PASSWORD = "a long and unusual passphrase"
@@ -43,20 +39,19 @@ PASSWORD = "a long and unusual passphrase"
 pytestmark = pytest.mark.timeout(240)
 
 
-def regions(path: Path) -> dict[str, str]:
-    return dict(REGION.findall(path.read_text()))
-
-
 def test_every_snippet_in_the_guide_is_the_code_that_runs() -> None:
     guide = GUIDE.read_text()
-    included = INCLUDE.findall(guide)
-    assert len(included) >= 10
+    blocks = included(guide)
+    assert len(blocks) >= 10
     shown: set[tuple[str, str]] = set()
-    for path, name, block in included:
-        source = regions(REPO_ROOT / path)
-        assert name in source, f"{path} has no region {name!r}"
-        assert block == source[name], f"the guide's {path}#{name} differs from the file"
-        shown.add((path, name))
+    for shown_file, name, block in blocks:
+        source = regions(REPO_ROOT / shown_file)
+        assert name in source, f"{shown_file} has no region {name!r}"
+        assert block == source[name], (
+            f"the guide's {shown_file}#{name} differs from the file: "
+            "run python -m tests.docs.snippets"
+        )
+        shown.add((shown_file, name))
     for path in sorted(EXAMPLE.glob("*.js")):
         relative = str(path.relative_to(REPO_ROOT))
         for name in regions(path):
@@ -125,6 +120,13 @@ class Server:
     checkpoint_key: str
 
 
+# A deployment's own token issuer and audience, which the flow checks in the JWT.
+ISSUER = "https://id.civitas.example"
+AUDIENCE = "https://portal.example"
+TOKEN_SETTINGS = ("--token-issuer", ISSUER, "--token-audience", AUDIENCE)
+TOKEN_ENVIRONMENT = {"CIVITAS_TOKEN_ISSUER": ISSUER, "CIVITAS_TOKEN_AUDIENCE": AUDIENCE}
+
+
 @pytest.fixture
 def server(tmp_path: Path, database_url: str) -> Iterator[Server]:
     data_dir = tmp_path / "data"
@@ -133,7 +135,7 @@ def server(tmp_path: Path, database_url: str) -> Iterator[Server]:
     # EraseCitizen, which the guide does not use, need `admin`.
     api_key = add_account(data_dir, database_url, "citizen-portal", "agency:tax")
     keyring = json.loads(civitas(data_dir, database_url, "keys", "show").stdout)
-    with running_server(data_dir, database_url) as (port, _):
+    with running_server(data_dir, database_url, *TOKEN_SETTINGS) as (port, _):
         yield Server(f"127.0.0.1:{port}", api_key, keyring["checkpoint_keys"][0])
 
 
@@ -148,7 +150,11 @@ def test_the_node_flow_signs_in_at_aal2_and_gets_a_receipt_the_verifier_accepts(
         node,
         str(EXAMPLE / "flow.js"),
         str(receipt_file),
-        env={"CIVITAS_TARGET": server.target, "CIVITAS_API_KEY": server.api_key},
+        env={
+            "CIVITAS_TARGET": server.target,
+            "CIVITAS_API_KEY": server.api_key,
+            **TOKEN_ENVIRONMENT,
+        },
     )
     check_flow(output, receipt_file, server.checkpoint_key)
 
@@ -169,8 +175,10 @@ def test_the_node_flow_under_mutual_tls_with_no_api_key(
     (tmp_path / "portal.key").write_bytes(issued.key_pem)
     tls = ("--tls-cert", str(server_cert), "--tls-key", str(server_key))
     receipt_file = tmp_path / "receipt.json"
-    with running_server(data_dir, database_url, *tls, "--client-ca", str(ca_file)) as (port, _):
+    tls_server = (*tls, "--client-ca", str(ca_file), *TOKEN_SETTINGS)
+    with running_server(data_dir, database_url, *tls_server) as (port, _):
         environment = {
+            **TOKEN_ENVIRONMENT,
             "CIVITAS_TARGET": f"localhost:{port}",
             "CIVITAS_CA_CERT": str(ca_file),
             "CIVITAS_CLIENT_CERT": str(tmp_path / "portal.pem"),
@@ -190,6 +198,7 @@ def check_flow(output: str, receipt_file: Path, checkpoint_key: str) -> None:
         "wrong_password",
         "sign_in",
         "jwt",
+        "refresh",
         "history",
         "receipt",
     ]
@@ -222,12 +231,19 @@ def check_flow(output: str, receipt_file: Path, checkpoint_key: str) -> None:
 
     claims = steps["jwt"]
     assert (claims["sub"], claims["acr"], claims["amr"]) == (citizen_id, "AAL2", ["pwd", "otp"])
-    assert (claims["iss"], claims["aud"], claims["kid"]) == ("civitas", "civitas", "t1")
+    assert (claims["iss"], claims["aud"], claims["kid"]) == (ISSUER, AUDIENCE, "t1")
+    assert claims["jti"]
+
+    refresh = steps["refresh"]
+    assert refresh["same_session"]
+    assert refresh["new_jti"]
+    assert refresh["acr"] == "AAL2"
+    assert refresh["expires_at"] >= sign_in["expires_at"]
+    assert refresh["old_token"] == {"code": "UNAUTHENTICATED", "reason": "INVALID_TOKEN"}
 
     refused = steps["wrong_password"]
     assert (refused["code"], refused["domain"]) == ("UNAUTHENTICATED", "civitas")
-    # Compared without case: the reasons are being moved to AIP-193's UPPER_SNAKE_CASE.
-    assert refused["reason"].upper() == "PASSWORD_MISMATCH"
+    assert refused["reason"] == "PASSWORD_MISMATCH"
     assert refused["localized"]["locale"] == "et"
 
     item = steps["history"]
@@ -264,7 +280,7 @@ def test_the_offline_jwt_check_refuses_what_it_must(node: str, server: Server) -
         jwks = json.loads(
             identity.GetJwks(ipb.GetJwksRequest(), metadata=bearer(server.api_key)).json
         )
-    given = {"token": token, "jwks": jwks, "issuer": "civitas", "audience": "civitas"}
+    given = {"token": token, "jwks": jwks, "issuer": ISSUER, "audience": AUDIENCE}
     cases = checks(node, "jwt", given)
     assert cases.pop("valid") == {"accepted": True, "sub": citizen_id}
     assert set(cases) == {
@@ -273,25 +289,15 @@ def test_the_offline_jwt_check_refuses_what_it_must(node: str, server: Server) -
         "alg_none",
         "unknown_kid",
         "other_audience",
+        "other_issuer",
     }
     for name, outcome in cases.items():
         assert not outcome["accepted"], name
 
 
-def test_the_time_helper_reads_both_shapes_of_an_api_time(node: str) -> None:
-    """RFC 3339 strings today, google.protobuf.Timestamp (as proto-loader gives it) tomorrow."""
-    given = {
-        "values": [
-            "2026-12-03T07:54:27.873569+00:00",
-            {"seconds": "1796284467", "nanos": 873569000},
-            "",
-        ]
-    }
-    assert checks(node, "time", given)["iso"] == [
-        "2026-12-03T07:54:27.873Z",
-        "2026-12-03T07:54:27.873Z",
-        None,
-    ]
+def test_the_time_helper_reads_a_timestamp_as_proto_loader_gives_it(node: str) -> None:
+    given = {"values": [{"seconds": "1796284467", "nanos": 873569000}, None]}
+    assert checks(node, "time", given)["iso"] == ["2026-12-03T07:54:27.873Z", None]
 
 
 # --- WebAuthn: the browser snippet's manual conversions -------------------------------------------

@@ -114,12 +114,11 @@ export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // #endregion retry
 
 // #region time
-// API times are RFC 3339 strings today; they become google.protobuf.Timestamp ({ seconds,
-// nanos }). Both arrive here, so only this function changes with the API.
-export function isoTime(value) {
-  if (!value) return null;
-  if (typeof value === 'string') return new Date(value).toISOString();
-  return new Date(Number(value.seconds) * 1000 + Math.floor(value.nanos / 1e6)).toISOString();
+// API times are google.protobuf.Timestamp, which proto-loader gives as { seconds, nanos }
+// (seconds as a string, with `longs: String`).
+export function isoTime(timestamp) {
+  if (!timestamp) return null; // an unset field, e.g. decided_at before a decision
+  return new Date(Number(timestamp.seconds) * 1000 + Math.floor(timestamp.nanos / 1e6)).toISOString();
 }
 // #endregion time
 

@@ -123,13 +123,40 @@ print('sign_in', {
 
 // #region jwt-check
 const jwks = JSON.parse((await unary(identity, 'GetJwks', {}, asService)).json);
-const claims = verifyJwt(signedIn.token, jwks, { issuer: 'civitas', audience: 'civitas' });
-// claims.sub is the citizen id, claims.sid the session, claims.acr / claims.amr as above.
+const claims = verifyJwt(signedIn.token, jwks, {
+  issuer: process.env.CIVITAS_TOKEN_ISSUER ?? 'civitas', // the deployment's --token-issuer
+  audience: process.env.CIVITAS_TOKEN_AUDIENCE ?? 'civitas', // and --token-audience
+});
+// claims.sub is the citizen id, claims.sid the session, claims.jti this token, acr/amr as above.
 // #endregion jwt-check
 print('jwt', { kid: JSON.parse(Buffer.from(signedIn.token.split('.')[0], 'base64url')).kid, ...claims });
 
+// #region refresh
+// Before the token expires (or when the citizen comes back within the idle limit), swap it for
+// a new one: same session, new `jti`. The old token is refused from now on; presenting it to
+// RefreshSession again would end the session (reuse detection), so refresh from one place.
+const refreshed = await unary(identity, 'RefreshSession', { token: signedIn.token, client }, asService);
+let oldToken;
+try {
+  await unary(history, 'ListMyHistory', { page_size: 1 }, callMetadata({ bearer: signedIn.token }));
+} catch (error) {
+  oldToken = refusal(error); // UNAUTHENTICATED, reason INVALID_TOKEN
+}
+// #endregion refresh
+const refreshedClaims = verifyJwt(refreshed.token, jwks, {
+  issuer: claims.iss,
+  audience: [claims.aud].flat()[0],
+});
+print('refresh', {
+  same_session: refreshedClaims.sid === claims.sid,
+  new_jti: refreshedClaims.jti !== claims.jti,
+  acr: refreshed.acr,
+  expires_at: isoTime(refreshed.expires_at),
+  old_token: { code: oldToken?.code, reason: oldToken?.reason },
+});
+
 // #region history
-const asCitizen = callMetadata({ bearer: signedIn.token });
+const asCitizen = callMetadata({ bearer: refreshed.token });
 const giveUp = Date.now() + 10_000;
 let signInItem;
 while (!signInItem) {
