@@ -12,7 +12,6 @@ credential data), §8.7 ("none" attestation), RFC 9052/9053 (COSE EC2 keys).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import secrets
@@ -22,6 +21,8 @@ from urllib.parse import urlsplit
 import cbor2
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from identity import base64url
 
 # §6.1 flags.
 FLAG_UP = 0x01
@@ -35,14 +36,6 @@ CREDENTIAL_ID_BYTES = 32
 # RFC 9053 §7.1 / §2.1: kty EC2, alg ES256, crv P-256.
 _COSE_KTY, _COSE_ALG, _COSE_CRV, _COSE_X, _COSE_Y = 1, 3, -1, -2, -3
 _KTY_EC2, _ALG_ES256, _CRV_P256 = 2, -7, 1
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 @dataclass
@@ -87,12 +80,13 @@ class SoftAuthenticator:
         origin = origin or self.origin
         rp_options = _object(options.get("rp", {}))
         rp_id = rp_id or self.rp_id or _optional_str(rp_options.get("id")) or _host(origin)
+        # Options arrive over the wire: decoded strictly, as the server's own parsers do.
         user = _object(options["user"])
         credential_id = secrets.token_bytes(CREDENTIAL_ID_BYTES)
         credential = SoftCredential(
             private_key=ec.generate_private_key(ec.SECP256R1()),
             rp_id=rp_id,
-            user_handle=b64url_decode(_str(user["id"])),
+            user_handle=base64url.decode(_str(user["id"])),
         )
         self.credentials[credential_id] = credential
         client_data = client_data_json("webauthn.create", _str(options["challenge"]), origin)
@@ -102,12 +96,12 @@ class SoftAuthenticator:
         attestation_object = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
         return json.dumps(
             {
-                "id": b64url(credential_id),
-                "rawId": b64url(credential_id),
+                "id": base64url.encode(credential_id),
+                "rawId": base64url.encode(credential_id),
                 "type": "public-key",
                 "response": {
-                    "clientDataJSON": b64url(client_data),
-                    "attestationObject": b64url(attestation_object),
+                    "clientDataJSON": base64url.encode(client_data),
+                    "attestationObject": base64url.encode(attestation_object),
                     "transports": ["internal"],
                 },
                 "clientExtensionResults": {},
@@ -140,14 +134,14 @@ class SoftAuthenticator:
         )
         return json.dumps(
             {
-                "id": b64url(credential_id),
-                "rawId": b64url(credential_id),
+                "id": base64url.encode(credential_id),
+                "rawId": base64url.encode(credential_id),
                 "type": "public-key",
                 "response": {
-                    "clientDataJSON": b64url(client_data),
-                    "authenticatorData": b64url(auth_data),
-                    "signature": b64url(signature),
-                    "userHandle": b64url(credential.user_handle),
+                    "clientDataJSON": base64url.encode(client_data),
+                    "authenticatorData": base64url.encode(auth_data),
+                    "signature": base64url.encode(signature),
+                    "userHandle": base64url.encode(credential.user_handle),
                 },
                 "clientExtensionResults": {},
                 "authenticatorAttachment": "platform",
@@ -164,7 +158,7 @@ class SoftAuthenticator:
     def _choose_credential(self, options: dict[str, object], rp_id: str) -> bytes:
         """The first allowed credential held here, or any for the RP when none are listed."""
         allowed = [
-            b64url_decode(_str(_object(descriptor)["id"]))
+            base64url.decode(_str(_object(descriptor)["id"]))
             for descriptor in _list(options.get("allowCredentials", []))
         ]
         for credential_id, credential in self.credentials.items():

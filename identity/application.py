@@ -3,11 +3,14 @@
 Secrets (passwords, codes, assertions) arrive here, are checked by the pure modules
 (`passwords`, `totp`, `recovery_codes`, `passkeys`), and go no further: events carry hashes,
 sealed values and outcomes only.
+
+Base64url values decoded here (credential ids, public keys, challenges, salts) were written by
+`base64url.encode` into this application's own events; the strict decoder therefore refuses only
+a corrupted value, which a lenient one would have turned into different bytes.
 """
 
 from __future__ import annotations
 
-import base64
 import os
 import random
 import time
@@ -22,7 +25,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import event
 from eventsourcing.persistence import IntegrityError, Recording
 
-from identity import passkeys, passwords, recovery_codes, totp
+from identity import base64url, passkeys, passwords, recovery_codes, totp
 from identity.assurance import AMR
 from identity.citizen import Attempt, Citizen, Factor, FactorChecks, PasskeyResult, Presented
 from identity.lockout import LockoutPolicy, is_locked
@@ -326,10 +329,12 @@ class IdentityApplication(LedgerApplication):
             user_name=citizen_id,
             display_name=label or "Civitas citizen",
             exclude_credential_ids=[
-                _b64decode(f.details["credential_id"]) for f in citizen.passkeys()
+                base64url.decode(f.details["credential_id"]) for f in citizen.passkeys()
             ],
         )
-        registration_id = citizen.start_passkey_registration(_b64encode(challenge), actor=actor)
+        registration_id = citizen.start_passkey_registration(
+            base64url.encode(challenge), actor=actor
+        )
         self.save(citizen)
         return registration_id, options_json
 
@@ -340,7 +345,7 @@ class IdentityApplication(LedgerApplication):
         require_json("credential_json", credential_json)
 
         def register(citizen: Citizen) -> Factor:
-            challenge = _b64decode(citizen.passkey_challenge(registration_id))
+            challenge = base64url.decode(citizen.passkey_challenge(registration_id))
             try:
                 passkey = passkeys.verify_registration(
                     self.settings.relying_party, credential_json, challenge
@@ -355,8 +360,8 @@ class IdentityApplication(LedgerApplication):
                 registration_id,
                 "passkey",
                 {
-                    "credential_id": _b64encode(passkey.credential_id),
-                    "public_key": _b64encode(passkey.public_key),
+                    "credential_id": base64url.encode(passkey.credential_id),
+                    "public_key": base64url.encode(passkey.public_key),
                     "sign_count": passkey.sign_count,
                     "transports": list(passkey.transports),
                     "aaguid": passkey.aaguid,
@@ -374,7 +379,8 @@ class IdentityApplication(LedgerApplication):
         salt = os.urandom(16)
         hashes = [recovery_codes.hash_recovery_code(code, salt) for code in codes]
         self._update(
-            citizen_id, lambda c: c.issue_recovery_codes(_b64encode(salt), hashes, actor=actor)
+            citizen_id,
+            lambda c: c.issue_recovery_codes(base64url.encode(salt), hashes, actor=actor),
         )
         return codes
 
@@ -403,11 +409,11 @@ class IdentityApplication(LedgerApplication):
         if citizen.passkeys():
             options_json, challenge = passkeys.authentication_options(
                 self.settings.relying_party,
-                [_b64decode(f.details["credential_id"]) for f in citizen.passkeys()],
+                [base64url.decode(f.details["credential_id"]) for f in citizen.passkeys()],
             )
         expires_at = self._clock() + self.settings.attempt_lifetime
         attempt = AuthenticationAttempt(
-            citizen_id, _b64encode(challenge), expires_at, relying_service, actor=actor
+            citizen_id, base64url.encode(challenge), expires_at, relying_service, actor=actor
         )
         self.save(attempt)
         return Challenge(str(attempt.id), methods, options_json, expires_at)
@@ -490,7 +496,7 @@ class IdentityApplication(LedgerApplication):
             totp_step=lambda sealed_seed, code, at: self._totp_step(citizen, sealed_seed, code, at),
             passkey=passkey,
             recovery_code_index=lambda code, factor: recovery_codes.matching_code_index(
-                code, factor.details["hashes"], _b64decode(factor.details["salt"])
+                code, factor.details["hashes"], base64url.decode(factor.details["salt"])
             ),
         )
 
@@ -498,7 +504,7 @@ class IdentityApplication(LedgerApplication):
         self, factors: Sequence[Factor], assertion_json: str, challenge: str
     ) -> PasskeyResult:
         try:
-            credential_id = _b64encode(passkeys.credential_id_of(assertion_json))
+            credential_id = base64url.encode(passkeys.credential_id_of(assertion_json))
         except passkeys.PasskeyError:
             return PasskeyResult("", False, "passkey_malformed")
         factor = next((f for f in factors if f.details["credential_id"] == credential_id), None)
@@ -508,8 +514,8 @@ class IdentityApplication(LedgerApplication):
             assertion = passkeys.verify_authentication(
                 self.settings.relying_party,
                 assertion_json,
-                _b64decode(challenge),
-                _b64decode(factor.details["public_key"]),
+                base64url.decode(challenge),
+                base64url.decode(factor.details["public_key"]),
                 factor.details["sign_count"],
             )
         except passkeys.PasskeyError as error:
@@ -722,11 +728,3 @@ def _check_token_field(token: str) -> None:
 def _new_token_id() -> str:
     """A JWT `jti` (RFC 7519 §4.1.7): random, so no two tokens share one."""
     return str(uuid.uuid4())
-
-
-def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _b64decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

@@ -19,11 +19,8 @@ then let anyone lock a citizen out.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -62,6 +59,8 @@ from webauthn.helpers.structs import (
 )
 from webauthn.registration.verify_registration_response import VerifiedRegistration
 
+from identity import base64url
+
 Reason = Literal[
     "malformed",
     "challenge",
@@ -91,7 +90,6 @@ MAX_CREDENTIAL_ID_BYTES = 1023
 # §6.1 authenticator data: rpIdHash (32) || flags (1) || signCount (4, big-endian) || ...
 _SIGN_COUNT_BYTES = slice(33, 37)
 _TOKEN_BINDING_STATUSES = (TokenBindingStatus.PRESENT, TokenBindingStatus.SUPPORTED)
-_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 class PasskeyError(ValueError):
@@ -454,13 +452,8 @@ def _credential_id(document: dict[str, object]) -> bytes:
 
 
 def _base64url_decode(text: str) -> bytes:
-    """Unpadded base64url (RFC 4648 §5) in its one canonical spelling."""
-    if not _BASE64URL.fullmatch(text) or len(text) % 4 == 1:
-        raise PasskeyError("malformed", "value is not base64url")
+    """Strict (see `identity.base64url`): rawId comes from the wire and is the lookup key."""
     try:
-        decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except binascii.Error as exc:
-        raise PasskeyError("malformed", "value is not base64url") from exc
-    if base64.urlsafe_b64encode(decoded).rstrip(b"=").decode("ascii") != text:
-        raise PasskeyError("malformed", "value is not canonical base64url")
-    return decoded
+        return base64url.decode(text)
+    except base64url.Base64urlError as exc:
+        raise PasskeyError("malformed", f"value is {exc}") from exc

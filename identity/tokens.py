@@ -8,18 +8,17 @@ and the issuer (§3.8), every time claim and the audience (§3.9) are checked.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime
 import json
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from identity import base64url
 
 # RFC 8037 §3.1. (RFC 9864 later names the fully specified "Ed25519"; "EdDSA" is what deployed
 # libraries verify today.)
@@ -30,7 +29,6 @@ MAX_TOKEN_LENGTH: Final = 8192
 
 _ED25519_KEY_BYTES: Final = 32
 _ED25519_SIGNATURE_BYTES: Final = 64
-_BASE64URL: Final = re.compile(r"[A-Za-z0-9_-]*")
 # RFC 7517 §4 / RFC 8037 §2: the private members of an OKP key.
 _PRIVATE_MEMBERS: Final = frozenset({"d"})
 
@@ -70,26 +68,16 @@ class TokenError(ValueError):
 # --- encoding (RFC 7515 §2, RFC 8725 §3.7) ------------------------------------------------------
 
 
-def b64url_encode(data: bytes) -> str:
-    """Base64url without padding (RFC 7515 §2, "Base64url Encoding")."""
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
-
-
 def b64url_decode(text: str) -> bytes:
-    """Strict inverse of `b64url_encode`: no padding, no other alphabet, canonical low bits.
+    """A token segment, strictly decoded; raises `TokenError("malformed")`.
 
-    Raises `TokenError("malformed")`. Refusing non-canonical spellings means that a token has
-    exactly one serialisation, so two different strings never carry the same signature.
+    Strict (see `identity.base64url`): a token has exactly one serialisation, so two different
+    strings never carry the same signature.
     """
-    if _BASE64URL.fullmatch(text) is None or len(text) % 4 == 1:
-        raise TokenError("malformed")
     try:
-        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
+        return base64url.decode(text)
+    except base64url.Base64urlError:
         raise TokenError("malformed") from None
-    if b64url_encode(data) != text:
-        raise TokenError("malformed")
-    return data
 
 
 def canonical_json(value: Mapping[str, object]) -> bytes:
@@ -104,9 +92,9 @@ def canonical_json(value: Mapping[str, object]) -> bytes:
 def sign_compact(private_key: Ed25519PrivateKey, header: bytes, payload: bytes) -> str:
     """JWS compact serialisation (RFC 7515 §7.1) of *payload* under the protected *header*, both
     given as the exact bytes to encode; Ed25519 signs the ASCII signing input (RFC 8037 §3.1)."""
-    signing_input = f"{b64url_encode(header)}.{b64url_encode(payload)}"
+    signing_input = f"{base64url.encode(header)}.{base64url.encode(payload)}"
     signature = private_key.sign(signing_input.encode("ascii"))
-    return f"{signing_input}.{b64url_encode(signature)}"
+    return f"{signing_input}.{base64url.encode(signature)}"
 
 
 # --- signing ------------------------------------------------------------------------------------
@@ -143,7 +131,7 @@ class TokenSigner:
         return {
             "kty": "OKP",
             "crv": "Ed25519",
-            "x": b64url_encode(raw),
+            "x": base64url.encode(raw),
             "kid": self._kid,
             "use": "sig",
             "alg": ALGORITHM,

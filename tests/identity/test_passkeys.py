@@ -17,11 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from civitas.soft_authenticator import (
-    SoftAuthenticator,
-    b64url,
-    b64url_decode,
-)
+from civitas.soft_authenticator import SoftAuthenticator
+from identity.base64url import decode as b64url_decode
+from identity.base64url import encode as b64url
 from identity.passkeys import (
     MIN_CHALLENGE_BYTES,
     PasskeyAssertion,

@@ -13,13 +13,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from hypothesis import given
 from hypothesis import strategies as st
 
+from identity.base64url import encode as b64url_encode
 from identity.tokens import (
     MAX_TOKEN_LENGTH,
     TokenError,
     TokenSigner,
     TokenVerifier,
     b64url_decode,
-    b64url_encode,
     canonical_json,
     jwks,
     sign_compact,
