@@ -12,8 +12,6 @@ a corrupted value, which a lenient one would have turned into different bytes.
 from __future__ import annotations
 
 import os
-import random
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -55,7 +53,6 @@ from identity.validation import (
 from ledger.accounts import Caller
 from ledger.data_access import DataAccessLog
 from ledger.errors import (
-    Aborted,
     Conflict,
     FailedPrecondition,
     InvalidInput,
@@ -64,9 +61,9 @@ from ledger.errors import (
 )
 from ledger.events import LedgerAggregate
 from ledger.mapper import PayloadErased
+from ledger.retry import retry_on_conflict
 from ledger.store import LedgerApplication, LedgerStore
 
-CONFLICT_RETRIES = 20  # each round of a race lets one request through: enough for busy citizens
 NATIONAL_ID_NAMESPACE = uuid5(NAMESPACE_URL, "civitas:national-identifier")
 
 # What a missing aggregate is called on the wire, by the request field that named it.
@@ -427,13 +424,10 @@ class IdentityApplication(LedgerApplication):
         actor: str,
     ) -> SignedIn:
         validate_presented(presented, client)
-        for retry in range(CONFLICT_RETRIES):
-            try:
-                return self._complete_once(attempt_id, presented, client, relying_service, actor)
-            except IntegrityError:
-                # Another request changed the citizen meanwhile: decide again on fresh state.
-                time.sleep(random.uniform(0, 0.002) * retry)  # noqa: S311 - jitter, not secrecy
-        raise Aborted("too many concurrent attempts; try again")
+        # Another request may change the citizen meanwhile: each retry decides on fresh state.
+        return retry_on_conflict(
+            lambda: self._complete_once(attempt_id, presented, client, relying_service, actor)
+        )
 
     def _complete_once(
         self,
@@ -556,13 +550,10 @@ class IdentityApplication(LedgerApplication):
         if violations := client_violations(client):
             raise InvalidInput(violations)
         context = Refresh(relying_service, client[0], client[1])
-        for retry in range(CONFLICT_RETRIES):
-            try:
-                return self._refresh_once(token, context, actor)
-            except IntegrityError:
-                # Another refresh or a revocation saved first: decide again on the new state.
-                time.sleep(random.uniform(0, 0.002) * retry)  # noqa: S311 - jitter, not secrecy
-        raise Aborted("the session changed concurrently; try again")
+        # Another refresh or a revocation may save first: each retry decides on the new state.
+        return retry_on_conflict(
+            lambda: self._refresh_once(token, context, actor), what="the session"
+        )
 
     def _refresh_once(self, token: str, context: Refresh, actor: str) -> SignedIn:
         now = self._clock()
@@ -640,16 +631,15 @@ class IdentityApplication(LedgerApplication):
 
     def revoke_session(self, session_id: str, reason: str, actor: str) -> Session:
         require_text("reason", reason)
-        for retry in range(CONFLICT_RETRIES):
+
+        def revoke() -> Session:
+            # Loaded afresh on every retry: a refresh that saved first is revoked as it is now.
             session: Session = self._get(Session, session_id, "session_id")
             session.revoke(reason or "revoked", actor=actor)
-            try:
-                self.save(session)
-            except IntegrityError:  # a refresh saved first: revoke the session as it is now
-                time.sleep(random.uniform(0, 0.002) * retry)  # noqa: S311 - jitter, not secrecy
-                continue
+            self.save(session)
             return session
-        raise Aborted("the session changed concurrently; try again")
+
+        return retry_on_conflict(revoke, what="the session")
 
     def list_sessions(self, citizen_id: str) -> list[Session]:
         citizen = self._citizen(citizen_id)
@@ -708,16 +698,13 @@ class IdentityApplication(LedgerApplication):
         return aggregate
 
     def _update(self, citizen_id: str, change: Callable[[Citizen], T]) -> T:
-        for retry in range(CONFLICT_RETRIES):
+        def load_change_save() -> T:
             citizen = self._citizen(citizen_id)
             result = change(citizen)
-            try:
-                self.save(citizen)
-            except IntegrityError:
-                time.sleep(random.uniform(0, 0.002) * retry)  # noqa: S311 - jitter, not secrecy
-                continue
+            self.save(citizen)
             return result
-        raise Aborted("the citizen changed concurrently; try again")
+
+        return retry_on_conflict(load_change_save)
 
 
 def _check_token_field(token: str) -> None:

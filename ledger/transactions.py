@@ -28,9 +28,7 @@ one year), and since the reference is not a key a collision only makes two cases
 
 from __future__ import annotations
 
-import random
 import re
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,6 +51,7 @@ from ledger.errors import (
     NotFound,
 )
 from ledger.events import LedgerAggregate
+from ledger.retry import retry_on_conflict
 from ledger.store import LedgerApplication, LedgerStore
 
 TRANSACTION_NAMESPACE = uuid5(NAMESPACE_URL, "civitas:transaction")
@@ -463,18 +462,16 @@ class TransactionsApplication(LedgerApplication):
         authorise: Callable[[Transaction], None],
         change: Callable[[Transaction, datetime], None],
     ) -> TransactionView:
-        for attempt in range(CONFLICT_RETRIES):
+
+        def load_change_save() -> TransactionView:
+            # Loaded afresh on every retry: someone else's change is decided on, not overwritten.
             transaction = self._load(transaction_id)
             authorise(transaction)
             change(transaction, self._clock())
-            try:
-                self.save(transaction)
-            except IntegrityError:
-                # Someone else changed it since we loaded it: decide again on the new state.
-                time.sleep(random.uniform(0, 0.002) * attempt)  # noqa: S311 - jitter, not secrecy
-                continue
+            self.save(transaction)
             return _view(transaction)
-        raise Aborted("the transaction changed concurrently; try again")
+
+        return retry_on_conflict(load_change_save, what="the transaction", retries=CONFLICT_RETRIES)
 
     def _find(self, transaction_id: UUID) -> Transaction | None:
         try:
