@@ -71,10 +71,16 @@ class FileLeaderLock(LeaderLock):
             self._descriptor = None
 
 
+def advisory_lock_key(name: str) -> int:
+    """PostgreSQL's advisory locks are named by one signed 64-bit integer: the first eight bytes
+    of the name's SHA-256, so that every process derives the same key for the same name."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
 class PostgresLeaderLock(LeaderLock):
     def __init__(self, conninfo: str, name: str) -> None:
         self._conninfo = conninfo
-        self._key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        self._key = advisory_lock_key(name)
         self._connection: psycopg.Connection[tuple[object, ...]] | None = None
 
     def try_acquire(self) -> bool:

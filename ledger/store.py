@@ -8,7 +8,6 @@ several server replicas on one database.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -52,7 +51,7 @@ from psycopg.sql import SQL, Identifier
 from ledger.breaker import ConnectionBreaker, connect_probe, protect
 from ledger.envelope import erase_payload
 from ledger.keyring import EntrySigner
-from ledger.leader import held_file_lock
+from ledger.leader import advisory_lock_key, held_file_lock
 from ledger.mapper import SignedMapper
 
 LOG_NAME = "ledger"  # the one application name every ledger application shares
@@ -135,8 +134,7 @@ class Database:
 
     @contextmanager
     def _advisory_lock(self, purpose: str) -> Iterator[None]:
-        name = f"civitas.{purpose}:{self.url}"
-        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        key = advisory_lock_key(f"civitas.{purpose}:{self.url}")
         with psycopg.connect(self.postgres_conninfo, autocommit=True) as connection:
             connection.execute("SELECT pg_advisory_lock(%s)", (key,))
             try:
