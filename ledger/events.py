@@ -3,7 +3,7 @@
 Two things set ledger aggregates apart from plain `eventsourcing` ones:
 - every event names its `actor` (who caused it), which the signed entry carries;
 - every event type has a stable name, `<package>.<Aggregate>.<Event>` (for example
-  `identity.Citizen.TotpVerified`), used both as the entry's `type` and as the stored topic, so
+  `identity.Citizen.TotpEnrolled`), used both as the entry's `type` and as the stored topic, so
   moving code between modules never changes what the ledger says.
 """
 
