@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
+import eventsourcing.postgres
+import psycopg_pool
 import pytest
 from eventsourcing.persistence import OperationalError
+from eventsourcing.postgres import PostgresDatastore
 
-from ledger.breaker import ConnectionBreaker
+from ledger.breaker import POOL_RECONNECT_SECONDS, ConnectionBreaker, protect
 
 
 class Database:
@@ -89,3 +93,50 @@ def test_errors_inside_the_block_are_the_callers_business(database: Database, gu
     with guarded() as connection:
         assert connection == "connection"
     assert database.probes == 0
+
+
+# --- the eventsourcing hook that `protect` patches ----------------------------------------------
+# `protect` replaces `PostgresDatastore.get_connection` on each datastore and sets the pool's
+# `reconnect_timeout`. Nothing type-checks a monkeypatch, so these tests fail instead when an
+# upgrade of eventsourcing (or psycopg_pool) moves or reshapes either hook.
+
+
+def test_get_connection_is_a_context_manager_method_without_arguments() -> None:
+    hook = PostgresDatastore.get_connection
+    assert list(inspect.signature(hook).parameters) == ["self"]
+    assert inspect.isgeneratorfunction(inspect.unwrap(hook))  # a @contextmanager
+
+
+def test_the_pool_still_has_a_reconnect_timeout() -> None:
+    parameters = inspect.signature(psycopg_pool.ConnectionPool.__init__).parameters
+    assert "reconnect_timeout" in parameters
+    assert isinstance(unreachable_datastore().pool.reconnect_timeout, float)
+
+
+def test_every_connection_the_datastore_hands_out_passes_get_connection() -> None:
+    """Recorders take connections through `get_connection`, `transaction` or `cursor`; only
+    `get_connection` itself may take one from the pool, or the breaker would be bypassed."""
+    source = inspect.getsource(eventsourcing.postgres)
+    hook = inspect.getsource(PostgresDatastore.get_connection)
+    assert source.count("pool.connection(") == hook.count("pool.connection(") == 1
+    assert "getconn(" not in source
+
+
+def test_a_protected_datastore_refuses_at_once_while_the_breaker_is_open() -> None:
+    database = Database()
+    database.up = False
+    breaker = ConnectionBreaker(database.probe, cool_down=1.0, clock=lambda: database.now)
+    with pytest.raises(OperationalError), breaker.guard(database.get_connection)():
+        pass  # the database is gone: the breaker opens
+    datastore = unreachable_datastore()
+    protect(datastore, breaker)
+    assert datastore.pool.reconnect_timeout == POOL_RECONNECT_SECONDS
+    for take in (datastore.get_connection, datastore.cursor, datastore.transaction):
+        with pytest.raises(OperationalError, match="unreachable moments ago"), take():
+            pass
+    assert database.connections_asked == 1  # none of them reached for a connection
+
+
+def unreachable_datastore() -> PostgresDatastore:
+    # The pool is created closed: nothing connects until a connection is asked for.
+    return PostgresDatastore("civitas", "127.0.0.1", 9, "civitas", "", connect_timeout=0.1)
