@@ -13,7 +13,7 @@ import json
 import unicodedata
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 ENTRY_FORMAT_VERSION = 1
 SIGNATURE_CONTEXT = b"civitas/entry/v1\n"
@@ -94,26 +94,6 @@ def new_entry_bytes(
         f'"payload_sha256":"{payload_sha256}","stream":"{stream}","type":{_quoted(type_)},'
         f'"v":{ENTRY_FORMAT_VERSION},"version":{version}}}'
     ).encode()
-
-
-def canonical_json(value: Any) -> bytes:
-    """General RFC 8785 serialisation for the value shapes the ledger uses (no floats)."""
-    _reject_non_canonical_values(value)
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _reject_non_canonical_values(value: Any) -> None:
-    if isinstance(value, float):
-        raise ValueError("floats have no canonical form in the ledger; use integers")
-    if isinstance(value, str) and not unicodedata.is_normalized("NFC", value):
-        raise ValueError("strings in the ledger must be NFC-normalised")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _reject_non_canonical_values(key)
-            _reject_non_canonical_values(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _reject_non_canonical_values(item)
 
 
 def parse_entry(data: bytes) -> Entry:

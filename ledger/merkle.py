@@ -254,27 +254,6 @@ def consistency_proof(reader: NodeReader, size1: int, size2: int) -> list[bytes]
     return _hash_ranges(reader, consistency_proof_ranges(size1, size2))
 
 
-class MemoryNodeStore:
-    """A dict of perfect subtree nodes: for tests and for tools that build a tree in memory."""
-
-    def __init__(self, nodes: Iterable[Node] = ()) -> None:
-        self._nodes: dict[NodeKey, bytes] = {}
-        self.put(nodes)
-
-    def put(self, nodes: Iterable[Node]) -> None:
-        for node in nodes:
-            self._nodes[node.key] = node.hash
-
-    def node(self, level: int, index: int) -> bytes:
-        return self._nodes[(level, index)]
-
-    def nodes(self, keys: Sequence[NodeKey]) -> Mapping[NodeKey, bytes]:
-        return {key: self._nodes[key] for key in keys if key in self._nodes}
-
-    def __len__(self) -> int:
-        return len(self._nodes)
-
-
 # --- appending ------------------------------------------------------------------------------------
 
 

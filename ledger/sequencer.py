@@ -22,7 +22,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent, Tracking
 from eventsourcing.projection import Projection, ProjectionRunner
 
-from ledger.checkpoint import Checkpoint, NoteSigner, format_checkpoint_text, sign_note
+from ledger.checkpoint import Checkpoint, NoteSigner, sign_checkpoint
 from ledger.envelope import unpack
 from ledger.leader import LeaderLock, lead_while_running
 from ledger.log_recorder import MerkleLogRecorder, StoredCheckpoint
@@ -122,8 +122,8 @@ class CheckpointWriter:
         if tree.size <= self.size:
             return None
         root_hash = tree.root()
-        text = format_checkpoint_text(Checkpoint(self._origin, tree.size, root_hash))
-        stored = StoredCheckpoint(tree.size, root_hash, sign_note(text, self._signer()))
+        checkpoint = Checkpoint(self._origin, tree.size, root_hash)
+        stored = StoredCheckpoint(tree.size, root_hash, sign_checkpoint(checkpoint, self._signer()))
         self._view.add_checkpoint(stored)
         self.size = tree.size
         return stored

@@ -69,14 +69,6 @@ class CompactRange:
         return root
 
 
-def root_of(leaf_hashes: Sequence[bytes]) -> bytes:
-    """The root of a whole tree, for tests and small inputs."""
-    tree = CompactRange()
-    for hash_of_leaf in leaf_hashes:
-        tree.append(hash_of_leaf)
-    return tree.root()
-
-
 def _check_hash_sizes(proof: Sequence[bytes]) -> None:
     for position, element in enumerate(proof):
         if len(element) != HASH_SIZE:

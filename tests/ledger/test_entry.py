@@ -13,7 +13,6 @@ from ledger.entry import (
     Entry,
     MalformedEntry,
     canonical_entry_bytes,
-    canonical_json,
     format_timestamp,
     new_entry_bytes,
     nfc,
@@ -21,6 +20,7 @@ from ledger.entry import (
     parse_timestamp,
 )
 from tests.strategies import entries
+from verifier.canonical import canonical_json
 
 
 def test_bytes_are_stable_for_the_same_entry() -> None:
@@ -42,6 +42,8 @@ def test_bytes_are_stable_for_the_same_entry() -> None:
 
 @given(entries())
 def test_fast_path_equals_the_general_jcs_serialisation(entry: Entry) -> None:
+    # The general serialisation is the verifier's, written independently: writer and verifier
+    # must agree on every entry's bytes.
     general = canonical_json(
         {
             "actor": entry.actor,
@@ -53,7 +55,7 @@ def test_fast_path_equals_the_general_jcs_serialisation(entry: Entry) -> None:
             "v": 1,
             "version": entry.version,
         }
-    )
+    ).encode()
     assert canonical_entry_bytes(entry) == general
 
 
@@ -100,15 +102,11 @@ def test_reordered_keys_and_floats_are_refused() -> None:
             b'{"actor":"a","at":"2026-11-22T14:03:07.123456Z","kid":"k1","payload_sha256":"",'
             b'"stream":"s","type":"t","v":1,"version":1.0}'
         )
-    with pytest.raises(ValueError, match="floats"):
-        canonical_json({"amount": 1.5})
 
 
 def test_strings_are_nfc_normalised() -> None:
     decomposed = "Zo\u0065\u0308"  # "Zoë" with a combining diaeresis
     assert nfc(decomposed) == unicodedata.normalize("NFC", decomposed) == "Zo\u00eb"
-    with pytest.raises(ValueError, match="NFC"):
-        canonical_json({"name": decomposed})
 
 
 @given(st.datetimes(timezones=st.just(__import__("datetime").UTC)))

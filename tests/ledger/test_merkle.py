@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from ledger.merkle import (
     EMPTY_ROOT,
     CompactRange,
-    MemoryNodeStore,
     NodeKey,
     ProofError,
     compact_range_keys,
@@ -31,6 +30,7 @@ from ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from tests.ledger.memory_node_store import MemoryNodeStore
 from tests.vectors import MERKLE
 
 VECTORS = MERKLE
