@@ -87,159 +87,141 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
 
 
 def _init(config: Config, args: argparse.Namespace) -> int:
-    node = Node(config)
-    keyring = node.initialise(args.origin).keyring
-    node.upgrade_schema()
-    print(f"data folder: {node.config.data_dir}\norigin: {keyring.origin}")
-    print(f"checkpoint key: {keyring.checkpoint_keys[-1]}")
-    node.close()
+    with Node(config) as node:
+        keyring = node.initialise(args.origin).keyring
+        node.upgrade_schema()
+        print(f"data folder: {node.config.data_dir}\norigin: {keyring.origin}")
+        print(f"checkpoint key: {keyring.checkpoint_keys[-1]}")
     return 0
 
 
 def _db_upgrade(config: Config, args: argparse.Namespace) -> int:
     """Prepare a deployment before its servers start: the keys every replica shares (made once,
     kept when present) and the schema."""
-    node = Node(config)
-    if node.initialise().created_keys:
-        print(f"created the ledger keys in {node.config.keys_dir}")
-    before, after = node.upgrade_schema()
-    if before == after:
-        print(f"database schema already at version {after}")
-    else:
-        print(f"database schema upgraded from version {before} to {after}")
-    node.close()
+    with Node(config) as node:
+        if node.initialise().created_keys:
+            print(f"created the ledger keys in {node.config.keys_dir}")
+        before, after = node.upgrade_schema()
+        if before == after:
+            print(f"database schema already at version {after}")
+        else:
+            print(f"database schema upgraded from version {before} to {after}")
     return 0
 
 
 def _db_version(config: Config, args: argparse.Namespace) -> int:
-    node = _initialised_node(config)
-    found = SchemaVersions(node.store.datastore).current()
-    print(json.dumps({"database": found, "release": SCHEMA_VERSION}))
-    node.close()
+    with _initialised_node(config) as node:
+        found = SchemaVersions(node.store.datastore).current()
+        print(json.dumps({"database": found, "release": SCHEMA_VERSION}))
     return 0 if found == SCHEMA_VERSION else 1
 
 
 def _accounts_add(config: Config, args: argparse.Namespace) -> int:
-    node = _ready_node(config)
-    issued = node.accounts.create(args.name, args.role, actor=operator_actor())
-    print(f"account {issued.account.name} ({issued.account.role}) created.")
-    print("API key (shown once, store it now):")
-    print(issued.api_key)
-    node.close()
+    with _ready_node(config) as node:
+        issued = node.accounts.create(args.name, args.role, actor=operator_actor())
+        print(f"account {issued.account.name} ({issued.account.role}) created.")
+        print("API key (shown once, store it now):")
+        print(issued.api_key)
     return 0
 
 
 def _accounts_role(config: Config, args: argparse.Namespace) -> int:
-    node = _ready_node(config)
-    caller = node.accounts.change_role(args.name, args.role, actor=operator_actor())
-    print(f"account {caller.name} now has role {caller.role}")
-    node.close()
+    with _ready_node(config) as node:
+        caller = node.accounts.change_role(args.name, args.role, actor=operator_actor())
+        print(f"account {caller.name} now has role {caller.role}")
     return 0
 
 
 def _accounts_rekey(config: Config, args: argparse.Namespace) -> int:
-    node = _ready_node(config)
-    issued = node.accounts.replace_key(args.name, actor=operator_actor())
-    print(f"new API key for {issued.account.name} (the old one no longer works):")
-    print(issued.api_key)
-    node.close()
+    with _ready_node(config) as node:
+        issued = node.accounts.replace_key(args.name, actor=operator_actor())
+        print(f"new API key for {issued.account.name} (the old one no longer works):")
+        print(issued.api_key)
     return 0
 
 
 def _accounts_revoke(config: Config, args: argparse.Namespace) -> int:
-    node = _ready_node(config)
-    node.accounts.revoke(args.name, args.reason, actor=operator_actor())
-    print(f"account {args.name} revoked")
-    node.close()
+    with _ready_node(config) as node:
+        node.accounts.revoke(args.name, args.reason, actor=operator_actor())
+        print(f"account {args.name} revoked")
     return 0
 
 
 def _keys_rotate(config: Config, args: argparse.Namespace) -> int:
-    node = _ready_node(config)
-    if args.checkpoint:
-        keyring = node.keys.rotate_checkpoint_key()
-        print(f"new checkpoint key: {keyring.checkpoint_keys[-1]}")
-    else:
-        keyring = node.keys.rotate_entry_key(utc_now())
-        print(f"new entry key: {keyring.entry_keys[-1].kid}")
-    node.close()
+    with _ready_node(config) as node:
+        if args.checkpoint:
+            keyring = node.keys.rotate_checkpoint_key()
+            print(f"new checkpoint key: {keyring.checkpoint_keys[-1]}")
+        else:
+            keyring = node.keys.rotate_entry_key(utc_now())
+            print(f"new entry key: {keyring.entry_keys[-1].kid}")
     return 0
 
 
 def _keys_show(config: Config, args: argparse.Namespace) -> int:
-    node = _ready_node(config)
-    sys.stdout.write(node.keys.load_keyring().to_json_bytes().decode())
-    node.close()
+    with _ready_node(config) as node:
+        sys.stdout.write(node.keys.load_keyring().to_json_bytes().decode())
     return 0
 
 
 def _sequence(config: Config, args: argparse.Namespace) -> int:
     """Run the sequencer in the foreground (what `serve` does in the background)."""
-    node = _ready_node(config)
-    sequencer = node.sequencer()
-    if args.until_caught_up:
-        done = sequencer.catch_up(node.store.recorder.max_notification_id(), args.timeout)
-        if not done:
-            print("civitas: another process is sequencing this ledger", file=sys.stderr)
-        node.close()
-        return 0 if done else 1
-    sequencer.start()
-    try:
+    with _ready_node(config) as node:
+        sequencer = node.sequencer()
+        if args.until_caught_up:
+            done = sequencer.catch_up(node.store.recorder.max_notification_id(), args.timeout)
+            if not done:
+                print("civitas: another process is sequencing this ledger", file=sys.stderr)
+            return 0 if done else 1
+        sequencer.start()
         sequencer.join()
-    finally:
-        node.close()
     return 0
 
 
 def _export(config: Config, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    node = _sequenced_node(config)
-    out_dir = Path(args.out)
-    total = node.audit.latest_checkpoint().tree_size
-    with tqdm(total=total, unit="entry", disable=None, file=sys.stderr) as bar:
-        written = export_bundle(node.audit, out_dir, bar.update)
-    print(json.dumps({"entries": written, "out": str(out_dir)}))
-    node.close()
+    with _sequenced_node(config) as node:
+        out_dir = Path(args.out)
+        total = node.audit.latest_checkpoint().tree_size
+        with tqdm(total=total, unit="entry", disable=None, file=sys.stderr) as bar:
+            written = export_bundle(node.audit, out_dir, bar.update)
+        print(json.dumps({"entries": written, "out": str(out_dir)}))
     return 0
 
 
 def _receipt(config: Config, args: argparse.Namespace) -> int:
-    node = _sequenced_node(config)
-    document = json.dumps(node.audit.receipt(args.index), indent=2) + "\n"
-    if args.out:
-        Path(args.out).write_text(document)
-    else:
-        sys.stdout.write(document)
-    node.close()
+    with _sequenced_node(config) as node:
+        document = json.dumps(node.audit.receipt(args.index), indent=2) + "\n"
+        if args.out:
+            Path(args.out).write_text(document)
+        else:
+            sys.stdout.write(document)
     return 0
 
 
 def _projections_rebuild(config: Config, args: argparse.Namespace) -> int:
-    node = _ready_node(config)
-    services = {s.name: s for s in node.projections()}
-    if args.name not in services:
-        raise ConfigError(f"no projection {args.name!r}; known: {', '.join(services)}")
-    target = node.store.recorder.max_notification_id()
-    view = node.projection_view(args.name)
-    if not services[args.name].rebuild(view.reset, target, args.timeout):
-        print("civitas: a running server owns this projection; stop it first", file=sys.stderr)
-        node.close()
-        return 1
-    print(f"projection {args.name} rebuilt up to position {target or 0}")
-    node.close()
+    with _ready_node(config) as node:
+        services = {s.name: s for s in node.projections()}
+        if args.name not in services:
+            raise ConfigError(f"no projection {args.name!r}; known: {', '.join(services)}")
+        target = node.store.recorder.max_notification_id()
+        view = node.projection_view(args.name)
+        if not services[args.name].rebuild(view.reset, target, args.timeout):
+            print("civitas: a running server owns this projection; stop it first", file=sys.stderr)
+            return 1
+        print(f"projection {args.name} rebuilt up to position {target or 0}")
     return 0
 
 
 def _projections_run(config: Config, args: argparse.Namespace) -> int:
     """Run one projection in the foreground (what `serve` does in the background)."""
-    node = _ready_node(config)
-    services = {s.name: s for s in node.projections()}
-    if args.name not in services:
-        raise ConfigError(f"no projection {args.name!r}; known: {', '.join(services)}")
-    target = node.store.recorder.max_notification_id()
-    done = services[args.name].catch_up(target, args.timeout)
-    node.close()
+    with _ready_node(config) as node:
+        services = {s.name: s for s in node.projections()}
+        if args.name not in services:
+            raise ConfigError(f"no projection {args.name!r}; known: {', '.join(services)}")
+        target = node.store.recorder.max_notification_id()
+        done = services[args.name].catch_up(target, args.timeout)
     if not done:
         print("civitas: another process runs this projection", file=sys.stderr)
     return 0 if done else 1
@@ -247,15 +229,14 @@ def _projections_run(config: Config, args: argparse.Namespace) -> int:
 
 def _stats(config: Config, args: argparse.Namespace) -> int:
     """Print the statistics projection (catching it up first unless a server runs it)."""
-    node = _ready_node(config)
-    statistics = next(s for s in node.projections() if s.name == "statistics")
-    statistics.catch_up(node.store.recorder.max_notification_id(), args.timeout)
-    report = {
-        "authentications_per_day": authentications_per_day(node.statistics_view),
-        "median_days_to_decision": median_days_to_decision(node.statistics_view),
-    }
-    print(json.dumps(report, indent=2))
-    node.close()
+    with _ready_node(config) as node:
+        statistics = next(s for s in node.projections() if s.name == "statistics")
+        statistics.catch_up(node.store.recorder.max_notification_id(), args.timeout)
+        report = {
+            "authentications_per_day": authentications_per_day(node.statistics_view),
+            "median_days_to_decision": median_days_to_decision(node.statistics_view),
+        }
+        print(json.dumps(report, indent=2))
     return 0
 
 

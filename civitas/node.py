@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from eventsourcing.persistence import TrackingRecorder
 from eventsourcing.projection import Projection
@@ -358,6 +358,12 @@ class Node:
                 checkpoint_interval=self.config.checkpoint_interval,
             )
         )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def close(self) -> None:
         if "timeline_changes" in self.__dict__:
