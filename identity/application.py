@@ -25,7 +25,15 @@ from eventsourcing.persistence import IntegrityError, Recording
 
 from identity import base64url, passkeys, passwords, recovery_codes, totp
 from identity.assurance import AMR
-from identity.citizen import Attempt, Citizen, Factor, FactorChecks, PasskeyResult, Presented
+from identity.citizen import (
+    Attempt,
+    Citizen,
+    Factor,
+    FactorChecks,
+    Outcome,
+    PasskeyResult,
+    Presented,
+)
 from identity.lockout import LockoutPolicy, is_locked
 from identity.personal_data import (
     DataKeyMissing,
@@ -441,20 +449,54 @@ class IdentityApplication(LedgerApplication):
         attempt: AuthenticationAttempt = self._get(AuthenticationAttempt, attempt_id, "attempt_id")
         citizen = self._citizen(attempt.citizen_id)
         context = Attempt(attempt_id, relying_service, client[0], client[1])
+        self._refuse_spent_attempt(citizen, attempt, context, presented, now, actor)
+        session_id = uuid.uuid4()
+        outcome = self._authenticate(
+            citizen, attempt, context, presented, now, str(session_id), actor
+        )
+        if "password" in outcome.methods:
+            self._rehash_outdated_password(citizen, presented.password, actor)
+        session = self._open_session(session_id, citizen, outcome, relying_service, now, actor)
+        # One save: the sign-in, the spent attempt and the new session are stored together.
+        self.save(citizen, attempt, session)
+        return self._signed_in(session, now)
+
+    def _refuse_spent_attempt(
+        self,
+        citizen: Citizen,
+        attempt: AuthenticationAttempt,
+        context: Attempt,
+        presented: Presented,
+        now: datetime,
+        actor: str,
+    ) -> None:
+        """An attempt already used or expired is refused before any factor is checked, and the
+        refusal is recorded on the citizen."""
         refusal = attempt.refusal(now)
         if refusal:
             citizen.refuse(context, presented, refusal, actor=actor)
             self.save(citizen)
             raise AuthenticationFailedError(refusal)
-        session_id = uuid.uuid4()
-        checks = self._factor_checks(citizen, attempt, now)
+
+    def _authenticate(
+        self,
+        citizen: Citizen,
+        attempt: AuthenticationAttempt,
+        context: Attempt,
+        presented: Presented,
+        now: datetime,
+        session_id: str,
+        actor: str,
+    ) -> Outcome:
+        """The citizen decides on the presented factors and the attempt is spent; a failure is
+        saved and raised here, a success is left for the caller to save with its session."""
         outcome = citizen.authenticate(
             context,
             presented,
-            checks,
+            self._factor_checks(citizen, attempt, now),
             self.settings.lockout,
             now,
-            session_id=str(session_id),
+            session_id=session_id,
             allow_aal3=self.settings.allow_aal3,
             actor=actor,
         )
@@ -462,13 +504,30 @@ class IdentityApplication(LedgerApplication):
         if not outcome.ok:
             self.save(citizen, attempt)
             raise AuthenticationFailedError(outcome.reason, outcome.retry_after)
-        amr = [AMR[method] for method in outcome.methods]
+        return outcome
+
+    def _rehash_outdated_password(self, citizen: Citizen, password: str, actor: str) -> None:
+        """A password that has just matched is hashed again when its stored hash was made with
+        other Argon2id parameters than today's: raising the parameters reaches every citizen
+        who signs in, and the plain password is only ever at hand during a sign-in."""
+        if passwords.needs_rehash(citizen.password_hash()):
+            citizen.rehash_password(passwords.hash_password(password), actor=actor)
+
+    def _open_session(
+        self,
+        session_id: UUID,
+        citizen: Citizen,
+        outcome: Outcome,
+        relying_service: str,
+        now: datetime,
+        actor: str,
+    ) -> Session:
         expires_at = now + self.settings.session_absolute
-        session = Session(
+        return Session(
             session_id,
             str(citizen.id),
             outcome.acr,
-            amr,
+            [AMR[method] for method in outcome.methods],
             relying_service,
             now,
             expires_at,
@@ -476,8 +535,6 @@ class IdentityApplication(LedgerApplication):
             token_id=_new_token_id(),
             idle_expires_at=min(now + self.settings.session_idle, expires_at),
         )
-        self.save(citizen, attempt, session)
-        return self._signed_in(session, now)
 
     def _factor_checks(
         self, citizen: Citizen, attempt: AuthenticationAttempt, now: datetime
@@ -583,28 +640,29 @@ class IdentityApplication(LedgerApplication):
 
     def _signed_in(self, session: Session, now: datetime) -> SignedIn:
         """The session's current token, signed: it expires with the session's next deadline."""
-        # Whole seconds (RFC 7519 NumericDate), rounded down: never past the session's deadline.
-        expires = int(session.token_expires_at().timestamp())
-        token = self._token_signer.sign(
-            {
-                "iss": self.settings.token_issuer,
-                "sub": session.citizen_id,
-                "aud": self.settings.token_audience,
-                "iat": int(now.timestamp()),
-                "exp": expires,
-                "jti": session.token_id,
-                "sid": str(session.id),
-                "acr": session.acr,
-                "amr": session.amr,
-            }
-        )
+        claims = self._token_claims(session, now)
         return SignedIn(
             str(session.id),
-            token,
+            self._token_signer.sign(claims),
             session.acr,
             list(session.amr),
-            datetime.fromtimestamp(expires, UTC),
+            datetime.fromtimestamp(claims["exp"], UTC),
         )
+
+    def _token_claims(self, session: Session, now: datetime) -> dict[str, Any]:
+        """The claims of every token issued, at sign-in and at refresh alike."""
+        return {
+            "iss": self.settings.token_issuer,
+            "sub": session.citizen_id,
+            "aud": self.settings.token_audience,
+            "iat": int(now.timestamp()),
+            # Whole seconds (RFC 7519 NumericDate), rounded down: never past the deadline.
+            "exp": int(session.token_expires_at().timestamp()),
+            "jti": session.token_id,
+            "sid": str(session.id),
+            "acr": session.acr,
+            "amr": session.amr,
+        }
 
     def _verify(self, token: str, now: datetime, *, check_expiry: bool = True) -> dict[str, Any]:
         return self._token_verifier.verify(

@@ -127,6 +127,25 @@ class Citizen(LedgerAggregate):
             authenticator_id, "password", "password", True, secret=password_hash
         )
 
+    def password_hash(self) -> str:
+        """The stored Argon2id hash of the password, or "" when none is set."""
+        factor = self._factor_of("password")
+        return factor.secret if factor is not None else ""
+
+    def rehash_password(self, password_hash: str, actor: str) -> None:
+        """Replace the stored hash of the same password (one that has just matched) by one made
+        with today's parameters: the authenticator, its failures and its lockout stay as they are.
+        """
+        self._require_active()
+        factor = self._factor_of("password")
+        if factor is None:
+            raise NotFound("no password authenticator", reason="FACTOR_NOT_ENROLLED")
+        self._password_rehashed(factor.authenticator_id, password_hash, actor=actor)
+
+    @event("PasswordRehashed")
+    def _password_rehashed(self, authenticator_id: str, password_hash: str, actor: str) -> None:
+        self.factors[authenticator_id].secret = password_hash
+
     def start_totp_enrollment(self, sealed_seed: str, label: str, actor: str) -> str:
         self._require_active()
         authenticator_id = _new_id()

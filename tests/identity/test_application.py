@@ -9,6 +9,7 @@ import pytest
 
 from civitas.node import Node
 from civitas.soft_authenticator import SoftAuthenticator
+from identity import passwords
 from identity.application import IdentityApplication
 from identity.citizen import Presented
 from identity.refusals import AuthenticationFailedError
@@ -99,6 +100,40 @@ def test_password_policy_and_sign_in(node: Node, identity: IdentityApplication) 
     ]
     stored = b"".join(e.state for e in node.store.recorder.select_events(UUID(citizen)))
     assert PASSWORD.encode() not in stored
+
+
+def test_a_sign_in_rehashes_a_password_hashed_with_older_parameters(
+    node: Node, identity: IdentityApplication, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    identity.set_password(citizen, PASSWORD, ACTOR)
+    seed = with_totp(identity, clock, citizen)
+    (factor,) = [f for f in identity.get_citizen(citizen).authenticators if f.method == "password"]
+    assert factor.secret.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    monkeypatch.setattr(passwords, "ITERATIONS", 3)  # the deployment raises its parameters
+
+    with pytest.raises(AuthenticationFailedError, match="password_mismatch"):
+        sign_in(identity, citizen, password="wrong password!")
+    clock.advance(seconds=30)  # the enrolment's code is spent, and the failure's delay is over
+    sign_in(identity, citizen, totp_code=code_at(seed, clock.now))  # no password presented
+    assert "identity.Citizen.PasswordRehashed" not in topics(node, citizen)
+
+    sign_in(identity, citizen, password=PASSWORD)
+    assert topics(node, citizen)[-2:] == [
+        "identity.Citizen.AuthenticationSucceeded",
+        "identity.Citizen.PasswordRehashed",
+    ]
+    (factor,) = [f for f in identity.get_citizen(citizen).authenticators if f.method == "password"]
+    assert factor.secret.startswith("$argon2id$v=19$m=19456,t=3,p=1$")
+    assert not passwords.needs_rehash(factor.secret)
+    stored = b"".join(e.state for e in node.store.recorder.select_events(UUID(citizen)))
+    assert PASSWORD.encode() not in stored
+
+    before = event_count(node, citizen)
+    assert sign_in(identity, citizen, password=PASSWORD).amr == ["pwd"]  # the new hash matches
+    assert event_count(node, citizen) == before + 1  # and is not hashed again
+    monkeypatch.setattr(passwords, "ITERATIONS", 2)
+    assert passwords.verify_password(PASSWORD, factor.secret)
 
 
 def test_password_and_totp_reach_aal2_and_a_code_is_accepted_once(
