@@ -166,6 +166,18 @@ ATTEMPT_EVENTS = {
 }
 
 
+@dataclass(frozen=True)
+class SignIn:
+    """One try at completing an authentication, as each of its steps reads it."""
+
+    citizen: Citizen
+    attempt: AuthenticationAttempt
+    context: Attempt
+    presented: Presented
+    now: datetime
+    actor: str
+
+
 class CitizenErased(FailedPrecondition):
     """The citizen was erased: there is nothing left to read or change."""
 
@@ -432,75 +444,51 @@ class IdentityApplication(LedgerApplication):
         actor: str,
     ) -> SignedIn:
         validate_presented(presented, client)
-        # Another request may change the citizen meanwhile: each retry decides on fresh state.
-        return retry_on_conflict(
-            lambda: self._complete_once(attempt_id, presented, client, relying_service, actor)
-        )
-
-    def _complete_once(
-        self,
-        attempt_id: str,
-        presented: Presented,
-        client: tuple[str, str],
-        relying_service: str,
-        actor: str,
-    ) -> SignedIn:
-        now = self._clock()
-        attempt: AuthenticationAttempt = self._get(AuthenticationAttempt, attempt_id, "attempt_id")
-        citizen = self._citizen(attempt.citizen_id)
         context = Attempt(attempt_id, relying_service, client[0], client[1])
-        self._refuse_spent_attempt(citizen, attempt, context, presented, now, actor)
-        session_id = uuid.uuid4()
-        outcome = self._authenticate(
-            citizen, attempt, context, presented, now, str(session_id), actor
-        )
-        if "password" in outcome.methods:
-            self._rehash_outdated_password(citizen, presented.password, actor)
-        session = self._open_session(session_id, citizen, outcome, relying_service, now, actor)
-        # One save: the sign-in, the spent attempt and the new session are stored together.
-        self.save(citizen, attempt, session)
-        return self._signed_in(session, now)
+        # Another request may change the citizen meanwhile: each retry decides on fresh state.
+        return retry_on_conflict(lambda: self._complete_once(context, presented, actor))
 
-    def _refuse_spent_attempt(
-        self,
-        citizen: Citizen,
-        attempt: AuthenticationAttempt,
-        context: Attempt,
-        presented: Presented,
-        now: datetime,
-        actor: str,
-    ) -> None:
+    def _complete_once(self, context: Attempt, presented: Presented, actor: str) -> SignedIn:
+        attempt: AuthenticationAttempt = self._get(
+            AuthenticationAttempt, context.attempt_id, "attempt_id"
+        )
+        sign_in = SignIn(
+            self._citizen(attempt.citizen_id), attempt, context, presented, self._clock(), actor
+        )
+        self._refuse_spent_attempt(sign_in)
+        session_id = uuid.uuid4()
+        outcome = self._authenticate(sign_in, str(session_id))
+        if "password" in outcome.methods:
+            self._rehash_outdated_password(sign_in.citizen, presented.password, actor)
+        session = self._open_session(sign_in, session_id, outcome)
+        # One save: the sign-in, the spent attempt and the new session are stored together.
+        self.save(sign_in.citizen, attempt, session)
+        return self._signed_in(session, sign_in.now)
+
+    def _refuse_spent_attempt(self, sign_in: SignIn) -> None:
         """An attempt already used or expired is refused before any factor is checked, and the
         refusal is recorded on the citizen."""
-        refusal = attempt.refusal(now)
+        refusal = sign_in.attempt.refusal(sign_in.now)
         if refusal:
-            citizen.refuse(context, presented, refusal, actor=actor)
-            self.save(citizen)
+            sign_in.citizen.refuse(sign_in.context, sign_in.presented, refusal, actor=sign_in.actor)
+            self.save(sign_in.citizen)
             raise AuthenticationFailedError(refusal)
 
-    def _authenticate(
-        self,
-        citizen: Citizen,
-        attempt: AuthenticationAttempt,
-        context: Attempt,
-        presented: Presented,
-        now: datetime,
-        session_id: str,
-        actor: str,
-    ) -> Outcome:
+    def _authenticate(self, sign_in: SignIn, session_id: str) -> Outcome:
         """The citizen decides on the presented factors and the attempt is spent; a failure is
         saved and raised here, a success is left for the caller to save with its session."""
+        citizen, attempt = sign_in.citizen, sign_in.attempt
         outcome = citizen.authenticate(
-            context,
-            presented,
-            self._factor_checks(citizen, attempt, now),
+            sign_in.context,
+            sign_in.presented,
+            self._factor_checks(citizen, attempt, sign_in.now),
             self.settings.lockout,
-            now,
+            sign_in.now,
             session_id=session_id,
             allow_aal3=self.settings.allow_aal3,
-            actor=actor,
+            actor=sign_in.actor,
         )
-        attempt.complete(outcome.ok, actor=actor)
+        attempt.complete(outcome.ok, actor=sign_in.actor)
         if not outcome.ok:
             self.save(citizen, attempt)
             raise AuthenticationFailedError(outcome.reason, outcome.retry_after)
@@ -513,25 +501,18 @@ class IdentityApplication(LedgerApplication):
         if passwords.needs_rehash(citizen.password_hash()):
             citizen.rehash_password(passwords.hash_password(password), actor=actor)
 
-    def _open_session(
-        self,
-        session_id: UUID,
-        citizen: Citizen,
-        outcome: Outcome,
-        relying_service: str,
-        now: datetime,
-        actor: str,
-    ) -> Session:
+    def _open_session(self, sign_in: SignIn, session_id: UUID, outcome: Outcome) -> Session:
+        now = sign_in.now
         expires_at = now + self.settings.session_absolute
         return Session(
             session_id,
-            str(citizen.id),
+            str(sign_in.citizen.id),
             outcome.acr,
             [AMR[method] for method in outcome.methods],
-            relying_service,
+            sign_in.context.relying_service,
             now,
             expires_at,
-            actor=actor,
+            actor=sign_in.actor,
             token_id=_new_token_id(),
             idle_expires_at=min(now + self.settings.session_idle, expires_at),
         )
