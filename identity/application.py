@@ -15,7 +15,7 @@ import os
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -49,7 +49,8 @@ from identity.session import (
     Session,
     SessionRefused,
 )
-from identity.tokens import MAX_TOKEN_LENGTH, TokenError, TokenSigner, TokenVerifier, jwks
+from identity.token_issuance import TokenIssuer
+from identity.tokens import MAX_TOKEN_LENGTH, TokenError, TokenSigner
 from identity.validation import (
     POLICY_MESSAGES,
     client_violations,
@@ -167,7 +168,7 @@ ATTEMPT_EVENTS = {
 
 
 @dataclass(frozen=True)
-class SignIn:
+class Completion:
     """One try at completing an authentication, as each of its steps reads it."""
 
     citizen: Citizen
@@ -203,7 +204,9 @@ class IdentityApplication(LedgerApplication):
         self._data_keys = data_keys
         self._national_ids = national_ids
         self._token_signer = token_signer
-        self._token_verifier = TokenVerifier(jwks([token_signer.jwk()]))
+        self._tokens = TokenIssuer(
+            token_signer, issuer=settings.token_issuer, audience=settings.token_audience
+        )
         self.settings = settings
         self._clock = clock
 
@@ -452,43 +455,45 @@ class IdentityApplication(LedgerApplication):
         attempt: AuthenticationAttempt = self._get(
             AuthenticationAttempt, context.attempt_id, "attempt_id"
         )
-        sign_in = SignIn(
+        completion = Completion(
             self._citizen(attempt.citizen_id), attempt, context, presented, self._clock(), actor
         )
-        self._refuse_spent_attempt(sign_in)
+        self._refuse_spent_attempt(completion)
         session_id = uuid.uuid4()
-        outcome = self._authenticate(sign_in, str(session_id))
+        outcome = self._authenticate(completion, str(session_id))
         if "password" in outcome.methods:
-            self._rehash_outdated_password(sign_in.citizen, presented.password, actor)
-        session = self._open_session(sign_in, session_id, outcome)
+            self._rehash_outdated_password(completion.citizen, presented.password, actor)
+        session = self._open_session(completion, session_id, outcome)
         # One save: the sign-in, the spent attempt and the new session are stored together.
-        self.save(sign_in.citizen, attempt, session)
-        return self._signed_in(session, sign_in.now)
+        self.save(completion.citizen, attempt, session)
+        return self._signed_in(session, completion.now)
 
-    def _refuse_spent_attempt(self, sign_in: SignIn) -> None:
+    def _refuse_spent_attempt(self, completion: Completion) -> None:
         """An attempt already used or expired is refused before any factor is checked, and the
         refusal is recorded on the citizen."""
-        refusal = sign_in.attempt.refusal(sign_in.now)
+        refusal = completion.attempt.refusal(completion.now)
         if refusal:
-            sign_in.citizen.refuse(sign_in.context, sign_in.presented, refusal, actor=sign_in.actor)
-            self.save(sign_in.citizen)
+            completion.citizen.refuse(
+                completion.context, completion.presented, refusal, actor=completion.actor
+            )
+            self.save(completion.citizen)
             raise AuthenticationFailedError(refusal)
 
-    def _authenticate(self, sign_in: SignIn, session_id: str) -> Outcome:
+    def _authenticate(self, completion: Completion, session_id: str) -> Outcome:
         """The citizen decides on the presented factors and the attempt is spent; a failure is
         saved and raised here, a success is left for the caller to save with its session."""
-        citizen, attempt = sign_in.citizen, sign_in.attempt
+        citizen, attempt = completion.citizen, completion.attempt
         outcome = citizen.authenticate(
-            sign_in.context,
-            sign_in.presented,
-            self._factor_checks(citizen, attempt, sign_in.now),
+            completion.context,
+            completion.presented,
+            self._factor_checks(citizen, attempt, completion.now),
             self.settings.lockout,
-            sign_in.now,
+            completion.now,
             session_id=session_id,
             allow_aal3=self.settings.allow_aal3,
-            actor=sign_in.actor,
+            actor=completion.actor,
         )
-        attempt.complete(outcome.ok, actor=sign_in.actor)
+        attempt.complete(outcome.ok, actor=completion.actor)
         if not outcome.ok:
             self.save(citizen, attempt)
             raise AuthenticationFailedError(outcome.reason, outcome.retry_after)
@@ -501,18 +506,18 @@ class IdentityApplication(LedgerApplication):
         if passwords.needs_rehash(citizen.password_hash()):
             citizen.rehash_password(passwords.hash_password(password), actor=actor)
 
-    def _open_session(self, sign_in: SignIn, session_id: UUID, outcome: Outcome) -> Session:
-        now = sign_in.now
+    def _open_session(self, completion: Completion, session_id: UUID, outcome: Outcome) -> Session:
+        now = completion.now
         expires_at = now + self.settings.session_absolute
         return Session(
             session_id,
-            str(sign_in.citizen.id),
+            str(completion.citizen.id),
             outcome.acr,
             [AMR[method] for method in outcome.methods],
-            sign_in.context.relying_service,
+            completion.context.relying_service,
             now,
             expires_at,
-            actor=sign_in.actor,
+            actor=completion.actor,
             token_id=_new_token_id(),
             idle_expires_at=min(now + self.settings.session_idle, expires_at),
         )
@@ -563,7 +568,7 @@ class IdentityApplication(LedgerApplication):
         _check_token_field(token)
         now = self._clock()
         try:
-            claims = self._verify(token, now)
+            claims = self._tokens.verify(token, now)
         except TokenError as error:
             return Introspection(False, error.reason)
         session = self._session_of(claims)
@@ -598,7 +603,7 @@ class IdentityApplication(LedgerApplication):
         try:
             # The session, not the token's copy of its deadline, says whether it is still
             # going, and tells an idle session from an ended one.
-            claims = self._verify(token, now, check_expiry=False)
+            claims = self._tokens.verify(token, now, check_expiry=False)
         except TokenError as error:
             raise Unauthenticated(f"token refused: {error}", reason="INVALID_TOKEN") from None
         session = self._session_of(claims)
@@ -620,39 +625,8 @@ class IdentityApplication(LedgerApplication):
         return self._signed_in(session, now)
 
     def _signed_in(self, session: Session, now: datetime) -> SignedIn:
-        """The session's current token, signed: it expires with the session's next deadline."""
-        claims = self._token_claims(session, now)
-        return SignedIn(
-            str(session.id),
-            self._token_signer.sign(claims),
-            session.acr,
-            list(session.amr),
-            datetime.fromtimestamp(claims["exp"], UTC),
-        )
-
-    def _token_claims(self, session: Session, now: datetime) -> dict[str, Any]:
-        """The claims of every token issued, at sign-in and at refresh alike."""
-        return {
-            "iss": self.settings.token_issuer,
-            "sub": session.citizen_id,
-            "aud": self.settings.token_audience,
-            "iat": int(now.timestamp()),
-            # Whole seconds (RFC 7519 NumericDate), rounded down: never past the deadline.
-            "exp": int(session.token_expires_at().timestamp()),
-            "jti": session.token_id,
-            "sid": str(session.id),
-            "acr": session.acr,
-            "amr": session.amr,
-        }
-
-    def _verify(self, token: str, now: datetime, *, check_expiry: bool = True) -> dict[str, Any]:
-        return self._token_verifier.verify(
-            token,
-            issuer=self.settings.token_issuer,
-            audience=self.settings.token_audience,
-            now=now,
-            check_expiry=check_expiry,
-        )
+        token, expires_at = self._tokens.issue(session, now)
+        return SignedIn(str(session.id), token, session.acr, list(session.amr), expires_at)
 
     def _session_of(self, claims: dict[str, Any]) -> Session | None:
         try:
@@ -685,7 +659,7 @@ class IdentityApplication(LedgerApplication):
         return [self.repository.get(UUID(session_id)) for session_id in citizen.session_ids]
 
     def jwks_json(self) -> dict[str, object]:
-        return jwks([self._token_signer.jwk()])
+        return self._tokens.jwks()
 
     # --- helpers --------------------------------------------------------------------------------
 
