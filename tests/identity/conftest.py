@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
@@ -12,6 +13,7 @@ from civitas.node import Node
 from identity.application import IdentityApplication, IdentitySettings
 from identity.passkeys import RelyingParty
 from identity.personal_data import DataKeyStore, NationalIdentifierIndex, data_key_table
+from identity.session import Session
 from identity.tokens import TokenSigner
 from ledger.data_access import DataAccessLog
 
@@ -68,3 +70,19 @@ def seed_of(provisioning_uri: str) -> str:
 
 def code_at(seed: str, moment: datetime) -> str:
     return pyotp.TOTP(seed).at(moment)
+
+
+def new_session(start: datetime, end: datetime, idle_end: datetime, token_id: str) -> Session:
+    """A session of an AAL2 sign-in (password and TOTP) at the "portal" relying service."""
+    return Session(
+        uuid.uuid4(),
+        str(uuid.uuid4()),
+        "AAL2",
+        ["pwd", "otp"],
+        "portal",
+        start,
+        end,
+        actor=ACTOR,
+        token_id=token_id,
+        idle_expires_at=idle_end,
+    )

@@ -23,6 +23,7 @@ from identity.citizen import Presented
 from identity.session import REUSE_REASON, Refresh, Session, SessionRefused
 from identity.tokens import TokenSigner
 from ledger.errors import Aborted, InvalidInput, Unauthenticated
+from tests.identity import conftest
 from tests.identity.conftest import ACTOR, Clock, person
 
 PASSWORD = "correct horse battery staple"
@@ -257,18 +258,7 @@ MODEL_END = timedelta(hours=2)  # short, so that a few steps reach it
 
 
 def new_session() -> Session:
-    return Session(
-        uuid.uuid4(),
-        str(uuid.uuid4()),
-        "AAL2",
-        ["pwd", "otp"],
-        "portal",
-        T0,
-        T0 + MODEL_END,
-        actor=ACTOR,
-        token_id="jti-0",
-        idle_expires_at=T0 + IDLE,
-    )
+    return conftest.new_session(T0, T0 + MODEL_END, T0 + IDLE, "jti-0")
 
 
 # Steps just inside the idle window reach the absolute end within a few refreshes.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from identity.session import Session
 from identity.token_issuance import TokenIssuer
 from identity.tokens import TokenError, TokenSigner, TokenVerifier
+from tests.identity.conftest import new_session
 
 NOW = datetime(2026, 11, 23, 9, 0, 0, 750_000, tzinfo=UTC)  # a fraction of a second past
 SIGNER = TokenSigner("t1", Ed25519PrivateKey.generate())
@@ -18,18 +18,7 @@ ISSUER = TokenIssuer(SIGNER, issuer="civitas", audience="portal")
 
 
 def session() -> Session:
-    return Session(
-        uuid.uuid4(),
-        str(uuid.uuid4()),
-        "AAL2",
-        ["pwd", "otp"],
-        "portal",
-        NOW,
-        NOW + timedelta(hours=12),
-        actor="service:test",
-        token_id="jti-1",
-        idle_expires_at=NOW + timedelta(minutes=30),
-    )
+    return new_session(NOW, NOW + timedelta(hours=12), NOW + timedelta(minutes=30), "jti-1")
 
 
 def test_the_claims_name_the_session_and_expire_with_its_next_deadline() -> None:
