@@ -11,18 +11,18 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from civitas.api.audit import AuditServicer
+from civitas.api.history import HistoryServicer
+from civitas.api.identity import IdentityServicer
+from civitas.api.interceptor import CallerAuthenticator, CallerInterceptor
+from civitas.api.projection_rows import ProjectionRowStream
+from civitas.api.transactions import TransactionServicer
 from civitas.config import Config, ConfigError
 from civitas.metrics import serve_metrics
 from civitas.node import Node
-from civitas.rpc import CallerAuthenticator, CallerInterceptor
 from civitas.server_tls import ServerTls, read_server_tls
-from identity.identity_service import IdentityServicer
-from ledger.audit_service import AuditServicer
 from ledger.sequencer import SequencerService
-from projections.audit_projection_service import ProjectionRowStream
-from projections.history_service import HistoryServicer
 from projections.service import ProjectionService
-from projections.transaction_service import TransactionServicer
 from protos.civitas.v1 import (
     audit_pb2,
     audit_pb2_grpc,

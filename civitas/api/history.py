@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import grpc
 
+from civitas.api.timestamps import bound_from, to_timestamp
 from ledger.accounts import CURRENT_CALLER
-from ledger.timestamps import bound_from, to_timestamp
 from projections.history import History
 from projections.timeline_view import TimelineItem
 from protos.civitas.v1 import history_pb2 as pb

@@ -7,13 +7,13 @@ import json
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from civitas.api.timestamps import to_timestamp
 from identity.application import CitizenView, IdentityApplication, SignedIn
 from identity.assurance import AAL_TO_EIDAS, IDENTITY_TO_EIDAS
 from identity.citizen import Factor, Presented
 from identity.session import Session
 from identity.validation import PERSONAL_FIELDS
 from ledger.accounts import CURRENT_CALLER
-from ledger.timestamps import to_timestamp
 from protos.civitas.v1 import identity_pb2 as pb
 from protos.civitas.v1 import identity_pb2_grpc
 

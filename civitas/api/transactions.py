@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import grpc
 
+from civitas.api.timestamps import optional_timestamp, to_timestamp
 from ledger.accounts import CURRENT_CALLER
 from ledger.errors import NotAllowed
-from ledger.timestamps import optional_timestamp, to_timestamp
 from ledger.transactions import TransactionsApplication, TransactionView
 from projections.cases import Cases
 from protos.civitas.v1 import transaction_pb2 as pb
