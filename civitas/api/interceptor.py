@@ -28,6 +28,7 @@ from google.protobuf.message import DecodeError, Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from civitas.api.roles import role_allowed
 from civitas.logs import CURRENT_REQUEST_ID, REQUEST_ID_HEADER, call_fields, request_id_from
 from civitas.messages import choose_locale, localized_message
 from ledger.accounts import CURRENT_CALLER, Caller, ServiceAccounts
@@ -223,7 +224,7 @@ class CallerInterceptor(_ServerInterceptor):
         roles: Mapping[str, frozenset[str]],
         on_finished: CallObserver | None = None,
     ) -> None:
-        """`roles` maps a service name, or a `service/Method` name, to the roles allowed."""
+        """`roles` maps each `package.Service/Method` to the roles allowed (civitas.api.roles)."""
         self._authenticate = authenticate
         self._roles = roles
         self._on_finished = on_finished
@@ -237,8 +238,7 @@ class CallerInterceptor(_ServerInterceptor):
         method: str = handler_call_details.method
         if handler is None or method.startswith(OPEN_SERVICES):
             return handler
-        service = method.rsplit("/", 1)[0].lstrip("/")
-        allowed = self._roles.get(method.lstrip("/"), self._roles.get(service, frozenset()))
+        allowed = self._roles.get(method.lstrip("/"), frozenset())  # no entry: nobody
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(handler.unary_unary, allowed, method),
@@ -265,7 +265,7 @@ class CallerInterceptor(_ServerInterceptor):
             _send_request_id(context, call.request_id)
             caller = self._authenticate(context)
             call.caller = caller.name
-            if not _role_allowed(caller.role, allowed):
+            if not role_allowed(caller.role, allowed):
                 raise NotAllowed(
                     f"role {caller.role!r} may not call this service", reason="ROLE_NOT_ALLOWED"
                 )
@@ -345,10 +345,6 @@ def _parsed(request: Any) -> Any:
     if request is _UNDECODABLE:
         raise MalformedRequest
     return request
-
-
-def _role_allowed(role: str, allowed: frozenset[str]) -> bool:
-    return role in allowed or ("agency:*" in allowed and role.startswith("agency:"))
 
 
 def _accept_language(context: grpc.ServicerContext) -> str:

@@ -350,7 +350,9 @@ def test_server() -> Iterator[tuple[grpc.Channel, ServiceMetrics]]:
         futures.ThreadPoolExecutor(max_workers=4),
         interceptors=[
             CallerInterceptor(
-                authenticate, {"test.Probe": frozenset({"admin"})}, metrics.rpc_finished
+                authenticate,
+                {f"test.Probe/{name}": frozenset({"admin"}) for name in handlers},
+                metrics.rpc_finished,
             )
         ],
     )
