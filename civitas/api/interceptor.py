@@ -28,9 +28,9 @@ from google.protobuf.message import DecodeError, Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from civitas.api.call_log import CURRENT_REQUEST_ID, REQUEST_ID_HEADER, call_fields, request_id_from
+from civitas.api.localized_messages import choose_locale, localized_message
 from civitas.api.roles import role_allowed
-from civitas.logs import CURRENT_REQUEST_ID, REQUEST_ID_HEADER, call_fields, request_id_from
-from civitas.messages import choose_locale, localized_message
 from ledger.accounts import CURRENT_CALLER, Caller, ServiceAccounts
 from ledger.breaker import COOL_DOWN_SECONDS
 from ledger.errors import (

@@ -6,7 +6,7 @@ import pytest
 from google.rpc import code_pb2, error_details_pb2
 
 from civitas.api.interceptor import status_for
-from civitas.messages import MESSAGES, choose_locale, localized_message
+from civitas.api.localized_messages import MESSAGES, choose_locale, localized_message
 from ledger.errors import (
     Aborted,
     FieldViolation,
