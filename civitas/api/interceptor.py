@@ -28,10 +28,11 @@ from google.protobuf.message import DecodeError, Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from civitas.api.authorization import CURRENT_CALLER
 from civitas.api.call_log import CURRENT_REQUEST_ID, REQUEST_ID_HEADER, call_fields, request_id_from
 from civitas.api.localized_messages import choose_locale, localized_message
 from civitas.api.roles import role_allowed
-from ledger.accounts import CURRENT_CALLER, Caller, ServiceAccounts
+from ledger.accounts import Caller, ServiceAccounts
 from ledger.breaker import COOL_DOWN_SECONDS
 from ledger.errors import (
     Aborted,

@@ -1,8 +1,7 @@
 """TransactionService: protobuf in, one application call, protobuf out.
 
-It lives beside the read models rather than in `ledger/`: its writes go to the transaction
-domain (`ledger.transactions`) but its reads come from projections, and `ledger/` must not
-depend on `projections/`.
+Writes go to the transaction domain (`ledger.transactions`), reads to the read models
+(`projections.cases`); whose case the caller may touch is decided by `civitas.api.authorization`.
 """
 
 from __future__ import annotations
@@ -11,9 +10,8 @@ from collections.abc import Iterator
 
 import grpc
 
+from civitas.api.authorization import actor_of, agency_of, citizen_of, current_caller, is_citizen
 from civitas.api.timestamps import optional_timestamp, to_timestamp
-from ledger.accounts import CURRENT_CALLER
-from ledger.errors import NotAllowed
 from ledger.transactions import TransactionsApplication, TransactionView
 from projections.cases import Cases
 from protos.civitas.v1 import transaction_pb2 as pb
@@ -110,8 +108,8 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
     def GetTransaction(
         self, request: pb.GetTransactionRequest, context: grpc.ServicerContext
     ) -> pb.Transaction:
-        caller = CURRENT_CALLER.get()
-        if caller.role == "citizen":
+        caller = current_caller()
+        if is_citizen(caller):
             return _transaction(self._cases.read_as_citizen(caller.name, request.transaction_id))
         view = self._cases.read_as_agency(
             _agency(), request.transaction_id, request.purpose, _actor()
@@ -144,8 +142,8 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
     def WatchTransaction(
         self, request: pb.WatchTransactionRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.Transaction]:
-        caller = CURRENT_CALLER.get()
-        if caller.role == "citizen":
+        caller = current_caller()
+        if is_citizen(caller):
             first = self._cases.read_as_citizen(caller.name, request.transaction_id)
         else:
             first = self._cases.read_as_agency(
@@ -157,21 +155,15 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
 
 
 def _actor() -> str:
-    return CURRENT_CALLER.get().principal
+    return actor_of(current_caller())
 
 
 def _agency() -> str:
-    role = CURRENT_CALLER.get().role
-    if not role.startswith("agency:"):
-        raise NotAllowed("only an agency account acts on cases", reason="AGENCY_ONLY")
-    return role.removeprefix("agency:")
+    return agency_of(current_caller())
 
 
 def _citizen() -> str:
-    caller = CURRENT_CALLER.get()
-    if caller.role != "citizen":
-        raise NotAllowed("only the citizen themself may do this", reason="CITIZEN_ONLY")
-    return caller.name
+    return citizen_of(current_caller())
 
 
 def _transaction(view: TransactionView) -> pb.Transaction:
