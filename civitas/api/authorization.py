@@ -10,25 +10,15 @@ case, so every decision that depends on the caller is made here.
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import Protocol
 from uuid import UUID
 
 from ledger.accounts import Caller
 from ledger.errors import NotAllowed
+from ledger.transactions import Parties
 
 # Set by the interceptor for the length of a call, so a servicer reads the caller without
 # every method threading it through by hand.
 CURRENT_CALLER: ContextVar[Caller] = ContextVar("civitas_caller")
-
-
-class Case(Protocol):
-    """Whose case it is: all an ownership check reads (a Transaction or its view)."""
-
-    @property
-    def agency(self) -> str: ...
-
-    @property
-    def citizen_id(self) -> str: ...
 
 
 def current_caller() -> Caller:
@@ -58,7 +48,7 @@ def citizen_of(caller: Caller) -> str:
     return caller.name
 
 
-def require_own_case(caller: Caller, case: Case) -> None:
+def require_own_case(caller: Caller, case: Parties) -> None:
     """To act on a case: an agency only on its own cases, a citizen only on their own."""
     if is_citizen(caller):
         if not _same_citizen(caller.name, case.citizen_id):
@@ -77,7 +67,7 @@ def require_own_case(caller: Caller, case: Case) -> None:
         )
 
 
-def require_readable_case(caller: Caller, case: Case) -> None:
+def require_readable_case(caller: Caller, case: Parties) -> None:
     """To read a case: the same owners as `require_own_case`, refused in a reader's words."""
     if is_citizen(caller):
         if not _same_citizen(caller.name, case.citizen_id):

@@ -7,12 +7,21 @@ Writes go to the transaction domain (`ledger.transactions`), reads to the read m
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 import grpc
 
-from civitas.api.authorization import actor_of, agency_of, citizen_of, current_caller, is_citizen
+from civitas.api.authorization import (
+    actor_of,
+    agency_of,
+    citizen_of,
+    current_caller,
+    is_citizen,
+    require_own_case,
+    require_readable_case,
+)
 from civitas.api.timestamps import optional_timestamp, to_timestamp
-from ledger.transactions import TransactionsApplication, TransactionView
+from ledger.transactions import CaseCheck, TransactionsApplication, TransactionView
 from projections.cases import Cases
 from protos.civitas.v1 import transaction_pb2 as pb
 from protos.civitas.v1 import transaction_pb2_grpc
@@ -45,7 +54,7 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
     ) -> pb.Transaction:
         return _transaction(
             self._transactions.start_review(
-                _agency(), request.transaction_id, request.reason, _actor()
+                _agency_case(), request.transaction_id, request.reason, _actor()
             )
         )
 
@@ -54,7 +63,7 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
     ) -> pb.Transaction:
         return _transaction(
             self._transactions.request_information(
-                _agency(), request.transaction_id, request.reason, _actor()
+                _agency_case(), request.transaction_id, request.reason, _actor()
             )
         )
 
@@ -63,7 +72,7 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
     ) -> pb.Transaction:
         return _transaction(
             self._transactions.resume_review(
-                _agency(), request.transaction_id, request.reason, _actor()
+                _agency_case(), request.transaction_id, request.reason, _actor()
             )
         )
 
@@ -71,21 +80,27 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
         self, request: pb.TransitionRequest, context: grpc.ServicerContext
     ) -> pb.Transaction:
         return _transaction(
-            self._transactions.approve(_agency(), request.transaction_id, request.reason, _actor())
+            self._transactions.approve(
+                _agency_case(), request.transaction_id, request.reason, _actor()
+            )
         )
 
     def RejectTransaction(
         self, request: pb.TransitionRequest, context: grpc.ServicerContext
     ) -> pb.Transaction:
         return _transaction(
-            self._transactions.reject(_agency(), request.transaction_id, request.reason, _actor())
+            self._transactions.reject(
+                _agency_case(), request.transaction_id, request.reason, _actor()
+            )
         )
 
     def CompleteTransaction(
         self, request: pb.TransitionRequest, context: grpc.ServicerContext
     ) -> pb.Transaction:
         return _transaction(
-            self._transactions.complete(_agency(), request.transaction_id, request.reason, _actor())
+            self._transactions.complete(
+                _agency_case(), request.transaction_id, request.reason, _actor()
+            )
         )
 
     def WithdrawTransaction(
@@ -93,7 +108,7 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
     ) -> pb.Transaction:
         return _transaction(
             self._transactions.withdraw(
-                _citizen(), request.transaction_id, request.reason, _actor()
+                _citizen_case(), request.transaction_id, request.reason, _actor()
             )
         )
 
@@ -101,7 +116,7 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
         self, request: pb.ProvideInformationRequest, context: grpc.ServicerContext
     ) -> pb.Transaction:
         view = self._transactions.provide_information(
-            _citizen(), request.transaction_id, list(request.documents), request.note, _actor()
+            _citizen_case(), request.transaction_id, list(request.documents), request.note, _actor()
         )
         return _transaction(view)
 
@@ -109,10 +124,11 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
         self, request: pb.GetTransactionRequest, context: grpc.ServicerContext
     ) -> pb.Transaction:
         caller = current_caller()
+        may_read = partial(require_readable_case, caller)
         if is_citizen(caller):
-            return _transaction(self._cases.read_as_citizen(caller.name, request.transaction_id))
+            return _transaction(self._cases.read(may_read, request.transaction_id))
         view = self._cases.read_as_agency(
-            _agency(), request.transaction_id, request.purpose, _actor()
+            may_read, _agency(), request.transaction_id, request.purpose, _actor()
         )
         return _transaction(view)
 
@@ -143,11 +159,16 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
         self, request: pb.WatchTransactionRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.Transaction]:
         caller = current_caller()
+        may_read = partial(require_readable_case, caller)
         if is_citizen(caller):
-            first = self._cases.read_as_citizen(caller.name, request.transaction_id)
+            first = self._cases.read(may_read, request.transaction_id)
         else:
             first = self._cases.read_as_agency(
-                _agency(), request.transaction_id, "watching the case's progress", _actor()
+                may_read,
+                _agency(),
+                request.transaction_id,
+                "watching the case's progress",
+                _actor(),
             )
         views = self._cases.watch(lambda: self._transactions.get(first.id), context.is_active)
         for view in views:
@@ -162,8 +183,18 @@ def _agency() -> str:
     return agency_of(current_caller())
 
 
-def _citizen() -> str:
-    return citizen_of(current_caller())
+def _agency_case() -> CaseCheck:
+    """An agency's step: refused at once unless an agency calls, then its own cases only."""
+    caller = current_caller()
+    agency_of(caller)
+    return partial(require_own_case, caller)
+
+
+def _citizen_case() -> CaseCheck:
+    """A citizen's step: refused at once unless the citizen calls, then their own case only."""
+    caller = current_caller()
+    citizen_of(caller)
+    return partial(require_own_case, caller)
 
 
 def _transaction(view: TransactionView) -> pb.Transaction:
