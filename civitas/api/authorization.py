@@ -50,35 +50,33 @@ def citizen_of(caller: Caller) -> str:
 
 def require_own_case(caller: Caller, case: Parties) -> None:
     """To act on a case: an agency only on its own cases, a citizen only on their own."""
+    _require_owner(caller, case, acting=True)
+
+
+def require_readable_case(caller: Caller, case: Parties) -> None:
+    """To read a case: the same owners as `require_own_case`, refused in a reader's words."""
+    _require_owner(caller, case, acting=False)
+
+
+def _require_owner(caller: Caller, case: Parties, *, acting: bool) -> None:
     if is_citizen(caller):
         if not _same_citizen(caller.name, case.citizen_id):
-            raise NotAllowed(
-                "this transaction belongs to another citizen", reason="CASE_OF_ANOTHER_CITIZEN"
+            message = (
+                "this transaction belongs to another citizen" if acting else "this is not your case"
             )
+            raise NotAllowed(message, reason="CASE_OF_ANOTHER_CITIZEN")
         return
     # NotAllowed rather than NotFound, although it tells a foreign agency that the id exists:
     # callers are authenticated agency services, ids are not guessable without the owner's
     # idempotency key, and a plain refusal makes misrouted cases easy to see.
     agency = agency_of(caller)
     if case.agency != agency:
-        raise NotAllowed(
-            f"agency {agency!r} cannot act on agency {case.agency!r}'s cases",
-            reason="CASE_OF_ANOTHER_AGENCY",
+        message = (
+            f"agency {agency!r} cannot act on agency {case.agency!r}'s cases"
+            if acting
+            else f"agency {agency} cannot read agency {case.agency}'s cases"
         )
-
-
-def require_readable_case(caller: Caller, case: Parties) -> None:
-    """To read a case: the same owners as `require_own_case`, refused in a reader's words."""
-    if is_citizen(caller):
-        if not _same_citizen(caller.name, case.citizen_id):
-            raise NotAllowed("this is not your case", reason="CASE_OF_ANOTHER_CITIZEN")
-        return
-    agency = agency_of(caller)
-    if case.agency != agency:
-        raise NotAllowed(
-            f"agency {agency} cannot read agency {case.agency}'s cases",
-            reason="CASE_OF_ANOTHER_AGENCY",
-        )
+        raise NotAllowed(message, reason="CASE_OF_ANOTHER_AGENCY")
 
 
 def _same_citizen(name: str, citizen_id: str) -> bool:
