@@ -12,9 +12,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from civitas.api.audit import AuditServicer
+from civitas.api.authentication import CallerAuthenticator
 from civitas.api.history import HistoryServicer
 from civitas.api.identity import IdentityServicer
-from civitas.api.interceptor import CallerAuthenticator, CallerInterceptor
+from civitas.api.interceptor import CallerInterceptor
 from civitas.api.projection_rows import ProjectionRowStream
 from civitas.api.roles import ROLES, SERVICES
 from civitas.api.transactions import TransactionServicer
