@@ -1,10 +1,10 @@
-"""Reading government cases: the record that an agency did, queues and live updates.
+"""Reading government cases: the record of an agency's reading, queues and live updates.
 
 Writes go through `ledger.transactions`; reads come here. Who may read a case is the API
 layer's check (`civitas.api.authorization`: an agency its own cases, a citizen their own),
 asked before the case is returned. An agency states a purpose, recorded before the case is
-returned (the citizen sees it in their history). Queues come from the queue projection, never from a
-replay of events on the request path.
+returned (the citizen sees it in their history). Queues come from the queue projection, never
+from a replay of events on the request path.
 """
 
 from __future__ import annotations
