@@ -1,8 +1,9 @@
 """Log lines for people (text) and for log pipelines (one JSON object a line), with the id of
 the request they belong to.
 
-The request id lives in a context variable the gRPC interceptor sets for the length of a call,
-so every line logged while serving it carries the id, whichever module logs it. Only the fields
+The request id lives in a context variable the gRPC interceptor sets for the length of a call
+(`civitas.api.call_log`), so every line logged while serving it carries the id, whichever
+module logs it. Only the fields
 named here ever reach a JSON line: a stray `extra=` cannot leak metadata or a request body.
 """
 
@@ -10,35 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
-import uuid
-from collections.abc import Mapping, Sequence
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from civitas.api.call_log import CALL_FIELDS, CURRENT_REQUEST_ID
 from civitas.config import LOG_FORMATS
-
-REQUEST_ID_HEADER = "x-request-id"
-# The access log line's fields (besides time, level, logger, message and request_id).
-CALL_FIELDS = ("method", "caller", "code", "duration_ms")
-
-CURRENT_REQUEST_ID: ContextVar[str | None] = ContextVar("civitas_request_id", default=None)
-
-# A caller's own id is kept when it is short and plain, so it can be followed across services;
-# anything else (long, spaces, quotes, control characters) is replaced, never echoed.
-_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}")
-
-
-def request_id_from(metadata: Sequence[tuple[str, str | bytes]]) -> str:
-    """The caller's `x-request-id` when it is sane, else a new random id."""
-    for key, value in metadata:
-        if key == REQUEST_ID_HEADER and isinstance(value, str):
-            if _SANE_REQUEST_ID.fullmatch(value):
-                return value
-            break
-    return uuid.uuid4().hex
 
 
 class RequestIdFilter(logging.Filter):
@@ -99,16 +77,6 @@ def configure_logging(log_format: str, stream: TextIO | None = None) -> logging.
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     return handler
-
-
-def call_fields(method: str, caller: str | None, code: str, seconds: float) -> Mapping[str, object]:
-    """The access line's fields, as `extra=` for `logging`."""
-    return {
-        "method": method,
-        "caller": caller,
-        "code": code,
-        "duration_ms": round(seconds * 1000, 3),
-    }
 
 
 def _rfc3339(created: float) -> str:

@@ -11,48 +11,28 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from civitas.api.audit import AuditServicer
+from civitas.api.authentication import CallerAuthenticator
+from civitas.api.history import HistoryServicer
+from civitas.api.identity import IdentityServicer
+from civitas.api.interceptor import CallerInterceptor
+from civitas.api.projection_rows import ProjectionRowStream
+from civitas.api.roles import ROLES, SERVICES
+from civitas.api.transactions import TransactionServicer
 from civitas.config import Config, ConfigError
 from civitas.metrics import serve_metrics
 from civitas.node import Node
-from civitas.rpc import CallerAuthenticator, CallerInterceptor
 from civitas.server_tls import ServerTls, read_server_tls
-from identity.identity_service import IdentityServicer
-from ledger.audit_service import AuditServicer
 from ledger.sequencer import SequencerService
-from projections.audit_projection_service import ProjectionRowStream
-from projections.history_service import HistoryServicer
 from projections.service import ProjectionService
-from projections.transaction_service import TransactionServicer
 from protos.civitas.v1 import (
-    audit_pb2,
     audit_pb2_grpc,
-    history_pb2,
     history_pb2_grpc,
-    identity_pb2,
     identity_pb2_grpc,
-    transaction_pb2,
     transaction_pb2_grpc,
 )
 
 log = logging.getLogger("civitas.server")
-
-AUDIT_SERVICE = audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name
-IDENTITY_SERVICE = identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name
-HISTORY_SERVICE = history_pb2.DESCRIPTOR.services_by_name["HistoryService"].full_name
-TRANSACTION_SERVICE = transaction_pb2.DESCRIPTOR.services_by_name["TransactionService"].full_name
-# A service name sets the roles for all its methods; a full method name overrides it.
-ROLES = {
-    AUDIT_SERVICE: frozenset({"auditor", "admin"}),
-    IDENTITY_SERVICE: frozenset({"agency:*", "admin"}),
-    f"{IDENTITY_SERVICE}/UnlockFactor": frozenset({"admin"}),
-    f"{IDENTITY_SERVICE}/EraseCitizen": frozenset({"admin"}),
-    HISTORY_SERVICE: frozenset({"citizen"}),
-    TRANSACTION_SERVICE: frozenset({"agency:*"}),
-    f"{TRANSACTION_SERVICE}/WithdrawTransaction": frozenset({"citizen"}),
-    f"{TRANSACTION_SERVICE}/ProvideInformation": frozenset({"citizen"}),
-    f"{TRANSACTION_SERVICE}/GetTransaction": frozenset({"agency:*", "citizen"}),
-    f"{TRANSACTION_SERVICE}/WatchTransaction": frozenset({"agency:*", "citizen"}),
-}
 
 
 def build_server(node: Node) -> tuple[grpc.Server, health.HealthServicer]:
@@ -79,11 +59,10 @@ def build_server(node: Node) -> tuple[grpc.Server, health.HealthServicer]:
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    ours = (AUDIT_SERVICE, IDENTITY_SERVICE, HISTORY_SERVICE, TRANSACTION_SERVICE)
     reflection.enable_server_reflection(
-        (*ours, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        (*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    for name in ("", *ours):
+    for name in ("", *SERVICES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return server, health_servicer
 

@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import re
 import secrets
-from contextvars import ContextVar
 from dataclasses import dataclass
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -91,11 +90,6 @@ class Caller:
     def principal(self) -> str:
         """How the caller appears as an entry's actor."""
         return f"citizen:{self.name}" if self.role == "citizen" else f"service:{self.name}"
-
-
-# Set by the RPC edge for the duration of a call, so applications can attribute and authorise
-# without every servicer threading the caller through by hand.
-CURRENT_CALLER: ContextVar[Caller] = ContextVar("civitas_caller")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Domain errors, raised anywhere and turned into gRPC statuses in one place (civitas/rpc.py).
+"""Domain errors, raised anywhere and turned into gRPC statuses in one place (civitas/api/).
 
 Each error carries a stable machine-readable `reason` (UPPER_SNAKE_CASE, AIP-193), sent to the
 caller as `google.rpc.ErrorInfo` in domain `civitas`: a relying service branches on it, never

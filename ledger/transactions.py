@@ -77,6 +77,22 @@ Clock = Callable[[], datetime]
 CitizenExists = Callable[[str], bool]
 
 
+class Parties(Protocol):
+    """Whose case it is: all a check of the caller reads (a Transaction or its view)."""
+
+    @property
+    def agency(self) -> str: ...
+
+    @property
+    def citizen_id(self) -> str: ...
+
+
+# Whether the caller may act on (or read) this case. Only the API layer knows the caller, so it
+# decides (civitas/api/authorization.py); the application asks once the case is loaded and
+# before anything changes, and the check raises NotAllowed to refuse.
+CaseCheck = Callable[[Parties], None]
+
+
 class Step(Protocol):
     """One of the agency's commands on `Transaction`, such as `Transaction.approve`."""
 
@@ -366,46 +382,50 @@ class TransactionsApplication(LedgerApplication):
     # --- the agency's actions: each states its reason (what is missing, a refusal's grounds) ---
 
     def start_review(
-        self, agency: str, transaction_id: str, reason: str, actor: str
+        self, may_act: CaseCheck, transaction_id: str, reason: str, actor: str
     ) -> TransactionView:
-        return self._as_agency(agency, transaction_id, Transaction.start_review, reason, actor)
+        return self._as_agency(may_act, transaction_id, Transaction.start_review, reason, actor)
 
     def request_information(
-        self, agency: str, transaction_id: str, reason: str, actor: str
+        self, may_act: CaseCheck, transaction_id: str, reason: str, actor: str
     ) -> TransactionView:
         return self._as_agency(
-            agency, transaction_id, Transaction.request_information, reason, actor
+            may_act, transaction_id, Transaction.request_information, reason, actor
         )
 
     def resume_review(
-        self, agency: str, transaction_id: str, reason: str, actor: str
+        self, may_act: CaseCheck, transaction_id: str, reason: str, actor: str
     ) -> TransactionView:
-        return self._as_agency(agency, transaction_id, Transaction.resume_review, reason, actor)
+        return self._as_agency(may_act, transaction_id, Transaction.resume_review, reason, actor)
 
-    def approve(self, agency: str, transaction_id: str, reason: str, actor: str) -> TransactionView:
-        return self._as_agency(agency, transaction_id, Transaction.approve, reason, actor)
+    def approve(
+        self, may_act: CaseCheck, transaction_id: str, reason: str, actor: str
+    ) -> TransactionView:
+        return self._as_agency(may_act, transaction_id, Transaction.approve, reason, actor)
 
-    def reject(self, agency: str, transaction_id: str, reason: str, actor: str) -> TransactionView:
-        return self._as_agency(agency, transaction_id, Transaction.reject, reason, actor)
+    def reject(
+        self, may_act: CaseCheck, transaction_id: str, reason: str, actor: str
+    ) -> TransactionView:
+        return self._as_agency(may_act, transaction_id, Transaction.reject, reason, actor)
 
     def complete(
-        self, agency: str, transaction_id: str, reason: str, actor: str
+        self, may_act: CaseCheck, transaction_id: str, reason: str, actor: str
     ) -> TransactionView:
-        return self._as_agency(agency, transaction_id, Transaction.complete, reason, actor)
+        return self._as_agency(may_act, transaction_id, Transaction.complete, reason, actor)
 
     # --- the citizen's actions ------------------------------------------------------------------
 
     def withdraw(
-        self, citizen_id: str, transaction_id: str, reason: str, actor: str
+        self, may_act: CaseCheck, transaction_id: str, reason: str, actor: str
     ) -> TransactionView:
         _check_text("reason", reason, required=True)
-        return self._as_citizen(
-            citizen_id, transaction_id, lambda t, at: t.withdraw(reason, at=at, actor=actor)
+        return self._update(
+            _parse_id(transaction_id), may_act, lambda t, at: t.withdraw(reason, at=at, actor=actor)
         )
 
     def provide_information(
         self,
-        citizen_id: str,
+        may_act: CaseCheck,
         transaction_id: str,
         documents: Sequence[str],
         note: str,
@@ -416,57 +436,33 @@ class TransactionsApplication(LedgerApplication):
             violations.append(FieldViolation("documents", "provide documents or a note"))
         if violations:
             raise InvalidInput(violations)
-        return self._as_citizen(
-            citizen_id,
-            transaction_id,
+        return self._update(
+            _parse_id(transaction_id),
+            may_act,
             lambda t, at: t.provide_information(documents, note, at=at, actor=actor),
         )
 
     # --- helpers --------------------------------------------------------------------------------
 
     def _as_agency(
-        self, agency: str, transaction_id: str, step: Step, reason: str, actor: str
+        self, may_act: CaseCheck, transaction_id: str, step: Step, reason: str, actor: str
     ) -> TransactionView:
         _check_text("reason", reason, required=True)
-
-        def authorise(transaction: Transaction) -> None:
-            # NotAllowed rather than NotFound, although it tells a foreign agency that the id
-            # exists: callers are authenticated agency services, ids are not guessable without
-            # the owner's idempotency key, and a plain refusal makes misrouted cases easy to see.
-            if transaction.agency != agency:
-                raise NotAllowed(
-                    f"agency {agency!r} cannot act on agency {transaction.agency!r}'s cases",
-                    reason="CASE_OF_ANOTHER_AGENCY",
-                )
-
         return self._update(
-            _parse_id(transaction_id), authorise, lambda t, at: step(t, reason, at=at, actor=actor)
+            _parse_id(transaction_id), may_act, lambda t, at: step(t, reason, at=at, actor=actor)
         )
-
-    def _as_citizen(
-        self, citizen_id: str, transaction_id: str, change: Callable[[Transaction, datetime], None]
-    ) -> TransactionView:
-        citizen = _canonical_uuid("citizen_id", citizen_id)
-
-        def authorise(transaction: Transaction) -> None:
-            if transaction.citizen_id != citizen:
-                raise NotAllowed(
-                    "this transaction belongs to another citizen", reason="CASE_OF_ANOTHER_CITIZEN"
-                )
-
-        return self._update(_parse_id(transaction_id), authorise, change)
 
     def _update(
         self,
         transaction_id: UUID,
-        authorise: Callable[[Transaction], None],
+        may_act: CaseCheck,
         change: Callable[[Transaction, datetime], None],
     ) -> TransactionView:
 
         def load_change_save() -> TransactionView:
             # Loaded afresh on every retry: someone else's change is decided on, not overwritten.
             transaction = self._load(transaction_id)
-            authorise(transaction)
+            may_act(transaction)
             change(transaction, self._clock())
             self.save(transaction)
             return _view(transaction)

@@ -1,9 +1,10 @@
-"""Reading government cases: who may, the record that they did, queues and live updates.
+"""Reading government cases: the record of an agency's reading, queues and live updates.
 
-Writes go through `ledger.transactions`; reads come here. An agency reads only its own cases
-and states a purpose, recorded before the case is returned (the citizen sees it in their
-history); a citizen reads only their own. Queues come from the queue projection, never from a
-replay of events on the request path.
+Writes go through `ledger.transactions`; reads come here. Who may read a case is the API
+layer's check (`civitas.api.authorization`: an agency its own cases, a citizen their own),
+asked before the case is returned. An agency states a purpose, recorded before the case is
+returned (the citizen sees it in their history). Queues come from the queue projection, never
+from a replay of events on the request path.
 """
 
 from __future__ import annotations
@@ -15,8 +16,13 @@ from datetime import datetime
 
 from ledger.catalogue import ServiceCatalogue
 from ledger.data_access import DataAccessLog
-from ledger.errors import InvalidInput, NotAllowed
-from ledger.transactions import TransactionsApplication, TransactionStatus, TransactionView
+from ledger.errors import InvalidInput
+from ledger.transactions import (
+    CaseCheck,
+    TransactionsApplication,
+    TransactionStatus,
+    TransactionView,
+)
 from projections.queue_view import QueueRow, QueueView
 
 DEFAULT_PAGE = 50
@@ -50,22 +56,17 @@ class Cases:
         self._clock = clock
 
     def read_as_agency(
-        self, agency: str, transaction_id: str, purpose: str, actor: str
+        self, may_read: CaseCheck, agency: str, transaction_id: str, purpose: str, actor: str
     ) -> TransactionView:
-        view = self._transactions.get(transaction_id)
-        if view.agency != agency:
-            raise NotAllowed(
-                f"agency {agency} cannot read agency {view.agency}'s cases",
-                reason="CASE_OF_ANOTHER_AGENCY",
-            )
+        view = self.read(may_read, transaction_id)
         resource = f"transaction {view.reference}"
         self._data_access.record(view.citizen_id, agency, purpose, resource, actor=actor)
         return view
 
-    def read_as_citizen(self, citizen_id: str, transaction_id: str) -> TransactionView:
+    def read(self, may_read: CaseCheck, transaction_id: str) -> TransactionView:
+        """The case, when the API layer's check lets the caller read it."""
         view = self._transactions.get(transaction_id)
-        if view.citizen_id != citizen_id:
-            raise NotAllowed("this is not your case", reason="CASE_OF_ANOTHER_CITIZEN")
+        may_read(view)
         return view
 
     def queue(

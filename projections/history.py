@@ -127,7 +127,7 @@ class History:
 def _check_kinds(kinds: Sequence[str]) -> None:
     unknown = [kind for kind in kinds if kind not in KINDS]
     if unknown:
-        # The first one, cut short: the message must not grow with the input (civitas/rpc.py).
+        # The first one, cut short: the message must not grow with the input (civitas/api/).
         first = unknown[0][:40]
         raise InvalidInput.of("kinds", f"unknown kind {first!r}; known: {', '.join(KINDS)}")
 

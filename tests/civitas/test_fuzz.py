@@ -39,9 +39,10 @@ from google.rpc import error_details_pb2
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from civitas.api.roles import ROLES
 from civitas.client import CivitasClient
 from civitas.node import Node
-from civitas.server import ROLES, build_server
+from civitas.server import build_server
 from civitas.soft_authenticator import SoftAuthenticator
 from ledger.sequencer import SequencerService
 from projections.service import ProjectionService
@@ -159,7 +160,7 @@ def _read_only(method: MethodDescriptor) -> bool:
 
 def _allowed(method: MethodDescriptor) -> frozenset[str]:
     service = method.containing_service.full_name
-    return ROLES.get(f"{service}/{method.name}", ROLES.get(service, frozenset()))
+    return ROLES[f"{service}/{method.name}"]
 
 
 def _may_call(caller: str, allowed: frozenset[str]) -> bool:

@@ -16,16 +16,9 @@ import pyotp
 from hypothesis import given
 from hypothesis import strategies as st
 
+from civitas.api.call_log import CURRENT_REQUEST_ID, call_fields, request_id_from
 from civitas.client import bearer
-from civitas.logs import (
-    CURRENT_REQUEST_ID,
-    JsonFormatter,
-    RequestIdFilter,
-    TextFormatter,
-    call_fields,
-    configure_logging,
-    request_id_from,
-)
+from civitas.logs import JsonFormatter, RequestIdFilter, TextFormatter, configure_logging
 from protos.civitas.v1 import history_pb2, history_pb2_grpc, identity_pb2_grpc
 from protos.civitas.v1 import identity_pb2 as pb
 from tests.civitas.server_process import add_account, civitas, running_server

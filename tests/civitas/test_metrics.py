@@ -16,6 +16,7 @@ import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from civitas.api.interceptor import CallerInterceptor
 from civitas.client import bearer
 from civitas.config import ConfigError, build_config
 from civitas.metrics import (
@@ -27,7 +28,6 @@ from civitas.metrics import (
     ledger_gauges,
 )
 from civitas.node import Node
-from civitas.rpc import CallerInterceptor
 from identity.application import AuthenticationRecorded
 from ledger.accounts import Caller
 from ledger.errors import InvalidInput
@@ -350,7 +350,9 @@ def test_server() -> Iterator[tuple[grpc.Channel, ServiceMetrics]]:
         futures.ThreadPoolExecutor(max_workers=4),
         interceptors=[
             CallerInterceptor(
-                authenticate, {"test.Probe": frozenset({"admin"})}, metrics.rpc_finished
+                authenticate,
+                {f"test.Probe/{name}": frozenset({"admin"}) for name in handlers},
+                metrics.rpc_finished,
             )
         ],
     )

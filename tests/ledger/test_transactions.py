@@ -32,6 +32,7 @@ from ledger.transactions import (
     reference_for,
 )
 from ledger.transactions import TransactionStatus as S
+from tests.case_checks import as_agency, as_citizen
 
 OFFICER = "service:tax-office"
 PORTAL = "service:citizen-portal"
@@ -42,6 +43,8 @@ RECEIPT = hashlib.sha256(b"receipt.pdf").hexdigest()
 PAYSLIP = hashlib.sha256(b"payslip.pdf").hexdigest()
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SUBMITTED_TOPIC = "ledger.Transaction.Submitted"
+# Who acts, as the API layer's ownership check (tests/case_checks.py).
+TAX, RECORDS, OWNER = as_agency("tax"), as_agency("records"), as_citizen(CITIZEN)
 
 # action -> (the statuses it is legal from, the status it leads to)
 MODEL: dict[str, tuple[frozenset[S], S]] = {
@@ -124,11 +127,11 @@ def submit(
 
 def act(app: TransactionsApplication, action: str, transaction_id: str) -> TransactionView:
     if action == "withdraw":
-        return app.withdraw(CITIZEN, transaction_id, "no longer needed", PORTAL)
+        return app.withdraw(OWNER, transaction_id, "no longer needed", PORTAL)
     if action == "provide_information":
-        return app.provide_information(CITIZEN, transaction_id, [PAYSLIP], "", PORTAL)
+        return app.provide_information(OWNER, transaction_id, [PAYSLIP], "", PORTAL)
     view: TransactionView = getattr(app, action)(
-        "tax", transaction_id, reason="checked", actor=OFFICER
+        TAX, transaction_id, reason="checked", actor=OFFICER
     )
     return view
 
@@ -141,11 +144,11 @@ def test_a_case_goes_from_submission_to_completion(
     assert view.id == str(Transaction.create_id("tax", "tax-2026-0001"))
     assert view.reference == reference_for(UUID(view.id), "tax.payment", T0)
     steps: list[Callable[[], TransactionView]] = [
-        lambda: app.start_review("tax", view.id, "assigned", OFFICER),
-        lambda: app.request_information("tax", view.id, "the March payslip", OFFICER),
-        lambda: app.provide_information(CITIZEN, view.id, [PAYSLIP, RECEIPT], "here", PORTAL),
-        lambda: app.approve("tax", view.id, "paid in full", OFFICER),
-        lambda: app.complete("tax", view.id, "receipt issued", OFFICER),
+        lambda: app.start_review(TAX, view.id, "assigned", OFFICER),
+        lambda: app.request_information(TAX, view.id, "the March payslip", OFFICER),
+        lambda: app.provide_information(OWNER, view.id, [PAYSLIP, RECEIPT], "here", PORTAL),
+        lambda: app.approve(TAX, view.id, "paid in full", OFFICER),
+        lambda: app.complete(TAX, view.id, "receipt issued", OFFICER),
     ]
     statuses = [S.IN_REVIEW, S.INFORMATION_REQUESTED, S.IN_REVIEW, S.APPROVED, S.COMPLETED]
     for minutes, (step, status) in enumerate(zip(steps, statuses, strict=True), start=1):
@@ -180,12 +183,12 @@ def test_a_case_goes_from_submission_to_completion(
 
 def test_an_agency_may_stop_waiting_and_reject(app: TransactionsApplication, clock: Clock) -> None:
     view = submit(app)
-    app.start_review("tax", view.id, "assigned", OFFICER)
-    app.request_information("tax", view.id, "the March payslip", OFFICER)
+    app.start_review(TAX, view.id, "assigned", OFFICER)
+    app.request_information(TAX, view.id, "the March payslip", OFFICER)
     clock.now = T0 + timedelta(days=30)
-    resumed = app.resume_review("tax", view.id, "no answer in 30 days", OFFICER)
+    resumed = app.resume_review(TAX, view.id, "no answer in 30 days", OFFICER)
     assert resumed.status is S.IN_REVIEW
-    rejected = app.reject("tax", view.id, "payment not received", OFFICER)
+    rejected = app.reject(TAX, view.id, "payment not received", OFFICER)
     assert (rejected.status, rejected.decided_at) == (S.REJECTED, clock.now)
 
 
@@ -286,15 +289,15 @@ def test_another_agency_can_neither_submit_nor_act_on_a_case(
     app: TransactionsApplication, node: Node
 ) -> None:
     view = submit(app)
-    app.start_review("tax", view.id, "assigned", OFFICER)
+    app.start_review(TAX, view.id, "assigned", OFFICER)
     before = written(node)
     with pytest.raises(NotAllowed):
         submit(app, key="other", agency="records")
     for action in ("start_review", "request_information", "resume_review", "approve", "reject"):
         with pytest.raises(NotAllowed, match="agency 'records' cannot act on agency 'tax'"):
-            getattr(app, action)("records", view.id, reason="r", actor="service:records")
+            getattr(app, action)(RECORDS, view.id, reason="r", actor="service:records")
     with pytest.raises(NotAllowed):
-        app.complete("records", view.id, "r", "service:records")
+        app.complete(RECORDS, view.id, "r", "service:records")
     assert written(node) == before
     assert app.get(view.id).status is S.IN_REVIEW
 
@@ -303,15 +306,21 @@ def test_only_the_citizen_can_withdraw_or_provide_information(
     app: TransactionsApplication, node: Node
 ) -> None:
     view = submit(app)
-    app.start_review("tax", view.id, "assigned", OFFICER)
-    app.request_information("tax", view.id, "the March payslip", OFFICER)
+    app.start_review(TAX, view.id, "assigned", OFFICER)
+    app.request_information(TAX, view.id, "the March payslip", OFFICER)
     before = written(node)
     with pytest.raises(NotAllowed, match="another citizen"):
-        app.provide_information(STRANGER, view.id, [PAYSLIP], "", PORTAL)
+        app.provide_information(as_citizen(STRANGER), view.id, [PAYSLIP], "", PORTAL)
     with pytest.raises(NotAllowed, match="another citizen"):
-        app.withdraw(STRANGER, view.id, "not mine", PORTAL)
+        app.withdraw(as_citizen(STRANGER), view.id, "not mine", PORTAL)
+    # A citizen is named by their token's subject; a name that is no citizen id owns nothing.
+    with pytest.raises(NotAllowed, match="another citizen"):
+        app.withdraw(as_citizen("someone"), view.id, "moved abroad", PORTAL)
     assert written(node) == before
-    assert app.withdraw(CITIZEN.upper(), view.id, "moved abroad", PORTAL).status is S.WITHDRAWN
+    assert (
+        app.withdraw(as_citizen(CITIZEN.upper()), view.id, "moved abroad", PORTAL).status
+        is S.WITHDRAWN
+    )
 
 
 def test_unknown_and_malformed_ids(app: TransactionsApplication, node: Node) -> None:
@@ -321,13 +330,13 @@ def test_unknown_and_malformed_ids(app: TransactionsApplication, node: Node) -> 
         with pytest.raises(NotFound):
             app.get(transaction_id)
         with pytest.raises(NotFound):
-            app.start_review("tax", transaction_id, "assigned", OFFICER)
+            app.start_review(TAX, transaction_id, "assigned", OFFICER)
         with pytest.raises(NotFound):
-            app.withdraw(CITIZEN, transaction_id, "moved abroad", PORTAL)
+            app.withdraw(OWNER, transaction_id, "moved abroad", PORTAL)
     calls: list[Callable[[str], TransactionView]] = [
         app.get,
-        lambda malformed: app.approve("tax", malformed, "conforms", OFFICER),
-        lambda malformed: app.provide_information(CITIZEN, malformed, [PAYSLIP], "", PORTAL),
+        lambda malformed: app.approve(TAX, malformed, "conforms", OFFICER),
+        lambda malformed: app.provide_information(OWNER, malformed, [PAYSLIP], "", PORTAL),
     ]
     for malformed in ("", "42", "not-a-uuid"):
         for call in calls:
@@ -394,17 +403,16 @@ def test_reasons_and_provided_information_are_checked(
     app: TransactionsApplication, node: Node
 ) -> None:
     view = submit(app)
-    app.start_review("tax", view.id, "assigned", OFFICER)
-    app.request_information("tax", view.id, "the March payslip", OFFICER)
+    app.start_review(TAX, view.id, "assigned", OFFICER)
+    app.request_information(TAX, view.id, "the March payslip", OFFICER)
     before = written(node)
     cases: list[tuple[Callable[[], TransactionView], str]] = [
-        (lambda: app.reject("tax", view.id, "  ", OFFICER), "reason"),
-        (lambda: app.request_information("tax", view.id, "", OFFICER), "reason"),
-        (lambda: app.resume_review("tax", view.id, "r" * 2001, OFFICER), "reason"),
-        (lambda: app.withdraw(CITIZEN, view.id, "r" * 2001, PORTAL), "reason"),
-        (lambda: app.withdraw("someone", view.id, "moved abroad", PORTAL), "citizen_id"),
-        (lambda: app.provide_information(CITIZEN, view.id, [], " ", PORTAL), "documents"),
-        (lambda: app.provide_information(CITIZEN, view.id, ["nope"], "", PORTAL), "documents[0]"),
+        (lambda: app.reject(TAX, view.id, "  ", OFFICER), "reason"),
+        (lambda: app.request_information(TAX, view.id, "", OFFICER), "reason"),
+        (lambda: app.resume_review(TAX, view.id, "r" * 2001, OFFICER), "reason"),
+        (lambda: app.withdraw(OWNER, view.id, "r" * 2001, PORTAL), "reason"),
+        (lambda: app.provide_information(OWNER, view.id, [], " ", PORTAL), "documents"),
+        (lambda: app.provide_information(OWNER, view.id, ["nope"], "", PORTAL), "documents[0]"),
     ]
     for call, field in cases:
         with pytest.raises(InvalidInput) as raised:
@@ -423,9 +431,9 @@ def test_every_step_requires_a_reason_and_writes_nothing_without_one(
         act(app, earlier, view.id)
     before = written(node)
     step: Callable[[], TransactionView] = (
-        (lambda: app.withdraw(CITIZEN, view.id, blank, PORTAL))
+        (lambda: app.withdraw(OWNER, view.id, blank, PORTAL))
         if action == "withdraw"
-        else (lambda: getattr(app, action)("tax", view.id, reason=blank, actor=OFFICER))
+        else (lambda: getattr(app, action)(TAX, view.id, reason=blank, actor=OFFICER))
     )
     with pytest.raises(InvalidInput) as raised:
         step()
@@ -477,12 +485,12 @@ def test_a_retry_records_a_step_still_legal_after_a_concurrent_change(
     app: TransactionsApplication, node: Node, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     view = submit(app)
-    app.start_review("tax", view.id, "assigned", OFFICER)
+    app.start_review(TAX, view.id, "assigned", OFFICER)
     rival = TransactionsApplication(node.store, clock=clock, citizen_exists=REGISTERED.__contains__)
     saves = interleave(
-        app, monkeypatch, lambda: rival.request_information("tax", view.id, "payslip", OFFICER)
+        app, monkeypatch, lambda: rival.request_information(TAX, view.id, "payslip", OFFICER)
     )
-    assert app.withdraw(CITIZEN, view.id, "moved abroad", PORTAL).status is S.WITHDRAWN
+    assert app.withdraw(OWNER, view.id, "moved abroad", PORTAL).status is S.WITHDRAWN
     assert len(saves) == 2
     assert [status for status, _ in app.get(view.id).history] == [
         S.SUBMITTED,
@@ -496,14 +504,14 @@ def test_a_retry_refuses_a_step_a_concurrent_change_made_illegal(
     app: TransactionsApplication, node: Node, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     view = submit(app)
-    app.start_review("tax", view.id, "assigned", OFFICER)
+    app.start_review(TAX, view.id, "assigned", OFFICER)
     rival = TransactionsApplication(node.store, clock=clock, citizen_exists=REGISTERED.__contains__)
     saves = interleave(
-        app, monkeypatch, lambda: rival.withdraw(CITIZEN, view.id, "moved abroad", PORTAL)
+        app, monkeypatch, lambda: rival.withdraw(OWNER, view.id, "moved abroad", PORTAL)
     )
     before = written(node)
     with pytest.raises(FailedPrecondition, match="cannot approve a transaction that is WITHDRAWN"):
-        app.approve("tax", view.id, "fine", OFFICER)
+        app.approve(TAX, view.id, "fine", OFFICER)
     assert len(saves) == 1  # the second attempt stopped at the decision
     assert written(node) == before + 1  # the rival's withdrawal only
     assert topics(node, view.id)[-1] == "ledger.Transaction.Withdrawn"
@@ -520,7 +528,7 @@ def test_endless_concurrent_changes_end_in_aborted(
 
     monkeypatch.setattr(app, "save", always_beaten)
     with pytest.raises(Aborted, match="concurrently"):  # ABORTED: the caller retries the call
-        app.start_review("tax", view.id, "assigned", OFFICER)
+        app.start_review(TAX, view.id, "assigned", OFFICER)
     assert written(node) == before
 
 

@@ -24,6 +24,7 @@ from civitas.node import Node
 from ledger.errors import FailedPrecondition
 from ledger.transactions import TransactionsApplication
 from projections.queue import TransactionQueue
+from tests.case_checks import as_agency, as_citizen
 
 CITIZEN = "00000000-0000-4000-8000-000000000001"
 ACTOR = "service:records-office"
@@ -102,9 +103,9 @@ class QueueMachine(RuleBasedStateMachine):
         self.now += timedelta(hours=1)
         try:
             if action == "withdraw":
-                self.cases.withdraw(CITIZEN, case, "changed plans", ACTOR)
+                self.cases.withdraw(as_citizen(CITIZEN), case, "changed plans", ACTOR)
             else:
-                getattr(self.cases, action)("records", case, "because", ACTOR)
+                getattr(self.cases, action)(as_agency("records"), case, "because", ACTOR)
         except FailedPrecondition:
             assert self.model[case] not in allowed_from
             assert self.node.store.recorder.max_notification_id() == before  # nothing written

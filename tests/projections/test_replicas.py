@@ -12,8 +12,8 @@ import grpc
 from civitas.client import bearer
 from protos.civitas.v1 import history_pb2 as hpb
 from protos.civitas.v1 import history_pb2_grpc, identity_pb2_grpc
+from tests.civitas.api.test_history import register, sign_in, wait_for
 from tests.civitas.server_process import add_account, civitas, running_server
-from tests.projections.test_history_service import register, sign_in, wait_for
 
 
 def test_watch_on_one_replica_sees_a_write_through_another(

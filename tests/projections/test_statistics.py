@@ -11,6 +11,7 @@ from identity.citizen import Presented
 from identity.refusals import AuthenticationFailedError
 from ledger.transactions import TransactionsApplication
 from projections.statistics import authentications_per_day, median_days_to_decision
+from tests.case_checks import as_agency
 from tests.projections.test_timeline import signed_in_citizen
 
 ACTOR = "service:tax-portal"
@@ -31,9 +32,9 @@ def test_counts_and_medians(node: Node) -> None:
         now[0] = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
         view = cases.submit("records", key, "records.request", citizen, None, None, [], "", ACTOR)
         if decide is not None:
-            cases.start_review("records", view.id, "assigned", ACTOR)
+            cases.start_review(as_agency("records"), view.id, "assigned", ACTOR)
             now[0] += timedelta(days=days)
-            decide("records", view.id, "decided", ACTOR)
+            decide(as_agency("records"), view.id, "decided", ACTOR)
 
     statistics = next(p for p in node.projections() if p.name == "statistics")
     assert statistics.rebuild(

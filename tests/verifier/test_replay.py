@@ -19,9 +19,9 @@ from civitas.client import bearer
 from protos.civitas.v1 import audit_pb2, audit_pb2_grpc, identity_pb2_grpc, transaction_pb2_grpc
 from protos.civitas.v1 import identity_pb2 as ipb
 from protos.civitas.v1 import transaction_pb2 as tpb
+from tests.civitas.api.test_history import register, sign_in
 from tests.civitas.server_process import add_account, civitas, running_server, status_code
 from tests.civitas.test_server import wait_for_checkpoint
-from tests.projections.test_history_service import register, sign_in
 from tests.verifier.bundle_factory import Log
 from tests.verifier.fake_audit_service import API_KEY, FakeAuditService, serving
 from tests.verifier.test_against_writer import failed_checks, verify

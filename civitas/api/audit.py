@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
 
 import grpc
 
+from civitas.api.projection_rows import ProjectionRowStream
 from ledger.audit import AuditLog
 from ledger.keyring import raw_public_bytes
 from protos.civitas.v1 import audit_pb2, audit_pb2_grpc
 
 
-class ProjectionSource(Protocol):
-    """Read models as auditors receive them (StreamProjection). `projections/` provides it: the
-    ledger core cannot import its own read models."""
-
-    def stream(self, name: str) -> Iterator[audit_pb2.ProjectionRows]: ...
-
-
 class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
-    def __init__(self, audit: AuditLog, projections: ProjectionSource) -> None:
+    def __init__(self, audit: AuditLog, projections: ProjectionRowStream) -> None:
         self._audit = audit
         self._projections = projections
 

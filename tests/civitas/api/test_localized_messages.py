@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from google.rpc import code_pb2, error_details_pb2
 
-from civitas.localized_errors import MESSAGES, choose_locale, localized_message
-from civitas.rpc import status_for
+from civitas.api.localized_messages import MESSAGES, choose_locale, localized_message
+from civitas.api.status import status_for
 from ledger.errors import (
     Aborted,
     FieldViolation,

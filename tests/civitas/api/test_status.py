@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from google.rpc import code_pb2, error_details_pb2
 
-from civitas.rpc import MAX_VIOLATIONS, status_for
+from civitas.api.status import MAX_VIOLATIONS, status_for
 from ledger.errors import FieldViolation, InvalidInput, NotFound
 
 TRAILER_BUDGET = 8 * 1024  # gRPC's default soft limit for all metadata of a call

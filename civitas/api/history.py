@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import grpc
 
-from ledger.accounts import CURRENT_CALLER
-from ledger.timestamps import bound_from, to_timestamp
+from civitas.api.authorization import citizen_of, current_caller
+from civitas.api.timestamps import bound_from, to_timestamp
 from projections.history import History
 from projections.timeline_view import TimelineItem
 from protos.civitas.v1 import history_pb2 as pb
@@ -51,7 +51,7 @@ class HistoryServicer(history_pb2_grpc.HistoryServiceServicer):
 
 
 def _citizen() -> str:
-    return CURRENT_CALLER.get().name
+    return citizen_of(current_caller())
 
 
 def _item(item: TimelineItem) -> pb.HistoryItem:

@@ -9,8 +9,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given
 from hypothesis import strategies as st
 
+from civitas.api.timestamps import MAX_NANOS, MAX_SECONDS, MIN_SECONDS, bound_from, to_timestamp
 from ledger.errors import InvalidInput
-from ledger.timestamps import MAX_NANOS, MAX_SECONDS, MIN_SECONDS, bound_from, to_timestamp
 
 moments = st.datetimes(
     min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)

@@ -7,13 +7,13 @@ import json
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from civitas.api.authorization import actor_of, current_caller
+from civitas.api.timestamps import to_timestamp
 from identity.application import CitizenView, IdentityApplication, SignedIn
 from identity.assurance import AAL_TO_EIDAS, IDENTITY_TO_EIDAS
 from identity.citizen import Factor, Presented
 from identity.session import Session
 from identity.validation import PERSONAL_FIELDS
-from ledger.accounts import CURRENT_CALLER
-from ledger.timestamps import to_timestamp
 from protos.civitas.v1 import identity_pb2 as pb
 from protos.civitas.v1 import identity_pb2_grpc
 
@@ -195,11 +195,11 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
 
 
 def _actor() -> str:
-    return CURRENT_CALLER.get().principal
+    return actor_of(current_caller())
 
 
 def _caller_name() -> str:
-    return CURRENT_CALLER.get().name
+    return current_caller().name
 
 
 def _citizen(view: CitizenView) -> pb.Citizen:

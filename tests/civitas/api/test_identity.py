@@ -21,10 +21,10 @@ from civitas.soft_authenticator import SoftAuthenticator
 from protos.civitas.v1 import history_pb2 as hpb
 from protos.civitas.v1 import history_pb2_grpc, identity_pb2_grpc
 from protos.civitas.v1 import identity_pb2 as pb
+from tests.civitas.api.test_history import register, sign_in, wait_for
 from tests.civitas.server_process import add_account, civitas, running_server, status_code
 from tests.civitas.status_details import reason
 from tests.identity.conftest import ORIGIN, RP, seed_of
-from tests.projections.test_history_service import register, sign_in, wait_for
 
 PASSWORD = "a long and unusual passphrase"
 NATIONAL_ID = "38001085718"

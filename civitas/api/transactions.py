@@ -1,20 +1,27 @@
 """TransactionService: protobuf in, one application call, protobuf out.
 
-It lives beside the read models rather than in `ledger/`: its writes go to the transaction
-domain (`ledger.transactions`) but its reads come from projections, and `ledger/` must not
-depend on `projections/`.
+Writes go to the transaction domain (`ledger.transactions`), reads to the read models
+(`projections.cases`); whose case the caller may touch is decided by `civitas.api.authorization`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 import grpc
 
-from ledger.accounts import CURRENT_CALLER
-from ledger.errors import NotAllowed
-from ledger.timestamps import optional_timestamp, to_timestamp
-from ledger.transactions import TransactionsApplication, TransactionView
+from civitas.api.authorization import (
+    actor_of,
+    agency_of,
+    citizen_of,
+    current_caller,
+    is_citizen,
+    require_own_case,
+    require_readable_case,
+)
+from civitas.api.timestamps import optional_timestamp, to_timestamp
+from ledger.transactions import CaseCheck, TransactionsApplication, TransactionView
 from projections.cases import Cases
 from protos.civitas.v1 import transaction_pb2 as pb
 from protos.civitas.v1 import transaction_pb2_grpc
@@ -47,7 +54,7 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
     ) -> pb.Transaction:
         return _transaction(
             self._transactions.start_review(
-                _agency(), request.transaction_id, request.reason, _actor()
+                _agency_case(), request.transaction_id, request.reason, _actor()
             )
         )
 
@@ -56,7 +63,7 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
     ) -> pb.Transaction:
         return _transaction(
             self._transactions.request_information(
-                _agency(), request.transaction_id, request.reason, _actor()
+                _agency_case(), request.transaction_id, request.reason, _actor()
             )
         )
 
@@ -65,7 +72,7 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
     ) -> pb.Transaction:
         return _transaction(
             self._transactions.resume_review(
-                _agency(), request.transaction_id, request.reason, _actor()
+                _agency_case(), request.transaction_id, request.reason, _actor()
             )
         )
 
@@ -73,21 +80,27 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
         self, request: pb.TransitionRequest, context: grpc.ServicerContext
     ) -> pb.Transaction:
         return _transaction(
-            self._transactions.approve(_agency(), request.transaction_id, request.reason, _actor())
+            self._transactions.approve(
+                _agency_case(), request.transaction_id, request.reason, _actor()
+            )
         )
 
     def RejectTransaction(
         self, request: pb.TransitionRequest, context: grpc.ServicerContext
     ) -> pb.Transaction:
         return _transaction(
-            self._transactions.reject(_agency(), request.transaction_id, request.reason, _actor())
+            self._transactions.reject(
+                _agency_case(), request.transaction_id, request.reason, _actor()
+            )
         )
 
     def CompleteTransaction(
         self, request: pb.TransitionRequest, context: grpc.ServicerContext
     ) -> pb.Transaction:
         return _transaction(
-            self._transactions.complete(_agency(), request.transaction_id, request.reason, _actor())
+            self._transactions.complete(
+                _agency_case(), request.transaction_id, request.reason, _actor()
+            )
         )
 
     def WithdrawTransaction(
@@ -95,7 +108,7 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
     ) -> pb.Transaction:
         return _transaction(
             self._transactions.withdraw(
-                _citizen(), request.transaction_id, request.reason, _actor()
+                _citizen_case(), request.transaction_id, request.reason, _actor()
             )
         )
 
@@ -103,18 +116,19 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
         self, request: pb.ProvideInformationRequest, context: grpc.ServicerContext
     ) -> pb.Transaction:
         view = self._transactions.provide_information(
-            _citizen(), request.transaction_id, list(request.documents), request.note, _actor()
+            _citizen_case(), request.transaction_id, list(request.documents), request.note, _actor()
         )
         return _transaction(view)
 
     def GetTransaction(
         self, request: pb.GetTransactionRequest, context: grpc.ServicerContext
     ) -> pb.Transaction:
-        caller = CURRENT_CALLER.get()
-        if caller.role == "citizen":
-            return _transaction(self._cases.read_as_citizen(caller.name, request.transaction_id))
+        caller = current_caller()
+        may_read = partial(require_readable_case, caller)
+        if is_citizen(caller):
+            return _transaction(self._cases.read(may_read, request.transaction_id))
         view = self._cases.read_as_agency(
-            _agency(), request.transaction_id, request.purpose, _actor()
+            may_read, _agency(), request.transaction_id, request.purpose, _actor()
         )
         return _transaction(view)
 
@@ -144,12 +158,17 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
     def WatchTransaction(
         self, request: pb.WatchTransactionRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.Transaction]:
-        caller = CURRENT_CALLER.get()
-        if caller.role == "citizen":
-            first = self._cases.read_as_citizen(caller.name, request.transaction_id)
+        caller = current_caller()
+        may_read = partial(require_readable_case, caller)
+        if is_citizen(caller):
+            first = self._cases.read(may_read, request.transaction_id)
         else:
             first = self._cases.read_as_agency(
-                _agency(), request.transaction_id, "watching the case's progress", _actor()
+                may_read,
+                _agency(),
+                request.transaction_id,
+                "watching the case's progress",
+                _actor(),
             )
         views = self._cases.watch(lambda: self._transactions.get(first.id), context.is_active)
         for view in views:
@@ -157,21 +176,25 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
 
 
 def _actor() -> str:
-    return CURRENT_CALLER.get().principal
+    return actor_of(current_caller())
 
 
 def _agency() -> str:
-    role = CURRENT_CALLER.get().role
-    if not role.startswith("agency:"):
-        raise NotAllowed("only an agency account acts on cases", reason="AGENCY_ONLY")
-    return role.removeprefix("agency:")
+    return agency_of(current_caller())
 
 
-def _citizen() -> str:
-    caller = CURRENT_CALLER.get()
-    if caller.role != "citizen":
-        raise NotAllowed("only the citizen themself may do this", reason="CITIZEN_ONLY")
-    return caller.name
+def _agency_case() -> CaseCheck:
+    """An agency's step: refused at once unless an agency calls, then its own cases only."""
+    caller = current_caller()
+    agency_of(caller)
+    return partial(require_own_case, caller)
+
+
+def _citizen_case() -> CaseCheck:
+    """A citizen's step: refused at once unless the citizen calls, then their own case only."""
+    caller = current_caller()
+    citizen_of(caller)
+    return partial(require_own_case, caller)
 
 
 def _transaction(view: TransactionView) -> pb.Transaction:

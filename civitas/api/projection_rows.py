@@ -1,8 +1,4 @@
-"""AuditService's StreamProjection, the projections' half: read models as protobuf messages.
-
-`ledger/` may not import the read models, so the AuditServicer receives this object from the
-composition root and hands the one method over to it.
-"""
+"""AuditService's StreamProjection: the audited read models' rows as protobuf messages."""
 
 from __future__ import annotations
 

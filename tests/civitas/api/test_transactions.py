@@ -18,9 +18,9 @@ from protos.civitas.v1 import history_pb2 as hpb
 from protos.civitas.v1 import history_pb2_grpc, identity_pb2_grpc, transaction_pb2_grpc
 from protos.civitas.v1 import identity_pb2 as ipb
 from protos.civitas.v1 import transaction_pb2 as pb
+from tests.civitas.api.test_history import register, sign_in, wait_for
 from tests.civitas.server_process import add_account, civitas, running_server, status_code
 from tests.civitas.status_details import detail, reason
-from tests.projections.test_history_service import register, sign_in, wait_for
 
 DOCUMENT = "ab" * 32
 FEE = pb.Amount(minor_units=15_000, currency="EUR")

@@ -1,8 +1,9 @@
-"""The gRPC edge: who is calling (API key or client certificate), may they, and error mapping.
+"""The gRPC edge every RPC passes through: who is calling, may they, and what went wrong.
 
-Every RPC passes through `CallerInterceptor`: it authenticates the caller, checks the role
-policy for the method, makes the caller available to the application (`ledger.accounts`), and
-turns domain errors into `google.rpc.Status` with details. No servicer builds a status by hand.
+`CallerInterceptor` authenticates the caller (`authentication.py`), checks the role table for
+the method (`roles.py`), makes the caller available to the servicers (`authorization.py`), and
+turns domain errors into `google.rpc.Status` with details (`status.py`): the one place they
+are mapped, so no servicer builds a status by hand.
 It also gives each call a request id (its log lines carry it, the caller gets it back as
 `x-request-id`) and, when the call ends, writes one access log line and feeds the metrics.
 Health and reflection pass through untouched: probes would drown the service's own traffic.
@@ -10,41 +11,26 @@ Health and reflection pass through untouched: probes would drown the service's o
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import grpc
 from eventsourcing.persistence import InterfaceError, OperationalError
-from google.protobuf import any_pb2, duration_pb2
-from google.protobuf.message import DecodeError, Message
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.protobuf.message import DecodeError
 from grpc_status import rpc_status
 
-from civitas.localized_errors import choose_locale, localized_message
-from civitas.logs import CURRENT_REQUEST_ID, REQUEST_ID_HEADER, call_fields, request_id_from
-from ledger.accounts import CURRENT_CALLER, Caller, ServiceAccounts
+from civitas.api.authorization import CURRENT_CALLER
+from civitas.api.call_log import CURRENT_REQUEST_ID, REQUEST_ID_HEADER, call_fields, request_id_from
+from civitas.api.roles import role_allowed
+from civitas.api.status import status_for
+from ledger.accounts import Caller
 from ledger.breaker import COOL_DOWN_SECONDS
-from ledger.errors import (
-    Aborted,
-    Conflict,
-    DomainError,
-    FailedPrecondition,
-    InvalidInput,
-    MalformedRequest,
-    NotAllowed,
-    NotFound,
-    OutOfRange,
-    Unauthenticated,
-    Unavailable,
-)
+from ledger.errors import DomainError, MalformedRequest, NotAllowed, Unavailable
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("civitas.access")
@@ -55,147 +41,6 @@ OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 # where it matters: submissions carry idempotency keys, registrations a unique national id, and
 # an authentication attempt completes once. Every other unexpected error is INTERNAL.
 DATABASE_UNREACHABLE = (OperationalError, InterfaceError)
-ERROR_DOMAIN = "civitas"  # google.rpc.ErrorInfo.domain of every refusal
-AUTH_CACHE_SECONDS = 2.0  # how long a revoked key may still work on a running server
-
-_CODES: list[tuple[type[DomainError], int]] = [
-    (InvalidInput, code_pb2.INVALID_ARGUMENT),
-    (NotFound, code_pb2.NOT_FOUND),
-    (NotAllowed, code_pb2.PERMISSION_DENIED),
-    (Unauthenticated, code_pb2.UNAUTHENTICATED),
-    (Conflict, code_pb2.ALREADY_EXISTS),
-    (Aborted, code_pb2.ABORTED),
-    (Unavailable, code_pb2.UNAVAILABLE),
-    (OutOfRange, code_pb2.OUT_OF_RANGE),
-    (FailedPrecondition, code_pb2.FAILED_PRECONDITION),
-]
-
-
-# A status travels in the call's trailers (grpc-message, grpc-status-details-bin), which gRPC
-# refuses past 8-16 KiB: the caller would get RESOURCE_EXHAUSTED instead of the refusal. So a
-# status names at most a few violations and cuts its texts, whatever the input quoted.
-MAX_VIOLATIONS = 8
-MAX_MESSAGE_BYTES = 512
-MAX_DETAIL_BYTES = 200
-
-
-def status_for(error: DomainError, accept_language: str = "") -> status_pb2.Status:
-    """The status a refusal travels as: the code, the English message for operators, and the
-    details a program acts on (AIP-193): ErrorInfo first, then RetryInfo, LocalizedMessage and
-    BadRequest where they apply."""
-    code = next((code for kind, code in _CODES if isinstance(error, kind)), code_pb2.UNKNOWN)
-    status = status_pb2.Status(code=code, message=_cut(str(error), MAX_MESSAGE_BYTES))
-    status.details.append(
-        _packed(
-            error_details_pb2.ErrorInfo(
-                reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata
-            )
-        )
-    )
-    if error.retry_after is not None:
-        delay = duration_pb2.Duration()
-        delay.FromTimedelta(timedelta(seconds=error.retry_after))
-        status.details.append(_packed(error_details_pb2.RetryInfo(retry_delay=delay)))
-    locale = choose_locale(accept_language)
-    status.details.append(
-        _packed(
-            error_details_pb2.LocalizedMessage(
-                locale=locale, message=_cut(localized_message(error, locale), MAX_MESSAGE_BYTES)
-            )
-        )
-    )
-    if isinstance(error, InvalidInput):
-        status.details.append(
-            _packed(
-                error_details_pb2.BadRequest(
-                    field_violations=[
-                        error_details_pb2.BadRequest.FieldViolation(
-                            field=_cut(v.field, MAX_DETAIL_BYTES),
-                            description=_cut(v.description, MAX_DETAIL_BYTES),
-                        )
-                        for v in error.violations[:MAX_VIOLATIONS]
-                    ]
-                )
-            )
-        )
-    return status
-
-
-def _packed(message: Message) -> any_pb2.Any:
-    packed = any_pb2.Any()
-    packed.Pack(message)
-    return packed
-
-
-def _cut(text: str, limit: int) -> str:
-    """At most `limit` bytes of UTF-8, cut at a character boundary, marked with an ellipsis."""
-    data = text.encode()
-    if len(data) <= limit:
-        return text
-    return data[: limit - 3].decode(errors="ignore") + "…"
-
-
-class CallerAuthenticator:
-    """Service accounts by API key (`authorization: Bearer cvk.…`) or, under mTLS, by client
-    certificate; citizens by the JWT IdentityService issued them (`Bearer <JWT>`)."""
-
-    def __init__(
-        self, accounts: ServiceAccounts, citizen_caller: Callable[[str], Caller | None]
-    ) -> None:
-        self._accounts = accounts
-        self._citizen_caller = citizen_caller
-        self._cache: dict[str, tuple[float, Caller]] = {}
-        self._lock = threading.Lock()
-
-    def authenticate(self, context: grpc.ServicerContext) -> Caller:
-        metadata = dict(context.invocation_metadata())
-        authorization = str(metadata.get("authorization", ""))
-        if authorization:
-            scheme, _, api_key = authorization.partition(" ")
-            if scheme.lower() != "bearer" or not api_key:
-                raise Unauthenticated(
-                    "authorization must be 'Bearer <API key or token>'",
-                    reason="MALFORMED_AUTHORIZATION",
-                )
-            credential = api_key.strip()
-            if credential.count(".") == 2 and not credential.startswith("cvk."):
-                return self._by_citizen_token(credential)
-            return self._by_api_key(credential)
-        peer_identity: Mapping[str, Sequence[bytes]] = context.auth_context()  # type: ignore[assignment]
-        common_names = peer_identity.get("x509_common_name", [])
-        if common_names:
-            name = common_names[0].decode()
-            caller = self._accounts.find(name)
-            if caller is None:
-                raise Unauthenticated(
-                    "client certificate names no active service account",
-                    reason="UNKNOWN_CLIENT_CERTIFICATE",
-                )
-            return caller
-        raise Unauthenticated(
-            "no credentials: send an API key or a client certificate", reason="NO_CREDENTIALS"
-        )
-
-    def _by_citizen_token(self, token: str) -> Caller:
-        """A citizen's own JWT (from IdentityService): checked, and its session still active."""
-        caller = self._citizen_caller(token)
-        if caller is None:
-            raise Unauthenticated(
-                "the token is not valid or its session has ended", reason="INVALID_TOKEN"
-            )
-        return caller
-
-    def _by_api_key(self, api_key: str) -> Caller:
-        digest = hashlib.sha256(api_key.encode()).hexdigest()
-        now = time.monotonic()
-        cached = self._cache.get(digest)
-        if cached and now - cached[0] < AUTH_CACHE_SECONDS:
-            return cached[1]
-        caller = self._accounts.authenticate_key(api_key)
-        with self._lock:
-            self._cache[digest] = (now, caller)
-        return caller
-
 
 if TYPE_CHECKING:
     _ServerInterceptor = grpc.ServerInterceptor[Any, Any]
@@ -223,7 +68,7 @@ class CallerInterceptor(_ServerInterceptor):
         roles: Mapping[str, frozenset[str]],
         on_finished: CallObserver | None = None,
     ) -> None:
-        """`roles` maps a service name, or a `service/Method` name, to the roles allowed."""
+        """`roles` maps each `package.Service/Method` to the roles allowed (civitas.api.roles)."""
         self._authenticate = authenticate
         self._roles = roles
         self._on_finished = on_finished
@@ -237,8 +82,7 @@ class CallerInterceptor(_ServerInterceptor):
         method: str = handler_call_details.method
         if handler is None or method.startswith(OPEN_SERVICES):
             return handler
-        service = method.rsplit("/", 1)[0].lstrip("/")
-        allowed = self._roles.get(method.lstrip("/"), self._roles.get(service, frozenset()))
+        allowed = self._roles.get(method.lstrip("/"), frozenset())  # no entry: nobody
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(handler.unary_unary, allowed, method),
@@ -265,7 +109,7 @@ class CallerInterceptor(_ServerInterceptor):
             _send_request_id(context, call.request_id)
             caller = self._authenticate(context)
             call.caller = caller.name
-            if not _role_allowed(caller.role, allowed):
+            if not role_allowed(caller.role, allowed):
                 raise NotAllowed(
                     f"role {caller.role!r} may not call this service", reason="ROLE_NOT_ALLOWED"
                 )
@@ -345,10 +189,6 @@ def _parsed(request: Any) -> Any:
     if request is _UNDECODABLE:
         raise MalformedRequest
     return request
-
-
-def _role_allowed(role: str, allowed: frozenset[str]) -> bool:
-    return role in allowed or ("agency:*" in allowed and role.startswith("agency:"))
 
 
 def _accept_language(context: grpc.ServicerContext) -> str:

@@ -1,0 +1,1 @@
+"""The API layer: every gRPC servicer, who may call each RPC, and domain errors as statuses."""
