@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pyotp
@@ -14,6 +16,7 @@ from identity.passkeys import RelyingParty
 from identity.personal_data import DataKeyStore, NationalIdentifierIndex, data_key_table
 from identity.tokens import TokenSigner
 from ledger.data_access import DataAccessLog
+from tests.conftest import ready_node
 
 ORIGIN = "https://portal.civitas.test"
 RP = RelyingParty(id="portal.civitas.test", name="Civitas test", origins=(ORIGIN,))
@@ -34,6 +37,14 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+@pytest.fixture
+def node(tmp_path: Path, database_url: str, clock: Clock) -> Iterator[Node]:
+    """A node on the tests' clock: its keys, its entries' `at` and the identity read one clock."""
+    ledger_node = ready_node(tmp_path / "data", database_url, clock=clock)
+    yield ledger_node
+    ledger_node.close()
 
 
 @pytest.fixture
