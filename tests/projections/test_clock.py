@@ -19,13 +19,13 @@ STOPPED = datetime(2026, 6, 1, 12, 30, 15, 123456, tzinfo=UTC)
 
 def rebuild_all(node: Node) -> None:
     head = node.store.recorder.max_notification_id()
-    views = {
-        "timeline": node.timeline_view,
-        "queue": node.queue_view,
-        "statistics": node.statistics_view,
+    resets = {
+        "timeline": node.timeline_view.reset,
+        "queue": node.queue_view.reset,
+        "statistics": node.statistics_view.reset,
     }
     for projection in node.projections():
-        assert projection.rebuild(views[projection.name].reset, head, 60)
+        assert projection.rebuild(resets[projection.name], head, 60)
 
 
 def test_entries_payloads_and_projections_read_the_one_stopped_clock(
