@@ -84,8 +84,10 @@ class Initialised:
 
 
 class Node:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, clock: Callable[[], datetime] = utc_now) -> None:
         self.config = config
+        # The one clock: keys' validity, every entry's `at`, and every decision read it.
+        self.clock = clock
         self.database = Database(config.database_url)
         self.keys = KeyFolder(config.keys_dir, config.key_passphrase)
         self._note_signer: tuple[str, NoteSigner] | None = None
@@ -97,7 +99,7 @@ class Node:
         self.config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         with self.keys.exclusive():
             created = not self.keys.exists()
-            keyring = self.keys.initialise(origin or default_origin(), utc_now())
+            keyring = self.keys.initialise(origin or default_origin(), self.clock())
             # Every replica shares these: make them here, once, not on some first request where
             # two replicas starting together could race.
             self.keys.named_private_key(TOKEN_SIGNING_KEY_FILE)
@@ -115,7 +117,7 @@ class Node:
 
     @cached_property
     def signer(self) -> EntrySigner:
-        return EntrySigner(self.keys, utc_now)
+        return EntrySigner(self.keys, self.clock)
 
     @cached_property
     def store(self) -> LedgerStore:
@@ -196,7 +198,7 @@ class Node:
                 token_issuer=self.config.token_issuer,
                 token_audience=self.config.token_audience,
             ),
-            clock=utc_now,
+            clock=self.clock,
             data_access=self.data_access,
             on_authentication=self.metrics.authentication_recorded,
         )
@@ -230,7 +232,7 @@ class Node:
         return TransactionsApplication(
             self.store,
             catalogue=self.catalogue,
-            clock=utc_now,
+            clock=self.clock,
             citizen_exists=self.identity.citizen_exists,
         )
 
@@ -256,7 +258,9 @@ class Node:
 
     @cached_property
     def cases(self) -> Cases:
-        return Cases(self.transactions, self.data_access, self.queue_view, self.catalogue, utc_now)
+        return Cases(
+            self.transactions, self.data_access, self.queue_view, self.catalogue, self.clock
+        )
 
     @cached_property
     def audited_projections(self) -> AuditedProjections:

@@ -260,6 +260,10 @@ class EntrySigner:
         self._keyring_mtime = folder.keyring_path.stat().st_mtime_ns
         self._checked_at = time.monotonic()
 
+    def now(self) -> datetime:
+        """The node's one clock: what the signer chooses its key by, and every entry's `at`."""
+        return self._clock()
+
     @property
     def keyring(self) -> PublicKeyring:
         self._reload_if_changed()

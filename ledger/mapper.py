@@ -12,6 +12,7 @@ import hashlib
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from functools import cache, lru_cache, partial
 from typing import Any, NamedTuple, cast
 from uuid import UUID
@@ -133,7 +134,7 @@ class SignedMapper(Mapper[UUID]):
         state = domain_event.__dict__.copy()
         stream = state.pop("originator_id")
         version = state.pop("originator_version")
-        moment = state.pop("timestamp")
+        del state["timestamp"]  # eventsourcing's wall clock: the entry's time is `_instant`'s
         actor = state.pop("actor", None)
         if not isinstance(actor, str) or not actor:
             raise UnattributedEvent(
@@ -145,13 +146,20 @@ class SignedMapper(Mapper[UUID]):
             state["class_version"] = event_class.class_version
         payload = self.transcoder.encode(state)
         digest = hashlib.sha256(payload).digest()
-        at = format_timestamp(moment)
+        at = format_timestamp(self._instant(state))
         entry_bytes = new_entry_bytes(
             actor, at, kid, digest.hex(), _stream_text(stream), event_class.topic, version
         )
         return _UnsignedEntry(
             stream, version, event_class.topic, actor, at, kid, digest, payload, entry_bytes
         )
+
+    def _instant(self, state: dict[str, Any]) -> datetime:
+        """When an event happened, from the one injected clock: the instant it states itself
+        (a transaction step's `at`, which its application read from that clock and decided
+        with), else the signer's reading of it, so the entry's `at` and a payload never differ."""
+        own = state.get("at")
+        return own if isinstance(own, datetime) else self.signer.now()
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         signed = self.open(stored_event)

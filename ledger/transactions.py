@@ -111,17 +111,42 @@ class TransactionStatus(str, Enum):  # noqa: UP042 - the agreed (str, Enum) inte
     WITHDRAWN = "WITHDRAWN"
 
 
+@dataclass(frozen=True)
+class Transition:
+    """What one lifecycle event does: the command that records it, the status it enters, the
+    statuses it may be recorded in, and whether it decides the case."""
+
+    command: str
+    enters: TransactionStatus
+    allowed_from: frozenset[TransactionStatus]
+    decides: bool = False
+
+
 S = TransactionStatus
-ALLOWED_FROM: dict[str, frozenset[TransactionStatus]] = {
-    "start_review": frozenset({S.SUBMITTED}),
-    "request_information": frozenset({S.IN_REVIEW}),
-    "provide_information": frozenset({S.INFORMATION_REQUESTED}),
-    "resume_review": frozenset({S.INFORMATION_REQUESTED}),
-    "approve": frozenset({S.IN_REVIEW}),
-    "reject": frozenset({S.IN_REVIEW}),
-    "complete": frozenset({S.APPROVED}),
-    "withdraw": frozenset({S.SUBMITTED, S.IN_REVIEW, S.INFORMATION_REQUESTED}),
+# The lifecycle, by stable event name: the aggregate checks and applies it, the queue and the
+# statistics read model (projections/) read it, so a new step is added here once.
+LIFECYCLE: dict[str, Transition] = {
+    "Submitted": Transition("submit", S.SUBMITTED, frozenset()),
+    "ReviewStarted": Transition("start_review", S.IN_REVIEW, frozenset({S.SUBMITTED})),
+    "InformationRequested": Transition(
+        "request_information", S.INFORMATION_REQUESTED, frozenset({S.IN_REVIEW})
+    ),
+    "InformationProvided": Transition(
+        "provide_information", S.IN_REVIEW, frozenset({S.INFORMATION_REQUESTED})
+    ),
+    "ReviewResumed": Transition("resume_review", S.IN_REVIEW, frozenset({S.INFORMATION_REQUESTED})),
+    "Approved": Transition("approve", S.APPROVED, frozenset({S.IN_REVIEW}), decides=True),
+    "Rejected": Transition("reject", S.REJECTED, frozenset({S.IN_REVIEW}), decides=True),
+    "Completed": Transition("complete", S.COMPLETED, frozenset({S.APPROVED})),
+    "Withdrawn": Transition(
+        "withdraw", S.WITHDRAWN, frozenset({S.SUBMITTED, S.IN_REVIEW, S.INFORMATION_REQUESTED})
+    ),
 }
+
+
+def lifecycle_topic(event_name: str) -> str:
+    """The stored topic (stable name) of a lifecycle event, e.g. `ledger.Transaction.Approved`."""
+    return f"{Transaction.TOPIC}.{event_name}"
 
 
 def reference_for(transaction_id: UUID, service_code: str, submitted_at: datetime) -> str:
@@ -192,7 +217,7 @@ class Transaction(LedgerAggregate):
         self.submitted_documents = tuple(documents)
         self.documents = list(documents)  # and those provided later, each once
         self.note = note
-        self.status = TransactionStatus.SUBMITTED
+        self.status = LIFECYCLE["Submitted"].enters
         self.history: list[tuple[TransactionStatus, datetime]] = [(self.status, at)]
         self.submitted_at = at
         self.decided_at: datetime | None = None
@@ -210,43 +235,45 @@ class Transaction(LedgerAggregate):
     # --- commands: check, then record -----------------------------------------------------------
 
     def start_review(self, reason: str, *, at: datetime, actor: str) -> None:
-        self._require("start_review")
+        self._require("ReviewStarted")
         self._review_started(reason, at, actor=actor)
 
     def request_information(self, reason: str, *, at: datetime, actor: str) -> None:
-        self._require("request_information")
+        self._require("InformationRequested")
         self._information_requested(reason, at, actor=actor)
 
     def provide_information(
         self, documents: Sequence[str], note: str, *, at: datetime, actor: str
     ) -> None:
-        self._require("provide_information")
+        self._require("InformationProvided")
         self._information_provided(list(documents), note, at, actor=actor)
 
     def resume_review(self, reason: str, *, at: datetime, actor: str) -> None:
-        self._require("resume_review")
+        self._require("ReviewResumed")
         self._review_resumed(reason, at, actor=actor)
 
     def approve(self, reason: str, *, at: datetime, actor: str) -> None:
-        self._require("approve")
+        self._require("Approved")
         self._approved(reason, at, actor=actor)
 
     def reject(self, reason: str, *, at: datetime, actor: str) -> None:
-        self._require("reject")
+        self._require("Rejected")
         self._rejected(reason, at, actor=actor)
 
     def complete(self, reason: str, *, at: datetime, actor: str) -> None:
-        self._require("complete")
+        self._require("Completed")
         self._completed(reason, at, actor=actor)
 
     def withdraw(self, reason: str, *, at: datetime, actor: str) -> None:
-        self._require("withdraw")
+        self._require("Withdrawn")
         self._withdrawn(reason, at, actor=actor)
 
-    def _require(self, action: str) -> None:
-        if self.status not in ALLOWED_FROM[action]:
+    def _require(self, event_name: str) -> None:
+        transition = LIFECYCLE[event_name]
+        if self.status not in transition.allowed_from:
+            action = transition.command.replace("_", " ")
             raise FailedPrecondition(
-                f"cannot {action.replace('_', ' ')} a transaction that is {self.status.value}",
+                f"cannot {action} a transaction that is {self.status.value}",
                 reason="TRANSITION_NOT_ALLOWED",
                 metadata={"status": self.status.value},
             )
@@ -255,44 +282,45 @@ class Transaction(LedgerAggregate):
 
     @event("ReviewStarted")
     def _review_started(self, reason: str, at: datetime, actor: str) -> None:
-        self._enter(TransactionStatus.IN_REVIEW, at)
+        self._enter("ReviewStarted", at)
 
     @event("InformationRequested")
     def _information_requested(self, reason: str, at: datetime, actor: str) -> None:
-        self._enter(TransactionStatus.INFORMATION_REQUESTED, at)
+        self._enter("InformationRequested", at)
 
     @event("InformationProvided")
     def _information_provided(
         self, documents: list[str], note: str, at: datetime, actor: str
     ) -> None:
         self.documents.extend(d for d in documents if d not in self.documents)
-        self._enter(TransactionStatus.IN_REVIEW, at)
+        self._enter("InformationProvided", at)
 
     @event("ReviewResumed")
     def _review_resumed(self, reason: str, at: datetime, actor: str) -> None:
-        self._enter(TransactionStatus.IN_REVIEW, at)
+        self._enter("ReviewResumed", at)
 
     @event("Approved")
     def _approved(self, reason: str, at: datetime, actor: str) -> None:
-        self._enter(TransactionStatus.APPROVED, at)
-        self.decided_at = at
+        self._enter("Approved", at)
 
     @event("Rejected")
     def _rejected(self, reason: str, at: datetime, actor: str) -> None:
-        self._enter(TransactionStatus.REJECTED, at)
-        self.decided_at = at
+        self._enter("Rejected", at)
 
     @event("Completed")
     def _completed(self, reason: str, at: datetime, actor: str) -> None:
-        self._enter(TransactionStatus.COMPLETED, at)
+        self._enter("Completed", at)
 
     @event("Withdrawn")
     def _withdrawn(self, reason: str, at: datetime, actor: str) -> None:
-        self._enter(TransactionStatus.WITHDRAWN, at)
+        self._enter("Withdrawn", at)
 
-    def _enter(self, status: TransactionStatus, at: datetime) -> None:
-        self.status = status
-        self.history.append((status, at))
+    def _enter(self, event_name: str, at: datetime) -> None:
+        transition = LIFECYCLE[event_name]
+        self.status = transition.enters
+        self.history.append((self.status, at))
+        if transition.decides:
+            self.decided_at = at
 
 
 @dataclass(frozen=True)

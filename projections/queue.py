@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from eventsourcing.persistence import Tracking
 
-from projections.batching import BatchingProjection
+from ledger.transactions import LIFECYCLE, lifecycle_topic
+from projections.batching import BatchingProjection, Reducer
 from projections.queue_view import QueueRow, QueueView, StatusChange
-from projections.reader import ErasedEvent
-
-STATUS_AFTER = {
-    "ReviewStarted": "IN_REVIEW",
-    "InformationRequested": "INFORMATION_REQUESTED",
-    "InformationProvided": "IN_REVIEW",
-    "ReviewResumed": "IN_REVIEW",
-    "Approved": "APPROVED",
-    "Rejected": "REJECTED",
-    "Completed": "COMPLETED",
-    "Withdrawn": "WITHDRAWN",
-}
-DECISIONS = ("Approved", "Rejected")
 
 
 class TransactionQueue(BatchingProjection[QueueView]):
@@ -35,26 +24,30 @@ class TransactionQueue(BatchingProjection[QueueView]):
         self.view.record(self._new, self._changes, tracking)
         self._new, self._changes = [], []
 
-    def collect(self, domain_event: Any, tracking: Tracking) -> None:
-        new, changes = self._new, self._changes
-        if not isinstance(domain_event, ErasedEvent):
-            topic = str(type(domain_event).TOPIC)
-            aggregate, _, name = topic.rpartition(".")
-            if aggregate == "ledger.Transaction":
-                transaction_id = str(domain_event.originator_id)
-                if name == "Submitted":
-                    new.append(
-                        QueueRow(
-                            transaction_id,
-                            domain_event.reference,
-                            domain_event.service_code,
-                            domain_event.agency,
-                            domain_event.citizen_id,
-                            "SUBMITTED",
-                            domain_event.at,
-                            None,
-                        )
-                    )
-                elif name in STATUS_AFTER:
-                    decided = domain_event.at if name in DECISIONS else None
-                    changes.append(StatusChange(transaction_id, STATUS_AFTER[name], decided))
+    def _submitted(self, event: Any, tracking: Tracking) -> None:
+        self._new.append(
+            QueueRow(
+                str(event.originator_id),
+                event.reference,
+                event.service_code,
+                event.agency,
+                event.citizen_id,
+                LIFECYCLE["Submitted"].enters.value,
+                event.at,
+                None,
+            )
+        )
+
+    def _stepped(self, event: Any, tracking: Tracking) -> None:
+        transition = LIFECYCLE[type(event).__name__]
+        decided = event.at if transition.decides else None
+        self._changes.append(
+            StatusChange(str(event.originator_id), transition.enters.value, decided)
+        )
+
+    reducers: ClassVar[Mapping[str, Reducer]] = {
+        lifecycle_topic("Submitted"): _submitted,
+        **dict.fromkeys(
+            (lifecycle_topic(name) for name in LIFECYCLE if name != "Submitted"), _stepped
+        ),
+    }

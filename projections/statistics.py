@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import UTC
-from typing import Any
+from typing import Any, ClassVar
 
 from eventsourcing.persistence import Tracking
 
-from projections.batching import BatchingProjection
-from projections.reader import ErasedEvent
+from ledger.transactions import LIFECYCLE, lifecycle_topic
+from projections.batching import BatchingProjection, Reducer
 from projections.statistics_view import AuthCount, CaseTimes, StatisticsView
-
-DECISIONS = ("Approved", "Rejected")
 
 
 class Statistics(BatchingProjection[StatisticsView]):
@@ -29,28 +28,32 @@ class Statistics(BatchingProjection[StatisticsView]):
         self.view.record(self._counts, self._cases, tracking)
         self._counts, self._cases = [], []
 
-    def collect(self, domain_event: Any, tracking: Tracking) -> None:
-        counts, cases = self._counts, self._cases
-        if not isinstance(domain_event, ErasedEvent):
-            aggregate, _, name = str(type(domain_event).TOPIC).rpartition(".")
-            if aggregate == "identity.Citizen" and name in (
-                "AuthenticationSucceeded",
-                "AuthenticationFailed",
-            ):
-                day = domain_event.timestamp.astimezone(UTC).date()
-                outcome = "success" if name == "AuthenticationSucceeded" else "failure"
-                counts.extend(
-                    AuthCount(day, method, outcome, 1)
-                    for method in domain_event.methods or ["none"]
-                )
-            elif aggregate == "ledger.Transaction" and name == "Submitted":
-                cases.append(
-                    CaseTimes(
-                        str(domain_event.originator_id), domain_event.service_code, domain_event.at
-                    )
-                )
-            elif aggregate == "ledger.Transaction" and name in DECISIONS:
-                cases.append(CaseTimes(str(domain_event.originator_id), decided_at=domain_event.at))
+    def _signed_in(self, event: Any, tracking: Tracking) -> None:
+        self._count(event, "success")
+
+    def _sign_in_failed(self, event: Any, tracking: Tracking) -> None:
+        self._count(event, "failure")
+
+    def _count(self, event: Any, outcome: str) -> None:
+        day = event.timestamp.astimezone(UTC).date()
+        self._counts.extend(
+            AuthCount(day, method, outcome, 1) for method in event.methods or ["none"]
+        )
+
+    def _submitted(self, event: Any, tracking: Tracking) -> None:
+        self._cases.append(CaseTimes(str(event.originator_id), event.service_code, event.at))
+
+    def _decided(self, event: Any, tracking: Tracking) -> None:
+        self._cases.append(CaseTimes(str(event.originator_id), decided_at=event.at))
+
+    reducers: ClassVar[Mapping[str, Reducer]] = {
+        "identity.Citizen.AuthenticationSucceeded": _signed_in,
+        "identity.Citizen.AuthenticationFailed": _sign_in_failed,
+        lifecycle_topic("Submitted"): _submitted,
+        **dict.fromkeys(
+            (lifecycle_topic(name) for name, step in LIFECYCLE.items() if step.decides), _decided
+        ),
+    }
 
 
 def authentications_per_day(view: StatisticsView) -> list[dict[str, Any]]:

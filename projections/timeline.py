@@ -4,13 +4,14 @@ access that concerns a citizen, in ledger order, without personal data.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from eventsourcing.persistence import Tracking
 
-from projections.batching import BatchingProjection
-from projections.reader import ErasedEvent
+from ledger.transactions import LIFECYCLE, lifecycle_topic
+from projections.batching import BatchingProjection, Reducer
+from projections.reader import ErasedEvent, topic_of
 from projections.timeline_view import Link, TimelineItem, TimelineView
 
 AUTHENTICATOR_EVENTS = {
@@ -21,9 +22,12 @@ AUTHENTICATOR_EVENTS = {
     "AuthenticatorRemoved": "authenticator removed",
     "FactorUnlocked": "factor unlocked",
 }
+# A citizen's events that show only once erased (a half-finished enrolment is no change).
+UNSHOWN_CITIZEN_EVENTS = ("TotpEnrollmentStarted", "PasskeyRegistrationStarted")
 # Which fields of an event a citizen sees (never secrets, never sealed personal data).
 SIGN_IN_FIELDS = ("methods", "acr", "reason", "relying_service", "client_address", "user_agent")
 TRANSACTION_FIELDS = ("service_code", "reference", "agency", "reason", "note")
+CITIZEN = "identity.Citizen."
 
 
 class CitizenTimeline(BatchingProjection[TimelineView]):
@@ -34,16 +38,6 @@ class CitizenTimeline(BatchingProjection[TimelineView]):
         self._items: list[TimelineItem] = []
         self._links: list[Link] = []
         self._pending_links: dict[str, str] = {}
-
-    def collect(self, domain_event: Any, tracking: Tracking) -> None:
-        topic = _topic_of(domain_event)
-        aggregate, _, event_name = topic.rpartition(".")
-        handler = _HANDLERS.get(aggregate)
-        if handler is not None:
-            links: list[Link] = []
-            handler(self, domain_event, event_name, tracking, self._items, links)
-            self._links.extend(links)
-            self._pending_links.update((link.subject, link.citizen_id) for link in links)
 
     def write(self, tracking: Tracking) -> None:
         self.view.record(self._items, self._links, tracking)
@@ -57,105 +51,105 @@ class CitizenTimeline(BatchingProjection[TimelineView]):
         subject = str(event.originator_id)
         return self._pending_links.get(subject) or self.view.citizen_of(subject)
 
-    def _item(
+    def _link(self, event: Any, citizen_id: str) -> None:
+        link = Link(str(event.originator_id), citizen_id)
+        self._links.append(link)
+        self._pending_links[link.subject] = link.citizen_id
+
+    def _add(
         self, event: Any, tracking: Tracking, citizen_id: str, kind: str, summary: dict[str, Any]
-    ) -> TimelineItem:
-        return TimelineItem(
-            citizen_id=citizen_id,
-            position=tracking.notification_id,
-            at=event.timestamp,
-            kind=kind,
-            type=_topic_of(event),
-            stream=str(event.originator_id),
-            version=event.originator_version,
-            summary=summary,
+    ) -> None:
+        self._items.append(
+            TimelineItem(
+                citizen_id=citizen_id,
+                position=tracking.notification_id,
+                at=event.timestamp,
+                kind=kind,
+                type=topic_of(event),
+                stream=str(event.originator_id),
+                version=event.originator_version,
+                summary=summary,
+            )
         )
 
-    def _citizen(
-        self,
-        event: Any,
-        name: str,
-        tracking: Tracking,
-        items: list[TimelineItem],
-        links: list[Link],
-    ) -> None:
-        citizen_id = str(event.originator_id)
-        if isinstance(event, ErasedEvent):
-            items.append(self._item(event, tracking, citizen_id, "identity", {"erased": True}))
-        elif name in ("AuthenticationSucceeded", "AuthenticationFailed"):
-            summary = {f: getattr(event, f) for f in SIGN_IN_FIELDS if hasattr(event, f)}
-            summary["outcome"] = "success" if name == "AuthenticationSucceeded" else "failure"
-            items.append(self._item(event, tracking, citizen_id, "sign_in", summary))
-        elif name in AUTHENTICATOR_EVENTS:
-            items.append(
-                self._item(
-                    event,
-                    tracking,
-                    citizen_id,
-                    "authenticator",
-                    {"change": AUTHENTICATOR_EVENTS[name]},
-                )
-            )
-        elif name in ("Registered", "Erased"):
-            items.append(
-                self._item(event, tracking, citizen_id, "identity", {"change": name.lower()})
-            )
+    # --- the citizen's own stream ---------------------------------------------------------------
 
-    def _session(
-        self,
-        event: Any,
-        name: str,
-        tracking: Tracking,
-        items: list[TimelineItem],
-        links: list[Link],
-    ) -> None:
+    def erased(self, event: ErasedEvent, tracking: Tracking) -> None:
+        # Only citizens' payloads are ever erased (IdentityApplication.erase).
+        if event.topic.startswith(CITIZEN):
+            self._add(event, tracking, str(event.originator_id), "identity", {"erased": True})
+
+    def _signed_in(self, event: Any, tracking: Tracking) -> None:
+        self._sign_in(event, tracking, "success")
+
+    def _sign_in_failed(self, event: Any, tracking: Tracking) -> None:
+        self._sign_in(event, tracking, "failure")
+
+    def _sign_in(self, event: Any, tracking: Tracking, outcome: str) -> None:
+        summary = {f: getattr(event, f) for f in SIGN_IN_FIELDS if hasattr(event, f)}
+        summary["outcome"] = outcome
+        self._add(event, tracking, str(event.originator_id), "sign_in", summary)
+
+    def _authenticator_changed(self, event: Any, tracking: Tracking) -> None:
+        change = AUTHENTICATOR_EVENTS[type(event).__name__]
+        self._add(event, tracking, str(event.originator_id), "authenticator", {"change": change})
+
+    def _identity_changed(self, event: Any, tracking: Tracking) -> None:
+        change = type(event).__name__.lower()
+        self._add(event, tracking, str(event.originator_id), "identity", {"change": change})
+
+    def _unshown(self, event: Any, tracking: Tracking) -> None:
+        pass
+
+    # --- streams linked to a citizen ------------------------------------------------------------
+
+    def _session_started(self, event: Any, tracking: Tracking) -> None:
         citizen_id = self._linked_citizen(event)
-        if citizen_id is None:
-            return
-        if name == "Started":
-            links.append(Link(str(event.originator_id), citizen_id))
+        if citizen_id is not None:
+            self._link(event, citizen_id)
             summary = {"acr": event.acr, "amr": event.amr, "relying_service": event.relying_service}
-        else:
-            summary = {"change": name.lower()}
-        items.append(self._item(event, tracking, citizen_id, "session", summary))
+            self._add(event, tracking, citizen_id, "session", summary)
 
-    def _transaction(
-        self,
-        event: Any,
-        name: str,
-        tracking: Tracking,
-        items: list[TimelineItem],
-        links: list[Link],
-    ) -> None:
+    def _session_changed(self, event: Any, tracking: Tracking) -> None:
         citizen_id = self._linked_citizen(event)
-        if citizen_id is None:
-            return
-        if name == "Submitted":
-            links.append(Link(str(event.originator_id), citizen_id))
+        if citizen_id is not None:
+            summary = {"change": type(event).__name__.lower()}
+            self._add(event, tracking, citizen_id, "session", summary)
+
+    def _transaction_submitted(self, event: Any, tracking: Tracking) -> None:
+        citizen_id = self._linked_citizen(event)
+        if citizen_id is not None:
+            self._link(event, citizen_id)
+            self._add_step(event, tracking, citizen_id)
+
+    def _transaction_stepped(self, event: Any, tracking: Tracking) -> None:
+        citizen_id = self._linked_citizen(event)
+        if citizen_id is not None:
+            self._add_step(event, tracking, citizen_id)
+
+    def _add_step(self, event: Any, tracking: Tracking, citizen_id: str) -> None:
         summary = {f: getattr(event, f) for f in TRANSACTION_FIELDS if hasattr(event, f)}
-        summary["step"] = name
-        items.append(self._item(event, tracking, citizen_id, "transaction", summary))
+        summary["step"] = type(event).__name__
+        self._add(event, tracking, citizen_id, "transaction", summary)
 
-    def _data_access(
-        self,
-        event: Any,
-        name: str,
-        tracking: Tracking,
-        items: list[TimelineItem],
-        links: list[Link],
-    ) -> None:
+    def _data_accessed(self, event: Any, tracking: Tracking) -> None:
         summary = {"agency": event.agency, "purpose": event.purpose, "resource": event.resource}
-        items.append(self._item(event, tracking, str(event.citizen_id), "data_access", summary))
+        self._add(event, tracking, str(event.citizen_id), "data_access", summary)
 
-
-def _topic_of(event: Any) -> str:
-    return event.topic if isinstance(event, ErasedEvent) else str(type(event).TOPIC)
-
-
-Handler = Callable[[CitizenTimeline, Any, str, Tracking, list[TimelineItem], list[Link]], None]
-_HANDLERS: dict[str, Handler] = {
-    "identity.Citizen": CitizenTimeline._citizen,
-    "identity.Session": CitizenTimeline._session,
-    "ledger.Transaction": CitizenTimeline._transaction,
-    "ledger.DataAccess": CitizenTimeline._data_access,
-}
+    reducers: ClassVar[Mapping[str, Reducer]] = {
+        CITIZEN + "Registered": _identity_changed,
+        CITIZEN + "Erased": _identity_changed,
+        CITIZEN + "AuthenticationSucceeded": _signed_in,
+        CITIZEN + "AuthenticationFailed": _sign_in_failed,
+        **dict.fromkeys((CITIZEN + name for name in AUTHENTICATOR_EVENTS), _authenticator_changed),
+        **dict.fromkeys((CITIZEN + name for name in UNSHOWN_CITIZEN_EVENTS), _unshown),
+        "identity.Session.Started": _session_started,
+        "identity.Session.Refreshed": _session_changed,
+        "identity.Session.Revoked": _session_changed,
+        lifecycle_topic("Submitted"): _transaction_submitted,
+        **dict.fromkeys(
+            (lifecycle_topic(name) for name in LIFECYCLE if name != "Submitted"),
+            _transaction_stepped,
+        ),
+        "ledger.DataAccess.Recorded": _data_accessed,
+    }

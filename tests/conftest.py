@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from civitas.config import build_config
-from civitas.node import Node
+from civitas.node import Node, utc_now
 from tests.civitas.private_postgres import fresh_schema
 
 POSTGRES_URL = os.environ.get("CIVITAS_TEST_POSTGRES", "")
@@ -40,10 +41,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-def ready_node(data_dir: Path, database_url: str, origin: str = "civitas.test/log") -> Node:
+def ready_node(
+    data_dir: Path,
+    database_url: str,
+    origin: str = "civitas.test/log",
+    clock: Callable[[], datetime] = utc_now,
+) -> Node:
     """A node with its keys and tables, on no environment but the arguments."""
     config = build_config(data_dir=str(data_dir), database=database_url, environ={})
-    ledger_node = Node(config)
+    ledger_node = Node(config, clock)
     ledger_node.initialise(origin)
     ledger_node.upgrade_schema()
     return ledger_node

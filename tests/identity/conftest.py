@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pyotp
@@ -16,6 +18,7 @@ from identity.personal_data import DataKeyStore, NationalIdentifierIndex, data_k
 from identity.session import Session
 from identity.tokens import TokenSigner
 from ledger.data_access import DataAccessLog
+from tests.conftest import ready_node
 
 ORIGIN = "https://portal.civitas.test"
 RP = RelyingParty(id="portal.civitas.test", name="Civitas test", origins=(ORIGIN,))
@@ -36,6 +39,14 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+@pytest.fixture
+def node(tmp_path: Path, database_url: str, clock: Clock) -> Iterator[Node]:
+    """A node on the tests' clock: its keys, its entries' `at` and the identity read one clock."""
+    ledger_node = ready_node(tmp_path / "data", database_url, clock=clock)
+    yield ledger_node
+    ledger_node.close()
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -33,6 +34,7 @@ from ledger.transactions import (
 )
 from ledger.transactions import TransactionStatus as S
 from tests.case_checks import as_agency, as_citizen
+from tests.conftest import ready_node
 
 OFFICER = "service:tax-office"
 PORTAL = "service:citizen-portal"
@@ -45,6 +47,16 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SUBMITTED_TOPIC = "ledger.Transaction.Submitted"
 # Who acts, as the API layer's ownership check (tests/case_checks.py).
 TAX, RECORDS, OWNER = as_agency("tax"), as_agency("records"), as_citizen(CITIZEN)
+
+
+@pytest.fixture
+def node(tmp_path: Path, database_url: str) -> Iterator[Node]:
+    """A node whose one clock stands at T0, where these tests' clocks start: its keys are valid
+    from then, so entries dated by the transactions' clocks verify."""
+    ledger_node = ready_node(tmp_path / "data", database_url, clock=lambda: T0)
+    yield ledger_node
+    ledger_node.close()
+
 
 # action -> (the statuses it is legal from, the status it leads to)
 MODEL: dict[str, tuple[frozenset[S], S]] = {

@@ -44,9 +44,9 @@ class QueueMachine(RuleBasedStateMachine):
         super().__init__()
         self.folder = tempfile.TemporaryDirectory()
         data = Path(self.folder.name)
-        self.node = Node(build_config(data_dir=str(data / "data"), environ={}))
-        self.node.initialise("civitas.test/model")
         self.now = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
+        self.node = Node(build_config(data_dir=str(data / "data"), environ={}), lambda: self.now)
+        self.node.initialise("civitas.test/model")
         self.cases = TransactionsApplication(
             self.node.store, clock=lambda: self.now, citizen_exists=lambda c: c == CITIZEN
         )

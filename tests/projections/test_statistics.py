@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -12,19 +13,28 @@ from identity.refusals import AuthenticationFailedError
 from ledger.transactions import TransactionsApplication
 from projections.statistics import authentications_per_day, median_days_to_decision
 from tests.case_checks import as_agency
+from tests.conftest import ready_node
 from tests.projections.test_timeline import signed_in_citizen
 
 ACTOR = "service:tax-portal"
 
 
-def test_counts_and_medians(node: Node) -> None:
+def test_counts_and_medians(tmp_path: Path, database_url: str) -> None:
+    now = [datetime(2026, 3, 2, 9, 0, tzinfo=UTC)]
+    node = ready_node(tmp_path / "data", database_url, clock=lambda: now[0])
+    try:
+        counts_and_medians(node, now)
+    finally:
+        node.close()
+
+
+def counts_and_medians(node: Node, now: list[datetime]) -> None:
     citizen = signed_in_citizen(node, "S-1")  # one successful password sign-in
     challenge = node.identity.begin_authentication(citizen, "portal", ACTOR)
     with pytest.raises(AuthenticationFailedError):
         node.identity.complete_authentication(
             challenge.attempt_id, Presented(password="not it at all"), ("", ""), "portal", ACTOR
         )
-    now = [datetime(2026, 3, 2, 9, 0, tzinfo=UTC)]
     cases = TransactionsApplication(
         node.store, clock=lambda: now[0], citizen_exists=node.identity.citizen_exists
     )
@@ -40,7 +50,7 @@ def test_counts_and_medians(node: Node) -> None:
     assert statistics.rebuild(
         node.statistics_view.reset, node.store.recorder.max_notification_id(), 30
     )
-    today = date.today().isoformat()
+    today = "2026-03-02"  # the node's clock's day, when the sign-ins were recorded
     counts = {
         (c["day"], c["method"], c["outcome"]): c["count"]
         for c in authentications_per_day(node.statistics_view)
