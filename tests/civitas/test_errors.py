@@ -20,7 +20,6 @@ from eventsourcing.persistence import OperationalError
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 
-import civitas.node
 from civitas.client import CivitasClient, bearer
 from civitas.node import Node
 from civitas.server import build_server
@@ -93,13 +92,9 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("errors")
-    node = ready_node(
-        folder / "data", f"sqlite:///{folder / 'civitas.sqlite'}", "civitas.test/errors"
-    )
     clock = StoppedClock()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(civitas.node, "utc_now", clock)
-        node.identity  # noqa: B018 - built now, on the test's clock (nothing else is)
+    database = f"sqlite:///{folder / 'civitas.sqlite'}"
+    node = ready_node(folder / "data", database, "civitas.test/errors", clock)
     agency_key = node.accounts.create("tax-portal", "agency:tax", actor="service:test").api_key
     auditor_key = node.accounts.create("auditor-1", "auditor", actor="service:test").api_key
     admin_key = node.accounts.create("operator", "admin", actor="service:test").api_key
