@@ -130,6 +130,8 @@ def test_a_building_permit_from_submission_to_completion(tmp_path: Path) -> None
             pb.WatchTransactionRequest(transaction_id=case.transaction_id), metadata=token
         )
         threading.Thread(target=lambda: _collect(watch, updates), daemon=True).start()
+        # A watch opens on the case as it is when served; wait for that before changing it.
+        wait_for(lambda: updates)
 
         cases.StartReview(step, metadata=building)
         cases.RequestInformation(
