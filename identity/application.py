@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -24,7 +24,9 @@ from eventsourcing.domain import event
 from eventsourcing.persistence import IntegrityError, Recording
 
 from identity import base64url, passkeys, passwords, recovery_codes, totp
+from identity.activation import hash_activation_code, new_activation_code
 from identity.assurance import AMR
+from identity.authority import CitizenProof, ProofRefused, SessionProof
 from identity.citizen import (
     Attempt,
     Citizen,
@@ -41,6 +43,7 @@ from identity.personal_data import (
     FieldSealer,
     NationalIdentifierIndex,
 )
+from identity.recovery import RecoveryCommands
 from identity.refusals import PASSKEY_REASONS, AuthenticationFailedError
 from identity.session import (
     REUSE_REASON,
@@ -60,7 +63,7 @@ from identity.validation import (
     validate_presented,
 )
 from ledger.accounts import Caller
-from ledger.data_access import DataAccessLog
+from ledger.data_access import DataAccessLog, check_purpose
 from ledger.errors import (
     Conflict,
     FailedPrecondition,
@@ -108,6 +111,8 @@ class IdentitySettings:
     token_issuer: str = "civitas"  # noqa: S105 - the JWT `iss`, not a secret
     token_audience: str = "civitas"  # noqa: S105 - an audience name, not a secret
     issuer: str = "civitas"  # the name an authenticator app shows next to the TOTP code
+    activation_lifetime: timedelta = timedelta(days=30)  # a letter's round trip, and then some
+    recovery_wait: timedelta = timedelta(hours=24)  # time for the citizen to notice and cancel
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,11 @@ class CitizenView:
     authenticators: list[Factor]
     locked: dict[str, bool]
     erased: bool
+    # Issue 13, from RegisterCitizen only: the activation code, shown this once; or the
+    # existing citizen a duplicate registration found.
+    activation_code: str = ""
+    activation_expires_at: datetime | None = None
+    already_registered: bool = False
 
 
 @dataclass(frozen=True)
@@ -185,7 +195,7 @@ class CitizenErased(FailedPrecondition):
     reason = "CITIZEN_ERASED"
 
 
-class IdentityApplication(LedgerApplication):
+class IdentityApplication(RecoveryCommands, LedgerApplication):
     def __init__(
         self,
         store: LedgerStore,
@@ -230,24 +240,37 @@ class IdentityApplication(LedgerApplication):
     # --- citizens -------------------------------------------------------------------------------
 
     def register_citizen(
-        self, personal_data: dict[str, str], assurance: str, evidence: str, actor: str
+        self,
+        personal_data: dict[str, str],
+        assurance: str,
+        evidence: str,
+        registrar: str,
+        actor: str,
     ) -> CitizenView:
+        """A new citizen and their activation code (its hash only is stored); or, for a
+        national identifier registered already, that citizen, with the registrar's lookup
+        recorded in their history like any other read."""
         validate_personal_data(personal_data, assurance, evidence)
         lookup_hash = self._national_ids.lookup_hash(personal_data["national_identifier"])
         citizen_id = uuid.uuid4()
         sealer = self._data_keys.create(citizen_id)
         sealed = {name: sealer.seal(name, value) for name, value in personal_data.items() if value}
         citizen = Citizen(citizen_id, sealed, lookup_hash, assurance, evidence, actor=actor)
+        code = new_activation_code()
+        expires_at = self._clock() + self.settings.activation_lifetime
+        citizen.issue_activation_code(hash_activation_code(code), expires_at, actor=actor)
         claim = NationalIdentifierClaim(lookup_hash, str(citizen_id), actor=actor)
         try:
             self.save(citizen, claim)
         except IntegrityError:
             self._data_keys.destroy(citizen_id)
-            raise Conflict(
-                "a citizen with this national identifier is already registered",
-                reason="CITIZEN_ALREADY_REGISTERED",
-            ) from None
-        return self._view(citizen)
+            existing = self._claimed_citizen(lookup_hash)
+            if existing is None:  # the clash was not the claim's: nothing to return
+                raise Conflict("the registration clashed; retry", reason="ALREADY_EXISTS") from None
+            purpose = "registration: this national identifier is already registered"
+            self._data_access.record(existing, registrar, purpose, "personal data", actor=actor)
+            return replace(self.get_citizen(existing), already_registered=True)
+        return replace(self._view(citizen), activation_code=code, activation_expires_at=expires_at)
 
     def get_citizen(self, citizen_id: str) -> CitizenView:
         try:
@@ -263,30 +286,48 @@ class IdentityApplication(LedgerApplication):
             return False
 
     def read_citizen(self, citizen_id: str, agency: str, purpose: str, actor: str) -> CitizenView:
-        """An agency reads a citizen's data: the read is recorded (with its purpose) first."""
-        view = self.get_citizen(citizen_id)
+        """An agency reads a citizen's data: the purpose is checked before the citizen is looked
+        up, and the read is recorded before the data is returned, a miss as well as a hit."""
+        check_purpose(purpose)
+        try:
+            view = self.get_citizen(citizen_id)
+        except NotFound:
+            self._data_access.record("", agency, purpose, "personal data: no match", actor=actor)
+            raise
         self._data_access.record(view.citizen_id, agency, purpose, "personal data", actor=actor)
         return view
 
     def find_citizen_for(
         self, national_identifier: str, agency: str, purpose: str, actor: str
     ) -> CitizenView:
-        view = self.find_citizen(national_identifier)
+        """Issue 13: no existence oracle. Both fields are checked before any lookup, and a
+        miss is recorded like a hit (who asked, with what purpose)."""
+        require_text("national_identifier", national_identifier, required=True)
+        check_purpose(purpose)
+        try:
+            view = self.find_citizen(national_identifier)
+        except NotFound:
+            resource = "national identifier lookup: no match"
+            self._data_access.record("", agency, purpose, resource, actor=actor)
+            raise
         self._data_access.record(view.citizen_id, agency, purpose, "personal data", actor=actor)
         return view
 
     def find_citizen(self, national_identifier: str) -> CitizenView:
         require_text("national_identifier", national_identifier, required=True)
-        lookup_hash = self._national_ids.lookup_hash(national_identifier)
+        citizen_id = self._claimed_citizen(self._national_ids.lookup_hash(national_identifier))
+        if citizen_id is None:
+            raise NotFound("no citizen with this national identifier", reason="CITIZEN_NOT_FOUND")
+        return self.get_citizen(citizen_id)
+
+    def _claimed_citizen(self, lookup_hash: str) -> str | None:
         try:
             claim: NationalIdentifierClaim = self.repository.get(
                 NationalIdentifierClaim.create_id(lookup_hash)
             )
         except AggregateNotFoundError:
-            raise NotFound(
-                "no citizen with this national identifier", reason="CITIZEN_NOT_FOUND"
-            ) from None
-        return self.get_citizen(claim.citizen_id)
+            return None
+        return claim.citizen_id
 
     def erase_citizen(self, citizen_id: str, reason: str, actor: str) -> CitizenView:
         require_text("reason", reason, required=True)
@@ -299,7 +340,10 @@ class IdentityApplication(LedgerApplication):
 
     # --- authenticators -------------------------------------------------------------------------
 
-    def set_password(self, citizen_id: str, password: str, actor: str) -> Factor:
+    def set_password(
+        self, citizen_id: str, password: str, proof: CitizenProof, actor: str
+    ) -> Factor:
+        proof.check()
         try:
             passwords.check_password_policy(password)
         except passwords.PasswordPolicyError as error:
@@ -310,11 +354,20 @@ class IdentityApplication(LedgerApplication):
             ) from None
         self._citizen(citizen_id)  # an unknown or erased citizen is refused before the Argon2id
         password_hash = passwords.hash_password(password)
-        return self._update(citizen_id, lambda c: c.set_password(password_hash, actor=actor))
 
-    def begin_totp_enrollment(self, citizen_id: str, label: str, actor: str) -> TotpEnrollment:
+        def set_password(citizen: Citizen) -> Factor:
+            self._authorize(citizen, proof, "password", actor)
+            return citizen.set_password(password_hash, actor=actor)
+
+        return self._update(citizen_id, set_password)
+
+    def begin_totp_enrollment(
+        self, citizen_id: str, label: str, proof: CitizenProof, actor: str
+    ) -> TotpEnrollment:
         require_text("label", label)
+        proof.check()
         citizen = self._citizen(citizen_id)
+        self._authorize(citizen, proof, "", actor)
         seed = totp.new_totp_seed()
         sealed_seed = self._sealer(citizen).seal("totp_seed", seed)
         authenticator_id = citizen.start_totp_enrollment(
@@ -325,12 +378,14 @@ class IdentityApplication(LedgerApplication):
         return TotpEnrollment(authenticator_id, uri, totp.qr_svg(uri), totp.qr_png(uri))
 
     def confirm_totp_enrollment(
-        self, citizen_id: str, authenticator_id: str, code: str, actor: str
+        self, citizen_id: str, authenticator_id: str, code: str, proof: CitizenProof, actor: str
     ) -> Factor:
         require_text("authenticator_id", authenticator_id, required=True)
         require_text("code", code, required=True)
+        proof.check()
 
         def confirm(citizen: Citizen) -> Factor:
+            self._authorize(citizen, proof, "totp", actor)
             factor = citizen.factors.get(authenticator_id)
             sealed_seed = factor.secret if factor is not None and factor.method == "totp" else ""
             step = self._totp_step(citizen, sealed_seed, code) if sealed_seed else None
@@ -339,10 +394,12 @@ class IdentityApplication(LedgerApplication):
         return self._update(citizen_id, confirm)
 
     def begin_passkey_registration(
-        self, citizen_id: str, label: str, actor: str
+        self, citizen_id: str, label: str, proof: CitizenProof, actor: str
     ) -> tuple[str, str]:
         require_text("label", label)
+        proof.check()
         citizen = self._citizen(citizen_id)
+        self._authorize(citizen, proof, "", actor)
         options_json, challenge = passkeys.registration_options(
             self.settings.relying_party,
             user_id=citizen.id.bytes,
@@ -359,12 +416,19 @@ class IdentityApplication(LedgerApplication):
         return registration_id, options_json
 
     def complete_passkey_registration(
-        self, citizen_id: str, registration_id: str, credential_json: str, actor: str
+        self,
+        citizen_id: str,
+        registration_id: str,
+        credential_json: str,
+        proof: CitizenProof,
+        actor: str,
     ) -> Factor:
         require_text("registration_id", registration_id, required=True)
         require_json("credential_json", credential_json)
+        proof.check()
 
         def register(citizen: Citizen) -> Factor:
+            self._authorize(citizen, proof, "passkey", actor)
             challenge = base64url.decode(citizen.passkey_challenge(registration_id))
             try:
                 passkey = passkeys.verify_registration(
@@ -393,23 +457,63 @@ class IdentityApplication(LedgerApplication):
 
         return self._update(citizen_id, register)
 
-    def issue_recovery_codes(self, citizen_id: str, actor: str) -> list[str]:
-        self._citizen(citizen_id)  # refused before ten Argon2id hashes, not after them
+    def issue_recovery_codes(self, citizen_id: str, proof: CitizenProof, actor: str) -> list[str]:
+        proof.check()
+        # Refused before ten Argon2id hashes, not after them.
+        self._authorize(self._citizen(citizen_id), proof, "", actor)
         codes = recovery_codes.new_recovery_codes()
         salt = os.urandom(16)
         hashes = [recovery_codes.hash_recovery_code(code, salt) for code in codes]
-        self._update(
-            citizen_id,
-            lambda c: c.issue_recovery_codes(base64url.encode(salt), hashes, actor=actor),
-        )
+
+        def issue(citizen: Citizen) -> Factor:
+            self._authorize(citizen, proof, "recovery_codes", actor)
+            return citizen.issue_recovery_codes(base64url.encode(salt), hashes, actor=actor)
+
+        self._update(citizen_id, issue)
         return codes
 
     def remove_authenticator(
-        self, citizen_id: str, authenticator_id: str, actor: str
+        self, citizen_id: str, authenticator_id: str, proof: CitizenProof, actor: str
     ) -> CitizenView:
         require_text("authenticator_id", authenticator_id, required=True)
-        self._update(citizen_id, lambda c: c.remove_authenticator(authenticator_id, actor=actor))
+        proof.check()
+
+        def remove(citizen: Citizen) -> None:
+            self._authorize(citizen, proof, "", actor)
+            citizen.remove_authenticator(authenticator_id, actor=actor)
+
+        self._update(citizen_id, remove)
         return self.get_citizen(citizen_id)
+
+    def _authorize(self, citizen: Citizen, proof: CitizenProof, adds: str, actor: str) -> None:
+        """Issue 13: only the citizen changes their authenticators (identity.authority). A
+        token must be of the citizen's active session at the level the change needs; an
+        activation code is spent by the change that adds an authenticator (*adds*, its
+        method), and only checked by a first step ("")."""
+        if proof.citizen_token:
+            citizen.require_session_proof(self.session_proof(proof))
+            return
+        code_hash = hash_activation_code(proof.activation_code)
+        if adds:
+            citizen.use_activation_code(code_hash, self._clock(), adds, actor=actor)
+        else:
+            citizen.check_activation_code(code_hash, self._clock())
+
+    def session_proof(self, proof: CitizenProof) -> SessionProof:
+        """The session a relayed citizen token speaks for, while it is active."""
+        proof.check()
+        if not proof.citizen_token:
+            raise ProofRefused("this needs the citizen's token", reason="CITIZEN_PROOF_REQUIRED")
+        result = self.introspect(proof.citizen_token)
+        if not result.active:
+            raise ProofRefused("the citizen's token is not active")
+        return SessionProof(str(result.claims["sub"]), str(result.claims["acr"]))
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def load_citizen(self, citizen_id: str) -> Citizen:
+        return self._citizen(citizen_id)
 
     def unlock_factor(self, citizen_id: str, method: str, reason: str, actor: str) -> CitizenView:
         require_text("reason", reason, required=True)

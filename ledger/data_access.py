@@ -26,15 +26,18 @@ class DataAccess(LedgerAggregate):
         self.resource = resource
 
 
+def check_purpose(purpose: str) -> None:
+    """A read states why: checked before anything is looked up, so that a missing purpose is
+    refused alike whether or not the thing asked for exists."""
+    if not purpose.strip() or len(purpose) > MAX_PURPOSE:
+        raise InvalidInput(
+            [FieldViolation("purpose", f"state why the data is read (1-{MAX_PURPOSE} characters)")]
+        )
+
+
 class DataAccessLog(LedgerApplication):
     def record(self, citizen_id: str, agency: str, purpose: str, resource: str, actor: str) -> None:
-        """Record the read before the data is returned: no record, no data."""
-        if not purpose.strip() or len(purpose) > MAX_PURPOSE:
-            raise InvalidInput(
-                [
-                    FieldViolation(
-                        "purpose", f"state why the data is read (1-{MAX_PURPOSE} characters)"
-                    )
-                ]
-            )
+        """Record the read before the data is returned: no record, no data. A lookup that found
+        nobody is recorded too, with no citizen (`citizen_id` ""): who asked, and why."""
+        check_purpose(purpose)
         self.save(DataAccess(citizen_id, agency, purpose.strip(), resource, actor=actor))

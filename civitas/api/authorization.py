@@ -36,9 +36,10 @@ def is_citizen(caller: Caller) -> bool:
 
 def agency_of(caller: Caller) -> str:
     """The agency an agency account speaks for (`agency:tax` → `tax`); anyone else is refused."""
-    if not caller.role.startswith("agency:"):
+    agency = next((c for c in caller.capabilities if c.startswith("agency:")), None)
+    if caller.role == "citizen" or agency is None:
         raise NotAllowed("only an agency account acts on cases", reason="AGENCY_ONLY")
-    return caller.role.removeprefix("agency:")
+    return agency.removeprefix("agency:")
 
 
 def citizen_of(caller: Caller) -> str:
