@@ -245,9 +245,7 @@ class CivitasClient:
 
     # --- admin recovery (issue 13) ----------------------------------------------------------
 
-    def start_recovery(
-        self, citizen_id: str, reason: str, evidence_reference: str
-    ) -> ipb.Recovery:
+    def start_recovery(self, citizen_id: str, reason: str, evidence_reference: str) -> ipb.Recovery:
         request = ipb.StartRecoveryRequest(
             citizen_id=citizen_id, reason=reason, evidence_reference=evidence_reference
         )

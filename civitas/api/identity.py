@@ -260,9 +260,7 @@ def _recovery(recovery: RecoveryState) -> pb.Recovery:
         effective_at=to_timestamp(recovery.effective_at),
         activation_code=recovery.activation_code,
         activation_expires_at=(
-            to_timestamp(recovery.activation_expires_at)
-            if recovery.activation_expires_at
-            else None
+            to_timestamp(recovery.activation_expires_at) if recovery.activation_expires_at else None
         ),
     )
 

@@ -64,7 +64,7 @@ def test_the_client_over_mutual_tls(tmp_path: Path) -> None:
     database = f"sqlite:///{tmp_path / 'civitas.sqlite'}"
     data_dir = tmp_path / "data"
     civitas(data_dir, database, "init")
-    add_account(data_dir, database, "portal", "agency:building")
+    add_account(data_dir, database, "portal", "agency:building,registrar,relying-service")
     auditor_key = add_account(data_dir, database, "auditor-1", "auditor")
     ca = CertificateAuthority()
     server_cert, server_key, ca_file = ca.write_server_files(tmp_path)

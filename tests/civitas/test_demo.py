@@ -110,7 +110,7 @@ def test_a_failing_step_is_named_and_the_exit_status_says_so(tmp_path: Path) -> 
     data_dir = tmp_path / "data"
     subprocess.run(civitas_command(data_dir, database, "init"), check=True, capture_output=True)
     # The agency of the tax office may not act on building permits.
-    tax_key = add_account(data_dir, database, "tax-office", "agency:tax")
+    tax_key = add_account(data_dir, database, "tax-office", "agency:tax,registrar,relying-service")
     auditor_key = add_account(data_dir, database, "auditor-1", "auditor")
     with running_server(data_dir, database) as (port, _):
         keys = ("--agency-key", tax_key, "--auditor-key", auditor_key)

@@ -95,7 +95,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     clock = StoppedClock()
     database = f"sqlite:///{folder / 'civitas.sqlite'}"
     node = ready_node(folder / "data", database, "civitas.test/errors", clock)
-    agency_key = node.accounts.create("tax-portal", "agency:tax", actor="service:test").api_key
+    agency_key = node.accounts.create(
+        "tax-portal", "agency:tax,registrar,relying-service", actor="service:test"
+    ).api_key
     auditor_key = node.accounts.create("auditor-1", "auditor", actor="service:test").api_key
     admin_key = node.accounts.create("operator", "admin", actor="service:test").api_key
     grpc_server, _ = build_server(node)

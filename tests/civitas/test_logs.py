@@ -125,7 +125,7 @@ def test_a_json_server_log_has_request_ids_and_no_secrets(tmp_path: Path) -> Non
     database = f"sqlite:///{tmp_path / 'civitas.sqlite'}"
     data_dir = tmp_path / "data"
     civitas(data_dir, database, "init")
-    key = add_account(data_dir, database, "tax-portal", "agency:tax")
+    key = add_account(data_dir, database, "tax-portal", "agency:tax,registrar,relying-service")
     secrets: list[str] = [key, PASSWORD, WRONG_PASSWORD, NATIONAL_ID, FAMILY_NAME]
     with running_server(data_dir, database, "--log-format", "json") as (port, log_path):
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")

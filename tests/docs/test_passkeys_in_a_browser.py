@@ -107,7 +107,9 @@ def test_a_passkey_made_in_chromium_registers_and_signs_in_at_aal3(
     database = f"sqlite:///{tmp_path / 'civitas.sqlite'}"
     data_dir = tmp_path / "data"
     civitas(data_dir, database, "init")
-    api_key = add_account(data_dir, database, "citizen-portal", "agency:tax")
+    api_key = add_account(
+        data_dir, database, "citizen-portal", "agency:tax,registrar,relying-service"
+    )
     rp = ("--rp-id", "localhost", "--rp-origin", portal_origin)
     with (
         running_server(data_dir, database, *rp) as (port, _),

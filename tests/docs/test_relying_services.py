@@ -133,7 +133,9 @@ def server(tmp_path: Path, database_url: str) -> Iterator[Server]:
     civitas(data_dir, database_url, "init")
     # IdentityService takes any agency account (roles `agency:*`); UnlockFactor and
     # EraseCitizen, which the guide does not use, need `admin`.
-    api_key = add_account(data_dir, database_url, "citizen-portal", "agency:tax")
+    api_key = add_account(
+        data_dir, database_url, "citizen-portal", "agency:tax,registrar,relying-service"
+    )
     keyring = json.loads(civitas(data_dir, database_url, "keys", "show").stdout)
     with running_server(data_dir, database_url, *TOKEN_SETTINGS) as (port, _):
         yield Server(f"127.0.0.1:{port}", api_key, keyring["checkpoint_keys"][0])
@@ -166,7 +168,7 @@ def test_the_node_flow_under_mutual_tls_with_no_api_key(
     """The certificate alone names the service account (its common name), as the guide says."""
     data_dir = tmp_path / "data"
     civitas(data_dir, database_url, "init")
-    add_account(data_dir, database_url, "citizen-portal", "agency:tax")
+    add_account(data_dir, database_url, "citizen-portal", "agency:tax,registrar,relying-service")
     keyring = json.loads(civitas(data_dir, database_url, "keys", "show").stdout)
     ca = CertificateAuthority()
     server_cert, server_key, ca_file = ca.write_server_files(tmp_path)

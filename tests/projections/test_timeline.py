@@ -7,7 +7,8 @@ import pytest
 from civitas.node import Node
 from identity.citizen import Presented
 from ledger.errors import NotAllowed, NotFound, Unavailable
-from tests.identity.conftest import person
+from identity.authority import CitizenProof
+from tests.identity.conftest import REGISTRAR, owner, person
 
 ACTOR = "service:tax-portal"
 PASSWORD = "a long and unusual passphrase"
@@ -20,8 +21,10 @@ def rebuild(node: Node) -> None:
 
 def signed_in_citizen(node: Node, national_identifier: str) -> str:
     identity = node.identity
-    citizen = identity.register_citizen(person(national_identifier), "IAL2", "", ACTOR).citizen_id
-    identity.set_password(citizen, PASSWORD, ACTOR)
+    view = identity.register_citizen(person(national_identifier), "IAL2", "", REGISTRAR, ACTOR)
+    citizen = view.citizen_id
+    activation = CitizenProof(activation_code=view.activation_code)
+    identity.set_password(citizen, PASSWORD, activation, ACTOR)
     challenge = identity.begin_authentication(citizen, "tax-portal", ACTOR)
     identity.complete_authentication(
         challenge.attempt_id,
@@ -41,19 +44,23 @@ def test_timeline_shows_a_citizens_own_events_in_ledger_order(node: Node) -> Non
     items = node.timeline_view.items(alice)
     assert [i.kind for i in items] == [
         "identity",
-        "authenticator",
+        "activation",
+        "activation",
+        "factor_added",
         "sign_in",
         "session",
         "data_access",
     ]
     assert [i.position for i in items] == sorted(i.position for i in items)
-    sign_in = items[2].summary
+    assert items[2].summary["used_for"] == "password"
+    assert "code_hash" not in items[1].summary  # a hash of a secret is no one's history
+    sign_in = items[4].summary
     assert (sign_in["outcome"], sign_in["methods"], sign_in["relying_service"]) == (
         "success",
         ["password"],
         "tax-portal",
     )
-    assert items[4].summary == {
+    assert items[6].summary == {
         "agency": "tax",
         "purpose": "annual assessment",
         "resource": "personal data",

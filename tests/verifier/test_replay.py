@@ -333,7 +333,9 @@ def _ledger(tmp_path: Path, database: str) -> tuple[Path, str, list[tuple[str, s
     data_dir = tmp_path / "data"
     civitas(data_dir, database, "init", "--origin", "civitas.test/replay")
     auditor = add_account(data_dir, database, "auditor-1", "auditor")
-    tax = bearer(add_account(data_dir, database, "tax-office", "agency:tax"))
+    tax = bearer(
+        add_account(data_dir, database, "tax-office", "agency:tax,registrar,relying-service")
+    )
     return data_dir, auditor, tax, add_account(data_dir, database, "admin-1", "admin")
 
 

@@ -87,9 +87,7 @@ class Server:
         """A citizen who set their password with their activation code: (id, AAL1 token)."""
         citizen = self.register(national_identifier)
         portal = self.client("building")
-        portal.set_password(
-            citizen.citizen_id, PASSWORD, proof=activation(citizen.activation_code)
-        )
+        portal.set_password(citizen.citizen_id, PASSWORD, proof=activation(citizen.activation_code))
         token = portal.authenticate_password(citizen.citizen_id, PASSWORD).token
         return citizen.citizen_id, token
 
@@ -232,7 +230,8 @@ def test_a_relying_service_cannot_use_a_token_of_lower_assurance_once_the_citize
     assert aal2.acr == "AAL2"
     assert len(portal.issue_recovery_codes(citizen_id, proof=citizen_token(aal2.token))) == 10
     password = next(
-        a for a in server.identity.GetCitizen(
+        a
+        for a in server.identity.GetCitizen(
             ipb.GetCitizenRequest(citizen_id=citizen_id, purpose="test"),
             metadata=bearer(server.keys["building"]),
         ).authenticators

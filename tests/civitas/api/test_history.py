@@ -66,7 +66,9 @@ def test_citizens_see_their_own_history_with_receipts_and_live_updates(tmp_path:
     database = f"sqlite:///{tmp_path / 'civitas.sqlite'}"
     data_dir = tmp_path / "data"
     civitas(data_dir, database, "init")
-    agency = bearer(add_account(data_dir, database, "tax-portal", "agency:tax"))
+    agency = bearer(
+        add_account(data_dir, database, "tax-portal", "agency:tax,registrar,relying-service")
+    )
     checkpoint_key = json.loads(civitas(data_dir, database, "keys", "show").stdout)[
         "checkpoint_keys"
     ][-1]

@@ -51,7 +51,9 @@ def server(tmp_path: Path):  # type: ignore[no-untyped-def]
     database = f"sqlite:///{tmp_path / 'civitas.sqlite'}"
     data_dir = tmp_path / "data"
     civitas(data_dir, database, "init")
-    agency_key = add_account(data_dir, database, "tax-portal", "agency:tax")
+    agency_key = add_account(
+        data_dir, database, "tax-portal", "agency:tax,registrar,relying-service"
+    )
     admin_key = add_account(data_dir, database, "operator", "admin")
     args = ("--rp-id", RP.id, "--rp-origin", ORIGIN)
     with running_server(data_dir, database, *args) as (port, log_path):
@@ -284,7 +286,9 @@ def test_refresh_session_over_grpc_with_a_configured_issuer_and_audience(tmp_pat
     database = f"sqlite:///{tmp_path / 'civitas.sqlite'}"
     data_dir = tmp_path / "data"
     civitas(data_dir, database, "init")
-    agency = bearer(add_account(data_dir, database, "tax-portal", "agency:tax"))
+    agency = bearer(
+        add_account(data_dir, database, "tax-portal", "agency:tax,registrar,relying-service")
+    )
     args = ("--token-issuer", ISSUER, "--token-audience", AUDIENCE)
     with running_server(data_dir, database, *args) as (port, _):
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
