@@ -216,6 +216,7 @@ def _seed(world: World, keys: dict[str, str]) -> None:
     of the pools, so the fuzz cannot revoke or erase the caller it needs."""
     tax = CivitasClient(world.channel, keys["agency"])
     building = CivitasClient(world.channel, keys["other-agency"])
+
     def with_password(personal_data: dict[str, str]) -> tuple[str, str, identity_pb2.CitizenProof]:
         """(citizen id, password authenticator, their AAL1 session's proof)."""
         registered = tax.register(personal_data)

@@ -84,8 +84,9 @@ def register_with_password(stub: identity_pb2_grpc.IdentityServiceStub, key: str
         ),
         metadata=bearer(key),
     )
+    activation = pb.CitizenProof(activation_code=citizen.activation_code)
     stub.SetPassword(
-        pb.SetPasswordRequest(citizen_id=citizen.citizen_id, password=PASSWORD),
+        pb.SetPasswordRequest(citizen_id=citizen.citizen_id, password=PASSWORD, proof=activation),
         metadata=bearer(key),
     )
     return str(citizen.citizen_id)
