@@ -40,7 +40,8 @@ AT = "2026-03-01T09:00:00.000000Z"
 
 def _entry(kind: str, stream: str, version: int) -> str:
     return json.dumps(
-        {"at": AT, "stream": stream, "type": kind, "version": version}, separators=(",", ":")
+        {"actor": "service:tax", "at": AT, "stream": stream, "type": kind, "version": version},
+        separators=(",", ":"),
     )
 
 
@@ -97,6 +98,24 @@ ENTRIES: list[tuple[str, str, int, bytes | None]] = [
     ),
     ("ledger.Transaction.Completed", CASE, 4, _payload(reason="", at=_time(AT[:-1]))),
     ("identity.Citizen.AuthenticationFailed", CITIZEN, 4, None),  # erased
+    # Issue 13: a security event of its own kind, and a lookup that found nobody.
+    (
+        "identity.Citizen.RecoveryStarted",
+        CITIZEN,
+        5,
+        _payload(
+            reason="lost every factor",
+            evidence_reference="counter 7",
+            started_at=_time("2026-03-03T09:00:00+00:00"),
+            effective_at=_time("2026-03-04T09:00:00+00:00"),
+        ),
+    ),
+    (
+        "ledger.DataAccess.Recorded",
+        str(uuid.uuid4()),
+        1,
+        _payload(citizen_id="", agency="tax", purpose="audit", resource="no match"),
+    ),
 ]
 
 
@@ -121,13 +140,21 @@ def test_the_replay_derives_the_queue_and_the_timeline_from_the_payloads() -> No
         2: "erased",
         3: "sign_in",
         4: "session",
-        5: "session",  # linked to the citizen through the session's Started event
+        5: "session_revoked",  # linked to the citizen through the session's Started event
         6: "transaction",
         7: "transaction",
         8: "transaction",
         9: "data_access",
         10: "transaction",
         11: "erased",
+        12: "recovery_started",
+    }
+    assert replay.timeline[(CITIZEN, 12)].summary == {  # type: ignore[union-attr]
+        "change": "account recovery started",
+        "by": "service:tax",
+        "reason": "lost every factor",
+        "evidence_reference": "counter 7",
+        "effective_at": "2026-03-04T09:00:00+00:00",
     }
     assert {citizen for citizen, _ in replay.timeline} == {CITIZEN}
     assert replay.timeline[(CITIZEN, 3)].summary == {  # type: ignore[union-attr]
@@ -184,7 +211,8 @@ def test_erased_items_may_be_served_as_projected_before_the_erasure() -> None:
         "was compared"
     ]
 
-    served[-1].timeline[0].summary_json = json.dumps({"outcome": "success"})  # was a failure
+    erased_failure = next(m for m in served if m.timeline[0].leaf_index == 11)
+    erased_failure.timeline[0].summary_json = json.dumps({"outcome": "success"})  # was a failure
     report = Report("live", "hand-built")
     _replayed(len(ENTRIES)).compare("timeline", iter(served), report)
     (failure,) = report.checks["replay_timeline"].failures
@@ -363,11 +391,11 @@ def test_the_served_read_models_equal_the_replay(tmp_path: Path, database_url: s
         assert _check(report, "replay_queue")["checked"] == 5  # every case
         # 3 citizens: registration, password, sign-in (or failure), sessions and Alice's
         # refresh, cases, data reads
-        assert _check(report, "replay_timeline")["checked"] == 28
+        assert _check(report, "replay_timeline")["checked"] == 34  # 6: activation codes
         for name in ("queue", "timeline"):
             note = f"replay: the {name} was compared as of the log's first {size:,} entries"
             assert note in report["notes"]
-        assert any("3 timeline rows reflect erased payloads" in n for n in report["notes"])
+        assert any("5 timeline rows reflect erased payloads" in n for n in report["notes"])
 
         unknown = audit.StreamProjection(
             audit_pb2.StreamProjectionRequest(name="statistics"), metadata=bearer(key)
@@ -439,7 +467,8 @@ def test_tampered_rows_are_named_and_a_rebuild_passes(tmp_path: Path) -> None:
         placeholders = connection.execute(
             "SELECT COUNT(*) FROM timeline WHERE summary = '{\"erased\": true}'"
         ).fetchone()[0]
-    assert placeholders == 3  # the erased citizen's registration, password and sign-in
+    # the erased citizen's registration, activation code issued and used, password, sign-in
+    assert placeholders == 5
     with running_server(data_dir, database) as (port, _):
         code, report = _replay(port, key)
     assert code == 0, json.dumps(report, indent=1)
