@@ -20,6 +20,9 @@ from datetime import datetime
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 GROUPS, GROUP_LENGTH = 5, 4  # 20 characters of 5 bits: 100 bits
 MAX_CODE_LENGTH = 64
+# Why a code is refused, as sent (ErrorInfo.reason): wrong, used or replaced are one reason, so
+# a caller learns nothing about codes it does not hold; expiry is the citizen's to know.
+ACTIVATION_REASONS = {"invalid": "ACTIVATION_CODE_INVALID", "expired": "ACTIVATION_CODE_EXPIRED"}
 
 
 def new_activation_code() -> str:
@@ -54,7 +57,7 @@ def activation_refusal(activation: Activation | None, code_hash: str, now: datet
         or activation.used
         or not hmac.compare_digest(activation.code_hash, code_hash)
     ):
-        return "ACTIVATION_CODE_INVALID"  # wrong, used or replaced: one reason, no oracle
+        return ACTIVATION_REASONS["invalid"]
     if now >= activation.expires_at:
-        return "ACTIVATION_CODE_EXPIRED"
+        return ACTIVATION_REASONS["expired"]
     return ""
