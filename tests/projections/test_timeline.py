@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from civitas.node import Node
+from identity.authority import CitizenProof
 from identity.citizen import Presented
 from ledger.errors import NotAllowed, NotFound, Unavailable
-from identity.authority import CitizenProof
-from tests.identity.conftest import REGISTRAR, owner, person
+from tests.identity.conftest import REGISTRAR, person
 
 ACTOR = "service:tax-portal"
 PASSWORD = "a long and unusual passphrase"

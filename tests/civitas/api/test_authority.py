@@ -218,6 +218,7 @@ def test_a_relying_service_cannot_use_a_token_of_lower_assurance_once_the_citize
         portal.issue_recovery_codes(citizen_id, proof=citizen_token(aal1_token))
     refused_as(raised.value, Code.PERMISSION_DENIED, "STEP_UP_REQUIRED")
     info = detail(raised.value, error_details_pb2.ErrorInfo)
+    assert info is not None
     assert info.metadata["required_acr"] == "AAL2"
     assert server.written() == before
 
@@ -251,7 +252,8 @@ def test_the_activation_code_sets_up_one_authenticator_once_and_is_never_stored(
 ) -> None:
     citizen = server.register("AU-ACTIVATE")
     code = citizen.activation_code
-    assert code and citizen.HasField("activation_expires_at")
+    assert code
+    assert citizen.HasField("activation_expires_at")
     expires = citizen.activation_expires_at.ToDatetime(tzinfo=UTC)
     assert expires == server.clock.now + timedelta(days=30)
     counter = server.client("tax-registrar")  # a registrar's counter relays it, too
@@ -329,6 +331,7 @@ def test_recovery_waits_then_replaces_every_factor_and_ends_every_session(
         admin.complete_recovery(citizen_id)
     refused_as(waiting.value, Code.FAILED_PRECONDITION, "RECOVERY_WAITING")
     retry = detail(waiting.value, error_details_pb2.RetryInfo)
+    assert retry is not None
     assert retry.retry_delay.ToTimedelta() == timedelta(hours=24)
     assert portal.introspect(token).active, "the waiting period ends nothing"
 
@@ -427,11 +430,12 @@ def test_find_and_get_citizen_check_the_purpose_first_and_record_misses(server: 
             ipb.GetCitizenRequest(citizen_id="00000000-0000-4000-8000-000000000000"),
         ),
     ]
-    answers = set()
+    answers: set[tuple[grpc.StatusCode, str, str]] = set()
     for method, request in missing_purpose:
         refused = server.refusal(method, request, "building")
         assert isinstance(refused, grpc.Call)
         bad = detail(refused, error_details_pb2.BadRequest)
+        assert bad is not None
         answers.add((refused.code(), reason(refused), bad.field_violations[0].field))
     assert answers == {(Code.INVALID_ARGUMENT, "INVALID_ARGUMENT", "purpose")}
     assert server.written() == before
