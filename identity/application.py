@@ -26,7 +26,7 @@ from eventsourcing.persistence import IntegrityError, Recording
 from identity import base64url, passkeys, passwords, recovery_codes, totp
 from identity.activation import hash_activation_code, new_activation_code
 from identity.assurance import AMR
-from identity.authority import CitizenProof, ProofRefused, SessionProof
+from identity.authority import CitizenProof, ProofChecks
 from identity.citizen import (
     Attempt,
     Citizen,
@@ -195,7 +195,7 @@ class CitizenErased(FailedPrecondition):
     reason = "CITIZEN_ERASED"
 
 
-class IdentityApplication(RecoveryCommands, LedgerApplication):
+class IdentityApplication(ProofChecks, RecoveryCommands, LedgerApplication):
     def __init__(
         self,
         store: LedgerStore,
@@ -484,30 +484,6 @@ class IdentityApplication(RecoveryCommands, LedgerApplication):
 
         self._update(citizen_id, remove)
         return self.get_citizen(citizen_id)
-
-    def _authorize(self, citizen: Citizen, proof: CitizenProof, adds: str, actor: str) -> None:
-        """Issue 13: only the citizen changes their authenticators (identity.authority). A
-        token must be of the citizen's active session at the level the change needs; an
-        activation code is spent by the change that adds an authenticator (*adds*, its
-        method), and only checked by a first step ("")."""
-        if proof.citizen_token:
-            citizen.require_session_proof(self.session_proof(proof))
-            return
-        code_hash = hash_activation_code(proof.activation_code)
-        if adds:
-            citizen.use_activation_code(code_hash, self._clock(), adds, actor=actor)
-        else:
-            citizen.check_activation_code(code_hash, self._clock())
-
-    def session_proof(self, proof: CitizenProof) -> SessionProof:
-        """The session a relayed citizen token speaks for, while it is active."""
-        proof.check()
-        if not proof.citizen_token:
-            raise ProofRefused("this needs the citizen's token", reason="CITIZEN_PROOF_REQUIRED")
-        result = self.introspect(proof.citizen_token)
-        if not result.active:
-            raise ProofRefused("the citizen's token is not active")
-        return SessionProof(str(result.claims["sub"]), str(result.claims["acr"]))
 
     def now(self) -> datetime:
         return self._clock()

@@ -9,13 +9,18 @@ once the citizen's authenticators can reach AAL2, a change needs a session at AA
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
-from identity.activation import MAX_CODE_LENGTH
+from identity.activation import MAX_CODE_LENGTH, hash_activation_code
 from identity.tokens import MAX_TOKEN_LENGTH
 from ledger.errors import FieldViolation, InvalidInput, NotAllowed
+
+if TYPE_CHECKING:
+    from identity.citizen import Citizen
 
 ACR_RANK = {"AAL1": 1, "AAL2": 2, "AAL3": 3}
 
@@ -90,3 +95,51 @@ def _same(citizen: str, citizen_id: UUID) -> bool:
         return UUID(citizen) == citizen_id
     except ValueError:
         return False
+
+
+class _Introspected(Protocol):
+    @property
+    def active(self) -> bool: ...
+
+    @property
+    def claims(self) -> Mapping[str, Any]: ...
+
+
+class _Application(Protocol):
+    """What the proof checks use of the identity application they are mixed into."""
+
+    def now(self) -> datetime: ...
+
+    def introspect(self, token: str) -> _Introspected: ...
+
+    def session_proof(self, proof: CitizenProof) -> SessionProof: ...
+
+
+class ProofChecks:
+    """The check every change to a citizen's authenticators makes, mixed into
+    `IdentityApplication`; the citizen aggregate decides, these only verify the token."""
+
+    def _authorize(
+        self: _Application, citizen: Citizen, proof: CitizenProof, adds: str, actor: str
+    ) -> None:
+        """A token must be of the citizen's active session, at the level the change needs; an
+        activation code is spent by the change that adds an authenticator (*adds*, its
+        method), and only checked by a first step ("")."""
+        if proof.citizen_token:
+            citizen.require_session_proof(self.session_proof(proof))
+            return
+        code_hash = hash_activation_code(proof.activation_code)
+        if adds:
+            citizen.use_activation_code(code_hash, self.now(), adds, actor=actor)
+        else:
+            citizen.check_activation_code(code_hash, self.now())
+
+    def session_proof(self: _Application, proof: CitizenProof) -> SessionProof:
+        """The session a relayed citizen token speaks for, while it is active."""
+        proof.check()
+        if not proof.citizen_token:
+            raise ProofRequired("this needs the citizen's token")
+        result = self.introspect(proof.citizen_token)
+        if not result.active:
+            raise ProofRefused("the citizen's token is not active")
+        return SessionProof(str(result.claims["sub"]), str(result.claims["acr"]))

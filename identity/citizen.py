@@ -567,7 +567,8 @@ class Citizen(LedgerAggregate):
         if self.recovery is not None:
             raise RecoveryPending("a recovery of this citizen is already pending")
         self._recovery_started(reason, evidence_reference, started_at, effective_at, actor=actor)
-        return self.recovery  # type: ignore[return-value]  # set by the event just applied
+        assert self.recovery is not None  # the event just set it
+        return self.recovery
 
     @event("RecoveryStarted")
     def _recovery_started(
