@@ -99,6 +99,7 @@ def serve(config: Config) -> None:
     # Before the node: a refused start leaves no data folder behind.
     tls = read_server_tls(config.tls) if config.tls else None
     node = Node(config)
+    node.keys.check_private_files()  # a key others can read is refused before anything starts
     if config.create_schema:
         node.initialise()
     elif not node.keys.exists():  # never a keyring of its own beside the replicas' shared one

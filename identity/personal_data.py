@@ -2,8 +2,9 @@
 section 1).
 
 Each citizen has a random AES-256-GCM data key. Data keys are kept apart from the events, in a
-table of their own, wrapped by a key-encryption key that lives in the key folder (a file), so
-neither a copy of the database nor of the key folder alone reveals anyone's data. Erasing a
+table of their own, wrapped by a key-encryption key that lives in the key folder (a file, itself
+wrapped by the key passphrase when one is configured: `ledger.secret_file`), so neither a copy
+of the database nor of the key folder alone reveals anyone's data. Erasing a
 citizen deletes their data key (crypto-shredding): every ciphertext of theirs, wherever it was
 copied, becomes noise, while the ledger's hashes and signatures still verify.
 
@@ -19,7 +20,6 @@ import hmac
 import os
 import unicodedata
 from abc import ABC, abstractmethod
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -29,27 +29,14 @@ from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 from psycopg.sql import SQL, Identifier
 
+from ledger.secret_file import SecretFile
+
 NONCE_SIZE = 12
 SEAL_PREFIX = "v1."
 
 
 class DataKeyMissing(Exception):
     """The citizen's data key is gone: they were erased."""
-
-
-def read_or_create_secret(path: Path) -> bytes:
-    """A 32-byte secret in a 0600 file, created on first use (O_EXCL: never two different)."""
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        secret = path.read_bytes()
-        if len(secret) != 32:
-            raise ValueError(f"{path} must hold 32 bytes") from None
-        return secret
-    secret = os.urandom(32)
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(secret)
-    return secret
 
 
 class DataKeyTable(ABC):
@@ -141,9 +128,9 @@ def data_key_table(datastore: object) -> DataKeyTable:
 class DataKeyStore:
     """Creates, unwraps and destroys citizens' data keys; raw keys never leave this class."""
 
-    def __init__(self, table: DataKeyTable, key_encryption_key_path: Path) -> None:
+    def __init__(self, table: DataKeyTable, key_encryption_key: SecretFile) -> None:
         self._table = table
-        self._wrapping = AESGCM(read_or_create_secret(key_encryption_key_path))
+        self._wrapping = AESGCM(key_encryption_key.read_or_create())
 
     def create(self, citizen_id: UUID) -> FieldSealer:
         data_key = AESGCM.generate_key(bit_length=256)
@@ -203,8 +190,8 @@ class NationalIdentifierIndex:
     an unkeyed hash would be reversed by enumeration in minutes.
     """
 
-    def __init__(self, key_path: Path) -> None:
-        self._key = read_or_create_secret(key_path)
+    def __init__(self, key: SecretFile) -> None:
+        self._key = key.read_or_create()
 
     def __repr__(self) -> str:
         return "NationalIdentifierIndex()"
