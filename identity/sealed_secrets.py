@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from identity import base64url
 from identity.personal_data import SEAL_PREFIX, FieldSealer
 
-PASSWORD_HASH = "password_hash"
+PASSWORD_HASH = "password_hash"  # noqa: S105 - a field name
 RECOVERY_SALT = "recovery_codes.salt"
 EVIDENCE = "evidence"
 

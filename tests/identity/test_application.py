@@ -11,7 +11,7 @@ from civitas.node import Node
 from civitas.soft_authenticator import SoftAuthenticator
 from identity import passwords
 from identity.application import IdentityApplication
-from identity.citizen import Presented
+from identity.citizen import Citizen, Presented
 from identity.refusals import AuthenticationFailedError
 from ledger.errors import Conflict, InvalidInput, NotFound
 from tests.identity.conftest import ACTOR, ORIGIN, RP, Clock, code_at, person, seed_of
@@ -36,7 +36,7 @@ def sign_in(identity: IdentityApplication, citizen_id: str, **factors: str):  # 
 
 def stored_password_hash(identity: IdentityApplication, citizen_id: str) -> str:
     """The PHC string the citizen's password factor holds, opened with their data key."""
-    citizen = identity.repository.get(UUID(citizen_id))
+    citizen: Citizen = identity.repository.get(UUID(citizen_id))
     return identity._secrets(citizen).password_hash(citizen.password_hash())
 
 
