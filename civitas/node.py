@@ -20,6 +20,7 @@ from eventsourcing.projection import Projection
 from civitas.config import Config, ConfigError
 from civitas.metrics import ServiceMetrics
 from identity.application import IdentityApplication, IdentitySettings
+from identity.key_presence import DataKeyPresence
 from identity.lockout import LockoutPolicy
 from identity.passkeys import RelyingParty
 from identity.personal_data import DataKeyStore, NationalIdentifierIndex, data_key_table
@@ -171,6 +172,10 @@ class Node:
                 with self.database.schema_lock():
                     versions.record(SCHEMA_VERSION)
         return before, SCHEMA_VERSION
+
+    @cached_property
+    def data_key_presence(self) -> DataKeyPresence:
+        return DataKeyPresence(self.data_keys)
 
     @cached_property
     def accounts(self) -> ServiceAccounts:

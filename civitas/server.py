@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha import reflection
 
 from civitas.api.audit import AuditServicer
 from civitas.api.authentication import CallerAuthenticator
+from civitas.api.data_key_proofs import DataKeyProofStream
 from civitas.api.history import HistoryServicer
 from civitas.api.identity import IdentityServicer
 from civitas.api.interceptor import CallerInterceptor
@@ -50,7 +51,12 @@ def build_server(node: Node) -> tuple[grpc.Server, health.HealthServicer]:
         ],
     )
     audit_pb2_grpc.add_AuditServiceServicer_to_server(
-        AuditServicer(node.audit, ProjectionRowStream(node.audited_projections)), server
+        AuditServicer(
+            node.audit,
+            ProjectionRowStream(node.audited_projections),
+            DataKeyProofStream(node.data_key_presence),
+        ),
+        server,
     )
     identity_pb2_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(node.identity), server)
     history_pb2_grpc.add_HistoryServiceServicer_to_server(HistoryServicer(node.history), server)

@@ -1,8 +1,8 @@
 """The identity application: one method per command, each loading, deciding and saving.
 
 Secrets (passwords, codes, assertions) arrive here, are checked by the pure modules
-(`passwords`, `totp`, `recovery_codes`, `passkeys`), and go no further: events carry hashes,
-sealed values and outcomes only.
+(`passwords`, `totp`, `recovery_codes`, `passkeys`), and go no further: events carry sealed
+values (hashes and salts too: `sealed_secrets`) and outcomes only.
 
 Base64url values decoded here (credential ids, public keys, challenges, salts) were written by
 `base64url.encode` into this application's own events; the strict decoder therefore refuses only
@@ -11,7 +11,6 @@ a corrupted value, which a lenient one would have turned into different bytes.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -239,7 +238,15 @@ class IdentityApplication(LedgerApplication):
         sealer = self._data_keys.create(citizen_id)
         sealed = {name: sealer.seal(name, value) for name, value in personal_data.items() if value}
         sealed_evidence = CitizenSecrets(sealer).seal_evidence(evidence)
-        citizen = Citizen(citizen_id, sealed, lookup_hash, assurance, sealed_evidence, actor=actor)
+        citizen = Citizen(
+            citizen_id,
+            sealed,
+            lookup_hash,
+            assurance,
+            sealed_evidence,
+            actor=actor,
+            key_presence=sealer.presence_public_key(),
+        )
         claim = NationalIdentifierClaim(lookup_hash, str(citizen_id), actor=actor)
         try:
             self.save(citizen, claim)
@@ -294,6 +301,9 @@ class IdentityApplication(LedgerApplication):
         require_text("reason", reason, required=True)
         citizen = self._citizen(citizen_id)
         citizen.erase(reason, actor=actor)
+        # The Erased entry is stored before the key is deleted, never after: an auditor's
+        # ProveDataKeys counts a key gone without an Erased entry before it as deleted unlawfully
+        # (identity.key_presence).
         self.save(citizen)
         self._data_keys.destroy(citizen.id)  # crypto-shredding: every copy of a sealed field
         self.store.erase_payloads(citizen.id, below_version=citizen.version)
@@ -311,8 +321,7 @@ class IdentityApplication(LedgerApplication):
                 reason="PASSWORD_POLICY",
             ) from None
         # An unknown or erased citizen is refused before the Argon2id.
-        secrets = self._secrets(self._citizen(citizen_id))
-        sealed_hash = secrets.seal_password_hash(passwords.hash_password(password))
+        sealed_hash = self._secrets(self._citizen(citizen_id)).hash_password(password)
         return self._update(citizen_id, lambda c: c.set_password(sealed_hash, actor=actor))
 
     def begin_totp_enrollment(self, citizen_id: str, label: str, actor: str) -> TotpEnrollment:
@@ -400,9 +409,7 @@ class IdentityApplication(LedgerApplication):
         # Refused before ten Argon2id hashes, not after them.
         secrets = self._secrets(self._citizen(citizen_id))
         codes = recovery_codes.new_recovery_codes()
-        salt = os.urandom(16)
-        hashes = [recovery_codes.hash_recovery_code(code, salt) for code in codes]
-        sealed_salt, sealed_hashes = secrets.seal_recovery_codes(salt, hashes)
+        sealed_salt, sealed_hashes = secrets.hash_recovery_codes(codes)
         self._update(
             citizen_id,
             lambda c: c.issue_recovery_codes(sealed_salt, sealed_hashes, actor=actor),
@@ -509,9 +516,8 @@ class IdentityApplication(LedgerApplication):
         other Argon2id parameters than today's: raising the parameters reaches every citizen
         who signs in, and the plain password is only ever at hand during a sign-in."""
         secrets = self._secrets(citizen)
-        if passwords.needs_rehash(secrets.password_hash(citizen.password_hash())):
-            sealed_hash = secrets.seal_password_hash(passwords.hash_password(password))
-            citizen.rehash_password(sealed_hash, actor=actor)
+        if secrets.needs_rehash(citizen.password_hash()):
+            citizen.rehash_password(secrets.hash_password(password), actor=actor)
 
     def _open_session(self, completion: Completion, session_id: UUID, outcome: Outcome) -> Session:
         now = completion.now
@@ -536,21 +542,11 @@ class IdentityApplication(LedgerApplication):
             return self._check_passkey(factors, assertion_json, attempt.challenge)
 
         secrets = self._secrets(citizen)
-
-        def recovery_code_index(code: str, factor: Factor) -> int | None:
-            return recovery_codes.matching_code_index(
-                code,
-                secrets.recovery_hashes(factor.details["hashes"]),
-                secrets.recovery_salt(factor.details["salt"]),
-            )
-
         return FactorChecks(
-            password_matches=lambda password, stored: passwords.verify_password(
-                password, secrets.password_hash(stored)
-            ),
+            password_matches=secrets.password_matches,
             totp_step=lambda sealed_seed, code, at: self._totp_step(citizen, sealed_seed, code, at),
             passkey=passkey,
-            recovery_code_index=recovery_code_index,
+            recovery_code_index=secrets.recovery_code_index,
         )
 
     def _check_passkey(

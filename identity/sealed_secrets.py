@@ -15,9 +15,11 @@ next change (a new password, a rehash, new recovery codes) is written sealed.
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Sequence
 
-from identity import base64url
+from identity import base64url, passwords, recovery_codes
+from identity.citizen import Factor
 from identity.personal_data import SEAL_PREFIX, FieldSealer
 
 PASSWORD_HASH = "password_hash"  # noqa: S105 - a field name
@@ -38,6 +40,30 @@ class CitizenSecrets:
 
     def __repr__(self) -> str:
         return f"CitizenSecrets({self._sealer!r})"
+
+    def hash_password(self, password: str) -> str:
+        """The Argon2id hash of a new password, sealed."""
+        return self.seal_password_hash(passwords.hash_password(password))
+
+    def password_matches(self, password: str, stored: str) -> bool:
+        return passwords.verify_password(password, self.password_hash(stored))
+
+    def needs_rehash(self, stored: str) -> bool:
+        return passwords.needs_rehash(self.password_hash(stored))
+
+    def hash_recovery_codes(self, codes: Sequence[str]) -> tuple[str, list[str]]:
+        """A fresh salt and each code's Argon2id hash, sealed (see `seal_recovery_codes`)."""
+        salt = os.urandom(recovery_codes.MIN_SALT_BYTES)
+        hashes = [recovery_codes.hash_recovery_code(code, salt) for code in codes]
+        return self.seal_recovery_codes(salt, hashes)
+
+    def recovery_code_index(self, code: str, factor: Factor) -> int | None:
+        """Which unused code of the factor *code* is, if any."""
+        return recovery_codes.matching_code_index(
+            code,
+            self.recovery_hashes(factor.details["hashes"]),
+            self.recovery_salt(factor.details["salt"]),
+        )
 
     def seal_password_hash(self, password_hash: str) -> str:
         return self._sealer.seal(PASSWORD_HASH, password_hash)
