@@ -20,7 +20,7 @@ import hmac
 import os
 import unicodedata
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 from uuid import UUID
@@ -250,7 +250,9 @@ class DataKeyStore:
 
 
 class HeldKeys:
-    def __init__(self, snapshot: KeySnapshot, unwrap: Any) -> None:
+    """The data keys of one snapshot, as presence keys: the raw keys stay inside."""
+
+    def __init__(self, snapshot: KeySnapshot, unwrap: Callable[[UUID, bytes], bytes]) -> None:
         self._snapshot = snapshot
         self._unwrap = unwrap
 
