@@ -35,6 +35,7 @@ from ledger.entry import format_timestamp, parse_timestamp
 from ledger.leader import held_file_lock
 
 KEYRING_FILE = "keyring.json"
+PRIVATE_SUFFIXES = (".pem", ".key")  # signing keys; the key-encryption and lookup keys
 # After a rotation a running server may sign with the old key until it next looks at the keyring
 # (at most RELOAD_INTERVAL later); the old key stays valid that much longer, with a margin.
 ROTATION_GRACE = timedelta(seconds=10)
@@ -172,7 +173,7 @@ class KeyFolder:
         if not self.path.is_dir():
             return
         for path in sorted(self.path.iterdir()):
-            if path.is_file() and path.name != KEYRING_FILE and not path.name.startswith("."):
+            if path.suffix in PRIVATE_SUFFIXES and path.is_file():
                 check_owner_only(path)
 
     def encrypt_existing_keys(self) -> None:
