@@ -29,6 +29,7 @@ from ledger.errors import DomainError
 from ledger.export import export_bundle
 from ledger.keyring import KeyringError
 from ledger.schema import SCHEMA_VERSION, SchemaVersions
+from projections.registry import PROJECTIONS, STATISTICS
 from projections.statistics import authentications_per_day, median_days_to_decision
 
 if TYPE_CHECKING:  # argparse names the type of `add_subparsers()` privately
@@ -227,10 +228,13 @@ def _projections_run(config: Config, args: argparse.Namespace) -> int:
     return 0 if done else 1
 
 
+PROJECTION_NAMES = f"one of {', '.join(PROJECTIONS)}"
+
+
 def _stats(config: Config, args: argparse.Namespace) -> int:
     """Print the statistics projection (catching it up first unless a server runs it)."""
     with _ready_node(config) as node:
-        statistics = next(s for s in node.projections() if s.name == "statistics")
+        statistics = next(s for s in node.projections() if s.name == STATISTICS.name)
         statistics.catch_up(node.store.recorder.max_notification_id(), args.timeout)
         report = {
             "authentications_per_day": authentications_per_day(node.statistics_view),
@@ -419,11 +423,11 @@ def _add_log_commands(commands: Subcommands) -> None:
     projections = _command(commands, "projections", "read models fed from the log")
     projection_commands = projections.add_subparsers(required=True, metavar="ACTION")
     rebuild = _command(projection_commands, "rebuild", "replay a projection from zero")
-    rebuild.add_argument("name", help="timeline, queue or statistics")
+    rebuild.add_argument("name", help=PROJECTION_NAMES)
     rebuild.add_argument("--timeout", type=float, default=600.0)
     rebuild.set_defaults(command=_projections_rebuild)
     run = _command(projection_commands, "run", "follow the log up to now, in the foreground")
-    run.add_argument("name", help="timeline, queue or statistics")
+    run.add_argument("name", help=PROJECTION_NAMES)
     run.add_argument("--timeout", type=float, default=600.0)
     run.set_defaults(command=_projections_run)
 

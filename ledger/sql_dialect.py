@@ -1,0 +1,142 @@
+"""How the SQL of a read model differs between SQLite and PostgreSQL, in one small object.
+
+A view writes each statement once, in SQLite's `?` style, naming its tables and column types
+in braces: `INSERT INTO {timeline} VALUES (?, ?)`, `at {moment} NOT NULL`. The dialect fills
+in the table's name (schema-qualified and quoted on PostgreSQL), the column type (TEXT or
+timestamptz…) and the placeholder. Values cross through `param`: SQLite keeps times as
+RFC 3339 UTC text, whose order is the order of the instants; PostgreSQL takes them as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.sqlite import SQLiteDatastore
+
+# The log's events table and the column that numbers its notifications, as eventsourcing
+# makes them: PostgreSQL's table is named after the application (ledger.store.LOG_NAME),
+# SQLite's numbers are the table's rowid.
+SQLITE_EVENTS = ("stored_events", "rowid")
+POSTGRES_EVENTS = ("ledger_events", "notification_id")
+
+
+def quote(identifier: str) -> str:
+    """An SQL identifier, quoted as both databases read it."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class SQLDialect:
+    name: str
+    mark: str  # the driver's placeholder
+    types: dict[str, str]  # {integer}, {small}, {text}, {bytes}, {moment}, {day}
+    # After a table whose rows are all in its primary key: SQLite then stores no rowid.
+    keyed_table: str
+    # Lower than any stored moment: the start of a keyset page on a moment column.
+    earliest: str
+    events: tuple[str, str]  # the log's events table, its notification id column
+    notifies: bool  # LISTEN/NOTIFY reaches other connections (and replicas) on commit
+    schema: str | None = field(default=None)
+
+    def in_schema(self, schema: str) -> SQLDialect:
+        return replace(self, schema=schema)
+
+    def table(self, name: str) -> str:
+        return name if self.schema is None else f"{quote(self.schema)}.{quote(name)}"
+
+    def sql(self, template: str) -> str:
+        """`template` with its `{table}`, `{type}` and `?` filled in for this database.
+
+        Only names fixed in the code reach the braces; values always travel as parameters."""
+        text = template.format_map(_Names(self))
+        if self.mark == "?":
+            return text
+        return text.replace("%", "%%").replace("?", self.mark)
+
+    def marks(self, count: int) -> str:
+        """`?, ?, …`: placeholders for `count` values (before `sql`)."""
+        return ", ".join("?" * count)
+
+    def notify(self, channel: str) -> str:
+        """The statement that signals `channel` when the transaction commits (if `notifies`)."""
+        return f"NOTIFY {quote(channel)}"
+
+    def param(self, value: Any) -> Any:
+        """A Python value as this database stores it."""
+        if self.name != "sqlite":
+            return value
+        if isinstance(value, datetime):
+            return value.astimezone(UTC).isoformat()
+        if isinstance(value, date):
+            return value.isoformat()
+        return value
+
+
+class _Names(dict[str, str]):
+    def __init__(self, dialect: SQLDialect) -> None:
+        super().__init__(
+            dialect.types,
+            keyed_table=dialect.keyed_table,
+            earliest=dialect.earliest,
+            events=dialect.table(dialect.events[0]),
+            notification_id=dialect.events[1],
+        )
+        self._dialect = dialect
+
+    def __missing__(self, key: str) -> str:
+        return self._dialect.table(key)
+
+
+SQLITE = SQLDialect(
+    name="sqlite",
+    mark="?",
+    types={
+        "integer": "INTEGER",
+        "small": "INTEGER",
+        "text": "TEXT",
+        "bytes": "BLOB",
+        "moment": "TEXT",
+        "day": "TEXT",
+    },
+    keyed_table=" WITHOUT ROWID",
+    earliest="''",
+    events=SQLITE_EVENTS,
+    notifies=False,
+)
+POSTGRESQL = SQLDialect(
+    name="postgresql",
+    mark="%s",
+    types={
+        "integer": "bigint",
+        "small": "smallint",
+        "text": "text",
+        "bytes": "bytea",
+        "moment": "timestamptz",
+        "day": "date",
+    },
+    keyed_table="",
+    earliest="'-infinity'",
+    events=POSTGRES_EVENTS,
+    notifies=True,
+    schema="public",
+)
+
+
+def dialect_of(datastore: SQLiteDatastore | PostgresDatastore) -> SQLDialect:
+    if isinstance(datastore, PostgresDatastore):
+        return POSTGRESQL.in_schema(datastore.schema)
+    return SQLITE
+
+
+def moment(value: Any) -> datetime | None:
+    """A stored moment as a datetime (SQLite returns the text it stored)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
+
+
+def day(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
