@@ -3,8 +3,8 @@
 A view writes each statement once, in SQLite's `?` style, naming its tables and column types
 in braces: `INSERT INTO {timeline} VALUES (?, ?)`, `at {moment} NOT NULL`. The dialect fills
 in the table's name (schema-qualified and quoted on PostgreSQL), the column type (TEXT or
-timestamptz…) and the placeholder. Values cross through `param`: SQLite keeps times as
-RFC 3339 UTC text, whose order is the order of the instants; PostgreSQL takes them as they are.
+timestamptz…) and the placeholder. Values cross through `param`: SQLite keeps times, days and
+UUIDs as text; PostgreSQL takes them as they are.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
@@ -39,6 +40,9 @@ class SQLDialect:
     earliest: str
     events: tuple[str, str]  # the log's events table, its notification id column
     notifies: bool  # LISTEN/NOTIFY reaches other connections (and replicas) on commit
+    # Times, days and UUIDs stored as text: RFC 3339 UTC (whose order is the instants'),
+    # ISO dates, eventsourcing's hex UUIDs.
+    as_text: bool
     schema: str | None = field(default=None)
 
     def in_schema(self, schema: str) -> SQLDialect:
@@ -66,12 +70,14 @@ class SQLDialect:
 
     def param(self, value: Any) -> Any:
         """A Python value as this database stores it."""
-        if self.name != "sqlite":
+        if not self.as_text:
             return value
         if isinstance(value, datetime):
             return value.astimezone(UTC).isoformat()
         if isinstance(value, date):
             return value.isoformat()
+        if isinstance(value, UUID):
+            return value.hex
         return value
 
 
@@ -90,37 +96,34 @@ class _Names(dict[str, str]):
         return self._dialect.table(key)
 
 
+# Column types side by side: (SQLite, PostgreSQL). SQLite's INTEGER PRIMARY KEY is the rowid.
+TYPES = {
+    "integer": ("INTEGER", "bigint"),
+    "small": ("INTEGER", "smallint"),
+    "text": ("TEXT", "text"),
+    "bytes": ("BLOB", "bytea"),
+    "moment": ("TEXT", "timestamptz"),
+    "day": ("TEXT", "date"),
+}
 SQLITE = SQLDialect(
     name="sqlite",
     mark="?",
-    types={
-        "integer": "INTEGER",
-        "small": "INTEGER",
-        "text": "TEXT",
-        "bytes": "BLOB",
-        "moment": "TEXT",
-        "day": "TEXT",
-    },
+    types={name: sqlite for name, (sqlite, _) in TYPES.items()},
     keyed_table=" WITHOUT ROWID",
     earliest="''",
     events=SQLITE_EVENTS,
     notifies=False,
+    as_text=True,
 )
 POSTGRESQL = SQLDialect(
     name="postgresql",
     mark="%s",
-    types={
-        "integer": "bigint",
-        "small": "smallint",
-        "text": "text",
-        "bytes": "bytea",
-        "moment": "timestamptz",
-        "day": "date",
-    },
+    types={name: postgres for name, (_, postgres) in TYPES.items()},
     keyed_table="",
     earliest="'-infinity'",
     events=POSTGRES_EVENTS,
     notifies=True,
+    as_text=False,
     schema="public",
 )
 

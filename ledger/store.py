@@ -52,10 +52,9 @@ from ledger.envelope import erase_payload
 from ledger.keyring import EntrySigner
 from ledger.leader import advisory_lock_key, held_file_lock
 from ledger.mapper import SignedMapper
-from ledger.sql_dialect import POSTGRES_EVENTS, SQLITE_EVENTS
+from ledger.sql_dialect import POSTGRES_EVENTS, dialect_of
 
 LOG_NAME = "ledger"  # the one application name every ledger application shares
-SQLITE_EVENTS_TABLE = SQLITE_EVENTS[0]
 POSTGRES_EVENTS_TABLE = POSTGRES_EVENTS[0]  # eventsourcing names it after LOG_NAME
 SQLITE_POLL_INTERVAL = 0.05
 # Views and followers keep one idle PostgreSQL connection each (they grow on demand): with
@@ -266,18 +265,14 @@ class LedgerStore:
 
         The only change Civitas ever makes to a stored event: the entry and its signature stay,
         so every proof still verifies and auditors see the payload as erased."""
-        if isinstance(self.datastore, PostgresDatastore):
-            table, marker = f'"{self.datastore.schema}"."{POSTGRES_EVENTS_TABLE}"', "%s"
-            key: object = stream
-        else:
-            table, marker, key = SQLITE_EVENTS_TABLE, "?", stream.hex
-        select = (
-            f"SELECT originator_version, state FROM {table} "  # noqa: S608 - fixed names
-            f"WHERE originator_id = {marker} AND originator_version < {marker}"
+        dialect = dialect_of(self.datastore)
+        key = dialect.param(stream)
+        select = dialect.sql(
+            "SELECT originator_version, state FROM {events} "
+            "WHERE originator_id = ? AND originator_version < ?"
         )
-        update = (
-            f"UPDATE {table} SET state = {marker} "  # noqa: S608 - fixed names
-            f"WHERE originator_id = {marker} AND originator_version = {marker}"
+        update = dialect.sql(
+            "UPDATE {events} SET state = ? WHERE originator_id = ? AND originator_version = ?"
         )
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute(select, (key, below_version))
