@@ -22,9 +22,6 @@ from ledger.merkle import Node
 from ledger.view import View
 
 NodeKey = tuple[int, int]
-# Keys looked up by one statement: a proof needs O(log n) of them, and SQLite allows at most
-# 500 SELECTs in one compound statement.
-NODES_PER_QUERY = 200
 
 
 @dataclass(frozen=True)
@@ -71,34 +68,24 @@ class MerkleLogRecorder(View):
         tracking: Tracking,
     ) -> None:
         """Record leaves [first_index, first_index + len(ids)) and their completed nodes."""
+        leaves = [(first_index + i, nid) for i, nid in enumerate(notification_ids)]
         with self.datastore.transaction(commit=True) as c:
-            if notification_ids:
-                c.executemany(
-                    self.sql("INSERT INTO {merkle_leaves} VALUES (?, ?)"),
-                    [(first_index + i, nid) for i, nid in enumerate(notification_ids)],
-                )
-            if nodes:
-                c.executemany(
-                    self.sql("INSERT INTO {merkle_nodes} VALUES (?, ?, ?)"),
-                    [(n.level, n.index, n.hash) for n in nodes],
-                )
+            self.dialect.insert_rows(c, "merkle_leaves", ("integer", "integer"), leaves)
+            self.dialect.insert_rows(
+                c,
+                "merkle_nodes",
+                ("small", "integer", "bytes"),
+                [(n.level, n.index, n.hash) for n in nodes],
+            )
             self._insert_tracking(c, tracking)
 
     def nodes(self, keys: Sequence[NodeKey]) -> Mapping[NodeKey, bytes]:
         """The stored hashes of the given complete subtrees."""
-        # One statement of indexed lookups, one per key: a row-value IN (VALUES ...) made
-        # SQLite scan the whole table (benchmarks/history.py).
-        lookup = "SELECT level, idx, hash FROM {merkle_nodes} WHERE level = ? AND idx = ?"
-        found: dict[NodeKey, bytes] = {}
         with self.datastore.transaction(commit=False) as c:
-            for start in range(0, len(keys), NODES_PER_QUERY):
-                chunk = keys[start : start + NODES_PER_QUERY]
-                c.execute(
-                    self.sql(" UNION ALL ".join([lookup] * len(chunk))),
-                    [number for key in chunk for number in key],
-                )
-                found.update((_key(row), bytes(row["hash"])) for row in c.fetchall())
-        return found
+            rows = self.dialect.select_keys(
+                c, "level, idx, hash", "merkle_nodes", {"level": "small", "idx": "integer"}, keys
+            )
+        return {(row["level"], row["idx"]): bytes(row["hash"]) for row in rows}
 
     def node(self, level: int, index: int) -> bytes:
         found = self.nodes([(level, index)])
@@ -181,10 +168,6 @@ class MerkleLogRecorder(View):
                 return
             yield from chunk
             start = chunk[-1].index + 1
-
-
-def _key(row: Mapping[str, Any]) -> NodeKey:
-    return (row["level"], row["idx"])
 
 
 def _checkpoint(row: Mapping[str, Any]) -> StoredCheckpoint:

@@ -9,6 +9,7 @@ UUIDs as text; PostgreSQL takes them as they are.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -43,7 +44,13 @@ class SQLDialect:
     # Times, days and UUIDs stored as text: RFC 3339 UTC (whose order is the instants'),
     # ISO dates, eventsourcing's hex UUIDs.
     as_text: bool
-    schema: str | None = field(default=None)
+    # Takes a column of values as one array parameter, so many rows go in or out in one
+    # statement: on PostgreSQL about twice as fast as single-row statements, where SQLite,
+    # in-process, is fastest one row at a time (measured for issue 12).
+    arrays: bool
+    schema: str | None = None
+    # Statements made so far, by template: a proof's lookups format the same few many times.
+    _made: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def in_schema(self, schema: str) -> SQLDialect:
         return replace(self, schema=schema)
@@ -55,14 +62,63 @@ class SQLDialect:
         """`template` with its `{table}`, `{type}` and `?` filled in for this database.
 
         Only names fixed in the code reach the braces; values always travel as parameters."""
-        text = template.format_map(_Names(self))
-        if self.mark == "?":
-            return text
-        return text.replace("%", "%%").replace("?", self.mark)
+        made = self._made.get(template)
+        if made is None:
+            made = template.format_map(_Names(self))
+            if self.mark != "?":
+                made = made.replace("%", "%%").replace("?", self.mark)
+            self._made[template] = made
+        return made
 
     def marks(self, count: int) -> str:
         """`?, ?, …`: placeholders for `count` values (before `sql`)."""
         return ", ".join("?" * count)
+
+    def insert_rows(
+        self, cursor: Any, table: str, types: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """INSERT `rows` (already `param`ed) into `table`, whose columns are of `types`."""
+        if not rows:
+            return
+        if self.arrays:
+            arrays = ", ".join(f"?::{{{kind}}}[]" for kind in types)
+            statement = f"INSERT INTO {{{table}}} SELECT * FROM unnest({arrays})"  # noqa: S608
+            cursor.execute(
+                self.sql(statement), [list(column) for column in zip(*rows, strict=True)]
+            )
+        else:
+            statement = f"INSERT INTO {{{table}}} VALUES ({self.marks(len(types))})"  # noqa: S608
+            cursor.executemany(self.sql(statement), rows)
+
+    def select_keys(
+        self,
+        cursor: Any,
+        columns: str,
+        table: str,
+        key: Mapping[str, str],
+        values: Sequence[Sequence[Any]],
+    ) -> list[Any]:
+        """The rows of `table` whose `key` ({column: type}) is one of `values`, in no order."""
+        names = ", ".join(key)
+        if not values:
+            return []
+        if self.arrays:
+            arrays = ", ".join(f"?::{{{kind}}}[]" for kind in key.values())
+            cursor.execute(
+                self.sql(
+                    f"SELECT {columns} FROM {{{table}}} "  # noqa: S608 - fixed names
+                    f"JOIN unnest({arrays}) AS k({names}) USING ({names})"
+                ),
+                [list(column) for column in zip(*values, strict=True)],
+            )
+            return list(cursor.fetchall())
+        where = " AND ".join(f"{column} = ?" for column in key)
+        statement = self.sql(f"SELECT {columns} FROM {{{table}}} WHERE {where}")  # noqa: S608
+        found = []
+        for value in values:  # a row-value IN (VALUES ...) made SQLite scan the whole table
+            cursor.execute(statement, value)
+            found.extend(cursor.fetchall())
+        return found
 
     def notify(self, channel: str) -> str:
         """The statement that signals `channel` when the transaction commits (if `notifies`)."""
@@ -114,6 +170,7 @@ SQLITE = SQLDialect(
     events=SQLITE_EVENTS,
     notifies=False,
     as_text=True,
+    arrays=False,
 )
 POSTGRESQL = SQLDialect(
     name="postgresql",
@@ -124,6 +181,7 @@ POSTGRESQL = SQLDialect(
     events=POSTGRES_EVENTS,
     notifies=True,
     as_text=False,
+    arrays=True,
     schema="public",
 )
 
