@@ -52,9 +52,10 @@ from ledger.envelope import erase_payload
 from ledger.keyring import EntrySigner
 from ledger.leader import advisory_lock_key, held_file_lock
 from ledger.mapper import SignedMapper
-from ledger.sql_dialect import POSTGRES_EVENTS, dialect_of
+from ledger.sql_dialect import POSTGRES_EVENTS, SQLITE_EVENTS, dialect_of
 
 LOG_NAME = "ledger"  # the one application name every ledger application shares
+SQLITE_EVENTS_TABLE = SQLITE_EVENTS[0]
 POSTGRES_EVENTS_TABLE = POSTGRES_EVENTS[0]  # eventsourcing names it after LOG_NAME
 SQLITE_POLL_INTERVAL = 0.05
 # Views and followers keep one idle PostgreSQL connection each (they grow on demand): with
