@@ -116,7 +116,7 @@ def serve(config: Config) -> None:
     sequencer, projections = node.sequencer(), node.projections()
     followers: list[SequencerService | ProjectionService] = [sequencer, *projections]
     # Bound before any follower starts: a taken port must not leave leader locks held.
-    metrics = serve_metrics(node, sequencer, [p.name for p in projections])
+    metrics = serve_metrics(node, sequencer)
     for follower in followers:
         follower.start()
     server.start()
