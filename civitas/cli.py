@@ -29,6 +29,8 @@ from ledger.errors import DomainError
 from ledger.export import export_bundle
 from ledger.keyring import KeyringError
 from ledger.schema import SCHEMA_VERSION, SchemaVersions
+from projections.registry import PROJECTIONS, STATISTICS
+from projections.service import ProjectionService
 from projections.statistics import authentications_per_day, median_days_to_decision
 
 if TYPE_CHECKING:  # argparse names the type of `add_subparsers()` privately
@@ -200,14 +202,19 @@ def _receipt(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _projection(node: Node, name: str) -> ProjectionService:
+    services = {s.name: s for s in node.projections()}
+    if name not in services:
+        raise ConfigError(f"no projection {name!r}; known: {', '.join(services)}")
+    return services[name]
+
+
 def _projections_rebuild(config: Config, args: argparse.Namespace) -> int:
     with _ready_node(config) as node:
-        services = {s.name: s for s in node.projections()}
-        if args.name not in services:
-            raise ConfigError(f"no projection {args.name!r}; known: {', '.join(services)}")
+        projection = _projection(node, args.name)
         target = node.store.recorder.max_notification_id()
         view = node.projection_view(args.name)
-        if not services[args.name].rebuild(view.reset, target, args.timeout):
+        if not projection.rebuild(view.reset, target, args.timeout):
             print("civitas: a running server owns this projection; stop it first", file=sys.stderr)
             return 1
         print(f"projection {args.name} rebuilt up to position {target or 0}")
@@ -217,20 +224,20 @@ def _projections_rebuild(config: Config, args: argparse.Namespace) -> int:
 def _projections_run(config: Config, args: argparse.Namespace) -> int:
     """Run one projection in the foreground (what `serve` does in the background)."""
     with _ready_node(config) as node:
-        services = {s.name: s for s in node.projections()}
-        if args.name not in services:
-            raise ConfigError(f"no projection {args.name!r}; known: {', '.join(services)}")
         target = node.store.recorder.max_notification_id()
-        done = services[args.name].catch_up(target, args.timeout)
+        done = _projection(node, args.name).catch_up(target, args.timeout)
     if not done:
         print("civitas: another process runs this projection", file=sys.stderr)
     return 0 if done else 1
 
 
+PROJECTION_NAMES = f"one of {', '.join(PROJECTIONS)}"
+
+
 def _stats(config: Config, args: argparse.Namespace) -> int:
     """Print the statistics projection (catching it up first unless a server runs it)."""
     with _ready_node(config) as node:
-        statistics = next(s for s in node.projections() if s.name == "statistics")
+        statistics = _projection(node, STATISTICS.name)
         statistics.catch_up(node.store.recorder.max_notification_id(), args.timeout)
         report = {
             "authentications_per_day": authentications_per_day(node.statistics_view),
@@ -424,11 +431,11 @@ def _add_log_commands(commands: Subcommands) -> None:
     projections = _command(commands, "projections", "read models fed from the log")
     projection_commands = projections.add_subparsers(required=True, metavar="ACTION")
     rebuild = _command(projection_commands, "rebuild", "replay a projection from zero")
-    rebuild.add_argument("name", help="timeline, queue or statistics")
+    rebuild.add_argument("name", help=PROJECTION_NAMES)
     rebuild.add_argument("--timeout", type=float, default=600.0)
     rebuild.set_defaults(command=_projections_rebuild)
     run = _command(projection_commands, "run", "follow the log up to now, in the foreground")
-    run.add_argument("name", help="timeline, queue or statistics")
+    run.add_argument("name", help=PROJECTION_NAMES)
     run.add_argument("--timeout", type=float, default=600.0)
     run.set_defaults(command=_projections_run)
 

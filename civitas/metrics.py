@@ -26,6 +26,7 @@ from ledger.audit import AuditLog
 from ledger.entry import parse_timestamp
 from ledger.errors import Unavailable
 from ledger.store import LOG_NAME
+from projections.registry import PROJECTIONS
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -228,15 +229,13 @@ def latest_checkpoint(audit: AuditLog) -> LatestCheckpoint | None:
     return LatestCheckpoint(size, parse_timestamp(json.loads(newest.entry)["at"]))
 
 
-def ledger_gauges(
-    node: Node, sequencer: SequencerService, projections: Iterable[str]
-) -> LedgerGauges:
+def ledger_gauges(node: Node, sequencer: SequencerService) -> LedgerGauges:
     """The gauges of one server process: its node's views and its sequencer's leadership."""
     return LedgerGauges(
         LedgerSources(
             newest_notification_id=node.store.recorder.max_notification_id,
             sequencer_position=lambda: node.log_view.max_tracking_id(LOG_NAME),
-            projection_positions={name: _position_of(node, name) for name in projections},
+            projection_positions={name: _position_of(node, name) for name in PROJECTIONS},
             latest_checkpoint=lambda: latest_checkpoint(node.audit),
             leaders={"sequencer": sequencer.is_leader.is_set},
             clock=lambda: datetime.now(UTC),
@@ -265,14 +264,12 @@ class MetricsEndpoint:
         self._thread.join(timeout=5)
 
 
-def serve_metrics(
-    node: Node, sequencer: SequencerService, projections: Iterable[str]
-) -> MetricsEndpoint | None:
+def serve_metrics(node: Node, sequencer: SequencerService) -> MetricsEndpoint | None:
     """Start `/metrics` when the configuration asks for it (`--metrics-port`)."""
     config = node.config
     if config.metrics_port is None:
         return None
-    node.metrics.watch(ledger_gauges(node, sequencer, projections))
+    node.metrics.watch(ledger_gauges(node, sequencer))
     endpoint = MetricsEndpoint(node.metrics.registry, config.metrics_host, config.metrics_port)
     host = f"[{config.metrics_host}]" if ":" in config.metrics_host else config.metrics_host
     log.info("civitas metrics on http://%s:%d/metrics", host, endpoint.port)

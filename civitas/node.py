@@ -8,27 +8,20 @@ signing path as an RPC.
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from pathlib import Path
-from typing import Any, Self
-
-from eventsourcing.persistence import TrackingRecorder
-from eventsourcing.projection import Projection
+from typing import Self, TypeVar, cast
 
 from civitas.config import Config, ConfigError
 from civitas.metrics import ServiceMetrics
 from identity.application import IdentityApplication, IdentitySettings
+from identity.key_presence import DataKeyPresence
 from identity.lockout import LockoutPolicy
 from identity.passkeys import RelyingParty
-from identity.personal_data import (
-    DataKeyStore,
-    NationalIdentifierIndex,
-    data_key_table,
-    read_or_create_secret,
-)
+from identity.personal_data import DataKeyStore, NationalIdentifierIndex, data_key_table
 from identity.tokens import TokenSigner
 from ledger.accounts import ServiceAccounts
 from ledger.audit import AuditLog
@@ -37,32 +30,33 @@ from ledger.checkpoint import NoteSigner
 from ledger.data_access import DataAccessLog
 from ledger.keyring import EntrySigner, KeyFolder, PublicKeyring
 from ledger.leader import FileLeaderLock, LeaderLock, PostgresLeaderLock
-from ledger.log_recorder import (
-    MerkleLogRecorder,
-    PostgresMerkleLogRecorder,
-    SQLiteMerkleLogRecorder,
-)
+from ledger.log_recorder import MerkleLogRecorder
 from ledger.schema import SCHEMA_VERSION, SchemaVersions
+from ledger.secret_file import SecretFile
 from ledger.sequencer import Sequencer, SequencerService, SequencerSettings
 from ledger.store import LOG_NAME, Database, LedgerStore
 from ledger.transactions import TransactionsApplication
+from ledger.view import RebuildableView, View, recorder_class
 from projections.audit_projection import AuditedProjections
 from projections.cases import Cases
 from projections.changes import ChangeFeed, PollingFeed, PostgresChangeFeed
 from projections.history import History
-from projections.queue import TransactionQueue
-from projections.queue_view import PostgresQueueView, QueueView, SQLiteQueueView
+from projections.queue_view import QueueView
 from projections.reader import KEYS_DIR_VARIABLE, VERIFY_VARIABLE
-from projections.service import ProjectionService, ProjectionSettings
-from projections.statistics import Statistics
-from projections.statistics_view import (
-    PostgresStatisticsView,
-    SQLiteStatisticsView,
-    StatisticsView,
+from projections.registry import (
+    PROJECTIONS,
+    QUEUE,
+    STATISTICS,
+    TIMELINE,
+    Registered,
+    audited_projections,
 )
-from projections.timeline import CitizenTimeline
-from projections.timeline_view import PostgresTimelineView, SQLiteTimelineView, TimelineView
+from projections.service import ProjectionService, ProjectionSettings
+from projections.statistics_view import StatisticsView
+from projections.timeline_view import TimelineView
 
+V = TypeVar("V", bound=View)
+P = TypeVar("P", bound=RebuildableView)
 TOKEN_SIGNING_KEY_FILE = "token-t1"  # noqa: S105 - a file name: the key that signs citizen tokens
 
 
@@ -91,6 +85,8 @@ class Node:
         self.database = Database(config.database_url)
         self.keys = KeyFolder(config.keys_dir, config.key_passphrase)
         self._note_signer: tuple[str, NoteSigner] | None = None
+        self._views: dict[str, View] = {}  # by follower name: one view each per process
+        self._views_lock = threading.Lock()
 
     def initialise(self, origin: str | None = None) -> Initialised:
         """Create the data folder and the first keys; safe to call on every start."""
@@ -103,17 +99,20 @@ class Node:
             # Every replica shares these: make them here, once, not on some first request where
             # two replicas starting together could race.
             self.keys.named_private_key(TOKEN_SIGNING_KEY_FILE)
+            self.keys.encrypt_existing_keys()
             for secret in (self._data_key_encryption_key, self._national_id_lookup_key):
-                read_or_create_secret(secret)
+                secret.read_or_create()  # and wrapped now, if made before a passphrase was set
         return Initialised(keyring, created)
 
     @property
-    def _data_key_encryption_key(self) -> Path:
-        return self.config.keys_dir / "data-key-encryption.key"
+    def _data_key_encryption_key(self) -> SecretFile:
+        path = self.config.keys_dir / "data-key-encryption.key"
+        return SecretFile(path, self.config.key_passphrase)
 
     @property
-    def _national_id_lookup_key(self) -> Path:
-        return self.config.keys_dir / "national-identifier-lookup.key"
+    def _national_id_lookup_key(self) -> SecretFile:
+        path = self.config.keys_dir / "national-identifier-lookup.key"
+        return SecretFile(path, self.config.key_passphrase)
 
     @cached_property
     def signer(self) -> EntrySigner:
@@ -175,6 +174,10 @@ class Node:
         return before, SCHEMA_VERSION
 
     @cached_property
+    def data_key_presence(self) -> DataKeyPresence:
+        return DataKeyPresence(self.data_keys)
+
+    @cached_property
     def accounts(self) -> ServiceAccounts:
         return ServiceAccounts(self.store)
 
@@ -214,16 +217,42 @@ class Node:
     def data_access(self) -> DataAccessLog:
         return DataAccessLog(self.store)
 
-    @property
-    def timeline_view_class(self) -> type[TimelineView]:
-        return PostgresTimelineView if self.database.is_postgres else SQLiteTimelineView
+    def view_class(self, view: type[V], follower: str) -> type[V]:
+        """The class `eventsourcing` builds `follower`'s view from, on this node's database."""
+        return recorder_class(view, self.database.is_postgres, follower)
 
-    @cached_property
-    def timeline_view(self) -> TimelineView:
-        view: TimelineView = self.store.tracking_recorder(
-            CitizenTimeline.name, self.timeline_view_class
-        )
+    def _view(self, view: type[V], follower: str) -> V:
+        with self._views_lock:
+            if follower not in self._views:
+                self._views[follower] = self.store.tracking_recorder(
+                    follower, self.view_class(view, follower)
+                )
+            return cast(V, self._views[follower])
+
+    def view(self, registered: Registered[P]) -> P:
+        return self._view(registered.view, registered.name)
+
+    def projection_view(self, name: str) -> RebuildableView:
+        if name not in PROJECTIONS:
+            raise KeyError(name)
+        view: RebuildableView = self.view(PROJECTIONS[name])
         return view
+
+    @property
+    def timeline_view(self) -> TimelineView:
+        return self.view(TIMELINE)
+
+    @property
+    def queue_view(self) -> QueueView:
+        return self.view(QUEUE)
+
+    @property
+    def statistics_view(self) -> StatisticsView:
+        return self.view(STATISTICS)
+
+    @property
+    def log_view(self) -> MerkleLogRecorder:
+        return self._view(MerkleLogRecorder, Sequencer.name)
 
     @cached_property
     def catalogue(self) -> ServiceCatalogue:
@@ -238,26 +267,6 @@ class Node:
             citizen_exists=self.identity.citizen_exists,
         )
 
-    @property
-    def queue_view_class(self) -> type[QueueView]:
-        return PostgresQueueView if self.database.is_postgres else SQLiteQueueView
-
-    @cached_property
-    def queue_view(self) -> QueueView:
-        view: QueueView = self.store.tracking_recorder(TransactionQueue.name, self.queue_view_class)
-        return view
-
-    @property
-    def statistics_view_class(self) -> type[StatisticsView]:
-        return PostgresStatisticsView if self.database.is_postgres else SQLiteStatisticsView
-
-    @cached_property
-    def statistics_view(self) -> StatisticsView:
-        view: StatisticsView = self.store.tracking_recorder(
-            Statistics.name, self.statistics_view_class
-        )
-        return view
-
     @cached_property
     def cases(self) -> Cases:
         return Cases(
@@ -266,7 +275,7 @@ class Node:
 
     @cached_property
     def audited_projections(self) -> AuditedProjections:
-        return AuditedProjections(self.queue_view, self.timeline_view)
+        return audited_projections(self.projection_view)
 
     @cached_property
     def history(self) -> History:
@@ -276,9 +285,9 @@ class Node:
 
     @cached_property
     def timeline_changes(self) -> ChangeFeed:
-        view = self.timeline_view
-        if isinstance(view, PostgresTimelineView):
-            return PostgresChangeFeed(self.database.postgres_conninfo, view.channel)
+        channel = self.timeline_view.channel
+        if channel is not None:
+            return PostgresChangeFeed(self.database.postgres_conninfo, channel)
         return PollingFeed()
 
     def projections(self) -> list[ProjectionService]:
@@ -288,44 +297,20 @@ class Node:
             KEYS_DIR_VARIABLE: str(self.config.keys_dir),
             VERIFY_VARIABLE: "yes" if self.config.verify_on_read else "no",
         }
-        projections: list[tuple[type[Projection[Any]], type[TrackingRecorder]]] = [
-            (CitizenTimeline, self.timeline_view_class),
-            (TransactionQueue, self.queue_view_class),
-            (Statistics, self.statistics_view_class),
-        ]
         return [
             ProjectionService(
                 ProjectionSettings(
-                    projection_class=projection,
-                    view_class=view_class,
+                    projection_class=registered.projection,
+                    view_class=self.view_class(registered.view, name),
                     env=env,
-                    leader_lock=self._lock_factory(projection.name),
+                    leader_lock=self._lock_factory(name),
                 )
             )
-            for projection, view_class in projections
+            for name, registered in PROJECTIONS.items()
         ]
 
     def _lock_factory(self, name: str) -> Callable[[], LeaderLock]:
         return lambda: self.leader_lock(name)
-
-    def projection_view(self, name: str) -> TimelineView | QueueView | StatisticsView:
-        views: dict[str, Callable[[], TimelineView | QueueView | StatisticsView]] = {
-            CitizenTimeline.name: lambda: self.timeline_view,
-            TransactionQueue.name: lambda: self.queue_view,
-            Statistics.name: lambda: self.statistics_view,
-        }
-        if name not in views:
-            raise KeyError(name)
-        return views[name]()
-
-    @property
-    def view_class(self) -> type[MerkleLogRecorder]:
-        return PostgresMerkleLogRecorder if self.database.is_postgres else SQLiteMerkleLogRecorder
-
-    @cached_property
-    def log_view(self) -> MerkleLogRecorder:
-        view: MerkleLogRecorder = self.store.tracking_recorder(Sequencer.name, self.view_class)
-        return view
 
     @cached_property
     def audit(self) -> AuditLog:
@@ -349,7 +334,8 @@ class Node:
     def create_views(self) -> None:
         """Create the sequencer's and every projection's tables now, under the schema lock:
         their runners start with table creation switched off (`LedgerStore.follower_env`)."""
-        for view in (self.log_view, self.timeline_view, self.queue_view, self.statistics_view):
+        views = [self.log_view, *(self.view(registered) for registered in PROJECTIONS.values())]
+        for view in views:
             view.max_tracking_id(LOG_NAME)  # constructing each view created its tables
 
     def sequencer(self) -> SequencerService:
@@ -357,7 +343,7 @@ class Node:
         return SequencerService(
             SequencerSettings(
                 persistence_env=self.store.follower_env,
-                view_class=self.view_class,
+                view_class=self.view_class(MerkleLogRecorder, Sequencer.name),
                 origin=self.signer.keyring.origin,
                 checkpoint_signer=self.checkpoint_signer,
                 leader_lock=self.leader_lock(),

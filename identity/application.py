@@ -1,8 +1,8 @@
 """The identity application: one method per command, each loading, deciding and saving.
 
 Secrets (passwords, codes, assertions) arrive here, are checked by the pure modules
-(`passwords`, `totp`, `recovery_codes`, `passkeys`), and go no further: events carry hashes,
-sealed values and outcomes only.
+(`passwords`, `totp`, `recovery_codes`, `passkeys`), and go no further: events carry sealed
+values (hashes and salts too: `sealed_secrets`) and outcomes only.
 
 Base64url values decoded here (credential ids, public keys, challenges, salts) were written by
 `base64url.encode` into this application's own events; the strict decoder therefore refuses only
@@ -11,7 +11,6 @@ a corrupted value, which a lenient one would have turned into different bytes.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -45,6 +44,7 @@ from identity.personal_data import (
 )
 from identity.recovery import RecoveryCommands
 from identity.refusals import PASSKEY_REASONS, AuthenticationFailedError
+from identity.sealed_secrets import CitizenSecrets
 from identity.session import (
     REUSE_REASON,
     AuthenticationAttempt,
@@ -255,7 +255,16 @@ class IdentityApplication(ProofChecks, RecoveryCommands, LedgerApplication):
         citizen_id = uuid.uuid4()
         sealer = self._data_keys.create(citizen_id)
         sealed = {name: sealer.seal(name, value) for name, value in personal_data.items() if value}
-        citizen = Citizen(citizen_id, sealed, lookup_hash, assurance, evidence, actor=actor)
+        sealed_evidence = CitizenSecrets(sealer).seal_evidence(evidence)
+        citizen = Citizen(
+            citizen_id,
+            sealed,
+            lookup_hash,
+            assurance,
+            sealed_evidence,
+            actor=actor,
+            key_presence=sealer.presence_public_key(),
+        )
         code = new_activation_code()
         expires_at = self._clock() + self.settings.activation_lifetime
         citizen.issue_activation_code(hash_activation_code(code), expires_at, actor=actor)
@@ -333,6 +342,9 @@ class IdentityApplication(ProofChecks, RecoveryCommands, LedgerApplication):
         require_text("reason", reason, required=True)
         citizen = self._citizen(citizen_id)
         citizen.erase(reason, actor=actor)
+        # The Erased entry is stored before the key is deleted, never after: an auditor's
+        # ProveDataKeys counts a key gone without an Erased entry before it as deleted unlawfully
+        # (identity.key_presence).
         self.save(citizen)
         self._data_keys.destroy(citizen.id)  # crypto-shredding: every copy of a sealed field
         self.store.erase_payloads(citizen.id, below_version=citizen.version)
@@ -352,12 +364,12 @@ class IdentityApplication(ProofChecks, RecoveryCommands, LedgerApplication):
                 POLICY_MESSAGES.get(error.reason, "not acceptable"),
                 reason="PASSWORD_POLICY",
             ) from None
-        self._citizen(citizen_id)  # an unknown or erased citizen is refused before the Argon2id
-        password_hash = passwords.hash_password(password)
+        # An unknown or erased citizen is refused before the Argon2id.
+        sealed_hash = self._secrets(self._citizen(citizen_id)).hash_password(password)
 
         def set_password(citizen: Citizen) -> Factor:
             self._authorize(citizen, proof, "password", actor)
-            return citizen.set_password(password_hash, actor=actor)
+            return citizen.set_password(sealed_hash, actor=actor)
 
         return self._update(citizen_id, set_password)
 
@@ -460,14 +472,14 @@ class IdentityApplication(ProofChecks, RecoveryCommands, LedgerApplication):
     def issue_recovery_codes(self, citizen_id: str, proof: CitizenProof, actor: str) -> list[str]:
         proof.check()
         # Refused before ten Argon2id hashes, not after them.
-        self._authorize(self._citizen(citizen_id), proof, "", actor)
+        citizen = self._citizen(citizen_id)
+        self._authorize(citizen, proof, "", actor)
         codes = recovery_codes.new_recovery_codes()
-        salt = os.urandom(16)
-        hashes = [recovery_codes.hash_recovery_code(code, salt) for code in codes]
+        sealed_salt, sealed_hashes = self._secrets(citizen).hash_recovery_codes(codes)
 
         def issue(citizen: Citizen) -> Factor:
             self._authorize(citizen, proof, "recovery_codes", actor)
-            return citizen.issue_recovery_codes(base64url.encode(salt), hashes, actor=actor)
+            return citizen.issue_recovery_codes(sealed_salt, sealed_hashes, actor=actor)
 
         self._update(citizen_id, issue)
         return codes
@@ -583,8 +595,9 @@ class IdentityApplication(ProofChecks, RecoveryCommands, LedgerApplication):
         """A password that has just matched is hashed again when its stored hash was made with
         other Argon2id parameters than today's: raising the parameters reaches every citizen
         who signs in, and the plain password is only ever at hand during a sign-in."""
-        if passwords.needs_rehash(citizen.password_hash()):
-            citizen.rehash_password(passwords.hash_password(password), actor=actor)
+        secrets = self._secrets(citizen)
+        if secrets.needs_rehash(citizen.password_hash()):
+            citizen.rehash_password(secrets.hash_password(password), actor=actor)
 
     def _open_session(self, completion: Completion, session_id: UUID, outcome: Outcome) -> Session:
         now = completion.now
@@ -608,13 +621,12 @@ class IdentityApplication(ProofChecks, RecoveryCommands, LedgerApplication):
         def passkey(factors: Sequence[Factor], assertion_json: str) -> PasskeyResult:
             return self._check_passkey(factors, assertion_json, attempt.challenge)
 
+        secrets = self._secrets(citizen)
         return FactorChecks(
-            password_matches=passwords.verify_password,
+            password_matches=secrets.password_matches,
             totp_step=lambda sealed_seed, code, at: self._totp_step(citizen, sealed_seed, code, at),
             passkey=passkey,
-            recovery_code_index=lambda code, factor: recovery_codes.matching_code_index(
-                code, factor.details["hashes"], base64url.decode(factor.details["salt"])
-            ),
+            recovery_code_index=secrets.recovery_code_index,
         )
 
     def _check_passkey(
@@ -754,6 +766,9 @@ class IdentityApplication(ProofChecks, RecoveryCommands, LedgerApplication):
             return self._data_keys.sealer(citizen.id)
         except DataKeyMissing:
             raise FailedPrecondition("this citizen was erased", reason="CITIZEN_ERASED") from None
+
+    def _secrets(self, citizen: Citizen) -> CitizenSecrets:
+        return CitizenSecrets(self._sealer(citizen))
 
     def _view(self, citizen: Citizen) -> CitizenView:
         if citizen.erased:

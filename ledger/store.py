@@ -8,6 +8,7 @@ several server replicas on one database.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -37,26 +38,25 @@ from eventsourcing.persistence import (
     TrackingRecorder,
     UUIDAsHex,
 )
-from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
     SQLiteCursor,
     SQLiteDatastore,
-    SQLiteTrackingRecorder,
     SQLiteTransaction,
 )
 from eventsourcing.utils import Environment
-from psycopg.sql import SQL, Identifier
 
 from ledger.breaker import ConnectionBreaker, connect_probe, protect
 from ledger.envelope import erase_payload
 from ledger.keyring import EntrySigner
 from ledger.leader import advisory_lock_key, held_file_lock
 from ledger.mapper import SignedMapper
+from ledger.sql_dialect import POSTGRES_EVENTS, SQLITE_EVENTS, dialect_of
 
 LOG_NAME = "ledger"  # the one application name every ledger application shares
-SQLITE_EVENTS_TABLE = "stored_events"
-POSTGRES_EVENTS_TABLE = f"{LOG_NAME}_events"
+SQLITE_EVENTS_TABLE = SQLITE_EVENTS[0]
+POSTGRES_EVENTS_TABLE = POSTGRES_EVENTS[0]  # eventsourcing names it after LOG_NAME
 SQLITE_POLL_INTERVAL = 0.05
 # Views and followers keep one idle PostgreSQL connection each (they grow on demand): with
 # two, one idle server held 43 connections and a few replicas filled PostgreSQL's default 100.
@@ -109,6 +109,27 @@ class Database:
     def sqlite_path(self) -> Path:
         parts = urlparse(self.url)
         return Path(parts.path if parts.scheme == "sqlite" else self.url)
+
+    def protect_files(self) -> None:
+        """A SQLite database is the owner's only (0600), made so before SQLite first opens it:
+        SQLite creates its -wal and -shm files with the database file's mode. One made wider
+        by an older release is narrowed. (PostgreSQL keeps its own files 0600 already.)"""
+        if self.is_postgres:
+            return
+        path = self.sqlite_path
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            return  # no folder for it: SQLite reports that in its own words
+        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            try:
+                status = file.stat()
+                if status.st_mode & 0o077 and status.st_uid == os.geteuid():
+                    file.chmod(0o600)
+            except FileNotFoundError:
+                continue
 
     @contextmanager
     def schema_lock(self) -> Iterator[None]:
@@ -203,71 +224,6 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         return PollingSubscription(recorder=self, gt=gt, topics=topics)
 
 
-class NamedSQLiteTracking(SQLiteTrackingRecorder):
-    """A SQLite tracking recorder with a table of its own.
-
-    `eventsourcing`'s SQLite recorder keeps every follower's position in one `tracking` table
-    keyed by the *followed* application's name; the sequencer and each projection follow the
-    same log, so on one database they need separate tables (PostgreSQL names them already).
-    """
-
-    tracking_table = "tracking"
-
-    def __init__(self, datastore: SQLiteDatastore, **kwargs: Any) -> None:
-        super().__init__(datastore, **kwargs)
-        table = self.tracking_table
-        self.insert_tracking_statement = (
-            f"INSERT INTO {table} VALUES (:application_name, :notification_id) "  # noqa: S608
-            "ON CONFLICT (application_name) DO UPDATE SET notification_id = :notification_id "
-            f"WHERE {table}.notification_id < :notification_id RETURNING notification_id"
-        )
-        self.select_max_tracking_id_statement = (
-            f"SELECT MAX(notification_id) FROM {table} WHERE application_name=?"  # noqa: S608
-        )
-
-    def construct_create_table_statements(self) -> list[str]:
-        return [
-            f"CREATE TABLE IF NOT EXISTS {self.tracking_table} (application_name TEXT, "
-            "notification_id INTEGER, PRIMARY KEY (application_name)) WITHOUT ROWID"
-        ]
-
-    def reset_tables(self, *tables: str) -> None:
-        """Empty a view's tables and forget its position (the migration marker row stays)."""
-        with self.datastore.transaction(commit=True) as c:
-            for table in tables:
-                c.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
-            c.execute(
-                f"DELETE FROM {self.tracking_table} WHERE application_name != ?",  # noqa: S608
-                (self.table_migration_identifier,),
-            )
-
-
-class PostgresView(PostgresTrackingRecorder):
-    """A PostgreSQL tracking recorder with tables of its own in the datastore's schema."""
-
-    def __init__(
-        self, datastore: PostgresDatastore, *create_statements: str, **kwargs: Any
-    ) -> None:
-        super().__init__(datastore, **kwargs)
-        self.schema = Identifier(datastore.schema)
-        self.sql_create_statements.extend(self.sql(statement) for statement in create_statements)
-
-    def sql(self, statement: str) -> Any:
-        """`statement` with `{schema}` (and `{events}`, the log's table) filled in safely."""
-        return SQL(statement).format(schema=self.schema, events=Identifier(POSTGRES_EVENTS_TABLE))
-
-    def reset_tables(self, *tables: str) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            for table in tables:
-                c.execute(SQL("DELETE FROM {0}.{1}").format(self.schema, Identifier(table)))
-            c.execute(
-                SQL("DELETE FROM {0}.{1} WHERE application_name != %s").format(
-                    self.schema, Identifier(self.tracking_table_name)
-                ),
-                (self.table_migration_identifier,),
-            )
-
-
 class LedgerStore:
     """One infrastructure factory, one recorder, one signing mapper, shared by the applications."""
 
@@ -282,6 +238,7 @@ class LedgerStore:
         self.database = database
         # Without `create_tables` no recorder runs DDL: `civitas db upgrade` has made the tables.
         self.env = {**database.persistence_env(), "CREATE_TABLE": "yes" if create_tables else "no"}
+        database.protect_files()
         self.factory = InfrastructureFactory.construct(_named_env(self.env))
         self.datastore: SQLiteDatastore | PostgresDatastore = self.factory.datastore  # type: ignore[attr-defined]
         self.breaker = (
@@ -309,18 +266,14 @@ class LedgerStore:
 
         The only change Civitas ever makes to a stored event: the entry and its signature stay,
         so every proof still verifies and auditors see the payload as erased."""
-        if isinstance(self.datastore, PostgresDatastore):
-            table, marker = f'"{self.datastore.schema}"."{POSTGRES_EVENTS_TABLE}"', "%s"
-            key: object = stream
-        else:
-            table, marker, key = SQLITE_EVENTS_TABLE, "?", stream.hex
-        select = (
-            f"SELECT originator_version, state FROM {table} "  # noqa: S608 - fixed names
-            f"WHERE originator_id = {marker} AND originator_version < {marker}"
+        dialect = dialect_of(self.datastore)
+        key = dialect.param(stream)
+        select = dialect.sql(
+            "SELECT originator_version, state FROM {events} "
+            "WHERE originator_id = ? AND originator_version < ?"
         )
-        update = (
-            f"UPDATE {table} SET state = {marker} "  # noqa: S608 - fixed names
-            f"WHERE originator_id = {marker} AND originator_version = {marker}"
+        update = dialect.sql(
+            "UPDATE {events} SET state = ? WHERE originator_id = ? AND originator_version = ?"
         )
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute(select, (key, below_version))

@@ -21,15 +21,11 @@ from typing import Any
 
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
-from psycopg.sql import SQL, Composed, Identifier
 
 from ledger.entry import format_timestamp
 from ledger.errors import InvalidInput, Unavailable
-from ledger.store import LOG_NAME, NamedSQLiteTracking, PostgresView
-from projections.queue import TransactionQueue
-from projections.queue_view import QueueView
-from projections.timeline import CitizenTimeline
-from projections.timeline_view import TimelineView
+from ledger.store import LOG_NAME
+from ledger.view import View
 
 # A projection may run ahead of the sequencer for a moment; its position has no leaf until the
 # sequencer catches up (it commits at least every CHECKPOINT_INTERVAL, well under a second).
@@ -119,118 +115,100 @@ def _timeline_row(row: Mapping[str, Any]) -> AuditedTimelineRow:
     )
 
 
-class ProjectionTables(ABC):
-    """One projection's tables in one database: a snapshot, its position, and its rows."""
+@dataclass(frozen=True)
+class AuditedRows:
+    """What an auditor reads of one projection: every row in key order, and each row's form."""
 
-    def __init__(self, tracking_table: str, rows_query: str, row: RowReader) -> None:
-        self.tracking_table = tracking_table
-        self.rows_query = rows_query  # `{schema}`, `{tracking}` filled in by the dialect
-        self.row = row
+    query: str  # a dialect template (ledger/sql_dialect.py)
+    row: RowReader
+
+
+QUEUE_ROWS = AuditedRows("SELECT * FROM {transaction_queue} ORDER BY transaction_id", _queue_row)
+TIMELINE_ROWS = AuditedRows(
+    "SELECT t.*, l.leaf_index FROM {timeline} t "
+    "LEFT JOIN {merkle_leaves} l ON l.notification_id = t.position "
+    "ORDER BY t.citizen_id, t.position",
+    _timeline_row,
+)
+POSITION_QUERY = (
+    "SELECT t.notification_id, l.leaf_index FROM {tracking} t "
+    "LEFT JOIN {merkle_leaves} l ON l.notification_id = t.notification_id "
+    "WHERE t.application_name = ?"
+)
+
+
+class ProjectionTables(ABC):
+    """One projection's tables: a snapshot, its position, and its rows.
+
+    The SQL is the view's dialect's; how a snapshot is held and rows streamed differs."""
+
+    def __init__(self, view: View, rows: AuditedRows) -> None:
+        self.datastore = view.datastore
+        position = POSITION_QUERY.replace("{tracking}", f"{{{view.tracking_table_name}}}")
+        self.position_query = view.sql(position)
+        self.rows_query = view.sql(rows.query)
+        self.row = rows.row
 
     @abstractmethod
     def snapshot(self) -> Any:
         """A context manager: a read-only transaction that sees one moment of the database."""
 
-    @abstractmethod
     def position(self, snapshot: Any) -> tuple[int | None, int | None]:
         """(the tracked notification id, the leaf index it became) in the snapshot."""
+        found = snapshot.execute(self.position_query, (LOG_NAME,)).fetchone()
+        return (None, None) if found is None else (found["notification_id"], found["leaf_index"])
 
     @abstractmethod
     def rows(self, snapshot: Any) -> Iterator[Mapping[str, Any]]: ...
 
 
-POSITION_QUERY = (
-    "SELECT t.notification_id, l.leaf_index FROM {tracking} t "
-    "LEFT JOIN {schema}merkle_leaves l ON l.notification_id = t.notification_id "
-    "WHERE t.application_name = {mark}"
-)
-QUEUE_QUERY = "SELECT * FROM {schema}transaction_queue ORDER BY transaction_id"
-TIMELINE_QUERY = (
-    "SELECT t.*, l.leaf_index FROM {schema}timeline t "
-    "LEFT JOIN {schema}merkle_leaves l ON l.notification_id = t.position "
-    "ORDER BY t.citizen_id, t.position"
-)
-
-
 class SQLiteTables(ProjectionTables):
-    def __init__(self, datastore: SQLiteDatastore, *args: Any) -> None:
-        super().__init__(*args)
-        self._datastore = datastore
-
-    def _sql(self, query: str) -> str:
-        return query.format(tracking=self.tracking_table, schema="", mark="?")
-
     @contextmanager
     def snapshot(self) -> Iterator[Any]:
         # A deferred BEGIN: WAL fixes the snapshot at the first read and keeps it to the end.
-        with self._datastore.transaction(commit=False) as cursor:
-            yield cursor
-
-    def position(self, snapshot: Any) -> tuple[int | None, int | None]:
-        snapshot.execute(self._sql(POSITION_QUERY), (LOG_NAME,))
-        found = snapshot.fetchone()
-        return (None, None) if found is None else (found[0], found[1])
+        assert isinstance(self.datastore, SQLiteDatastore)
+        with self.datastore.transaction(commit=False) as cursor:
+            yield cursor.sqlite_cursor
 
     def rows(self, snapshot: Any) -> Iterator[Mapping[str, Any]]:
-        snapshot.execute(self._sql(self.rows_query))
-        yield from snapshot.sqlite_cursor  # sqlite3 steps the statement as rows are taken
+        yield from snapshot.execute(self.rows_query)  # sqlite3 steps as rows are taken
 
 
 class PostgresTables(ProjectionTables):
-    def __init__(self, datastore: PostgresDatastore, *args: Any) -> None:
-        super().__init__(*args)
-        self._datastore = datastore
-
-    def _sql(self, query: str) -> Composed:
-        return SQL(query.replace("{schema}", "{schema}.")).format(
-            tracking=Identifier(self._datastore.schema, self.tracking_table),
-            schema=Identifier(self._datastore.schema),
-            mark=SQL("%s"),
-        )
-
     @contextmanager
     def snapshot(self) -> Iterator[Any]:
+        assert isinstance(self.datastore, PostgresDatastore)
         with (
-            self._datastore.get_connection() as connection,
+            self.datastore.get_connection() as connection,
             connection.transaction(force_rollback=True),
         ):
             connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield connection
 
-    def position(self, snapshot: Any) -> tuple[int | None, int | None]:
-        found = snapshot.execute(self._sql(POSITION_QUERY), (LOG_NAME,)).fetchone()
-        return (None, None) if found is None else (found["notification_id"], found["leaf_index"])
-
     def rows(self, snapshot: Any) -> Iterator[Mapping[str, Any]]:
         # A server-side cursor: PostgreSQL hands the rows over in batches as they are taken.
         with snapshot.cursor(name="audited_projection") as cursor:
             cursor.itersize = POSTGRES_FETCH_ROWS
-            cursor.execute(self._sql(self.rows_query))
+            cursor.execute(self.rows_query)
             yield from cursor
 
 
-def _tables(view: QueueView | TimelineView, rows_query: str, row: RowReader) -> ProjectionTables:
-    if isinstance(view, PostgresView):
-        return PostgresTables(view.datastore, view.tracking_table_name, rows_query, row)
-    if isinstance(view, NamedSQLiteTracking):
-        return SQLiteTables(view.datastore, view.tracking_table, rows_query, row)
-    raise TypeError(f"no audited reading for {type(view).__name__}")
+def _tables(view: View, rows: AuditedRows) -> ProjectionTables:
+    if isinstance(view.datastore, PostgresDatastore):
+        return PostgresTables(view, rows)
+    return SQLiteTables(view, rows)
 
 
 class AuditedProjections:
-    """The transaction queue and the citizen timeline, whole, for auditors (AuditService)."""
+    """The audited read models (projections/registry.py), whole, for auditors (AuditService)."""
 
     def __init__(
         self,
-        queue: QueueView,
-        timeline: TimelineView,
+        audited: Mapping[str, tuple[View, AuditedRows]],
         *,
         sequencer_wait: float = SEQUENCER_WAIT_SECONDS,
     ) -> None:
-        self._tables: dict[str, ProjectionTables] = {
-            TransactionQueue.name: _tables(queue, QUEUE_QUERY, _queue_row),
-            CitizenTimeline.name: _tables(timeline, TIMELINE_QUERY, _timeline_row),
-        }
+        self._tables = {name: _tables(view, rows) for name, (view, rows) in audited.items()}
         self._sequencer_wait = sequencer_wait
 
     def stream(self, name: str) -> Iterator[AuditedRow]:

@@ -8,18 +8,15 @@ citizen a session or a transaction belongs to, for events that do not name the c
 from __future__ import annotations
 
 import json
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from eventsourcing.persistence import Tracking, TrackingRecorder
-from eventsourcing.postgres import PostgresDatastore
-from eventsourcing.sqlite import SQLiteDatastore
-from psycopg.sql import SQL, Identifier
+from eventsourcing.persistence import Tracking
 
-from ledger.store import NamedSQLiteTracking, PostgresView
+from ledger.sql_dialect import moment
+from ledger.view import RebuildableView
 from projections.changes import channel_name
 
 
@@ -43,23 +40,107 @@ class Link:
     citizen_id: str
 
 
-class TimelineView(TrackingRecorder, ABC):
-    @abstractmethod
+def _item(row: Any) -> TimelineItem:
+    at = moment(row["at"])
+    assert at is not None
+    return TimelineItem(
+        citizen_id=row["citizen_id"],
+        position=row["position"],
+        at=at,
+        kind=row["kind"],
+        type=row["type"],
+        stream=row["stream"],
+        version=row["version"],
+        summary=json.loads(row["summary"]),
+    )
+
+
+def _filters(
+    kinds: Sequence[str], since: datetime | None, until: datetime | None
+) -> tuple[str, list[Any]]:
+    """Extra WHERE clauses (placeholders only) and their parameters."""
+    clauses, params = "", list[Any]()
+    if kinds:
+        clauses += f" AND kind IN ({', '.join('?' for _ in kinds)})"
+        params += list(kinds)
+    if since is not None:
+        clauses += " AND at >= ?"
+        params.append(since)
+    if until is not None:
+        clauses += " AND at < ?"
+        params.append(until)
+    return clauses, params
+
+
+class TimelineView(RebuildableView):
+    tables = ("timeline", "timeline_links")
+
+    @property
+    def channel(self) -> str | None:
+        """Where the database can tell other connections, watchers hear of new rows on commit."""
+        if not self.dialect.notifies:
+            return None
+        return channel_name(self.dialect.schema or "", "timeline")
+
+    def table_statements(self) -> list[str]:
+        return [
+            "CREATE TABLE IF NOT EXISTS {timeline} (citizen_id {text} NOT NULL, "
+            "position {integer} NOT NULL, at {moment} NOT NULL, kind {text} NOT NULL, "
+            "type {text} NOT NULL, stream {text} NOT NULL, version {integer} NOT NULL, "
+            "summary {text} NOT NULL, PRIMARY KEY (citizen_id, position)){keyed_table}",
+            "CREATE TABLE IF NOT EXISTS {timeline_links} ("
+            "subject {text} PRIMARY KEY, citizen_id {text} NOT NULL){keyed_table}",
+        ]
+
     def record(
         self, items: Sequence[TimelineItem], links: Sequence[Link], tracking: Tracking
-    ) -> None: ...
+    ) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            if items:
+                c.executemany(
+                    self.sql("INSERT INTO {timeline} VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+                    [
+                        (
+                            i.citizen_id,
+                            i.position,
+                            self.dialect.param(i.at),
+                            i.kind,
+                            i.type,
+                            i.stream,
+                            i.version,
+                            json.dumps(i.summary, sort_keys=True),
+                        )
+                        for i in items
+                    ],
+                )
+            if links:
+                c.executemany(
+                    self.sql("INSERT INTO {timeline_links} VALUES (?, ?) ON CONFLICT DO NOTHING"),
+                    [(link.subject, link.citizen_id) for link in links],
+                )
+            if items and self.channel is not None:  # delivered on commit, to every replica
+                c.execute(self.dialect.notify(self.channel))
+            self._insert_tracking(c, tracking)
 
-    @abstractmethod
-    def citizen_of(self, subject: str) -> str | None: ...
+    def citizen_of(self, subject: str) -> str | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                self.sql("SELECT citizen_id FROM {timeline_links} WHERE subject = ?"), (subject,)
+            )
+            row = c.fetchone()
+        return None if row is None else str(row["citizen_id"])
 
-    @abstractmethod
-    def item(self, citizen_id: str, stream: str, version: int) -> TimelineItem | None: ...
+    def item(self, citizen_id: str, stream: str, version: int) -> TimelineItem | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                self.sql(
+                    "SELECT * FROM {timeline} WHERE citizen_id = ? AND stream = ? AND version = ?"
+                ),
+                (citizen_id, stream, version),
+            )
+            row = c.fetchone()
+        return None if row is None else _item(row)
 
-    @abstractmethod
-    def reset(self) -> None:
-        """Forget every row and the tracked position: the next run replays from zero."""
-
-    @abstractmethod
     def items(
         self,
         citizen_id: str,
@@ -71,207 +152,13 @@ class TimelineView(TrackingRecorder, ABC):
         limit: int = 100,
     ) -> list[TimelineItem]:
         """The citizen's items in ledger order, after a position (paging, watching)."""
-
-
-def _item(row: Any) -> TimelineItem:
-    return TimelineItem(
-        citizen_id=row["citizen_id"],
-        position=row["position"],
-        at=datetime.fromisoformat(row["at"]) if isinstance(row["at"], str) else row["at"],
-        kind=row["kind"],
-        type=row["type"],
-        stream=row["stream"],
-        version=row["version"],
-        summary=json.loads(row["summary"]),
-    )
-
-
-def _filters(
-    kinds: Sequence[str], since: datetime | None, until: datetime | None, mark: str
-) -> tuple[str, list[Any]]:
-    """Extra WHERE clauses (placeholders only) and their parameters."""
-    clauses, params = "", list[Any]()
-    if kinds:
-        clauses += f" AND kind IN ({', '.join(mark for _ in kinds)})"
-        params += list(kinds)
-    if since is not None:
-        clauses += f" AND at >= {mark}"
-        params.append(since)
-    if until is not None:
-        clauses += f" AND at < {mark}"
-        params.append(until)
-    return clauses, params
-
-
-class SQLiteTimelineView(NamedSQLiteTracking, TimelineView):
-    tracking_table = "timeline_tracking"
-
-    def __init__(self, datastore: SQLiteDatastore, **kwargs: Any) -> None:
-        super().__init__(datastore, **kwargs)
-
-    def construct_create_table_statements(self) -> list[str]:
-        return [
-            *super().construct_create_table_statements(),
-            "CREATE TABLE IF NOT EXISTS timeline (citizen_id TEXT NOT NULL, position INTEGER "
-            "NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL, type TEXT NOT NULL, stream TEXT NOT "
-            "NULL, version INTEGER NOT NULL, summary TEXT NOT NULL, "
-            "PRIMARY KEY (citizen_id, position)) WITHOUT ROWID",
-            "CREATE TABLE IF NOT EXISTS timeline_links ("
-            "subject TEXT PRIMARY KEY, citizen_id TEXT NOT NULL) WITHOUT ROWID",
-        ]
-
-    def record(
-        self, items: Sequence[TimelineItem], links: Sequence[Link], tracking: Tracking
-    ) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            c.executemany(
-                "INSERT INTO timeline VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        i.citizen_id,
-                        i.position,
-                        i.at.isoformat(),
-                        i.kind,
-                        i.type,
-                        i.stream,
-                        i.version,
-                        json.dumps(i.summary, sort_keys=True),
-                    )
-                    for i in items
-                ],
-            )
-            c.executemany(
-                "INSERT OR IGNORE INTO timeline_links VALUES (?, ?)",
-                [(link.subject, link.citizen_id) for link in links],
-            )
-            self._insert_tracking(c, tracking)
-
-    def citizen_of(self, subject: str) -> str | None:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute("SELECT citizen_id FROM timeline_links WHERE subject = ?", (subject,))
-            row = c.fetchone()
-        return None if row is None else str(row["citizen_id"])
-
-    def item(self, citizen_id: str, stream: str, version: int) -> TimelineItem | None:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                "SELECT * FROM timeline WHERE citizen_id = ? AND stream = ? AND version = ?",
-                (citizen_id, stream, version),
-            )
-            row = c.fetchone()
-        return None if row is None else _item(row)
-
-    def reset(self) -> None:
-        self.reset_tables("timeline", "timeline_links")
-
-    def items(
-        self,
-        citizen_id: str,
-        *,
-        after_position: int = 0,
-        kinds: Sequence[str] = (),
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = 100,
-    ) -> list[TimelineItem]:
-        clauses, params = _filters(kinds, since, until, "?")
-        params = [p.astimezone(UTC).isoformat() if isinstance(p, datetime) else p for p in params]
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                "SELECT * FROM timeline WHERE citizen_id = ? AND position > ?"  # noqa: S608
-                f"{clauses} ORDER BY position LIMIT ?",
-                [citizen_id, after_position, *params, limit],
-            )
-            return [_item(row) for row in c.fetchall()]
-
-
-class PostgresTimelineView(PostgresView, TimelineView):
-    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
-        super().__init__(
-            datastore,
-            "CREATE TABLE IF NOT EXISTS {schema}.timeline (citizen_id text NOT NULL, "
-            "position bigint NOT NULL, at timestamptz NOT NULL, kind text NOT NULL, "
-            "type text NOT NULL, stream text NOT NULL, version bigint NOT NULL, "
-            "summary text NOT NULL, PRIMARY KEY (citizen_id, position))",
-            "CREATE TABLE IF NOT EXISTS {schema}.timeline_links ("
-            "subject text PRIMARY KEY, citizen_id text NOT NULL)",
-            **kwargs,
-        )
-        self.channel = channel_name(datastore.schema, "timeline")
-
-    def record(
-        self, items: Sequence[TimelineItem], links: Sequence[Link], tracking: Tracking
-    ) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            for i in items:
-                c.execute(
-                    self.sql(
-                        "INSERT INTO {schema}.timeline VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-                    ),
-                    (
-                        i.citizen_id,
-                        i.position,
-                        i.at,
-                        i.kind,
-                        i.type,
-                        i.stream,
-                        i.version,
-                        json.dumps(i.summary, sort_keys=True),
-                    ),
-                )
-            for link in links:
-                c.execute(
-                    self.sql(
-                        "INSERT INTO {schema}.timeline_links VALUES (%s, %s) ON CONFLICT DO NOTHING"
-                    ),
-                    (link.subject, link.citizen_id),
-                )
-            if items:  # delivered on commit, to every replica's watchers
-                c.execute(SQL("NOTIFY {0}").format(Identifier(self.channel)))
-            self._insert_tracking(c, tracking)
-
-    def citizen_of(self, subject: str) -> str | None:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                self.sql("SELECT citizen_id FROM {schema}.timeline_links WHERE subject = %s"),
-                (subject,),
-            )
-            row = c.fetchone()
-        return None if row is None else str(row["citizen_id"])
-
-    def item(self, citizen_id: str, stream: str, version: int) -> TimelineItem | None:
+        clauses, params = _filters(kinds, since, until)
         with self.datastore.transaction(commit=False) as c:
             c.execute(
                 self.sql(
-                    "SELECT * FROM {schema}.timeline "
-                    "WHERE citizen_id = %s AND stream = %s AND version = %s"
+                    "SELECT * FROM {timeline} WHERE citizen_id = ? AND position > ?"  # noqa: S608
+                    f"{clauses} ORDER BY position LIMIT ?"
                 ),
-                (citizen_id, stream, version),
-            )
-            row = c.fetchone()
-        return None if row is None else _item(row)
-
-    def reset(self) -> None:
-        self.reset_tables("timeline", "timeline_links")
-
-    def items(
-        self,
-        citizen_id: str,
-        *,
-        after_position: int = 0,
-        kinds: Sequence[str] = (),
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = 100,
-    ) -> list[TimelineItem]:
-        clauses, params = _filters(kinds, since, until, "%s")
-        query = (
-            "SELECT * FROM {schema}.timeline WHERE citizen_id = %s AND position > %s"  # noqa: S608
-            f"{clauses} ORDER BY position LIMIT %s"
-        )
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                SQL(query).format(schema=self.schema),
-                [citizen_id, after_position, *params, limit],
+                [citizen_id, after_position, *map(self.dialect.param, params), limit],
             )
             return [_item(row) for row in c.fetchall()]

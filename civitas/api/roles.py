@@ -53,6 +53,7 @@ ROLES: Mapping[str, frozenset[str]] = {
         "StreamEntries",
         "GetKeyring",
         "StreamProjection",
+        "ProveDataKeys",
     ),
     **_each(IDENTITY_SERVICE, REGISTRAR, "RegisterCitizen", "GetCitizen", "FindCitizen"),
     **_each(

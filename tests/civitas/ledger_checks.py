@@ -14,6 +14,7 @@ import psycopg
 from civitas.config import build_config
 from civitas.node import Node
 from civitas.workload import WorkloadResult
+from projections.registry import PROJECTIONS
 from tests.civitas.server_process import civitas
 
 # The event each acknowledged write must have stored exactly once in its aggregate's stream.
@@ -29,7 +30,6 @@ EVENT_OF_WRITE = {
     "CompleteTransaction": "ledger.Transaction.Completed",
     "WithdrawTransaction": "ledger.Transaction.Withdrawn",
 }
-PROJECTIONS = ("timeline", "queue", "statistics")
 
 
 def open_node(data_dir: Path, database: str) -> Node:

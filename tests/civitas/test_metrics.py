@@ -207,7 +207,7 @@ def test_lag_gauges_follow_the_ledger_until_followers_catch_up(node: Node) -> No
     node.accounts.create("tax-portal", "agency:tax,registrar,relying-service", actor="cli:test")
     node.accounts.create("auditor-1", "auditor", actor="cli:test")
     sequencer, projections = node.sequencer(), node.projections()
-    gauges = ledger_gauges(node, sequencer, [p.name for p in projections])
+    gauges = ledger_gauges(node, sequencer)
     newest = node.store.recorder.max_notification_id()
     assert newest is not None
     assert newest >= 2

@@ -8,12 +8,12 @@ from civitas.node import Node
 from ledger.errors import InvalidInput, Unavailable
 from projections.audit_projection import (
     RETRY_SECONDS,
-    AuditedProjections,
     AuditedQueueRow,
     AuditedTimelineRow,
     ProjectionPosition,
     served_time,
 )
+from projections.registry import audited_projections
 from tests.projections.test_timeline import ACTOR, signed_in_citizen
 
 
@@ -25,7 +25,7 @@ def _catch_up(node: Node, *names: str) -> None:
 
 
 def test_rows_come_with_the_tree_size_they_reflect(node: Node) -> None:
-    audited = AuditedProjections(node.queue_view, node.timeline_view, sequencer_wait=0.2)
+    audited = audited_projections(node.projection_view, sequencer_wait=0.2)
     assert list(audited.stream("queue")) == [ProjectionPosition("queue", 0, 0)]
 
     citizen = signed_in_citizen(node, "A-1")
@@ -61,7 +61,7 @@ def test_rows_come_with_the_tree_size_they_reflect(node: Node) -> None:
 
 
 def test_only_the_audited_read_models_can_be_asked_for(node: Node) -> None:
-    audited = AuditedProjections(node.queue_view, node.timeline_view)
+    audited = audited_projections(node.projection_view)
     with pytest.raises(InvalidInput) as raised:
         list(audited.stream("statistics"))
     assert [violation.field for violation in raised.value.violations] == ["name"]
