@@ -13,7 +13,7 @@ from identity.application import IdentityApplication
 from identity.citizen import Citizen
 from identity.key_presence import DataKeyPresence, Position, Proof, presence_key, presence_message
 from ledger.errors import InvalidInput, Unavailable
-from tests.identity.conftest import ACTOR, person
+from tests.identity.conftest import ACTOR, REGISTRAR, person
 
 
 def test_the_presence_key_is_the_data_keys_and_the_citizens() -> None:
@@ -27,7 +27,7 @@ def test_the_presence_key_is_the_data_keys_and_the_citizens() -> None:
 def test_registration_records_the_presence_key_and_a_held_key_is_proved(
     node: Node, identity: IdentityApplication
 ) -> None:
-    citizen_id = identity.register_citizen(person(), "IAL1", "", ACTOR).citizen_id
+    citizen_id = identity.register_citizen(person(), "IAL1", "", REGISTRAR, ACTOR).citizen_id
     citizen: Citizen = identity.repository.get(UUID(citizen_id))
     public = Ed25519PublicKey.from_public_bytes(base64.b64decode(citizen.key_presence))
     assert node.sequencer().catch_up(node.store.recorder.max_notification_id())
@@ -60,6 +60,6 @@ def test_the_challenge_is_checked_and_an_unsequenced_log_is_unavailable(
     presence = DataKeyPresence(identity._data_keys, sequencer_wait=0)
     with pytest.raises(InvalidInput):
         next(presence.prove(b"short"))
-    identity.register_citizen(person(), "IAL1", "", ACTOR)
+    identity.register_citizen(person(), "IAL1", "", REGISTRAR, ACTOR)
     with pytest.raises(Unavailable):  # nothing sequences in this fixture
         next(presence.prove(b"c" * 32))

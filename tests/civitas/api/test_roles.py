@@ -59,6 +59,7 @@ EXPECTED: dict[str, set[str]] = {
             "StreamEntries",
             "GetKeyring",
             "StreamProjection",
+            "ProveDataKeys",
         )
     },
     **{IDENTITY + m: {R} for m in ("RegisterCitizen", "GetCitizen", "FindCitizen")},
