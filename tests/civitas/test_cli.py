@@ -131,10 +131,13 @@ def test_an_export_carries_no_password_or_recovery_code_hash_and_no_evidence(
 
     bundle = tmp_path / "bundle"
     civitas(data_dir, database_url, "export", "--out", str(bundle))
-    assert check_bundle(bundle) == 4  # Registered, Claimed, PasswordSet, RecoveryCodesIssued
+    # Registered, ActivationCodeIssued, Claimed, ActivationCodeUsed, PasswordSet, the session
+    # that proves the citizen, RecoveryCodesIssued.
+    assert check_bundle(bundle) == 7
     lines, _, _ = read_bundle(bundle)
     payloads = [base64.b64decode(str(line["payload"])) for line in lines]
     for payload in payloads:
+        assert registered.activation_code.encode() not in payload  # its hash only
         assert b"$argon2id$" not in payload
         assert b"argon2" not in payload.lower()
         assert evidence.encode() not in payload

@@ -34,14 +34,15 @@ def test_registration_records_the_presence_key_and_a_held_key_is_proved(
     challenge = b"c" * 32
     presence = DataKeyPresence(identity._data_keys)
     position, proof = presence.prove(challenge)
-    assert position == Position(tree_size=2)  # the Registered and Claimed entries
+    # The Registered, ActivationCodeIssued and Claimed entries.
+    assert position == Position(tree_size=3)
     assert isinstance(proof, Proof)
     assert proof.citizen_id == citizen.id
     public.verify(proof.signature, presence_message(challenge, citizen.id))
 
     identity.erase_citizen(citizen_id, "citizen's request", ACTOR)
     assert node.sequencer().catch_up(node.store.recorder.max_notification_id())
-    assert list(presence.prove(challenge)) == [Position(tree_size=3)]  # no key, none proved
+    assert list(presence.prove(challenge)) == [Position(tree_size=4)]  # no key, none proved
 
 
 def test_a_registered_event_written_before_presence_keys_still_loads(
