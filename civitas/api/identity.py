@@ -8,7 +8,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from civitas.api.authentication import bearer_credential
-from civitas.api.authorization import actor_of, current_caller, is_citizen
+from civitas.api.authorization import actor_of, current_caller, recovery_canceller
 from civitas.api.timestamps import to_timestamp
 from identity.application import CitizenView, IdentityApplication, SignedIn
 from identity.assurance import AAL_TO_EIDAS, IDENTITY_TO_EIDAS
@@ -221,14 +221,8 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     def CancelRecovery(
         self, request: pb.CancelRecoveryRequest, context: grpc.ServicerContext
     ) -> pb.Recovery:
-        # A citizen's own bearer token is their proof; a relying service relays one; an admin
-        # (the only other caller the role table lets in) cancels without.
-        if is_citizen(current_caller()):
-            proof: CitizenProof | None = CitizenProof(citizen_token=bearer_credential(context))
-        elif request.HasField("proof") or "admin" not in current_caller().capabilities:
-            proof = _proof(request.proof)
-        else:
-            proof = None
+        relayed = _proof(request.proof) if request.HasField("proof") else None
+        proof = recovery_canceller(current_caller(), relayed, bearer_credential(context))
         recovery = self._identity.cancel_recovery(
             request.citizen_id, request.reason, proof, _actor()
         )
