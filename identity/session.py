@@ -55,11 +55,16 @@ class AuthenticationAttempt(LedgerAggregate):
         expires_at: datetime,
         relying_service: str,
         actor: str,
+        required_acr: str = "",
+        require_user_verification: bool = False,
     ) -> None:
-        self.citizen_id = citizen_id
+        self.citizen_id = citizen_id  # "" for a username-less attempt: the passkey names them
         self.challenge = challenge  # base64url; empty when the citizen has no passkey
         self.expires_at = expires_at
         self.relying_service = relying_service
+        # What the relying service asked for (attempts started before it could ask: nothing).
+        self.required_acr = required_acr
+        self.require_user_verification = require_user_verification
         self.completed = False
 
     def refusal(self, now: datetime) -> str:
