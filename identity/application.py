@@ -602,7 +602,7 @@ class IdentityApplication(LedgerApplication):
                     return found
         refusal = refusal or "passkey_unknown_credential"
         if not attempt.completed:
-            attempt.complete(False, actor=actor)
+            attempt.complete(False, actor=actor, refusal=refusal)
             self.save(attempt)
         raise AuthenticationFailedError(refusal)
 

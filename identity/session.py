@@ -75,15 +75,20 @@ class AuthenticationAttempt(LedgerAggregate):
             return "attempt_expired"
         return ""
 
-    def complete(self, succeeded: bool, actor: str) -> None:
+    def complete(self, succeeded: bool, actor: str, refusal: str = "") -> None:
+        """Spend the attempt. *refusal* is given only when no citizen was found to record the
+        refusal on (a username-less attempt whose passkey names nobody)."""
         if self.completed:
             raise FailedPrecondition(
                 "this authentication attempt was already used", reason="ATTEMPT_ALREADY_USED"
             )
-        self._completed(succeeded, actor=actor)
+        if refusal:
+            self._completed(succeeded, actor=actor, refusal=refusal)
+        else:
+            self._completed(succeeded, actor=actor)
 
     @event("Completed")
-    def _completed(self, succeeded: bool, actor: str) -> None:
+    def _completed(self, succeeded: bool, actor: str, refusal: str = "") -> None:
         self.completed = True
 
 

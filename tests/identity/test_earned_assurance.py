@@ -260,6 +260,8 @@ def test_an_unknown_user_handle_is_refused_like_a_bad_assertion_and_recorded(
         )
     assert raised.value.reason == "PASSKEY_UNKNOWN_CREDENTIAL"
     assert topics(node, challenge.attempt_id) == ["Started", "Completed"]
+    completed = list(identity.repository.event_store.get(UUID(challenge.attempt_id)))[-1]
+    assert (completed.succeeded, completed.refusal) == (False, "passkey_unknown_credential")  # type: ignore[attr-defined]
 
     # A citizen's real handle with a credential that is not theirs: the same answer.
     citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
