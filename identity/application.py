@@ -11,7 +11,6 @@ a corrupted value, which a lenient one would have turned into different bytes.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import uuid
 from collections.abc import Callable, Sequence
@@ -26,7 +25,7 @@ from eventsourcing.persistence import IntegrityError, Recording
 
 from identity import base64url, passkeys, passwords, recovery_codes, totp
 from identity.account_names import account_name, full_name
-from identity.assurance import LEVELS
+from identity.assurance import check_required_level
 from identity.attestation import NO_TRUST, TrustAnchors
 from identity.citizen import (
     Attempt,
@@ -54,7 +53,7 @@ from identity.session import (
 )
 from identity.token_issuance import TokenIssuer
 from identity.tokens import MAX_TOKEN_LENGTH, TokenError, TokenSigner
-from identity.user_handles import PasskeyUserHandle, handle_ids, new_user_handle
+from identity.user_handles import citizen_of, claim_user_handle
 from identity.validation import (
     POLICY_MESSAGES,
     client_violations,
@@ -363,11 +362,7 @@ class IdentityApplication(LedgerApplication):
     ) -> tuple[str, str]:
         citizen = self._citizen(citizen_id)
         personal = self._view(citizen).personal_data
-        claims = []
-        if not citizen.user_handle:
-            handle = base64url.encode(new_user_handle())
-            citizen.assign_user_handle(handle, actor=actor)
-            claims.append(PasskeyUserHandle(handle, str(citizen.id), actor=actor))
+        claims = claim_user_handle(citizen, actor)
         name = account_name(account, personal)
         options_json, challenge = passkeys.registration_options(
             self.settings.relying_party,
@@ -468,13 +463,7 @@ class IdentityApplication(LedgerApplication):
         A relying service that needs more than AAL1 says so (*required_acr*); the passkey options
         then ask for user verification, without which a passkey alone cannot reach AAL2.
         """
-        if required_acr and required_acr not in LEVELS:
-            raise InvalidInput.of("required_acr", f"one of {', '.join(LEVELS)}, or empty")
-        if required_acr == "AAL3" and not self._aal3_offered():
-            raise FailedPrecondition(
-                "this deployment does not offer AAL3 (no attested passkeys are trusted)",
-                reason="ASSURANCE_NOT_OFFERED",
-            )
+        check_required_level(required_acr, aal3_offered=self._aal3_offered())
         verify_user = require_user_verification or required_acr in ("AAL2", "AAL3")
         if citizen_id:
             citizen = self._citizen(citizen_id)
@@ -591,15 +580,10 @@ class IdentityApplication(LedgerApplication):
         try:
             handle = passkeys.user_handle_of(presented.passkey_assertion_json)
         except passkeys.PasskeyError:
-            refusal = refusal or "passkey_malformed"
-            handle = None
-        for aggregate_id in handle_ids(handle) if handle else ():
-            with contextlib.suppress(AggregateNotFoundError, PayloadErased):
-                found: object = self.repository.get(aggregate_id)
-                if isinstance(found, PasskeyUserHandle):
-                    found = self.repository.get(UUID(found.citizen_id))
-                if isinstance(found, Citizen) and not found.erased:
-                    return found
+            refusal, handle = refusal or "passkey_malformed", None
+        citizen = citizen_of(self._load, handle) if handle else None
+        if citizen is not None:
+            return citizen
         refusal = refusal or "passkey_unknown_credential"
         if not attempt.completed:
             attempt.complete(False, actor=actor, refusal=refusal)
@@ -817,6 +801,10 @@ class IdentityApplication(LedgerApplication):
             # cannot be rebuilt: every command on it is refused, none can reach the store.
             raise CitizenErased("this citizen was erased") from None
         return citizen
+
+    def _load(self, aggregate_id: UUID) -> object:
+        loaded: object = self.repository.get(aggregate_id)
+        return loaded
 
     def _get(self, kind: type[T], aggregate_id: str, field_name: str) -> T:
         try:

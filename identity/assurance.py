@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from ledger.errors import FailedPrecondition, InvalidInput
+
 IDENTITY_TO_EIDAS = {"IAL1": "low", "IAL2": "substantial", "IAL3": "high"}
 AAL_TO_EIDAS = {"AAL1": "low", "AAL2": "substantial", "AAL3": "high"}
 LEVELS = ("AAL1", "AAL2", "AAL3")
@@ -44,6 +46,18 @@ def meets(acr: str, required: str) -> bool:
     """Whether a sign-in at *acr* satisfies a relying service that asked for *required* ("" for
     no minimum)."""
     return not required or LEVELS.index(acr) >= LEVELS.index(required)
+
+
+def check_required_level(required_acr: str, *, aal3_offered: bool) -> None:
+    """A relying service's minimum level: one of LEVELS or none, and one this deployment can
+    reach (asking every citizen for an AAL3 nobody can earn is the service's mistake to see)."""
+    if required_acr and required_acr not in LEVELS:
+        raise InvalidInput.of("required_acr", f"one of {', '.join(LEVELS)}, or empty")
+    if required_acr == "AAL3" and not aal3_offered:
+        raise FailedPrecondition(
+            "this deployment does not offer AAL3 (no attested passkeys are trusted)",
+            reason="ASSURANCE_NOT_OFFERED",
+        )
 
 
 def amr_values(methods: Collection[str], passkey: PasskeyProof | None, acr: str) -> list[str]:

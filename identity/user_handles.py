@@ -10,13 +10,18 @@ Passkeys registered before handles existed carry the citizen's id as their handl
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+from collections.abc import Callable
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import event
 
 from identity import base64url
+from identity.citizen import Citizen
 from ledger.events import LedgerAggregate
+from ledger.mapper import PayloadErased
 
 USER_HANDLE_NAMESPACE = uuid5(NAMESPACE_URL, "civitas:passkey-user-handle")
 USER_HANDLE_BYTES = 32
@@ -36,6 +41,28 @@ class PasskeyUserHandle(LedgerAggregate):
     @event("Claimed")
     def __init__(self, user_handle: str, citizen_id: str, actor: str) -> None:
         self.citizen_id = citizen_id
+
+
+def claim_user_handle(citizen: Citizen, actor: str) -> list[PasskeyUserHandle]:
+    """Give *citizen* a user handle before their first passkey; the claim to save with them."""
+    if citizen.user_handle:
+        return []
+    handle = base64url.encode(new_user_handle())
+    citizen.assign_user_handle(handle, actor=actor)
+    return [PasskeyUserHandle(handle, str(citizen.id), actor=actor)]
+
+
+def citizen_of(get: Callable[[UUID], object], user_handle: bytes) -> Citizen | None:
+    """The citizen, not erased, whose passkeys carry *user_handle* (`get` loads an aggregate
+    from the store); None for anyone else."""
+    for aggregate_id in handle_ids(user_handle):
+        with contextlib.suppress(AggregateNotFoundError, PayloadErased):
+            found = get(aggregate_id)
+            if isinstance(found, PasskeyUserHandle):
+                found = get(UUID(found.citizen_id))
+            if isinstance(found, Citizen) and not found.erased:
+                return found
+    return None
 
 
 def handle_ids(user_handle: bytes) -> list[UUID]:

@@ -12,9 +12,10 @@ import pytest
 
 from civitas.node import Node
 from civitas.soft_authenticator import AttestationModel, SoftAuthenticator, new_attestation_model
+from identity import base64url, passkeys
 from identity.application import AuthenticationRecorded, IdentityApplication, SignedIn
 from identity.attestation import load_trust_anchors
-from identity.citizen import Presented
+from identity.citizen import Citizen, Presented
 from identity.refusals import AuthenticationFailedError
 from ledger.errors import FailedPrecondition, InvalidInput
 from tests.identity.conftest import ACTOR, ORIGIN, RP, Clock, code_at, person, seed_of
@@ -310,3 +311,33 @@ def test_names_are_human_readable_and_labels_are_kept(identity: IdentityApplicat
 
     labels = sorted(f.label for f in identity.get_citizen(citizen).authenticators)
     assert labels == ["YubiKey 5"]  # TOTP counts once confirmed
+
+
+def test_a_passkey_registered_before_user_handles_still_signs_in(
+    identity: IdentityApplication,
+) -> None:
+    """Before issue 13, user.id was the citizen id and no handle was stored with the passkey."""
+    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    authenticator = SoftAuthenticator(ORIGIN, RP.id)
+    options, challenge = passkeys.registration_options(RP, UUID(citizen).bytes, citizen, "x")
+    passkey = passkeys.verify_registration(RP, authenticator.create(options), challenge)
+
+    def register_as_before(registered: Citizen) -> object:
+        registration_id = registered.start_passkey_registration(
+            base64url.encode(challenge), "", actor=ACTOR
+        )
+        details = {
+            "credential_id": base64url.encode(passkey.credential_id),
+            "public_key": base64url.encode(passkey.public_key),
+            "sign_count": passkey.sign_count,
+            "transports": list(passkey.transports),
+            "aaguid": passkey.aaguid,
+            "user_verified": passkey.user_verified,
+            "backed_up": passkey.backed_up,
+        }
+        return registered.register_passkey(registration_id, "passkey", details, actor=ACTOR)
+
+    identity._update(citizen, register_as_before)
+    assert passkey_sign_in(identity, citizen, authenticator).acr == "AAL2"
+    username_less = passkey_sign_in(identity, "", authenticator)
+    assert identity.introspect(username_less.token).claims["sub"] == citizen
