@@ -341,3 +341,15 @@ def test_a_passkey_registered_before_user_handles_still_signs_in(
     assert passkey_sign_in(identity, citizen, authenticator).acr == "AAL2"
     username_less = passkey_sign_in(identity, "", authenticator)
     assert identity.introspect(username_less.token).claims["sub"] == citizen
+
+
+def test_an_erased_citizens_passkey_is_refused_like_a_strangers(
+    identity: IdentityApplication,
+) -> None:
+    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    authenticator = SoftAuthenticator(ORIGIN, RP.id)
+    enrol_passkey(identity, citizen, authenticator)
+    identity.erase_citizen(citizen, "GDPR art. 17", "service:admin")
+    with pytest.raises(AuthenticationFailedError) as raised:
+        passkey_sign_in(identity, "", authenticator)
+    assert raised.value.reason == "PASSKEY_UNKNOWN_CREDENTIAL"
