@@ -18,6 +18,7 @@ from identity.personal_data import DataKeyStore, NationalIdentifierIndex, data_k
 from identity.session import Session
 from identity.tokens import TokenSigner
 from ledger.data_access import DataAccessLog
+from ledger.secret_file import SecretFile
 from tests.conftest import ready_node
 
 ORIGIN = "https://portal.civitas.test"
@@ -54,8 +55,8 @@ def identity(node: Node, clock: Clock) -> IdentityApplication:
     keys = node.config.keys_dir
     return IdentityApplication(
         node.store,
-        data_keys=DataKeyStore(data_key_table(node.store.datastore), keys / "kek.key"),
-        national_ids=NationalIdentifierIndex(keys / "lookup.key"),
+        data_keys=DataKeyStore(data_key_table(node.store.datastore), SecretFile(keys / "kek.key")),
+        national_ids=NationalIdentifierIndex(SecretFile(keys / "lookup.key")),
         token_signer=TokenSigner("t1", node.keys.named_private_key("token-t1")),
         settings=IdentitySettings(relying_party=RP),
         clock=clock,
