@@ -341,7 +341,7 @@ class Citizen(LedgerAggregate):
         acr = assurance_level(methods, passkey_proof, allow_aal3=allow_aal3)
         spent: dict[str, dict[str, Any]] = {}
         if not reason and not meets(acr, required_acr):
-            reason, spent, passed = "assurance_too_low", updates, []
+            reason, spent = "assurance_too_low", updates
         if reason:
             self._authentication_failed(
                 attempt.attempt_id,
