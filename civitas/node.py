@@ -18,6 +18,7 @@ from typing import Self, TypeVar, cast
 from civitas.config import Config, ConfigError
 from civitas.metrics import ServiceMetrics
 from identity.application import IdentityApplication, IdentitySettings
+from identity.attestation import NO_TRUST, TrustAnchors, TrustListError, load_trust_anchors
 from identity.key_presence import DataKeyPresence
 from identity.lockout import LockoutPolicy
 from identity.passkeys import RelyingParty
@@ -192,6 +193,8 @@ class Node:
                 relying_party=RelyingParty(
                     id=self.config.rp_id, name="Civitas", origins=self.config.rp_origins
                 ),
+                allow_aal3=self.config.allow_aal3,
+                attestation=self.attestation_trust,
                 lockout=LockoutPolicy(
                     throttle_after=self.config.lockout_throttle_after,
                     lock_after=self.config.lockout_lock_after,
@@ -205,6 +208,17 @@ class Node:
             data_access=self.data_access,
             on_authentication=self.metrics.authentication_recorded,
         )
+
+    @cached_property
+    def attestation_trust(self) -> TrustAnchors:
+        """The operator's allow-list of authenticator models (read once, at start)."""
+        path = self.config.attestation_roots
+        if path is None:
+            return NO_TRUST
+        try:
+            return load_trust_anchors(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, TrustListError) as error:
+            raise ConfigError(f"--attestation-roots {path}: {error}") from None
 
     @cached_property
     def metrics(self) -> ServiceMetrics:

@@ -22,8 +22,13 @@ AUTHENTICATOR_EVENTS = {
     "AuthenticatorRemoved": "authenticator removed",
     "FactorUnlocked": "factor unlocked",
 }
-# A citizen's events that show only once erased (a half-finished enrolment is no change).
-UNSHOWN_CITIZEN_EVENTS = ("TotpEnrollmentStarted", "PasskeyRegistrationStarted")
+# A citizen's events that show only once erased (a half-finished enrolment is no change, nor is
+# the passkey user handle chosen with the first one).
+UNSHOWN_CITIZEN_EVENTS = (
+    "TotpEnrollmentStarted",
+    "PasskeyRegistrationStarted",
+    "PasskeyUserHandleAssigned",
+)
 # Which fields of an event a citizen sees (never secrets, never sealed personal data).
 SIGN_IN_FIELDS = ("methods", "acr", "reason", "relying_service", "client_address", "user_agent")
 TRANSACTION_FIELDS = ("service_code", "reference", "agency", "reason", "note")

@@ -235,8 +235,10 @@ def test_passkeys_register_authenticate_and_catch_a_cloned_counter(
     signed_in = identity.complete_authentication(
         challenge.attempt_id, Presented(passkey_assertion_json=assertion), ("", ""), "portal", ACTOR
     )
-    assert signed_in.acr == "AAL3"  # user-verified and device-bound
-    assert signed_in.amr == ["hwk"]
+    # User-verified and device-bound, but unattested: the key's own word, so AAL2 at most.
+    assert signed_in.acr == "AAL2"
+    assert signed_in.amr == ["swk", "user", "pin", "mfa"]
+    assert [f.label for f in identity.get_citizen(citizen).authenticators] == ["laptop"]
 
     credential_id = next(iter(authenticator.credentials))
     authenticator.set_sign_count(credential_id, 0)  # a clone that lags behind
