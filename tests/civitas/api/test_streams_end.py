@@ -104,7 +104,8 @@ def test_a_revoked_sessions_watches_end_unauthenticated(served: dict[str, Any]) 
         )
     )
     wait_for(lambda: len(history_watch.items) >= 4 and case_watch.items)
-    assert history_watch.running() and case_watch.running()  # idle, waiting for news
+    assert history_watch.running()  # idle, waiting for news
+    assert case_watch.running()
 
     sessions = identity.ListSessions(
         ipb.ListSessionsRequest(citizen_id=citizen), metadata=served["building"]
