@@ -21,6 +21,7 @@ from eventsourcing.projection import Projection
 from civitas.config import Config, ConfigError
 from civitas.metrics import ServiceMetrics
 from identity.application import IdentityApplication, IdentitySettings
+from identity.citizen_fields import CitizenFields
 from identity.lockout import LockoutPolicy
 from identity.passkeys import RelyingParty
 from identity.personal_data import (
@@ -209,8 +210,13 @@ class Node:
         return ServiceMetrics()
 
     @cached_property
+    def citizen_fields(self) -> CitizenFields:
+        """Free text about a citizen, sealed with their key (notes, reasons, purposes)."""
+        return CitizenFields(self.data_keys)
+
+    @cached_property
     def data_access(self) -> DataAccessLog:
-        return DataAccessLog(self.store)
+        return DataAccessLog(self.store, self.citizen_fields)
 
     @property
     def timeline_view_class(self) -> type[TimelineView]:
@@ -234,6 +240,7 @@ class Node:
             catalogue=self.catalogue,
             clock=self.clock,
             citizen_exists=self.identity.citizen_exists,
+            fields=self.citizen_fields,
         )
 
     @property
@@ -269,7 +276,12 @@ class Node:
     @cached_property
     def history(self) -> History:
         return History(
-            self.timeline_view, self.audit, self.log_view, self.store, self.timeline_changes
+            self.timeline_view,
+            self.audit,
+            self.log_view,
+            self.store,
+            self.timeline_changes,
+            opened=self.citizen_fields.opened_summary,
         )
 
     @cached_property

@@ -19,6 +19,7 @@ from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 from psycopg.sql import SQL, Identifier
 
+from ledger.secure_delete import reclaim
 from ledger.store import NamedSQLiteTracking, PostgresView
 from projections.changes import channel_name
 
@@ -43,11 +44,24 @@ class Link:
     citizen_id: str
 
 
+ERASED_TYPE = "identity.Citizen.Erased"
+
+
 class TimelineView(TrackingRecorder, ABC):
     @abstractmethod
     def record(
-        self, items: Sequence[TimelineItem], links: Sequence[Link], tracking: Tracking
-    ) -> None: ...
+        self,
+        items: Sequence[TimelineItem],
+        links: Sequence[Link],
+        tracking: Tracking,
+        scrubbed: Sequence[str] = (),
+    ) -> None:
+        """Delete every row of the `scrubbed` citizens (erased), then add `items` and `links`,
+        and move to `tracking`, in one transaction."""
+
+    @abstractmethod
+    def erased_citizens(self) -> set[str]:
+        """The citizens whose erasure the timeline has recorded."""
 
     @abstractmethod
     def citizen_of(self, subject: str) -> str | None: ...
@@ -121,9 +135,16 @@ class SQLiteTimelineView(NamedSQLiteTracking, TimelineView):
         ]
 
     def record(
-        self, items: Sequence[TimelineItem], links: Sequence[Link], tracking: Tracking
+        self,
+        items: Sequence[TimelineItem],
+        links: Sequence[Link],
+        tracking: Tracking,
+        scrubbed: Sequence[str] = (),
     ) -> None:
         with self.datastore.transaction(commit=True) as c:
+            c.executemany(
+                "DELETE FROM timeline WHERE citizen_id = ?", [(citizen,) for citizen in scrubbed]
+            )
             c.executemany(
                 "INSERT INTO timeline VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -145,6 +166,13 @@ class SQLiteTimelineView(NamedSQLiteTracking, TimelineView):
                 [(link.subject, link.citizen_id) for link in links],
             )
             self._insert_tracking(c, tracking)
+        if scrubbed:
+            reclaim(self.datastore, "timeline")
+
+    def erased_citizens(self) -> set[str]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT citizen_id FROM timeline WHERE type = ?", (ERASED_TYPE,))
+            return {str(row["citizen_id"]) for row in c.fetchall()}
 
     def citizen_of(self, subject: str) -> str | None:
         with self.datastore.transaction(commit=False) as c:
@@ -200,9 +228,17 @@ class PostgresTimelineView(PostgresView, TimelineView):
         self.channel = channel_name(datastore.schema, "timeline")
 
     def record(
-        self, items: Sequence[TimelineItem], links: Sequence[Link], tracking: Tracking
+        self,
+        items: Sequence[TimelineItem],
+        links: Sequence[Link],
+        tracking: Tracking,
+        scrubbed: Sequence[str] = (),
     ) -> None:
         with self.datastore.transaction(commit=True) as c:
+            for citizen in scrubbed:
+                c.execute(
+                    self.sql("DELETE FROM {schema}.timeline WHERE citizen_id = %s"), (citizen,)
+                )
             for i in items:
                 c.execute(
                     self.sql(
@@ -229,6 +265,16 @@ class PostgresTimelineView(PostgresView, TimelineView):
             if items:  # delivered on commit, to every replica's watchers
                 c.execute(SQL("NOTIFY {0}").format(Identifier(self.channel)))
             self._insert_tracking(c, tracking)
+        if scrubbed:
+            reclaim(self.datastore, "timeline")
+
+    def erased_citizens(self) -> set[str]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                self.sql("SELECT citizen_id FROM {schema}.timeline WHERE type = %s"),
+                (ERASED_TYPE,),
+            )
+            return {str(row["citizen_id"]) for row in c.fetchall()}
 
     def citizen_of(self, subject: str) -> str | None:
         with self.datastore.transaction(commit=False) as c:
