@@ -3,7 +3,8 @@
 `CallerInterceptor` authenticates the caller (`authentication.py`), checks the role table for
 the method (`roles.py`), makes the caller available to the servicers (`authorization.py`), and
 turns domain errors into `google.rpc.Status` with details (`status.py`): the one place they
-are mapped, so no servicer builds a status by hand.
+are mapped, so no servicer builds a status by hand. A server stream's caller is checked again
+before each item and while it waits (`rechecked_stream.py`): a watch ends when its right does.
 It also gives each call a request id (its log lines carry it, the caller gets it back as
 `x-request-id`) and, when the call ends, writes one access log line and feeds the metrics.
 Health and reflection pass through untouched: probes would drown the service's own traffic.
