@@ -657,7 +657,12 @@ class IdentityApplication(LedgerApplication):
                 session: Session = self._get(Session, session_id, "session_id")
             except PayloadErased:  # erasure revoked it and erased its refreshes
                 raise CitizenErased("this session's citizen was erased") from None
-            session.revoke(reason or "revoked", actor=actor)
+            # A reason may name the person ("phone stolen from …"): sealed with their key.
+            try:
+                sealer = self._data_keys.sealer(UUID(session.citizen_id))
+            except DataKeyMissing:
+                raise CitizenErased("this session's citizen was erased") from None
+            session.revoke(sealer.seal("reason", reason) if reason else "revoked", actor=actor)
             self.save(session)
             return session
 

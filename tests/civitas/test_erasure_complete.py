@@ -1,8 +1,9 @@
 """After EraseCitizen nothing personal of the citizen is recoverable (issue 13, done when).
 
 A realistic run over gRPC against a server subprocess: registration with personal data and
-proofing evidence, sign-ins (one failed) and a refresh from a known address and browser, a case
-whose note and reasons name the person, agency reads whose purposes name them. Then the
+proofing evidence, sign-ins (one failed) and a refresh from a known address and browser, a
+session revoked with a reason naming the person, a case whose note and reasons name them,
+agency reads whose purposes name them. Then the
 citizen is erased, and every place the data could remain is searched for each of their values:
 every table, the SQLite database and WAL files as they are on disk while the server runs, and
 an export bundle (raw and with its payloads decoded). The key-encryption key is in the
@@ -63,6 +64,7 @@ PURPOSES = (
     "identifying Xanthippe at the counter",
 )
 TOTP_LABEL = "Xanthippe's old phone"
+REVOKED = "Xanthippe Quillfeather reported her laptop stolen"
 # A value that is not personal and stays: the search finds what is there.
 KEPT = b"permit.building"
 
@@ -79,6 +81,7 @@ def personal_values() -> list[str]:
         PROVIDED,
         *PURPOSES,
         TOTP_LABEL,
+        REVOKED,
         "Xanthippe",
         "Quillfeather",
     ]
@@ -208,6 +211,18 @@ def _realistic_run(
         metadata=building,
     ).token
     citizen_md = bearer(refreshed)
+    stolen = identity.CompleteAuthentication(
+        ipb.CompleteAuthenticationRequest(
+            attempt_id=identity.BeginAuthentication(
+                ipb.BeginAuthenticationRequest(citizen_id=citizen), metadata=building
+            ).attempt_id,
+            password=PASSWORD,
+        ),
+        metadata=building,
+    )
+    identity.RevokeSession(
+        ipb.RevokeSessionRequest(session_id=stolen.session_id, reason=REVOKED), metadata=building
+    )
     case = cases.SubmitTransaction(
         pb.SubmitTransactionRequest(
             idempotency_key="erasure-1",

@@ -54,7 +54,10 @@ def identity(node: Node, clock: Clock) -> IdentityApplication:
     keys = node.config.keys_dir
     return IdentityApplication(
         node.store,
-        data_keys=DataKeyStore(data_key_table(node.store.datastore), keys / "kek.key"),
+        # The node's own key-encryption key: tests mix this application with `node.identity`.
+        data_keys=DataKeyStore(
+            data_key_table(node.store.datastore), keys / "data-key-encryption.key"
+        ),
         national_ids=NationalIdentifierIndex(keys / "lookup.key"),
         token_signer=TokenSigner("t1", node.keys.named_private_key("token-t1")),
         settings=IdentitySettings(relying_party=RP),
