@@ -194,6 +194,16 @@ def test_an_erased_citizens_token_is_inactive_and_refused_everywhere(
             assert status_code(call, request, metadata=credentials) == (
                 grpc.StatusCode.UNAUTHENTICATED
             )
+    # Nothing more is recorded about the erased citizen: the agency's reason could not be sealed.
+    with pytest.raises(grpc.RpcError) as refused:
+        cases.StartReview(
+            pb.TransitionRequest(transaction_id=case.transaction_id, reason="assigned"),
+            metadata=served["building"],
+        )
+    assert (refused.value.code(), reason(refused.value)) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "CITIZEN_ERASED",
+    )
     # Erasure revoked the sessions as events, so a refresh is refused as revoked.
     refreshed = status_code(
         identity.RefreshSession,
