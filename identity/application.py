@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
@@ -33,6 +33,7 @@ from identity.citizen import (
     PasskeyResult,
     Presented,
 )
+from identity.citizen_fields import sealed_client
 from identity.erasure import destroy, erase
 from identity.lockout import LockoutPolicy, is_locked
 from identity.national_id_claim import NationalIdentifierClaim, claim_id, current_claim
@@ -221,24 +222,21 @@ class IdentityApplication(LedgerApplication):
         validate_personal_data(personal_data, assurance, evidence)
         lookup_hash = self._national_ids.lookup_hash(personal_data["national_identifier"])
         citizen_id = uuid.uuid4()
+        # Past generation 0 when the identifier's earlier holders were erased.
+        generation, holder = current_claim(self._load, lookup_hash)
+        if holder is not None:
+            raise _already_registered()
         sealer = self._data_keys.create(citizen_id)
         sealed = {name: sealer.seal(name, value) for name, value in personal_data.items() if value}
         citizen = Citizen(citizen_id, sealed, lookup_hash, assurance, evidence, actor=actor)
-        generation, holder = current_claim(self._load, lookup_hash)
-        # Past generation 0 when the identifier's earlier holders were erased.
         claim = NationalIdentifierClaim(
             claim_id(lookup_hash, generation), lookup_hash, str(citizen_id), actor=actor
         )
         try:
-            if holder is not None:
-                raise IntegrityError
             self.save(citizen, claim)
-        except IntegrityError:
+        except IntegrityError:  # registered at the same moment by another request
             self._data_keys.destroy(citizen_id)
-            raise Conflict(
-                "a citizen with this national identifier is already registered",
-                reason="CITIZEN_ALREADY_REGISTERED",
-            ) from None
+            raise _already_registered() from None
         return self._view(citizen)
 
     def get_citizen(self, citizen_id: str) -> CitizenView:
@@ -449,12 +447,7 @@ class IdentityApplication(LedgerApplication):
         citizen = self._citizen(attempt.citizen_id)
         # Where and with what the citizen signed in is theirs: sealed with their key (erasure
         # shreds it), shown to them alone in their history.
-        sealer = self._sealer(citizen)
-        context = replace(
-            context,
-            client_address=sealer.seal_if_given("client_address", context.client_address),
-            user_agent=sealer.seal_if_given("user_agent", context.user_agent),
-        )
+        context = sealed_client(self._sealer(citizen), context)
         completion = Completion(citizen, attempt, context, presented, self._clock(), actor)
         self._refuse_spent_attempt(completion)
         session_id = uuid.uuid4()
@@ -614,11 +607,7 @@ class IdentityApplication(LedgerApplication):
             sealer = self._sealer(self._citizen(session.citizen_id))
         except FailedPrecondition:  # erased (the aggregate, or only its key so far)
             raise Unauthenticated("the citizen was erased", reason="CITIZEN_ERASED") from None
-        context = replace(
-            context,
-            client_address=sealer.seal_if_given("client_address", context.client_address),
-            user_agent=sealer.seal_if_given("user_agent", context.user_agent),
-        )
+        context = sealed_client(sealer, context)
         presented = str(claims.get("jti", ""))
         if session.refusal(presented, now) == "rotated":
             session.revoke(REUSE_REASON, actor=actor)
@@ -736,6 +725,13 @@ class IdentityApplication(LedgerApplication):
             return result
 
         return retry_on_conflict(load_change_save)
+
+
+def _already_registered() -> Conflict:
+    return Conflict(
+        "a citizen with this national identifier is already registered",
+        reason="CITIZEN_ALREADY_REGISTERED",
+    )
 
 
 def _check_token_field(token: str) -> None:

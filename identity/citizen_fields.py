@@ -3,10 +3,34 @@ sealed values of a history item opened for the citizen who reads it."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from identity.personal_data import SEAL_PREFIX, DataKeyMissing, DataKeyStore, FieldSealer
+
+
+class ClientContext(Protocol):
+    """Where a sign-in or a refresh came from (`citizen.Attempt`, `session.Refresh`)."""
+
+    @property
+    def client_address(self) -> str: ...
+
+    @property
+    def user_agent(self) -> str: ...
+
+
+C = TypeVar("C", bound=ClientContext)
+
+
+def sealed_client(sealer: FieldSealer, context: C) -> C:
+    """The context with its address and user agent sealed for the citizen: where and with what
+    they signed in is theirs, shown to them alone, and shredded with their key on erasure."""
+    return replace(  # type: ignore[type-var]
+        context,
+        client_address=sealer.seal_if_given("client_address", context.client_address),
+        user_agent=sealer.seal_if_given("user_agent", context.user_agent),
+    )
 
 
 class CitizenFields:
