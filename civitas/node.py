@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from pathlib import Path
 from typing import Any, Self
 
 from eventsourcing.persistence import TrackingRecorder
@@ -22,14 +21,10 @@ from civitas.config import Config, ConfigError
 from civitas.metrics import ServiceMetrics
 from identity.application import IdentityApplication, IdentitySettings
 from identity.citizen_fields import CitizenFields
+from identity.key_presence import DataKeyPresence
 from identity.lockout import LockoutPolicy
 from identity.passkeys import RelyingParty
-from identity.personal_data import (
-    DataKeyStore,
-    NationalIdentifierIndex,
-    data_key_table,
-    read_or_create_secret,
-)
+from identity.personal_data import DataKeyStore, NationalIdentifierIndex, data_key_table
 from identity.tokens import TokenSigner
 from ledger.accounts import ServiceAccounts
 from ledger.audit import AuditLog
@@ -44,6 +39,7 @@ from ledger.log_recorder import (
     SQLiteMerkleLogRecorder,
 )
 from ledger.schema import SCHEMA_VERSION, SchemaVersions
+from ledger.secret_file import SecretFile
 from ledger.sequencer import Sequencer, SequencerService, SequencerSettings
 from ledger.store import LOG_NAME, Database, LedgerStore
 from ledger.transactions import TransactionsApplication
@@ -104,17 +100,20 @@ class Node:
             # Every replica shares these: make them here, once, not on some first request where
             # two replicas starting together could race.
             self.keys.named_private_key(TOKEN_SIGNING_KEY_FILE)
+            self.keys.encrypt_existing_keys()
             for secret in (self._data_key_encryption_key, self._national_id_lookup_key):
-                read_or_create_secret(secret)
+                secret.read_or_create()  # and wrapped now, if made before a passphrase was set
         return Initialised(keyring, created)
 
     @property
-    def _data_key_encryption_key(self) -> Path:
-        return self.config.keys_dir / "data-key-encryption.key"
+    def _data_key_encryption_key(self) -> SecretFile:
+        path = self.config.keys_dir / "data-key-encryption.key"
+        return SecretFile(path, self.config.key_passphrase)
 
     @property
-    def _national_id_lookup_key(self) -> Path:
-        return self.config.keys_dir / "national-identifier-lookup.key"
+    def _national_id_lookup_key(self) -> SecretFile:
+        path = self.config.keys_dir / "national-identifier-lookup.key"
+        return SecretFile(path, self.config.key_passphrase)
 
     @cached_property
     def signer(self) -> EntrySigner:
@@ -174,6 +173,10 @@ class Node:
                 with self.database.schema_lock():
                     versions.record(SCHEMA_VERSION)
         return before, SCHEMA_VERSION
+
+    @cached_property
+    def data_key_presence(self) -> DataKeyPresence:
+        return DataKeyPresence(self.data_keys)
 
     @cached_property
     def accounts(self) -> ServiceAccounts:

@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha import reflection
 
 from civitas.api.audit import AuditServicer
 from civitas.api.authentication import CallerAuthenticator
+from civitas.api.data_key_proofs import DataKeyProofStream
 from civitas.api.history import HistoryServicer
 from civitas.api.identity import IdentityServicer
 from civitas.api.interceptor import CallerInterceptor
@@ -50,7 +51,12 @@ def build_server(node: Node) -> tuple[grpc.Server, health.HealthServicer]:
         ],
     )
     audit_pb2_grpc.add_AuditServiceServicer_to_server(
-        AuditServicer(node.audit, ProjectionRowStream(node.audited_projections)), server
+        AuditServicer(
+            node.audit,
+            ProjectionRowStream(node.audited_projections),
+            DataKeyProofStream(node.data_key_presence),
+        ),
+        server,
     )
     identity_pb2_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(node.identity), server)
     history_pb2_grpc.add_HistoryServiceServicer_to_server(HistoryServicer(node.history), server)
@@ -99,6 +105,7 @@ def serve(config: Config) -> None:
     # Before the node: a refused start leaves no data folder behind.
     tls = read_server_tls(config.tls) if config.tls else None
     node = Node(config)
+    node.keys.check_private_files()  # a key others can read is refused before anything starts
     if config.create_schema:
         node.initialise()
     elif not node.keys.exists():  # never a keyring of its own beside the replicas' shared one

@@ -1,8 +1,8 @@
 """The identity application: one method per command, each loading, deciding and saving.
 
 Secrets (passwords, codes, assertions) arrive here, are checked by the pure modules
-(`passwords`, `totp`, `recovery_codes`, `passkeys`), and go no further: events carry hashes,
-sealed values and outcomes only.
+(`passwords`, `totp`, `recovery_codes`, `passkeys`), and go no further: events carry sealed
+values (hashes and salts too: `sealed_secrets`) and outcomes only.
 
 Base64url values decoded here (credential ids, public keys, challenges, salts) were written by
 `base64url.encode` into this application's own events; the strict decoder therefore refuses only
@@ -11,7 +11,6 @@ a corrupted value, which a lenient one would have turned into different bytes.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from identity.personal_data import (
     NationalIdentifierIndex,
 )
 from identity.refusals import PASSKEY_REASONS, AuthenticationFailedError
+from identity.sealed_secrets import CitizenSecrets
 from identity.session import (
     REUSE_REASON,
     AuthenticationAttempt,
@@ -228,7 +228,16 @@ class IdentityApplication(LedgerApplication):
             raise _already_registered()
         sealer = self._data_keys.create(citizen_id)
         sealed = {name: sealer.seal(name, value) for name, value in personal_data.items() if value}
-        citizen = Citizen(citizen_id, sealed, lookup_hash, assurance, evidence, actor=actor)
+        sealed_evidence = CitizenSecrets(sealer).seal_evidence(evidence)
+        citizen = Citizen(
+            citizen_id,
+            sealed,
+            lookup_hash,
+            assurance,
+            sealed_evidence,
+            actor=actor,
+            key_presence=sealer.presence_public_key(),
+        )
         claim = NationalIdentifierClaim(
             claim_id(lookup_hash, generation), lookup_hash, str(citizen_id), actor=actor
         )
@@ -279,6 +288,9 @@ class IdentityApplication(LedgerApplication):
         def erase_once() -> Citizen:
             # Loaded afresh on every retry: a sign-in or refresh that saved first is erased too.
             erasure = erase(self._citizen(citizen_id), self._load, reason, actor)
+            # The Erased entry is stored before the key is deleted, never after: an auditor's
+            # ProveDataKeys counts a key gone without an Erased entry before it as deleted
+            # unlawfully (identity.key_presence).
             self.save(*erasure.aggregates())
             destroy(erasure, self._data_keys, self.store)
             return erasure.citizen
@@ -297,9 +309,9 @@ class IdentityApplication(LedgerApplication):
                 POLICY_MESSAGES.get(error.reason, "not acceptable"),
                 reason="PASSWORD_POLICY",
             ) from None
-        self._citizen(citizen_id)  # an unknown or erased citizen is refused before the Argon2id
-        password_hash = passwords.hash_password(password)
-        return self._update(citizen_id, lambda c: c.set_password(password_hash, actor=actor))
+        # An unknown or erased citizen is refused before the Argon2id.
+        sealed_hash = self._secrets(self._citizen(citizen_id)).hash_password(password)
+        return self._update(citizen_id, lambda c: c.set_password(sealed_hash, actor=actor))
 
     def begin_totp_enrollment(self, citizen_id: str, label: str, actor: str) -> TotpEnrollment:
         require_text("label", label)
@@ -383,13 +395,13 @@ class IdentityApplication(LedgerApplication):
         return self._update(citizen_id, register)
 
     def issue_recovery_codes(self, citizen_id: str, actor: str) -> list[str]:
-        self._citizen(citizen_id)  # refused before ten Argon2id hashes, not after them
+        # Refused before ten Argon2id hashes, not after them.
+        secrets = self._secrets(self._citizen(citizen_id))
         codes = recovery_codes.new_recovery_codes()
-        salt = os.urandom(16)
-        hashes = [recovery_codes.hash_recovery_code(code, salt) for code in codes]
+        sealed_salt, sealed_hashes = secrets.hash_recovery_codes(codes)
         self._update(
             citizen_id,
-            lambda c: c.issue_recovery_codes(base64url.encode(salt), hashes, actor=actor),
+            lambda c: c.issue_recovery_codes(sealed_salt, sealed_hashes, actor=actor),
         )
         return codes
 
@@ -494,8 +506,9 @@ class IdentityApplication(LedgerApplication):
         """A password that has just matched is hashed again when its stored hash was made with
         other Argon2id parameters than today's: raising the parameters reaches every citizen
         who signs in, and the plain password is only ever at hand during a sign-in."""
-        if passwords.needs_rehash(citizen.password_hash()):
-            citizen.rehash_password(passwords.hash_password(password), actor=actor)
+        secrets = self._secrets(citizen)
+        if secrets.needs_rehash(citizen.password_hash()):
+            citizen.rehash_password(secrets.hash_password(password), actor=actor)
 
     def _open_session(self, completion: Completion, session_id: UUID, outcome: Outcome) -> Session:
         now = completion.now
@@ -519,13 +532,12 @@ class IdentityApplication(LedgerApplication):
         def passkey(factors: Sequence[Factor], assertion_json: str) -> PasskeyResult:
             return self._check_passkey(factors, assertion_json, attempt.challenge)
 
+        secrets = self._secrets(citizen)
         return FactorChecks(
-            password_matches=passwords.verify_password,
+            password_matches=secrets.password_matches,
             totp_step=lambda sealed_seed, code, at: self._totp_step(citizen, sealed_seed, code, at),
             passkey=passkey,
-            recovery_code_index=lambda code, factor: recovery_codes.matching_code_index(
-                code, factor.details["hashes"], base64url.decode(factor.details["salt"])
-            ),
+            recovery_code_index=secrets.recovery_code_index,
         )
 
     def _check_passkey(
@@ -677,6 +689,9 @@ class IdentityApplication(LedgerApplication):
             return self._data_keys.sealer(citizen.id)
         except DataKeyMissing:
             raise FailedPrecondition("this citizen was erased", reason="CITIZEN_ERASED") from None
+
+    def _secrets(self, citizen: Citizen) -> CitizenSecrets:
+        return CitizenSecrets(self._sealer(citizen))
 
     def _view(self, citizen: Citizen) -> CitizenView:
         if citizen.erased:

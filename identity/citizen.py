@@ -101,12 +101,15 @@ class Citizen(LedgerAggregate):
         assurance: str,
         evidence: str,
         actor: str,
+        key_presence: str = "",  # absent from events written before issue 13
     ) -> None:
         # The id is chosen before the aggregate exists: the sealed fields are bound to it.
         self.personal_data = personal_data  # sealed fields only
         self.lookup_hash = lookup_hash
         self.assurance = assurance
-        self.evidence = evidence
+        self.evidence = evidence  # sealed (identity.sealed_secrets), or clear in older ledgers
+        # The public presence key of the citizen's data key (identity.key_presence).
+        self.key_presence = key_presence
         self.factors: dict[str, Factor] = {}
         self.pending_passkeys: dict[str, str] = {}  # registration id -> challenge (base64url)
         self.session_ids: list[str] = []

@@ -28,12 +28,14 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from ledger.checkpoint import NoteSigner, parse_verifier_key, verifier_key_string
 from ledger.entry import format_timestamp, parse_timestamp
 from ledger.leader import held_file_lock
 
 KEYRING_FILE = "keyring.json"
+PRIVATE_SUFFIXES = (".pem", ".key")  # signing keys; the key-encryption and lookup keys
 # After a rotation a running server may sign with the old key until it next looks at the keyring
 # (at most RELOAD_INTERVAL later); the old key stays valid that much longer, with a margin.
 ROTATION_GRACE = timedelta(seconds=10)
@@ -111,6 +113,14 @@ class PublicKeyring:
         )
 
 
+def check_owner_only(path: Path) -> None:
+    """Refuse a key file that group or others may read or write."""
+    if path.stat().st_mode & 0o077:
+        raise KeyringError(
+            f"{path} is readable by group or others; it must be mode 0600 (chmod 600 {path})"
+        )
+
+
 def raw_public_bytes(public_key: Ed25519PublicKey) -> bytes:
     return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
@@ -156,6 +166,22 @@ class KeyFolder:
         keyring = PublicKeyring(origin, (entry_key,), (checkpoint_key,))
         self._write_keyring(keyring)
         return keyring
+
+    def check_private_files(self) -> None:
+        """Refuse to go on when any private key file of the folder is readable by group or
+        others: a server checks this before it starts, not on the first request that signs."""
+        if not self.path.is_dir():
+            return
+        for path in sorted(self.path.iterdir()):
+            if path.suffix in PRIVATE_SUFFIXES and path.is_file():
+                check_owner_only(path)
+
+    def encrypt_existing_keys(self) -> None:
+        """With a passphrase, encrypt every private key written before one was configured (each
+        is read, which encrypts it in place). Call it under `exclusive()`."""
+        if self._passphrase and self.path.is_dir():
+            for path in sorted(self.path.glob("*.pem")):
+                self._read_private_key(path)
 
     def load_keyring(self) -> PublicKeyring:
         try:
@@ -227,14 +253,33 @@ class KeyFolder:
             file.write(pem)
 
     def _read_private_key(self, path: Path) -> Ed25519PrivateKey:
-        if path.stat().st_mode & 0o077:
-            raise KeyringError(f"{path} is readable by others; it must be mode 0600")
+        check_owner_only(path)
+        pem = path.read_bytes()
         try:
-            key = serialization.load_pem_private_key(path.read_bytes(), password=self._passphrase)
-        except (TypeError, ValueError) as error:
+            key = serialization.load_pem_private_key(pem, password=self._passphrase)
+        except TypeError:
+            key = self._encrypt_in_place(path, pem)
+        except ValueError as error:
             raise KeyringError(f"cannot read {path}: {error}") from None
         if not isinstance(key, Ed25519PrivateKey):
             raise KeyringError(f"{path} is not an Ed25519 key")
+        return key
+
+    def _encrypt_in_place(self, path: Path, pem: bytes) -> PrivateKeyTypes:
+        """A key written before a passphrase was configured: encrypted now, so a folder made
+        without CIVITAS_KEY_PASSPHRASE keeps working once one is set. The other way round (an
+        encrypted key and no passphrase) is refused: `cryptography` raises TypeError for both."""
+        try:
+            key = serialization.load_pem_private_key(pem, password=None)
+        except TypeError:
+            raise KeyringError(
+                f"cannot read {path}: it is encrypted: set CIVITAS_KEY_PASSPHRASE"
+            ) from None
+        if not self._passphrase or not isinstance(key, Ed25519PrivateKey):
+            return key
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+        self._write_private_key(temporary, key)
+        temporary.replace(path)
         return key
 
     def _write_keyring(self, keyring: PublicKeyring) -> None:

@@ -8,6 +8,7 @@ several server replicas on one database.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -110,6 +111,27 @@ class Database:
     def sqlite_path(self) -> Path:
         parts = urlparse(self.url)
         return Path(parts.path if parts.scheme == "sqlite" else self.url)
+
+    def protect_files(self) -> None:
+        """A SQLite database is the owner's only (0600), made so before SQLite first opens it:
+        SQLite creates its -wal and -shm files with the database file's mode. One made wider
+        by an older release is narrowed. (PostgreSQL keeps its own files 0600 already.)"""
+        if self.is_postgres:
+            return
+        path = self.sqlite_path
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            return  # no folder for it: SQLite reports that in its own words
+        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            try:
+                status = file.stat()
+                if status.st_mode & 0o077 and status.st_uid == os.geteuid():
+                    file.chmod(0o600)
+            except FileNotFoundError:
+                continue
 
     @contextmanager
     def schema_lock(self) -> Iterator[None]:
@@ -283,6 +305,7 @@ class LedgerStore:
         self.database = database
         # Without `create_tables` no recorder runs DDL: `civitas db upgrade` has made the tables.
         self.env = {**database.persistence_env(), "CREATE_TABLE": "yes" if create_tables else "no"}
+        database.protect_files()
         self.factory = InfrastructureFactory.construct(_named_env(self.env))
         self.datastore: SQLiteDatastore | PostgresDatastore = self.factory.datastore  # type: ignore[attr-defined]
         self.breaker = (

@@ -3,18 +3,20 @@
 The server is not trusted: its checkpoint must verify, the entries it streams must rebuild that
 checkpoint's root, and a consistency proof must link the auditor's trusted checkpoint to it.
 With ``replay``, the transaction queue and the citizen timeline it serves must equal those
-rebuilt here from the entries (verifier/replay.py).
+rebuilt here from the entries (verifier/replay.py). Every citizen's data key must be proved
+held unless an Erased event is in the log, and not held if one is (verifier/data_keys.py).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import secrets
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 
@@ -22,6 +24,8 @@ from protos.civitas.v1 import audit_pb2, audit_pb2_grpc
 from verifier.audit import Commitment, LogAudit
 from verifier.bundle import verify_trusted_checkpoint
 from verifier.checkpoint import Checkpoint, verify_checkpoint
+from verifier.data_keys import CHECK as DATA_KEYS
+from verifier.data_keys import CitizenKeys, check_data_keys, erased_but_proved
 from verifier.keyring import Keyring, KeyringError, keyring_from_json
 from verifier.leaves import Record, check_records_in_worker, init_worker
 from verifier.merkle import ProofError, verify_consistency
@@ -43,7 +47,9 @@ LIVE_CHECKS = (
     "entry_count",
     "checkpoint_signature",
     "checkpoint_root",
+    DATA_KEYS,
 )
+CHALLENGE_BYTES = 32
 CHUNK_RECORDS = 4096
 RPC_TIMEOUT = 30.0  # seconds for the unary calls; the entry stream has no deadline
 CHECKPOINT_POLL_SECONDS = 0.2
@@ -52,6 +58,10 @@ CHECKPOINT_WAIT_SECONDS = 10.0  # the service signs a checkpoint about every sec
 
 class LiveError(OSError):
     """The server could not be reached or answered with an error (a usage/IO error, exit 2)."""
+
+
+class EntryWatcher(Protocol):
+    def add(self, index: int, entry: str, payload: bytes | None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,10 +131,10 @@ def _records(
     connection: Connection,
     size: int,
     chunk_records: int,
-    replay: Replay | None = None,
+    watchers: Sequence[EntryWatcher] = (),
 ) -> Iterator[tuple[int, list[Record]]]:
     """Chunks of streamed entries; stops one past ``size``, so a flooding server cannot stall us.
-    A replay sees every entry on the way, in log order."""
+    The watchers (a replay, the data keys' ledger) see every entry on the way, in log order."""
     if size == 0:
         return  # to_index 0 would mean "everything": there is nothing to ask for
     request = audit_pb2.StreamEntriesRequest(from_index=0, to_index=size)
@@ -135,8 +145,9 @@ def _records(
         for position, message in enumerate(call):
             payload = message.payload if message.HasField("payload") else None
             chunk.append((message.index, message.entry, message.signature, payload))
-            if replay is not None and position < size:
-                replay.add(position, message.entry, payload)
+            if position < size:
+                for watcher in watchers:
+                    watcher.add(position, message.entry, payload)
             if len(chunk) == chunk_records or position == size:
                 yield start, chunk
                 start += len(chunk)
@@ -207,9 +218,12 @@ def verify_live(
             anchors = _anchors(stub, connection, pins, report)
             if anchors is None:
                 return report
-            # The read models first: their positions say how far the checkpoint must reach.
+            # The read models and the data keys first: their positions say how far the
+            # checkpoint must reach.
             served = _open_projections(stub, connection, open_calls, report) if replay else []
-            needed = max((projection.tree_size for projection in served), default=0)
+            proved = _open_data_keys(stub, connection, open_calls, report)
+            sizes_needed = [projection.tree_size for projection in served]
+            needed = max([*sizes_needed, proved.tree_size if proved else 0], default=0)
             message = _checkpoint_covering(stub, connection, needed)
             latest = _latest_checkpoint(message, anchors, report)
             if latest is None:
@@ -227,6 +241,10 @@ def verify_live(
             )
             sizes = {projection.name: projection.tree_size for projection in served}
             rebuilt = Replay(sizes.get(QUEUE), sizes.get(TIMELINE)) if served else None
+            citizen_keys = CitizenKeys()
+            watchers: list[EntryWatcher] = [citizen_keys]
+            if rebuilt is not None:
+                watchers.append(rebuilt)
             audit = LogAudit(report, commitments)
             _stream(
                 stub,
@@ -237,11 +255,13 @@ def verify_live(
                 jobs=jobs,
                 chunk_records=chunk_records,
                 progress=progress,
-                replay=rebuilt,
+                watchers=watchers,
             )
             if rebuilt is not None:
                 for projection in served:
                     rebuilt.compare(projection.name, projection.rows, report)
+            if proved is not None:
+                _judge_data_keys(stub, connection, proved, citizen_keys, latest.size, report)
     except grpc.RpcError as error:
         code = error.code() if isinstance(error, grpc.Call) else None
         details = error.details() if isinstance(error, grpc.Call) else str(error)
@@ -347,12 +367,12 @@ def _stream(
     jobs: int,
     chunk_records: int,
     progress: Progress | None,
-    replay: Replay | None = None,
+    watchers: Sequence[EntryWatcher] = (),
 ) -> None:
     progress = progress or Progress("verifying", None)
     results = ordered_map(
         check_records_in_worker,
-        _records(stub, connection, size, chunk_records, replay),
+        _records(stub, connection, size, chunk_records, watchers),
         jobs=jobs,
         initializer=init_worker,
         initargs=(anchors.keyring,),
@@ -362,3 +382,81 @@ def _stream(
         audit.add(result)
         progress.update(audit.size, audit.size / max(size, 1))
     progress.close()
+
+
+@dataclass(frozen=True)
+class _ProvedKeys:
+    challenge: bytes
+    tree_size: int  # the snapshot's log: the leaves [0, tree_size)
+    messages: Iterator[audit_pb2.DataKeyProofs]  # the rest of the stream, after its position
+
+
+def _prove_data_keys(
+    stub: audit_pb2_grpc.AuditServiceStub, connection: Connection, open_calls: ExitStack
+) -> _ProvedKeys | None:
+    """A ProveDataKeys stream on a fresh challenge, read up to its position (None: no position
+    came first). The proofs are read after the entries: the server keeps its snapshot."""
+    challenge = secrets.token_bytes(CHALLENGE_BYTES)
+    call = stub.ProveDataKeys(
+        audit_pb2.ProveDataKeysRequest(challenge=challenge), metadata=connection.metadata()
+    )
+    open_calls.callback(call.cancel)
+    first = next(call, None)
+    if first is None or first.proofs:
+        return None
+    return _ProvedKeys(challenge, first.tree_size, call)
+
+
+def _open_data_keys(
+    stub: audit_pb2_grpc.AuditServiceStub,
+    connection: Connection,
+    open_calls: ExitStack,
+    report: Report,
+) -> _ProvedKeys | None:
+    try:
+        proved = _prove_data_keys(stub, connection, open_calls)
+    except grpc.RpcError as error:
+        if not isinstance(error, grpc.Call) or error.code() != grpc.StatusCode.UNIMPLEMENTED:
+            raise
+        report.check(DATA_KEYS).fail(
+            "the service does not offer ProveDataKeys: nothing shows that every citizen's data "
+            "key is still held",
+            where="ProveDataKeys",
+        )
+        return None
+    if proved is None:
+        report.check(DATA_KEYS).fail(
+            "the stream does not begin with the snapshot's position", where="ProveDataKeys"
+        )
+    return proved
+
+
+def _proofs(messages: Iterator[audit_pb2.DataKeyProofs]) -> dict[str, bytes]:
+    return {proof.citizen_id: proof.signature for message in messages for proof in message.proofs}
+
+
+def _judge_data_keys(
+    stub: audit_pb2_grpc.AuditServiceStub,
+    connection: Connection,
+    proved: _ProvedKeys,
+    keys: CitizenKeys,
+    size: int,
+    report: Report,
+) -> None:
+    if proved.tree_size > size:
+        report.check(DATA_KEYS).fail(
+            f"the data keys were read when the log held {proved.tree_size:,} entries, but the "
+            f"latest checkpoint covers only {size:,}",
+            where="ProveDataKeys",
+        )
+        return
+    proofs = _proofs(proved.messages)
+    still_held = None
+    lingering = erased_but_proved(keys, proved.tree_size, proofs)
+    if lingering:
+        # An erasure in progress at the snapshot stores its event a moment before it deletes
+        # the key: ask again, and only a key held then too is left behind.
+        with ExitStack() as open_calls:
+            again = _prove_data_keys(stub, connection, open_calls)
+            still_held = lingering & set(_proofs(again.messages)) if again else lingering
+    check_data_keys(report, keys, proved.tree_size, proved.challenge, proofs, still_held)

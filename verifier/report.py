@@ -71,6 +71,11 @@ CHECKS: dict[str, tuple[str, str]] = {
         "the inclusion proof leads from the entry to the checkpoint's root",
         "the entry is not in the tree the checkpoint commits to, or the proof was altered",
     ),
+    "data_keys": (
+        "every citizen's data key is proved held unless the log erased them, and gone if it did",
+        "a citizen's data key was deleted without an Erased event (their data shredded with no "
+        "record of why), or an erasure left the key behind, or the service holds another key",
+    ),
     "replay_queue": (
         "the transaction queue the service serves equals the one rebuilt from the payloads",
         "agencies' work queues disagree with the ledger: a case's status, dates or owner were "

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import grpc
 
+from civitas.api.data_key_proofs import DataKeyProofStream
 from civitas.api.projection_rows import ProjectionRowStream
 from ledger.audit import AuditLog
 from ledger.keyring import raw_public_bytes
@@ -13,9 +14,15 @@ from protos.civitas.v1 import audit_pb2, audit_pb2_grpc
 
 
 class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
-    def __init__(self, audit: AuditLog, projections: ProjectionRowStream) -> None:
+    def __init__(
+        self,
+        audit: AuditLog,
+        projections: ProjectionRowStream,
+        data_key_proofs: DataKeyProofStream,
+    ) -> None:
         self._audit = audit
         self._projections = projections
+        self._data_key_proofs = data_key_proofs
 
     def GetLatestCheckpoint(
         self, request: audit_pb2.GetLatestCheckpointRequest, context: grpc.ServicerContext
@@ -78,3 +85,8 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         self, request: audit_pb2.StreamProjectionRequest, context: grpc.ServicerContext
     ) -> Iterator[audit_pb2.ProjectionRows]:
         yield from self._projections.stream(request.name)
+
+    def ProveDataKeys(
+        self, request: audit_pb2.ProveDataKeysRequest, context: grpc.ServicerContext
+    ) -> Iterator[audit_pb2.DataKeyProofs]:
+        yield from self._data_key_proofs.stream(request.challenge)

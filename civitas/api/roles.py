@@ -40,6 +40,7 @@ ROLES: Mapping[str, frozenset[str]] = {
         "StreamEntries",
         "GetKeyring",
         "StreamProjection",
+        "ProveDataKeys",
     ),
     **_each(
         IDENTITY_SERVICE,

@@ -12,6 +12,8 @@ from pathlib import Path
 import grpc
 
 from civitas.client import bearer
+from civitas.config import build_config
+from civitas.node import Node
 from ledger.checkpoint import NoteVerifier, open_checkpoint
 from ledger.entry import SIGNATURE_CONTEXT, parse_entry, parse_timestamp
 from ledger.keyring import PublicKeyring
@@ -103,3 +105,32 @@ def test_rotation_then_export_gives_a_bundle_that_verifies(
     add_account(data_dir, database_url, "later", "auditor")
     civitas(data_dir, database_url, "export", "--out", str(bundle))  # a later export extends it
     assert check_bundle(bundle) == 4
+
+
+def test_an_export_carries_no_password_or_recovery_code_hash_and_no_evidence(
+    tmp_path: Path, database_url: str
+) -> None:
+    data_dir = tmp_path / "data"
+    civitas(data_dir, database_url, "init", "--origin", "civitas.test/secrets")
+    evidence = "passport AB1234567 seen at the counter"
+    config = build_config(data_dir=str(data_dir), database=database_url, environ={})
+    with Node(config) as node:
+        citizen = node.identity.register_citizen(
+            {"national_identifier": "SECRET-1", "given_name": "Mari"}, "IAL2", evidence, "cli:t"
+        ).citizen_id
+        node.identity.set_password(citizen, "a long and unusual passphrase", "cli:t")
+        node.identity.issue_recovery_codes(citizen, "cli:t")
+
+    bundle = tmp_path / "bundle"
+    civitas(data_dir, database_url, "export", "--out", str(bundle))
+    assert check_bundle(bundle) == 4  # Registered, Claimed, PasswordSet, RecoveryCodesIssued
+    lines, _, _ = read_bundle(bundle)
+    payloads = [base64.b64decode(str(line["payload"])) for line in lines]
+    for payload in payloads:
+        assert b"$argon2id$" not in payload
+        assert b"argon2" not in payload.lower()
+        assert evidence.encode() not in payload
+        fields = json.loads(payload)
+        for name in ("password_hash", "salt", "evidence"):
+            assert str(fields.get(name) or "v1.").startswith("v1."), name  # sealed
+        assert all(str(value).startswith("v1.") for value in fields.get("hashes") or [])

@@ -34,6 +34,7 @@ from psycopg import sql
 
 from civitas.client import bearer
 from identity.personal_data import NationalIdentifierIndex
+from ledger.secret_file import SecretFile
 from protos.civitas.v1 import audit_pb2, audit_pb2_grpc, identity_pb2_grpc, transaction_pb2_grpc
 from protos.civitas.v1 import identity_pb2 as ipb
 from protos.civitas.v1 import transaction_pb2 as pb
@@ -136,7 +137,7 @@ def test_nothing_personal_remains_after_erasure(tmp_path: Path, database_url: st
         assert KEPT in searched  # the search does find what is there
         assert _wrapped_key(database_url, other) in searched
         lookup_hash = NationalIdentifierIndex(
-            data_dir / "keys" / "national-identifier-lookup.key"
+            SecretFile(data_dir / "keys" / "national-identifier-lookup.key")
         ).lookup_hash(NATIONAL_ID)
         found = [
             value

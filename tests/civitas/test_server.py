@@ -231,3 +231,14 @@ def test_callers_authenticate_by_client_certificate_under_mtls(tmp_path: Path) -
         assert status_code(lambda: stub(port).GetKeyring(request)) == (
             grpc.StatusCode.UNAUTHENTICATED
         )
+
+
+@pytest.mark.parametrize("key_file", ["data-key-encryption.key", "national-identifier-lookup.key"])
+def test_serve_refuses_a_key_file_others_can_read(tmp_path: Path, key_file: str) -> None:
+    database = f"sqlite:///{tmp_path / 'civitas.sqlite'}"
+    civitas(tmp_path / "data", database, "init")
+    (tmp_path / "data" / "keys" / key_file).chmod(0o644)
+    result = civitas(tmp_path / "data", database, "serve", "--port", "0", check=False)
+    assert result.returncode != 0
+    assert f"{key_file} is readable by group or others" in result.stderr
+    assert "chmod 600" in result.stderr

@@ -14,10 +14,11 @@ import pytest
 from civitas.node import Node
 from identity.application import IdentityApplication, IdentitySettings
 from identity.passkeys import RelyingParty
-from identity.personal_data import DataKeyStore, NationalIdentifierIndex, data_key_table
+from identity.personal_data import NationalIdentifierIndex
 from identity.session import Session
 from identity.tokens import TokenSigner
 from ledger.data_access import DataAccessLog
+from ledger.secret_file import SecretFile
 from tests.conftest import ready_node
 
 ORIGIN = "https://portal.civitas.test"
@@ -55,10 +56,8 @@ def identity(node: Node, clock: Clock) -> IdentityApplication:
     return IdentityApplication(
         node.store,
         # The node's own key-encryption key: tests mix this application with `node.identity`.
-        data_keys=DataKeyStore(
-            data_key_table(node.store.datastore), keys / "data-key-encryption.key"
-        ),
-        national_ids=NationalIdentifierIndex(keys / "lookup.key"),
+        data_keys=node.data_keys,
+        national_ids=NationalIdentifierIndex(SecretFile(keys / "lookup.key")),
         token_signer=TokenSigner("t1", node.keys.named_private_key("token-t1")),
         settings=IdentitySettings(relying_party=RP),
         clock=clock,

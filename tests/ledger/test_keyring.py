@@ -102,3 +102,27 @@ def test_a_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:
     (tmp_path / "keys" / "entry-k1.pem").chmod(0o644)
     with pytest.raises(KeyringError, match="0600"):
         folder.entry_private_key("k1")
+
+
+def test_keys_made_without_a_passphrase_are_encrypted_once_one_is_set(tmp_path: Path) -> None:
+    KeyFolder(tmp_path / "keys").initialise("civitas.test/log", T0)
+    before = KeyFolder(tmp_path / "keys").entry_private_key("k1")
+    folder = KeyFolder(tmp_path / "keys", passphrase=b"correct horse")
+    after = folder.entry_private_key("k1")
+    assert after.private_bytes_raw() == before.private_bytes_raw()
+    path = tmp_path / "keys" / "entry-k1.pem"
+    assert b"ENCRYPTED" in path.read_bytes()
+    assert path.stat().st_mode & 0o777 == 0o600
+    with pytest.raises(KeyringError, match="set CIVITAS_KEY_PASSPHRASE"):
+        KeyFolder(tmp_path / "keys").entry_private_key("k1")
+
+
+def test_the_folder_check_refuses_any_private_file_others_can_read(tmp_path: Path) -> None:
+    folder = KeyFolder(tmp_path / "keys")
+    folder.initialise("civitas.test/log", T0)
+    (tmp_path / "keys" / "data-key-encryption.key").write_bytes(os.urandom(32))
+    (tmp_path / "keys" / "data-key-encryption.key").chmod(0o600)
+    folder.check_private_files()  # keyring.json is public and may be 0644
+    (tmp_path / "keys" / "data-key-encryption.key").chmod(0o640)
+    with pytest.raises(KeyringError, match=r"data-key-encryption\.key is readable by group"):
+        folder.check_private_files()

@@ -173,3 +173,25 @@ class ProjectionRows(_message.Message):
     queue: _containers.RepeatedCompositeFieldContainer[QueueProjectionRow]
     timeline: _containers.RepeatedCompositeFieldContainer[TimelineProjectionRow]
     def __init__(self, position: _Optional[_Union[ProjectionPosition, _Mapping]] = ..., queue: _Optional[_Iterable[_Union[QueueProjectionRow, _Mapping]]] = ..., timeline: _Optional[_Iterable[_Union[TimelineProjectionRow, _Mapping]]] = ...) -> None: ...
+
+class ProveDataKeysRequest(_message.Message):
+    __slots__ = ("challenge",)
+    CHALLENGE_FIELD_NUMBER: _ClassVar[int]
+    challenge: bytes
+    def __init__(self, challenge: _Optional[bytes] = ...) -> None: ...
+
+class DataKeyProof(_message.Message):
+    __slots__ = ("citizen_id", "signature")
+    CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    citizen_id: str
+    signature: bytes
+    def __init__(self, citizen_id: _Optional[str] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class DataKeyProofs(_message.Message):
+    __slots__ = ("tree_size", "proofs")
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PROOFS_FIELD_NUMBER: _ClassVar[int]
+    tree_size: int
+    proofs: _containers.RepeatedCompositeFieldContainer[DataKeyProof]
+    def __init__(self, tree_size: _Optional[int] = ..., proofs: _Optional[_Iterable[_Union[DataKeyProof, _Mapping]]] = ...) -> None: ...

@@ -64,6 +64,11 @@ class AuditServiceStub:
                 request_serializer=protos_dot_civitas_dot_v1_dot_audit__pb2.StreamProjectionRequest.SerializeToString,
                 response_deserializer=protos_dot_civitas_dot_v1_dot_audit__pb2.ProjectionRows.FromString,
                 _registered_method=True)
+        self.ProveDataKeys = channel.unary_stream(
+                '/civitas.v1.AuditService/ProveDataKeys',
+                request_serializer=protos_dot_civitas_dot_v1_dot_audit__pb2.ProveDataKeysRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_audit__pb2.DataKeyProofs.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -107,6 +112,14 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ProveDataKeys(self, request, context):
+        """A proof for each citizen's data key the service holds, so an auditor sees a key deleted
+        without an Erased event, or one that outlived its erasure.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -139,6 +152,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.StreamProjection,
                     request_deserializer=protos_dot_civitas_dot_v1_dot_audit__pb2.StreamProjectionRequest.FromString,
                     response_serializer=protos_dot_civitas_dot_v1_dot_audit__pb2.ProjectionRows.SerializeToString,
+            ),
+            'ProveDataKeys': grpc.unary_stream_rpc_method_handler(
+                    servicer.ProveDataKeys,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_audit__pb2.ProveDataKeysRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_audit__pb2.DataKeyProofs.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -303,6 +321,33 @@ class AuditService:
             '/civitas.v1.AuditService/StreamProjection',
             protos_dot_civitas_dot_v1_dot_audit__pb2.StreamProjectionRequest.SerializeToString,
             protos_dot_civitas_dot_v1_dot_audit__pb2.ProjectionRows.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProveDataKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/civitas.v1.AuditService/ProveDataKeys',
+            protos_dot_civitas_dot_v1_dot_audit__pb2.ProveDataKeysRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_audit__pb2.DataKeyProofs.FromString,
             options,
             channel_credentials,
             insecure,
