@@ -19,6 +19,7 @@ from civitas.config import Config, ConfigError
 from civitas.metrics import ServiceMetrics
 from identity.application import IdentityApplication, IdentitySettings
 from identity.attestation import NO_TRUST, TrustAnchors, TrustListError, load_trust_anchors
+from identity.citizen_fields import CitizenFields
 from identity.key_presence import DataKeyPresence
 from identity.lockout import LockoutPolicy
 from identity.passkeys import RelyingParty
@@ -226,8 +227,13 @@ class Node:
         return ServiceMetrics()
 
     @cached_property
+    def citizen_fields(self) -> CitizenFields:
+        """Free text about a citizen, sealed with their key (notes, reasons, purposes)."""
+        return CitizenFields(self.data_keys)
+
+    @cached_property
     def data_access(self) -> DataAccessLog:
-        return DataAccessLog(self.store)
+        return DataAccessLog(self.store, self.citizen_fields)
 
     def view_class(self, view: type[V], follower: str) -> type[V]:
         """The class `eventsourcing` builds `follower`'s view from, on this node's database."""
@@ -277,6 +283,7 @@ class Node:
             catalogue=self.catalogue,
             clock=self.clock,
             citizen_exists=self.identity.citizen_exists,
+            fields=self.citizen_fields,
         )
 
     @cached_property
@@ -292,7 +299,12 @@ class Node:
     @cached_property
     def history(self) -> History:
         return History(
-            self.timeline_view, self.audit, self.log_view, self.store, self.timeline_changes
+            self.timeline_view,
+            self.audit,
+            self.log_view,
+            self.store,
+            self.timeline_changes,
+            opened=self.citizen_fields.opened_summary,
         )
 
     @cached_property

@@ -16,10 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.domain import event
 from eventsourcing.persistence import IntegrityError, Recording
 
 from identity import base64url, passkeys, passwords, recovery_codes, totp
@@ -35,7 +34,10 @@ from identity.citizen import (
     PasskeyResult,
     Presented,
 )
+from identity.citizen_fields import sealed_client
+from identity.erasure import destroy, erase
 from identity.lockout import LockoutPolicy, is_locked
+from identity.national_id_claim import NationalIdentifierClaim, claim_id, current_claim
 from identity.personal_data import (
     DataKeyMissing,
     DataKeyStore,
@@ -71,12 +73,9 @@ from ledger.errors import (
     NotFound,
     Unauthenticated,
 )
-from ledger.events import LedgerAggregate
 from ledger.mapper import PayloadErased
 from ledger.retry import retry_on_conflict
 from ledger.store import LedgerApplication, LedgerStore
-
-NATIONAL_ID_NAMESPACE = uuid5(NAMESPACE_URL, "civitas:national-identifier")
 
 # What a missing aggregate is called on the wire, by the request field that named it.
 NOT_FOUND_REASONS = {
@@ -86,18 +85,6 @@ NOT_FOUND_REASONS = {
 }
 T = TypeVar("T")
 Clock = Callable[[], datetime]
-
-
-class NationalIdentifierClaim(LedgerAggregate):
-    """Makes a national identifier unique: its id is derived from the identifier's keyed hash."""
-
-    @staticmethod
-    def create_id(lookup_hash: str) -> UUID:
-        return uuid5(NATIONAL_ID_NAMESPACE, lookup_hash)
-
-    @event("Claimed")
-    def __init__(self, lookup_hash: str, citizen_id: str, actor: str) -> None:
-        self.citizen_id = citizen_id
 
 
 @dataclass(frozen=True)
@@ -241,6 +228,10 @@ class IdentityApplication(LedgerApplication):
         validate_personal_data(personal_data, assurance, evidence)
         lookup_hash = self._national_ids.lookup_hash(personal_data["national_identifier"])
         citizen_id = uuid.uuid4()
+        # Past generation 0 when the identifier's earlier holders were erased.
+        generation, holder = current_claim(self._load, lookup_hash)
+        if holder is not None:
+            raise _already_registered()
         sealer = self._data_keys.create(citizen_id)
         sealed = {name: sealer.seal(name, value) for name, value in personal_data.items() if value}
         sealed_evidence = CitizenSecrets(sealer).seal_evidence(evidence)
@@ -253,15 +244,14 @@ class IdentityApplication(LedgerApplication):
             actor=actor,
             key_presence=sealer.presence_public_key(),
         )
-        claim = NationalIdentifierClaim(lookup_hash, str(citizen_id), actor=actor)
+        claim = NationalIdentifierClaim(
+            claim_id(lookup_hash, generation), lookup_hash, str(citizen_id), actor=actor
+        )
         try:
             self.save(citizen, claim)
-        except IntegrityError:
+        except IntegrityError:  # registered at the same moment by another request
             self._data_keys.destroy(citizen_id)
-            raise Conflict(
-                "a citizen with this national identifier is already registered",
-                reason="CITIZEN_ALREADY_REGISTERED",
-            ) from None
+            raise _already_registered() from None
         return self._view(citizen)
 
     def get_citizen(self, citizen_id: str) -> CitizenView:
@@ -293,26 +283,25 @@ class IdentityApplication(LedgerApplication):
     def find_citizen(self, national_identifier: str) -> CitizenView:
         require_text("national_identifier", national_identifier, required=True)
         lookup_hash = self._national_ids.lookup_hash(national_identifier)
-        try:
-            claim: NationalIdentifierClaim = self.repository.get(
-                NationalIdentifierClaim.create_id(lookup_hash)
-            )
-        except AggregateNotFoundError:
-            raise NotFound(
-                "no citizen with this national identifier", reason="CITIZEN_NOT_FOUND"
-            ) from None
+        _, claim = current_claim(self._load, lookup_hash)
+        if claim is None:  # never registered, or its citizen was erased
+            raise NotFound("no citizen with this national identifier", reason="CITIZEN_NOT_FOUND")
         return self.get_citizen(claim.citizen_id)
 
     def erase_citizen(self, citizen_id: str, reason: str, actor: str) -> CitizenView:
         require_text("reason", reason, required=True)
-        citizen = self._citizen(citizen_id)
-        citizen.erase(reason, actor=actor)
-        # The Erased entry is stored before the key is deleted, never after: an auditor's
-        # ProveDataKeys counts a key gone without an Erased entry before it as deleted unlawfully
-        # (identity.key_presence).
-        self.save(citizen)
-        self._data_keys.destroy(citizen.id)  # crypto-shredding: every copy of a sealed field
-        self.store.erase_payloads(citizen.id, below_version=citizen.version)
+
+        def erase_once() -> Citizen:
+            # Loaded afresh on every retry: a sign-in or refresh that saved first is erased too.
+            erasure = erase(self._citizen(citizen_id), self._load, reason, actor)
+            # The Erased entry is stored before the key is deleted, never after: an auditor's
+            # ProveDataKeys counts a key gone without an Erased entry before it as deleted
+            # unlawfully (identity.key_presence).
+            self.save(*erasure.aggregates())
+            destroy(erasure, self._data_keys, self.store)
+            return erasure.citizen
+
+        citizen = retry_on_conflict(erase_once, what="the citizen")
         return CitizenView(citizen_id, {}, citizen.assurance, [], {}, erased=True)
 
     # --- authenticators -------------------------------------------------------------------------
@@ -527,6 +516,9 @@ class IdentityApplication(LedgerApplication):
             if attempt.citizen_id
             else self._citizen_of_user_handle(attempt, presented, actor)
         )
+        # Where and with what the citizen signed in is theirs: sealed with their key (erasure
+        # shreds it), shown to them alone in their history.
+        context = sealed_client(self._sealer(citizen), context)
         completion = Completion(citizen, attempt, context, presented, self._clock(), actor)
         self._refuse_spent_attempt(completion)
         session_id = uuid.uuid4()
@@ -694,6 +686,9 @@ class IdentityApplication(LedgerApplication):
         session = self._session_of(claims)
         if session is None:
             return Introspection(False, "unknown_session")
+        if not self._data_keys.holds(UUID(session.citizen_id)):
+            # Erasure revokes every session; this also ends those of citizens erased before it did.
+            return Introspection(False, "citizen_erased", claims)
         # Only a refresh moves the session's deadlines, and it is the caller's refresh that
         # counts as activity: introspection reads and never writes.
         refusal = session.refusal(str(claims.get("jti", "")), now)
@@ -730,9 +725,10 @@ class IdentityApplication(LedgerApplication):
         if session is None or claims.get("sub") != session.citizen_id:
             raise Unauthenticated("the token names no session", reason="INVALID_TOKEN")
         try:
-            self._citizen(session.citizen_id)
-        except CitizenErased:
+            sealer = self._sealer(self._citizen(session.citizen_id))
+        except FailedPrecondition:  # erased (the aggregate, or only its key so far)
             raise Unauthenticated("the citizen was erased", reason="CITIZEN_ERASED") from None
+        context = sealed_client(sealer, context)
         presented = str(claims.get("jti", ""))
         if session.refusal(presented, now) == "rotated":
             session.revoke(REUSE_REASON, actor=actor)
@@ -751,8 +747,8 @@ class IdentityApplication(LedgerApplication):
     def _session_of(self, claims: dict[str, Any]) -> Session | None:
         try:
             session: object = self.repository.get(UUID(str(claims["sid"])))
-        except (AggregateNotFoundError, ValueError, KeyError):
-            return None
+        except (AggregateNotFoundError, PayloadErased, ValueError, KeyError):
+            return None  # PayloadErased: its citizen was erased
         return session if isinstance(session, Session) else None
 
     def citizen_caller(self, token: str) -> Caller | None:
@@ -767,8 +763,16 @@ class IdentityApplication(LedgerApplication):
 
         def revoke() -> Session:
             # Loaded afresh on every retry: a refresh that saved first is revoked as it is now.
-            session: Session = self._get(Session, session_id, "session_id")
-            session.revoke(reason or "revoked", actor=actor)
+            try:
+                session: Session = self._get(Session, session_id, "session_id")
+            except PayloadErased:  # erasure revoked it and erased its refreshes
+                raise CitizenErased("this session's citizen was erased") from None
+            # A reason may name the person ("phone stolen from …"): sealed with their key.
+            try:
+                sealer = self._data_keys.sealer(UUID(session.citizen_id))
+            except DataKeyMissing:
+                raise CitizenErased("this session's citizen was erased") from None
+            session.revoke(sealer.seal("reason", reason) if reason else "revoked", actor=actor)
             self.save(session)
             return session
 
@@ -845,6 +849,13 @@ class IdentityApplication(LedgerApplication):
             return result
 
         return retry_on_conflict(load_change_save)
+
+
+def _already_registered() -> Conflict:
+    return Conflict(
+        "a citizen with this national identifier is already registered",
+        reason="CITIZEN_ALREADY_REGISTERED",
+    )
 
 
 def _check_token_field(token: str) -> None:
