@@ -10,7 +10,8 @@ from eventsourcing.domain import event
 
 from ledger.errors import FieldViolation, InvalidInput
 from ledger.events import LedgerAggregate
-from ledger.store import LedgerApplication
+from ledger.sealing import CitizenFields, Unsealed
+from ledger.store import LedgerApplication, LedgerStore
 
 MAX_PURPOSE = 500
 
@@ -36,8 +37,21 @@ def check_purpose(purpose: str) -> None:
 
 
 class DataAccessLog(LedgerApplication):
+    def __init__(self, store: LedgerStore, fields: CitizenFields | None = None) -> None:
+        super().__init__(store)
+        # A purpose may name the person ("… for Jane Doe's appeal"): sealed with their key.
+        self._fields: CitizenFields = fields or Unsealed()
+
     def record(self, citizen_id: str, agency: str, purpose: str, resource: str, actor: str) -> None:
-        """Record the read before the data is returned: no record, no data. A lookup that found
-        nobody is recorded too, with no citizen (`citizen_id` ""): who asked, and why."""
+        """Record the read before the data is returned: no record, no data. The purpose of a
+        read of an erased citizen (who has no data left to read) is not kept: it cannot be
+        sealed for them any more, and nobody could be shown it. A lookup that found nobody is
+        recorded too, with no citizen (`citizen_id` ""): who asked, and why; its purpose has no
+        citizen's key to be sealed with, so it is kept as stated (issue 13: no existence
+        oracle; a purpose naming a person is the caller's to avoid)."""
         check_purpose(purpose)
-        self.save(DataAccess(citizen_id, agency, purpose.strip(), resource, actor=actor))
+        if not citizen_id:
+            sealed = purpose.strip()
+        else:
+            sealed = self._fields.seal(citizen_id, "purpose", purpose.strip()) or ""
+        self.save(DataAccess(citizen_id, agency, sealed, resource, actor=actor))
