@@ -201,12 +201,14 @@ def test_username_less_sign_in_and_human_readable_names(served: tuple[Stub, Meta
     introspection = stub.IntrospectToken(pb.IntrospectTokenRequest(token=result.token), metadata=md)
     assert introspection.citizen_id == citizen
 
+    own = pb.CitizenProof(citizen_token=result.token)  # the passkey's session: the citizen's
     totp = stub.BeginTotpEnrollment(
-        pb.BeginTotpEnrollmentRequest(citizen_id=citizen, label="phone"), metadata=md
+        pb.BeginTotpEnrollmentRequest(citizen_id=citizen, label="phone", proof=own), metadata=md
     )
     assert totp.provisioning_uri.startswith("otpauth://totp/civitas:mari%40example.org?")
     shown = stub.GetCitizen(pb.GetCitizenRequest(citizen_id=citizen, purpose="test"), metadata=md)
-    assert sorted(a.label for a in shown.authenticators) == ["Work laptop", "password"]
+    labels = sorted(a.label for a in shown.authenticators)
+    assert labels == ["Work laptop", "password", "recovery codes"]
 
     stranger = SoftAuthenticator(ORIGIN, RP.id)
     enrol(stub, md, new_citizen(stub, md, "49001010004"), stranger)
