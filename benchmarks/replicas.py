@@ -78,7 +78,9 @@ def run(
 ) -> tuple[WorkloadResult, list[float]]:
     data_dir = folder / "data"
     civitas(data_dir, database, "db", "upgrade")
-    keys = {"tax": add_account(data_dir, database, "portal", "agency:tax")}
+    keys = {
+        "tax": add_account(data_dir, database, "portal", "agency:tax,registrar,relying-service")
+    }
     servers = [ServerProcess(data_dir, database) for _ in range(replicas)]
     node = Node(build_config(data_dir=str(data_dir), database=database, environ={}))
     try:

@@ -396,11 +396,16 @@ def _add_account_commands(commands: Subcommands) -> None:
     account_commands = accounts.add_subparsers(required=True, metavar="ACTION")
     add = _command(account_commands, "add", "create an account and print its API key once")
     add.add_argument("name")
-    add.add_argument("--role", required=True, help="agency:<name>, auditor or admin")
+    add.add_argument(
+        "--role",
+        required=True,
+        help="capabilities, comma-separated: agency:<name>, registrar, relying-service, "
+        "auditor, admin (e.g. agency:tax,relying-service)",
+    )
     add.set_defaults(command=_accounts_add)
     role = _command(account_commands, "role", "change an account's role")
     role.add_argument("name")
-    role.add_argument("role")
+    role.add_argument("role", help="the new capabilities, comma-separated (as for add --role)")
     role.set_defaults(command=_accounts_role)
     rekey = _command(account_commands, "rekey", "replace an account's API key")
     rekey.add_argument("name")

@@ -9,7 +9,8 @@ same moment; nothing was written) is made again, a few times, before its error i
 
 Service accounts authenticate with their API key (`authorization: Bearer cvk.…`) or, under mTLS,
 with the channel's client certificate (`api_key=None`). Calls a citizen makes themself
-(HistoryService, withdrawing a case) take the citizen's JWT instead.
+(HistoryService, withdrawing a case) take the citizen's JWT instead. A change to a citizen's
+authenticators carries the citizen's own proof, `activation(code)` or `citizen_token(jwt)`.
 """
 
 from __future__ import annotations
@@ -77,6 +78,16 @@ def bearer(token: str) -> Metadata:
     return [("authorization", f"Bearer {token}")]
 
 
+def activation(code: str) -> ipb.CitizenProof:
+    """The citizen's proof: the activation code their registrar handed them."""
+    return ipb.CitizenProof(activation_code=code)
+
+
+def citizen_token(token: str) -> ipb.CitizenProof:
+    """The citizen's proof: the token of their session (at AAL2 once they can reach it)."""
+    return ipb.CitizenProof(citizen_token=token)
+
+
 def describe_error(error: grpc.RpcError) -> str:
     """`CODE: message (field: why, …) [REASON]`, from the google.rpc.Status the server attaches."""
     code = error.code() if isinstance(error, grpc.Call) else None
@@ -142,42 +153,67 @@ class CivitasClient:
         assurance: str = "IAL2",
         evidence: str = "",
     ) -> str:
-        """Register a citizen (fields of `PersonalData`); returns the new citizen id."""
+        """Register a citizen (fields of `PersonalData`); returns the new citizen id (the
+        activation code is dropped: use `register` to hand it to the citizen)."""
+        return self.register(personal_data, assurance, evidence).citizen_id
+
+    def register(
+        self,
+        personal_data: Mapping[str, str],
+        assurance: str = "IAL2",
+        evidence: str = "",
+    ) -> ipb.Citizen:
+        """Register a citizen; the answer carries their single-use `activation_code`, shown
+        this once (or, for a national identifier registered already, that citizen, with
+        `already_registered` set and no code)."""
         request = ipb.RegisterCitizenRequest(
             personal_data=ipb.PersonalData(**personal_data),
             assurance=assurance,
             evidence=evidence,
         )
-        return self._call(self._identity.RegisterCitizen, request, ipb.Citizen).citizen_id
+        return self._call(self._identity.RegisterCitizen, request, ipb.Citizen)
 
     # --- authenticators ---------------------------------------------------------------------
 
-    def set_password(self, citizen_id: str, password: str) -> ipb.Authenticator:
-        request = ipb.SetPasswordRequest(citizen_id=citizen_id, password=password)
+    # Each takes the citizen's own `proof` (`activation(code)` or `citizen_token(jwt)`).
+
+    def set_password(
+        self, citizen_id: str, password: str, *, proof: ipb.CitizenProof
+    ) -> ipb.Authenticator:
+        request = ipb.SetPasswordRequest(citizen_id=citizen_id, password=password, proof=proof)
         return self._call(self._identity.SetPassword, request, ipb.Authenticator)
 
     def begin_totp_enrolment(
-        self, citizen_id: str, label: str = "", account_name: str = ""
+        self,
+        citizen_id: str,
+        label: str = "",
+        account_name: str = "",
+        *,
+        proof: ipb.CitizenProof,
     ) -> ipb.TotpEnrollment:
         request = ipb.BeginTotpEnrollmentRequest(
-            citizen_id=citizen_id, label=label, account_name=account_name
+            citizen_id=citizen_id, label=label, account_name=account_name, proof=proof
         )
         return self._call(self._identity.BeginTotpEnrollment, request, ipb.TotpEnrollment)
 
     def confirm_totp_enrolment(
-        self, citizen_id: str, authenticator_id: str, code: str
+        self, citizen_id: str, authenticator_id: str, code: str, *, proof: ipb.CitizenProof
     ) -> ipb.Authenticator:
         request = ipb.ConfirmTotpEnrollmentRequest(
-            citizen_id=citizen_id, authenticator_id=authenticator_id, code=code
+            citizen_id=citizen_id, authenticator_id=authenticator_id, code=code, proof=proof
         )
         return self._call(self._identity.ConfirmTotpEnrollment, request, ipb.Authenticator)
 
-    def enrol_totp(self, citizen_id: str, label: str = "authenticator app") -> TotpApp:
+    def enrol_totp(
+        self, citizen_id: str, label: str = "authenticator app", *, proof: ipb.CitizenProof
+    ) -> TotpApp:
         """Begin an enrolment, load the URI into an app as the citizen would, confirm with its
         code; returns the app, which remembers the step the confirmation spent."""
-        enrollment = self.begin_totp_enrolment(citizen_id, label)
+        enrollment = self.begin_totp_enrolment(citizen_id, label, proof=proof)
         app = TotpApp(enrollment.provisioning_uri, enrollment.authenticator_id)
-        self.confirm_totp_enrolment(citizen_id, enrollment.authenticator_id, app.next_code())
+        self.confirm_totp_enrolment(
+            citizen_id, enrollment.authenticator_id, app.next_code(), proof=proof
+        )
         return app
 
     def enrol_passkey(
@@ -186,11 +222,13 @@ class CivitasClient:
         authenticator: SoftAuthenticator,
         label: str = "passkey",
         account_name: str = "",
+        *,
+        proof: ipb.CitizenProof,
     ) -> ipb.Authenticator:
         """WebAuthn registration: the server's creation options go to the authenticator, its
         attestation comes back. *account_name* is what the citizen's device lists it under."""
         begin = ipb.BeginPasskeyRegistrationRequest(
-            citizen_id=citizen_id, label=label, account_name=account_name
+            citizen_id=citizen_id, label=label, account_name=account_name, proof=proof
         )
         options = self._call(
             self._identity.BeginPasskeyRegistration, begin, ipb.PasskeyRegistrationOptions
@@ -199,12 +237,41 @@ class CivitasClient:
             citizen_id=citizen_id,
             registration_id=options.registration_id,
             credential_json=authenticator.create(options.options_json),
+            proof=proof,
         )
         return self._call(self._identity.CompletePasskeyRegistration, complete, ipb.Authenticator)
 
-    def issue_recovery_codes(self, citizen_id: str) -> list[str]:
-        request = ipb.IssueRecoveryCodesRequest(citizen_id=citizen_id)
+    def issue_recovery_codes(self, citizen_id: str, *, proof: ipb.CitizenProof) -> list[str]:
+        request = ipb.IssueRecoveryCodesRequest(citizen_id=citizen_id, proof=proof)
         return list(self._call(self._identity.IssueRecoveryCodes, request, ipb.RecoveryCodes).codes)
+
+    def remove_authenticator(
+        self, citizen_id: str, authenticator_id: str, *, proof: ipb.CitizenProof
+    ) -> ipb.Citizen:
+        request = ipb.RemoveAuthenticatorRequest(
+            citizen_id=citizen_id, authenticator_id=authenticator_id, proof=proof
+        )
+        return self._call(self._identity.RemoveAuthenticator, request, ipb.Citizen)
+
+    # --- admin recovery (issue 13) ----------------------------------------------------------
+
+    def start_recovery(self, citizen_id: str, reason: str, evidence_reference: str) -> ipb.Recovery:
+        request = ipb.StartRecoveryRequest(
+            citizen_id=citizen_id, reason=reason, evidence_reference=evidence_reference
+        )
+        return self._call(self._identity.StartRecovery, request, ipb.Recovery)
+
+    def cancel_recovery(
+        self, citizen_id: str, reason: str = "", *, proof: ipb.CitizenProof | None = None
+    ) -> ipb.Recovery:
+        """With the citizen's `proof` (a relying service relaying their token), or as admin."""
+        request = ipb.CancelRecoveryRequest(citizen_id=citizen_id, reason=reason, proof=proof)
+        return self._call(self._identity.CancelRecovery, request, ipb.Recovery)
+
+    def complete_recovery(self, citizen_id: str) -> ipb.Recovery:
+        """After the waiting period: the fresh activation code, shown this once."""
+        request = ipb.CompleteRecoveryRequest(citizen_id=citizen_id)
+        return self._call(self._identity.CompleteRecovery, request, ipb.Recovery)
 
     # --- authentication and tokens ----------------------------------------------------------
 

@@ -48,6 +48,8 @@ class Config:
     checkpoint_interval: float = 0.5
     session_hours: float = 12.0  # NIST 800-63B AAL2 reauthentication: 12 h absolute
     session_idle_minutes: float = 30.0  # and 30 min of inactivity
+    activation_days: float = 30.0  # how long a citizen's activation code may be used
+    recovery_wait_hours: float = 24.0  # admin recovery takes effect after this
     lockout_throttle_after: int = 5
     lockout_lock_after: int = 10
     catalogue_path: Path | None = None  # the packaged service catalogue when None
@@ -184,6 +186,8 @@ def build_config(
         ),
         session_hours=_number(env, "CIVITAS_SESSION_HOURS", 12.0),
         session_idle_minutes=_number(env, "CIVITAS_SESSION_IDLE_MINUTES", 30.0),
+        activation_days=_number(env, "CIVITAS_ACTIVATION_DAYS", 30.0),
+        recovery_wait_hours=_number(env, "CIVITAS_RECOVERY_WAIT_HOURS", 24.0),
         lockout_throttle_after=int(_number(env, "CIVITAS_LOCKOUT_THROTTLE_AFTER", 5)),
         lockout_lock_after=int(_number(env, "CIVITAS_LOCKOUT_LOCK_AFTER", 10)),
         metrics_port=_optional_port(

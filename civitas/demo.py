@@ -27,7 +27,14 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from civitas.audit_export import IncompleteStream, download_bundle
-from civitas.client import CivitasClient, ClientTls, channel_for, describe_error
+from civitas.client import (
+    CivitasClient,
+    ClientTls,
+    activation,
+    channel_for,
+    citizen_token,
+    describe_error,
+)
 from civitas.config import DEFAULT_HOST, DEFAULT_PORT, Config, ConfigError, operator_actor
 from civitas.node import Node
 from civitas.soft_authenticator import SoftAuthenticator
@@ -180,7 +187,12 @@ def _demo_keys(
                 "server's --data-dir"
             )
         wanted = {
-            "agency": (options.agency_key, f"demo-{service.agency}", f"agency:{service.agency}"),
+            # The demo's portal registers, signs citizens in and runs its agency's cases.
+            "agency": (
+                options.agency_key,
+                f"demo-{service.agency}",
+                f"agency:{service.agency},registrar,relying-service",
+            ),
             "auditor": (options.auditor_key, "demo-auditor", "auditor"),
         }
         keys: dict[str, str] = {}
@@ -202,12 +214,16 @@ def _create_or_rekey(node: Node, name: str, role: str) -> tuple[str, str]:
         return node.accounts.create(name, role, actor=actor).api_key, "created"
     except Conflict:
         existing = node.accounts.find(name)
-        if existing is None or existing.role != role:
+        if existing is None:
             raise ConfigError(
-                f"account {name} exists but is revoked or not {role}: pass the keys explicitly"
+                f"account {name} exists but is revoked: pass the keys explicitly"
             ) from None
+        done = "given a new key"
+        if existing.role != role:  # a demo account from before capabilities (issue 13)
+            node.accounts.change_role(name, role, actor=actor)
+            done = f"given the capabilities {role} and a new key"
         # A demo account from an earlier run: its old key was never shown, so replace it.
-        return node.accounts.replace_key(name, actor=actor).api_key, "given a new key"
+        return node.accounts.replace_key(name, actor=actor).api_key, done
 
 
 class Tour:
@@ -228,6 +244,7 @@ class Tour:
         self.passkey = SoftAuthenticator(origin)
         self.password = f"demo {secrets.token_urlsafe(12)}"  # never printed
         self.citizen_id = ""
+        self.activation_code = ""  # never printed: the registrar hands it to the citizen
         self.totp: TotpApp | None = None
         self.token = ""
         self.case: tpb.Transaction | None = None
@@ -237,10 +254,10 @@ class Tour:
     def steps(self) -> list[tuple[str, Callable[[], None]]]:
         return [
             ("Register a citizen", self.register),
-            ("Set a password", self.set_password),
+            ("Set a password with the activation code", self.set_password),
             ("Enrol TOTP (an authenticator app)", self.enrol_totp),
-            ("Enrol a passkey (software authenticator)", self.enrol_passkey),
             ("Authenticate with password and TOTP", self.authenticate_totp),
+            ("Enrol a passkey (software authenticator)", self.enrol_passkey),
             ("Authenticate with the passkey", self.authenticate_passkey),
             ("Refresh the session, then use the new token", self.refresh_session),
             ("Submit a permit application", self.submit),
@@ -264,20 +281,31 @@ class Tour:
             "birth_date": "1990-05-17",
             "national_identifier": f"DEMO-{secrets.token_hex(6).upper()}",
         }
-        self.citizen_id = self.agency.register_citizen(personal, "IAL2", "demo: ID card at counter")
+        citizen = self.agency.register(personal, "IAL2", "demo: ID card at counter")
+        self.citizen_id, self.activation_code = citizen.citizen_id, citizen.activation_code
         self.say(f"citizen {self.citizen_id} registered at IAL2 (eIDAS substantial)")
+        self.say("a single-use activation code came back once, for the citizen (not shown)")
         self.why(
             "the personal data is sealed field by field with the citizen's own key; the "
             "ledger entry holds only its hash, so erasure later leaves every proof intact."
         )
 
     def set_password(self) -> None:
-        factor = self.agency.set_password(self.citizen_id, self.password)
+        factor = self.agency.set_password(
+            self.citizen_id, self.password, proof=activation(self.activation_code)
+        )
         self.say(f"password set (authenticator {factor.authenticator_id}), stored as Argon2id")
-        self.why("one factor alone reaches AAL1 only; the next steps add stronger ones.")
+        self.why(
+            "only the citizen changes their authenticators: the first with the activation "
+            "code their registrar handed them, each later one with their own session's token."
+        )
 
     def enrol_totp(self) -> None:
-        self.totp = self.agency.enrol_totp(self.citizen_id, "demo phone")
+        session = self.agency.authenticate_password(self.citizen_id, self.password)
+        self.say(f"signed in with the password ({session.acr}) to add a second factor")
+        self.totp = self.agency.enrol_totp(
+            self.citizen_id, "demo phone", proof=citizen_token(session.token)
+        )
         self.say(f"otpauth URI (an app scans it as a QR code): {self.totp.provisioning_uri}")
         self.say(
             f"confirmed with the app's first code (authenticator {self.totp.authenticator_id})"
@@ -288,7 +316,10 @@ class Tour:
         )
 
     def enrol_passkey(self) -> None:
-        factor = self.agency.enrol_passkey(self.citizen_id, self.passkey, "demo laptop")
+        # The citizen now has two factors: adding one needs their AAL2 session (step-up).
+        factor = self.agency.enrol_passkey(
+            self.citizen_id, self.passkey, "demo laptop", proof=citizen_token(self.token)
+        )
         self.say(f"passkey registered (authenticator {factor.authenticator_id}), ES256 key")
         self.why(
             "the private key never leaves the authenticator and is bound to the site's "

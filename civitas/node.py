@@ -204,6 +204,8 @@ class Node:
                 session_idle=timedelta(minutes=self.config.session_idle_minutes),
                 token_issuer=self.config.token_issuer,
                 token_audience=self.config.token_audience,
+                activation_lifetime=timedelta(days=self.config.activation_days),
+                recovery_wait=timedelta(hours=self.config.recovery_wait_hours),
             ),
             clock=self.clock,
             data_access=self.data_access,

@@ -31,7 +31,7 @@ from typing import TypeVar
 
 import grpc
 
-from civitas.client import CivitasClient, channel_for
+from civitas.client import CivitasClient, activation, channel_for, citizen_token
 from civitas.totp_app import TotpApp
 from civitas.workload_result import AcknowledgedWrite, CallRecord, WorkloadResult
 from ledger.catalogue import ServiceCatalogue, ServiceEntry
@@ -225,30 +225,40 @@ class _Client:
         agency, service = self._random.choice(self._services)
         api = self._apis[agency]
         national_id = f"WL-{uuid.uuid4().hex}"
-        citizen = self._call(
+        registered = self._call(
             "RegisterCitizen",
-            lambda: api.register_citizen(
+            lambda: api.register(
                 {"national_identifier": national_id, "given_name": "Load", "family_name": "Test"},
                 evidence="load test",
             ),
         )
+        citizen = registered.citizen_id
         self._acknowledged("RegisterCitizen", citizen, "registered")
-        self._call("SetPassword", lambda: api.set_password(citizen, PASSWORD))
+        # The citizen's first factor comes with their activation code, the next with a session.
+        code = activation(registered.activation_code)
+        self._call("SetPassword", lambda: api.set_password(citizen, PASSWORD, proof=code))
         self._acknowledged("SetPassword", citizen, "password set")
-        totp = self._enrol_totp(api, citizen) if self._chance(self.settings.totp_rate) else None
+        totp = None
+        if self._chance(self.settings.totp_rate):
+            totp = self._enrol_totp(api, citizen, self._sign_in(api, citizen, None))
         token = self._sign_in(api, citizen, totp)
         case = self._submit(api, service, citizen)
         self._lifecycle(api, case, token)
         self._read(api, case, token)
 
-    def _enrol_totp(self, api: CivitasClient, citizen: str) -> TotpApp:
-        enrollment = self._call("BeginTotpEnrollment", lambda: api.begin_totp_enrolment(citizen))
+    def _enrol_totp(self, api: CivitasClient, citizen: str, token: str) -> TotpApp:
+        proof = citizen_token(token)
+        enrollment = self._call(
+            "BeginTotpEnrollment", lambda: api.begin_totp_enrolment(citizen, proof=proof)
+        )
         self._acknowledged("BeginTotpEnrollment", citizen, enrollment.authenticator_id)
         app = TotpApp(enrollment.provisioning_uri, enrollment.authenticator_id)
         authenticator = enrollment.authenticator_id
         self._call(
             "ConfirmTotpEnrollment",
-            lambda: api.confirm_totp_enrolment(citizen, authenticator, app.next_code()),
+            lambda: api.confirm_totp_enrolment(
+                citizen, authenticator, app.next_code(), proof=proof
+            ),
         )
         self._acknowledged("ConfirmTotpEnrollment", citizen, authenticator)
         return app

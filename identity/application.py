@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
@@ -23,8 +23,10 @@ from eventsourcing.persistence import IntegrityError, Recording
 
 from identity import base64url, passkeys, passwords, recovery_codes, totp
 from identity.account_names import account_name, full_name
+from identity.activation import hash_activation_code, new_activation_code
 from identity.assurance import check_required_level
 from identity.attestation import NO_TRUST, TrustAnchors
+from identity.authority import CitizenProof, ProofChecks
 from identity.citizen import (
     Attempt,
     Citizen,
@@ -44,6 +46,7 @@ from identity.personal_data import (
     FieldSealer,
     NationalIdentifierIndex,
 )
+from identity.recovery import RecoveryCommands
 from identity.refusals import PASSKEY_REASONS, AuthenticationFailedError
 from identity.sealed_secrets import CitizenSecrets
 from identity.session import (
@@ -65,7 +68,7 @@ from identity.validation import (
     validate_presented,
 )
 from ledger.accounts import Caller
-from ledger.data_access import DataAccessLog
+from ledger.data_access import DataAccessLog, check_purpose
 from ledger.errors import (
     Conflict,
     FailedPrecondition,
@@ -101,6 +104,8 @@ class IdentitySettings:
     token_issuer: str = "civitas"  # noqa: S105 - the JWT `iss`, not a secret
     token_audience: str = "civitas"  # noqa: S105 - an audience name, not a secret
     issuer: str = "civitas"  # the name an authenticator app shows next to the TOTP code
+    activation_lifetime: timedelta = timedelta(days=30)  # a letter's round trip, and then some
+    recovery_wait: timedelta = timedelta(hours=24)  # time for the citizen to notice and cancel
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,11 @@ class CitizenView:
     authenticators: list[Factor]
     locked: dict[str, bool]
     erased: bool
+    # Issue 13, from RegisterCitizen only: the activation code, shown this once; or the
+    # existing citizen a duplicate registration found.
+    activation_code: str = ""
+    activation_expires_at: datetime | None = None
+    already_registered: bool = False
 
 
 @dataclass(frozen=True)
@@ -178,7 +188,7 @@ class CitizenErased(FailedPrecondition):
     reason = "CITIZEN_ERASED"
 
 
-class IdentityApplication(LedgerApplication):
+class IdentityApplication(ProofChecks, RecoveryCommands, LedgerApplication):
     def __init__(
         self,
         store: LedgerStore,
@@ -223,15 +233,23 @@ class IdentityApplication(LedgerApplication):
     # --- citizens -------------------------------------------------------------------------------
 
     def register_citizen(
-        self, personal_data: dict[str, str], assurance: str, evidence: str, actor: str
+        self,
+        personal_data: dict[str, str],
+        assurance: str,
+        evidence: str,
+        registrar: str,
+        actor: str,
     ) -> CitizenView:
+        """A new citizen and their activation code (its hash only is stored); or, for a
+        national identifier registered already, that citizen, with the registrar's lookup
+        recorded in their history like any other read."""
         validate_personal_data(personal_data, assurance, evidence)
         lookup_hash = self._national_ids.lookup_hash(personal_data["national_identifier"])
         citizen_id = uuid.uuid4()
         # Past generation 0 when the identifier's earlier holders were erased.
         generation, holder = current_claim(self._load, lookup_hash)
         if holder is not None:
-            raise _already_registered()
+            return self._existing_registration(holder.citizen_id, registrar, actor)
         sealer = self._data_keys.create(citizen_id)
         sealed = {name: sealer.seal(name, value) for name, value in personal_data.items() if value}
         sealed_evidence = CitizenSecrets(sealer).seal_evidence(evidence)
@@ -244,6 +262,9 @@ class IdentityApplication(LedgerApplication):
             actor=actor,
             key_presence=sealer.presence_public_key(),
         )
+        code = new_activation_code()
+        expires_at = self._clock() + self.settings.activation_lifetime
+        citizen.issue_activation_code(hash_activation_code(code), expires_at, actor=actor)
         claim = NationalIdentifierClaim(
             claim_id(lookup_hash, generation), lookup_hash, str(citizen_id), actor=actor
         )
@@ -251,8 +272,18 @@ class IdentityApplication(LedgerApplication):
             self.save(citizen, claim)
         except IntegrityError:  # registered at the same moment by another request
             self._data_keys.destroy(citizen_id)
-            raise _already_registered() from None
-        return self._view(citizen)
+            _, holder = current_claim(self._load, lookup_hash)
+            if holder is None:  # the clash was not the claim's: nothing to return
+                raise Conflict("the registration clashed; retry", reason="ALREADY_EXISTS") from None
+            return self._existing_registration(holder.citizen_id, registrar, actor)
+        return replace(self._view(citizen), activation_code=code, activation_expires_at=expires_at)
+
+    def _existing_registration(self, citizen_id: str, registrar: str, actor: str) -> CitizenView:
+        """Issue 13: a national identifier registered already answers with that citizen (to a
+        registrar: the role table lets only them call), and the lookup is recorded for them."""
+        purpose = "registration: this national identifier is already registered"
+        self._data_access.record(citizen_id, registrar, purpose, "personal data", actor=actor)
+        return replace(self.get_citizen(citizen_id), already_registered=True)
 
     def get_citizen(self, citizen_id: str) -> CitizenView:
         try:
@@ -268,15 +299,30 @@ class IdentityApplication(LedgerApplication):
             return False
 
     def read_citizen(self, citizen_id: str, agency: str, purpose: str, actor: str) -> CitizenView:
-        """An agency reads a citizen's data: the read is recorded (with its purpose) first."""
-        view = self.get_citizen(citizen_id)
+        """An agency reads a citizen's data: the purpose is checked before the citizen is looked
+        up, and the read is recorded before the data is returned, a miss as well as a hit."""
+        check_purpose(purpose)
+        try:
+            view = self.get_citizen(citizen_id)
+        except NotFound:
+            self._data_access.record("", agency, purpose, "personal data: no match", actor=actor)
+            raise
         self._data_access.record(view.citizen_id, agency, purpose, "personal data", actor=actor)
         return view
 
     def find_citizen_for(
         self, national_identifier: str, agency: str, purpose: str, actor: str
     ) -> CitizenView:
-        view = self.find_citizen(national_identifier)
+        """Issue 13: no existence oracle. Both fields are checked before any lookup, and a
+        miss is recorded like a hit (who asked, with what purpose)."""
+        require_text("national_identifier", national_identifier, required=True)
+        check_purpose(purpose)
+        try:
+            view = self.find_citizen(national_identifier)
+        except NotFound:
+            resource = "national identifier lookup: no match"
+            self._data_access.record("", agency, purpose, resource, actor=actor)
+            raise
         self._data_access.record(view.citizen_id, agency, purpose, "personal data", actor=actor)
         return view
 
@@ -306,7 +352,10 @@ class IdentityApplication(LedgerApplication):
 
     # --- authenticators -------------------------------------------------------------------------
 
-    def set_password(self, citizen_id: str, password: str, actor: str) -> Factor:
+    def set_password(
+        self, citizen_id: str, password: str, proof: CitizenProof, actor: str
+    ) -> Factor:
+        proof.check()
         try:
             passwords.check_password_policy(password)
         except passwords.PasswordPolicyError as error:
@@ -317,14 +366,21 @@ class IdentityApplication(LedgerApplication):
             ) from None
         # An unknown or erased citizen is refused before the Argon2id.
         sealed_hash = self._secrets(self._citizen(citizen_id)).hash_password(password)
-        return self._update(citizen_id, lambda c: c.set_password(sealed_hash, actor=actor))
+
+        def set_password(citizen: Citizen) -> Factor:
+            self._authorize(citizen, proof, "password", actor)
+            return citizen.set_password(sealed_hash, actor=actor)
+
+        return self._update(citizen_id, set_password)
 
     def begin_totp_enrollment(
-        self, citizen_id: str, label: str, actor: str, account: str = ""
+        self, citizen_id: str, label: str, proof: CitizenProof, actor: str, account: str = ""
     ) -> TotpEnrollment:
         require_text("label", label)
         require_text("account_name", account)
+        proof.check()
         citizen = self._citizen(citizen_id)
+        self._authorize(citizen, proof, "", actor)
         name = account_name(account, self._view(citizen).personal_data)
         seed = totp.new_totp_seed()
         sealed_seed = self._sealer(citizen).seal("totp_seed", seed)
@@ -336,12 +392,14 @@ class IdentityApplication(LedgerApplication):
         return TotpEnrollment(authenticator_id, uri, totp.qr_svg(uri), totp.qr_png(uri))
 
     def confirm_totp_enrollment(
-        self, citizen_id: str, authenticator_id: str, code: str, actor: str
+        self, citizen_id: str, authenticator_id: str, code: str, proof: CitizenProof, actor: str
     ) -> Factor:
         require_text("authenticator_id", authenticator_id, required=True)
         require_text("code", code, required=True)
+        proof.check()
 
         def confirm(citizen: Citizen) -> Factor:
+            self._authorize(citizen, proof, "totp", actor)
             factor = citizen.factors.get(authenticator_id)
             sealed_seed = factor.secret if factor is not None and factor.method == "totp" else ""
             step = self._totp_step(citizen, sealed_seed, code) if sealed_seed else None
@@ -350,18 +408,20 @@ class IdentityApplication(LedgerApplication):
         return self._update(citizen_id, confirm)
 
     def begin_passkey_registration(
-        self, citizen_id: str, label: str, actor: str, account: str = ""
+        self, citizen_id: str, label: str, proof: CitizenProof, actor: str, account: str = ""
     ) -> tuple[str, str]:
         require_text("label", label)
         require_text("account_name", account)
+        proof.check()
         return retry_on_conflict(
-            lambda: self._begin_passkey_registration(citizen_id, label, actor, account)
+            lambda: self._begin_passkey_registration(citizen_id, label, proof, actor, account)
         )
 
     def _begin_passkey_registration(
-        self, citizen_id: str, label: str, actor: str, account: str
+        self, citizen_id: str, label: str, proof: CitizenProof, actor: str, account: str
     ) -> tuple[str, str]:
         citizen = self._citizen(citizen_id)
+        self._authorize(citizen, proof, "", actor)
         personal = self._view(citizen).personal_data
         claims = claim_user_handle(citizen, actor)
         name = account_name(account, personal)
@@ -385,12 +445,19 @@ class IdentityApplication(LedgerApplication):
         return self.settings.allow_aal3 and bool(self.settings.attestation)
 
     def complete_passkey_registration(
-        self, citizen_id: str, registration_id: str, credential_json: str, actor: str
+        self,
+        citizen_id: str,
+        registration_id: str,
+        credential_json: str,
+        proof: CitizenProof,
+        actor: str,
     ) -> Factor:
         require_text("registration_id", registration_id, required=True)
         require_json("credential_json", credential_json)
+        proof.check()
 
         def register(citizen: Citizen) -> Factor:
+            self._authorize(citizen, proof, "passkey", actor)
             challenge = base64url.decode(citizen.passkey_challenge(registration_id))
             try:
                 passkey = passkeys.verify_registration(
@@ -425,23 +492,39 @@ class IdentityApplication(LedgerApplication):
 
         return self._update(citizen_id, register)
 
-    def issue_recovery_codes(self, citizen_id: str, actor: str) -> list[str]:
+    def issue_recovery_codes(self, citizen_id: str, proof: CitizenProof, actor: str) -> list[str]:
+        proof.check()
         # Refused before ten Argon2id hashes, not after them.
-        secrets = self._secrets(self._citizen(citizen_id))
+        citizen = self._citizen(citizen_id)
+        self._authorize(citizen, proof, "", actor)
         codes = recovery_codes.new_recovery_codes()
-        sealed_salt, sealed_hashes = secrets.hash_recovery_codes(codes)
-        self._update(
-            citizen_id,
-            lambda c: c.issue_recovery_codes(sealed_salt, sealed_hashes, actor=actor),
-        )
+        sealed_salt, sealed_hashes = self._secrets(citizen).hash_recovery_codes(codes)
+
+        def issue(citizen: Citizen) -> Factor:
+            self._authorize(citizen, proof, "recovery_codes", actor)
+            return citizen.issue_recovery_codes(sealed_salt, sealed_hashes, actor=actor)
+
+        self._update(citizen_id, issue)
         return codes
 
     def remove_authenticator(
-        self, citizen_id: str, authenticator_id: str, actor: str
+        self, citizen_id: str, authenticator_id: str, proof: CitizenProof, actor: str
     ) -> CitizenView:
         require_text("authenticator_id", authenticator_id, required=True)
-        self._update(citizen_id, lambda c: c.remove_authenticator(authenticator_id, actor=actor))
+        proof.check()
+
+        def remove(citizen: Citizen) -> None:
+            self._authorize(citizen, proof, "", actor)
+            citizen.remove_authenticator(authenticator_id, actor=actor)
+
+        self._update(citizen_id, remove)
         return self.get_citizen(citizen_id)
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def load_citizen(self, citizen_id: str) -> Citizen:
+        return self._citizen(citizen_id)
 
     def unlock_factor(self, citizen_id: str, method: str, reason: str, actor: str) -> CitizenView:
         require_text("reason", reason, required=True)
@@ -849,13 +932,6 @@ class IdentityApplication(LedgerApplication):
             return result
 
         return retry_on_conflict(load_change_save)
-
-
-def _already_registered() -> Conflict:
-    return Conflict(
-        "a citizen with this national identifier is already registered",
-        reason="CITIZEN_ALREADY_REGISTERED",
-    )
 
 
 def _check_token_field(token: str) -> None:

@@ -16,9 +16,12 @@ from typing import Any
 
 from eventsourcing.domain import event
 
+from identity.activation import Activation, activation_refusal
 from identity.assurance import PasskeyProof, amr_values, assurance_level, meets
+from identity.authority import SessionProof, reachable_acr, session_refusal
 from identity.lockout import LockoutPolicy, is_locked, retry_after
-from ledger.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
+from identity.recovery import NoRecoveryPending, PendingRecovery, RecoveryPending, waiting_refusal
+from ledger.errors import Conflict, FailedPrecondition, InvalidInput, NotAllowed, NotFound
 from ledger.events import LedgerAggregate
 
 METHODS = ("password", "totp", "passkey", "recovery_codes")
@@ -93,6 +96,10 @@ class Outcome:
 
 
 class Citizen(LedgerAggregate):
+    # Issue 13 state, with class defaults: a citizen registered before has neither.
+    activation: Activation | None = None
+    recovery: PendingRecovery | None = None
+
     @event("Registered")
     def __init__(
         self,
@@ -307,7 +314,8 @@ class Citizen(LedgerAggregate):
         actor: str,
         required_acr: str = "",
     ) -> Outcome:
-        """Decide one attempt and record it: exactly one event, success or failure.
+        """Decide one attempt and record it: one event, success or failure (and `FactorLocked`
+        when the failure locked a factor).
 
         Factors that all pass but reach less than `required_acr` are refused as
         `assurance_too_low`; what they spent (a TOTP step, a recovery code, the passkey's counter)
@@ -343,6 +351,7 @@ class Citizen(LedgerAggregate):
         if not reason and not meets(acr, required_acr):
             reason, spent = "assurance_too_low", updates
         if reason:
+            unlocked_before = {f for f in failed if not is_locked(policy, self.factors[f].failures)}
             self._authentication_failed(
                 attempt.attempt_id,
                 methods,
@@ -355,6 +364,11 @@ class Citizen(LedgerAggregate):
                 actor=actor,
                 spent=spent,
             )
+            newly_locked = sorted(
+                f for f in unlocked_before if is_locked(policy, self.factors[f].failures)
+            )
+            if newly_locked:  # its own event, so the citizen's history shows the lock
+                self._factor_locked(newly_locked, actor=actor)
             wait = self._throttled_for(reason, policy, now)
             return Outcome(False, reason, acr=acr, methods=tuple(methods), retry_after=wait)
         self._authentication_succeeded(
@@ -524,6 +538,10 @@ class Citizen(LedgerAggregate):
         for authenticator_id, update in (spent or {}).items():
             self._spend(authenticator_id, update)
 
+    @event("FactorLocked")
+    def _factor_locked(self, authenticator_ids: list[str], actor: str) -> None:
+        pass  # lockout is derived from the failures; this event tells the citizen
+
     def unlock(self, method: str, reason: str, actor: str) -> list[str]:
         self._require_active()
         if method not in METHODS:
@@ -539,6 +557,115 @@ class Citizen(LedgerAggregate):
         for factor in self.factors.values():
             if factor.method == method:
                 factor.failures, factor.last_failure_at = 0, None
+
+    # --- who may change the authenticators (issue 13) -------------------------------------------
+
+    def issue_activation_code(self, code_hash: str, expires_at: datetime, actor: str) -> None:
+        self._require_active()
+        self._activation_code_issued(code_hash, expires_at, actor=actor)
+
+    @event("ActivationCodeIssued")
+    def _activation_code_issued(self, code_hash: str, expires_at: datetime, actor: str) -> None:
+        self.activation = Activation(code_hash, expires_at)
+
+    def check_activation_code(self, code_hash: str, now: datetime) -> None:
+        """For the first step of an enrolment: the code may be used, and stays unused."""
+        self._require_active()
+        refusal = activation_refusal(self.activation, code_hash, now)
+        if refusal:
+            raise NotAllowed("the activation code is not accepted", reason=refusal)
+
+    def use_activation_code(self, code_hash: str, now: datetime, used_for: str, actor: str) -> None:
+        """Spend the code on the authenticator it adds (*used_for* is its method)."""
+        self.check_activation_code(code_hash, now)
+        self._activation_code_used(used_for, actor=actor)
+
+    @event("ActivationCodeUsed")
+    def _activation_code_used(self, used_for: str, actor: str) -> None:
+        if self.activation is not None:
+            self.activation.used = True
+
+    def required_acr(self) -> str:
+        """The session level a change needs: AAL2 once the authenticators can reach it."""
+        return reachable_acr(
+            (f.method, bool(f.details.get("user_verified")))
+            for f in self.factors.values()
+            if f.confirmed
+        )
+
+    def require_session_proof(self, proof: SessionProof, *, step_up: bool = True) -> None:
+        self._require_active()
+        refusal = session_refusal(proof, self.id, self.required_acr() if step_up else "AAL1")
+        if refusal is not None:
+            raise refusal
+
+    def start_recovery(
+        self,
+        reason: str,
+        evidence_reference: str,
+        started_at: datetime,
+        effective_at: datetime,
+        actor: str,
+    ) -> PendingRecovery:
+        self._require_active()
+        if self.recovery is not None:
+            raise RecoveryPending("a recovery of this citizen is already pending")
+        self._recovery_started(reason, evidence_reference, started_at, effective_at, actor=actor)
+        assert self.recovery is not None  # the event just set it
+        return self.recovery
+
+    @event("RecoveryStarted")
+    def _recovery_started(
+        self,
+        reason: str,
+        evidence_reference: str,
+        started_at: datetime,
+        effective_at: datetime,
+        actor: str,
+    ) -> None:
+        self.recovery = PendingRecovery(started_at, effective_at, reason, evidence_reference)
+
+    def cancel_recovery(self, reason: str, cancelled_by: str, actor: str) -> PendingRecovery:
+        """*cancelled_by*: `citizen` (any session of theirs) or `admin`."""
+        self._require_active()
+        recovery = self.recovery
+        if recovery is None:
+            raise NoRecoveryPending("no recovery of this citizen is pending")
+        self._recovery_cancelled(reason, cancelled_by, actor=actor)
+        return recovery
+
+    @event("RecoveryCancelled")
+    def _recovery_cancelled(self, reason: str, cancelled_by: str, actor: str) -> None:
+        self.recovery = None
+
+    def complete_recovery(
+        self, code_hash: str, activation_expires_at: datetime, now: datetime, actor: str
+    ) -> PendingRecovery:
+        """Every authenticator goes and a fresh activation code replaces them; the application
+        revokes the sessions in the same save."""
+        self._require_active()
+        recovery = self.recovery
+        refusal = waiting_refusal(recovery, now)
+        if refusal is not None:
+            raise refusal
+        assert recovery is not None
+        self._recovery_completed(
+            sorted(self.factors), code_hash, activation_expires_at, actor=actor
+        )
+        return recovery
+
+    @event("RecoveryCompleted")
+    def _recovery_completed(
+        self,
+        removed_authenticators: list[str],
+        code_hash: str,
+        activation_expires_at: datetime,
+        actor: str,
+    ) -> None:
+        self.factors = {}
+        self.pending_passkeys = {}
+        self.activation = Activation(code_hash, activation_expires_at)
+        self.recovery = None
 
     # --- erasure --------------------------------------------------------------------------------
 

@@ -1,4 +1,10 @@
-"""Service accounts: who may call the API, in which role. Each change is a ledger event.
+"""Service accounts: who may call the API, with which capabilities. Each change is a ledger event.
+
+An account's role is one capability or several, comma-separated: `registrar` (identity
+proofing: registering and finding citizens), `relying-service` (signing citizens in),
+`agency:<name>` (transactions for that agency's own services), `auditor` (reading the log) and
+`admin` (unlocking, erasing and recovering citizens, and auditing). One account may hold
+several, e.g. `agency:building,registrar,relying-service` for a building office's counter portal.
 
 An account is found by name without an index: its id is a UUIDv5 of the name, so creating an
 account whose name exists collides on version 1 in the store (optimistic concurrency), and an API
@@ -27,7 +33,10 @@ from ledger.store import LedgerApplication
 
 ACCOUNT_NAMESPACE = uuid5(NAMESPACE_URL, "civitas:service-account")
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-ROLE_PATTERN = re.compile(r"(agency:[a-z0-9][a-z0-9-]{0,62}|auditor|admin)")
+CAPABILITY_PATTERN = re.compile(
+    r"(agency:[a-z0-9][a-z0-9-]{0,62}|registrar|relying-service|auditor|admin)"
+)
+CAPABILITIES_HELP = "agency:<name>, registrar, relying-service, auditor or admin"
 KEY_PREFIX = "cvk"
 
 
@@ -39,12 +48,30 @@ def hash_api_key_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def capabilities_of(role: str) -> frozenset[str]:
+    """The capabilities a role string holds (`agency:tax,relying-service` holds two)."""
+    return frozenset(part for part in role.split(",") if part)
+
+
+def normalised_role(role: str) -> str:
+    """One spelling per set of capabilities: sorted, no spaces, no repeats."""
+    return ",".join(sorted(capabilities_of(role.replace(" ", ""))))
+
+
 def validate_account(name: str, role: str) -> None:
     violations = []
     if not NAME_PATTERN.fullmatch(name):
         violations.append(FieldViolation("name", "1-63 of a-z, 0-9 and '-', not starting with '-'"))
-    if not ROLE_PATTERN.fullmatch(role):
-        violations.append(FieldViolation("role", "one of agency:<name>, auditor, admin"))
+    capabilities = capabilities_of(role)
+    agencies = [c for c in capabilities if c.startswith("agency:")]
+    if (
+        not capabilities
+        or not all(CAPABILITY_PATTERN.fullmatch(c) for c in capabilities)
+        or len(agencies) > 1  # an account speaks for one agency at most
+    ):
+        violations.append(
+            FieldViolation("role", f"comma-separated capabilities: {CAPABILITIES_HELP}")
+        )
     if violations:
         raise InvalidInput(violations)
 
@@ -84,7 +111,11 @@ class Caller:
     """An authenticated caller of the API."""
 
     name: str
-    role: str
+    role: str  # "citizen", or an account's comma-separated capabilities
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return capabilities_of(self.role)
 
     @property
     def principal(self) -> str:
@@ -100,6 +131,7 @@ class IssuedKey:
 
 class ServiceAccounts(LedgerApplication):
     def create(self, name: str, role: str, actor: str) -> IssuedKey:
+        role = normalised_role(role)
         validate_account(name, role)
         secret = secrets.token_urlsafe(32)
         account = ServiceAccount(name, role, hash_api_key_secret(secret), actor=actor)
@@ -110,6 +142,7 @@ class ServiceAccounts(LedgerApplication):
         return IssuedKey(Caller(name, role), f"{KEY_PREFIX}.{name}.{secret}")
 
     def change_role(self, name: str, role: str, actor: str) -> Caller:
+        role = normalised_role(role)
         validate_account(name, role)
         account = self._get(name)
         account.change_role(role, actor=actor)

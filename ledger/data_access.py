@@ -27,6 +27,15 @@ class DataAccess(LedgerAggregate):
         self.resource = resource
 
 
+def check_purpose(purpose: str) -> None:
+    """A read states why: checked before anything is looked up, so that a missing purpose is
+    refused alike whether or not the thing asked for exists."""
+    if not purpose.strip() or len(purpose) > MAX_PURPOSE:
+        raise InvalidInput(
+            [FieldViolation("purpose", f"state why the data is read (1-{MAX_PURPOSE} characters)")]
+        )
+
+
 class DataAccessLog(LedgerApplication):
     def __init__(self, store: LedgerStore, fields: CitizenFields | None = None) -> None:
         super().__init__(store)
@@ -36,14 +45,13 @@ class DataAccessLog(LedgerApplication):
     def record(self, citizen_id: str, agency: str, purpose: str, resource: str, actor: str) -> None:
         """Record the read before the data is returned: no record, no data. The purpose of a
         read of an erased citizen (who has no data left to read) is not kept: it cannot be
-        sealed for them any more, and nobody could be shown it."""
-        if not purpose.strip() or len(purpose) > MAX_PURPOSE:
-            raise InvalidInput(
-                [
-                    FieldViolation(
-                        "purpose", f"state why the data is read (1-{MAX_PURPOSE} characters)"
-                    )
-                ]
-            )
-        sealed = self._fields.seal(citizen_id, "purpose", purpose.strip()) or ""
+        sealed for them any more, and nobody could be shown it. A lookup that found nobody is
+        recorded too, with no citizen (`citizen_id` ""): who asked, and why; its purpose has no
+        citizen's key to be sealed with, so it is kept as stated (issue 13: no existence
+        oracle; a purpose naming a person is the caller's to avoid)."""
+        check_purpose(purpose)
+        if not citizen_id:
+            sealed = purpose.strip()
+        else:
+            sealed = self._fields.seal(citizen_id, "purpose", purpose.strip()) or ""
         self.save(DataAccess(citizen_id, agency, sealed, resource, actor=actor))

@@ -21,7 +21,23 @@ from ledger.store import LedgerStore
 from projections.changes import ChangeFeed
 from projections.timeline_view import TimelineItem, TimelineView
 
-KINDS = ("sign_in", "session", "authenticator", "identity", "transaction", "data_access")
+KINDS = (
+    "sign_in",
+    "session",
+    "identity",
+    "transaction",
+    "data_access",
+    # Security events, each its own kind (issue 13); they replace the former `authenticator`.
+    "factor_added",
+    "factor_removed",
+    "factor_locked",
+    "factor_unlocked",
+    "activation",
+    "recovery_started",
+    "recovery_completed",
+    "recovery_cancelled",
+    "session_revoked",
+)
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
 # Positions and versions are signed 64-bit integers in both databases; a larger number from the

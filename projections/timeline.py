@@ -17,14 +17,32 @@ from projections.batching import BatchingProjection, Reducer
 from projections.reader import ErasedEvent, topic_of
 from projections.timeline_view import Link, TimelineItem, TimelineView
 
-AUTHENTICATOR_EVENTS = {
-    "PasswordSet": "password set",
-    "TotpEnrolled": "authenticator app enrolled",
-    "PasskeyRegistered": "passkey registered",
-    "RecoveryCodesIssued": "recovery codes issued",
-    "AuthenticatorRemoved": "authenticator removed",
-    "FactorUnlocked": "factor unlocked",
+# Security events, each its own kind (issue 13), so a citizen can spot a change they did not
+# make, as Login.gov's account history shows them: event name -> (kind, change).
+SECURITY_EVENTS = {
+    "PasswordSet": ("factor_added", "password set"),
+    "TotpEnrolled": ("factor_added", "authenticator app enrolled"),
+    "PasskeyRegistered": ("factor_added", "passkey registered"),
+    "RecoveryCodesIssued": ("factor_added", "recovery codes issued"),
+    "AuthenticatorRemoved": ("factor_removed", "authenticator removed"),
+    "FactorLocked": ("factor_locked", "factor locked after repeated failures"),
+    "FactorUnlocked": ("factor_unlocked", "factor unlocked"),
+    "ActivationCodeIssued": ("activation", "activation code issued"),
+    "ActivationCodeUsed": ("activation", "activation code used"),
+    "RecoveryStarted": ("recovery_started", "account recovery started"),
+    "RecoveryCancelled": ("recovery_cancelled", "account recovery cancelled"),
+    "RecoveryCompleted": ("recovery_completed", "account recovery completed"),
 }
+# What of a security event the citizen sees besides its kind (never a hash or a secret).
+SECURITY_FIELDS = (
+    "method",
+    "reason",
+    "expires_at",
+    "used_for",
+    "evidence_reference",
+    "effective_at",
+    "cancelled_by",
+)
 # A citizen's events that show only once erased (a half-finished enrolment is no change, nor is
 # the passkey user handle chosen with the first one).
 UNSHOWN_CITIZEN_EVENTS = (
@@ -124,9 +142,14 @@ class CitizenTimeline(BatchingProjection[TimelineView]):
         summary["outcome"] = outcome
         self._add(event, tracking, str(event.originator_id), "sign_in", summary)
 
-    def _authenticator_changed(self, event: Any, tracking: Tracking) -> None:
-        change = AUTHENTICATOR_EVENTS[type(event).__name__]
-        self._add(event, tracking, str(event.originator_id), "authenticator", {"change": change})
+    def _security_event(self, event: Any, tracking: Tracking) -> None:
+        kind, change = SECURITY_EVENTS[type(event).__name__]
+        summary: dict[str, Any] = {"change": change, "by": event.actor}
+        for name in SECURITY_FIELDS:
+            value = getattr(event, name, None)
+            if value is not None:
+                summary[name] = value.isoformat() if hasattr(value, "isoformat") else value
+        self._add(event, tracking, str(event.originator_id), kind, summary)
 
     def _identity_changed(self, event: Any, tracking: Tracking) -> None:
         change = type(event).__name__.lower()
@@ -150,6 +173,12 @@ class CitizenTimeline(BatchingProjection[TimelineView]):
             summary = {"change": type(event).__name__.lower()}
             self._add(event, tracking, citizen_id, "session", summary)
 
+    def _session_revoked(self, event: Any, tracking: Tracking) -> None:
+        citizen_id = self._linked_citizen(event)
+        if citizen_id is not None:
+            summary = {"change": "revoked", "reason": event.reason, "by": event.actor}
+            self._add(event, tracking, citizen_id, "session_revoked", summary)
+
     def _transaction_submitted(self, event: Any, tracking: Tracking) -> None:
         citizen_id = self._linked_citizen(event)
         if citizen_id is not None:
@@ -167,6 +196,8 @@ class CitizenTimeline(BatchingProjection[TimelineView]):
         self._add(event, tracking, citizen_id, "transaction", summary)
 
     def _data_accessed(self, event: Any, tracking: Tracking) -> None:
+        if not event.citizen_id:  # a lookup that found nobody: in the log, in no one's history
+            return
         summary = {"agency": event.agency, "purpose": event.purpose, "resource": event.resource}
         self._add(event, tracking, str(event.citizen_id), "data_access", summary)
 
@@ -175,11 +206,11 @@ class CitizenTimeline(BatchingProjection[TimelineView]):
         CITIZEN + "Erased": _citizen_erased,
         CITIZEN + "AuthenticationSucceeded": _signed_in,
         CITIZEN + "AuthenticationFailed": _sign_in_failed,
-        **dict.fromkeys((CITIZEN + name for name in AUTHENTICATOR_EVENTS), _authenticator_changed),
+        **dict.fromkeys((CITIZEN + name for name in SECURITY_EVENTS), _security_event),
         **dict.fromkeys((CITIZEN + name for name in UNSHOWN_CITIZEN_EVENTS), _unshown),
         "identity.Session.Started": _session_started,
         "identity.Session.Refreshed": _session_changed,
-        "identity.Session.Revoked": _session_changed,
+        "identity.Session.Revoked": _session_revoked,
         lifecycle_topic("Submitted"): _transaction_submitted,
         **dict.fromkeys(
             (lifecycle_topic(name) for name in LIFECYCLE if name != "Submitted"),

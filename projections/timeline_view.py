@@ -26,7 +26,7 @@ class TimelineItem:
     citizen_id: str
     position: int  # the event's notification id: the order in which the ledger recorded it
     at: datetime
-    kind: str  # sign_in | session | authenticator | identity | transaction | data_access
+    kind: str  # one of projections.history.KINDS
     type: str  # the stable event name
     stream: str
     version: int

@@ -49,14 +49,31 @@ DECISIONS = frozenset({"Approved", "Rejected"})
 # The timeline: what a citizen is shown of each event (never secrets, never sealed data).
 SIGN_IN_OUTCOMES = {"AuthenticationSucceeded": "success", "AuthenticationFailed": "failure"}
 SIGN_IN_FIELDS = ("methods", "acr", "reason", "relying_service", "client_address", "user_agent")
-AUTHENTICATOR_CHANGES = {
-    "PasswordSet": "password set",
-    "TotpEnrolled": "authenticator app enrolled",
-    "PasskeyRegistered": "passkey registered",
-    "RecoveryCodesIssued": "recovery codes issued",
-    "AuthenticatorRemoved": "authenticator removed",
-    "FactorUnlocked": "factor unlocked",
+# Security events, each its own kind: event name -> (kind, change); the summary adds who
+# caused it (the entry's actor) and these payload fields where present.
+SECURITY_EVENTS = {
+    "PasswordSet": ("factor_added", "password set"),
+    "TotpEnrolled": ("factor_added", "authenticator app enrolled"),
+    "PasskeyRegistered": ("factor_added", "passkey registered"),
+    "RecoveryCodesIssued": ("factor_added", "recovery codes issued"),
+    "AuthenticatorRemoved": ("factor_removed", "authenticator removed"),
+    "FactorLocked": ("factor_locked", "factor locked after repeated failures"),
+    "FactorUnlocked": ("factor_unlocked", "factor unlocked"),
+    "ActivationCodeIssued": ("activation", "activation code issued"),
+    "ActivationCodeUsed": ("activation", "activation code used"),
+    "RecoveryStarted": ("recovery_started", "account recovery started"),
+    "RecoveryCancelled": ("recovery_cancelled", "account recovery cancelled"),
+    "RecoveryCompleted": ("recovery_completed", "account recovery completed"),
 }
+SECURITY_FIELDS = (
+    "method",
+    "reason",
+    "expires_at",
+    "used_for",
+    "evidence_reference",
+    "effective_at",
+    "cancelled_by",
+)
 IDENTITY_CHANGES = ("Registered", "Erased")
 SESSION_FIELDS = ("acr", "amr", "relying_service")
 TRANSACTION_FIELDS = ("service_code", "reference", "agency", "reason", "note")
@@ -107,6 +124,7 @@ class _Event:
     stream: str
     version: int
     at: str
+    actor: str
     fields: dict[str, Any] | None  # None: the payload was erased
 
 
@@ -141,6 +159,7 @@ class Replay:
                 header["stream"],
                 header["version"],
                 header["at"],
+                str(header.get("actor", "")),
                 None if payload is None else decode_payload(payload),
             )
         except PayloadError as error:
@@ -188,16 +207,20 @@ class Replay:
         return str(named) if named else self._citizen_of.get(event.stream)
 
     def _citizen(self, event: _Event) -> None:
-        shown = _shown_of_citizen(event.name)
+        shown = _shown_of_citizen(event)
         if event.name == "Erased":
             self.scrubbed_citizens.add(event.stream)
         if event.fields is None:
             self._erased_citizen_item(event, shown)
         elif shown is not None:
             kind, summary = shown
+            fields = event.fields
             if kind == "sign_in":
-                fields = event.fields
                 summary = {f: fields[f] for f in SIGN_IN_FIELDS if f in fields} | summary
+            elif event.name in SECURITY_EVENTS:
+                summary = summary | {
+                    f: _shown_value(fields[f]) for f in SECURITY_FIELDS if fields.get(f) is not None
+                }
             self._item(event.stream, event, kind, summary)
 
     def _erased_citizen_item(self, event: _Event, shown: tuple[str, dict[str, Any]] | None) -> None:
@@ -211,7 +234,10 @@ class Replay:
             event.at, "identity", event.type, event.stream, event.version, {"erased": True}
         )
         self.timeline[(event.stream, event.leaf)] = ErasedItem(
-            placeholder, before, summary_complete=event.name not in SIGN_IN_OUTCOMES
+            placeholder,
+            before,
+            summary_complete=event.name not in SIGN_IN_OUTCOMES
+            and event.name not in SECURITY_EVENTS,
         )
 
     def _session(self, event: _Event) -> None:
@@ -222,12 +248,16 @@ class Replay:
         if fields is None:  # Civitas never erases sessions; what it showed cannot be known
             self.unknown_citizen_leaves.add(event.leaf)
             return
+        kind = "session"
         if event.name == "Started":
             self._citizen_of.setdefault(event.stream, citizen)
             summary = {field: fields.get(field) for field in SESSION_FIELDS}
+        elif event.name == "Revoked":  # a security event of its own kind
+            kind = "session_revoked"
+            summary = {"change": "revoked", "reason": fields.get("reason"), "by": event.actor}
         else:
             summary = {"change": event.name.lower()}
-        self._item(citizen, event, "session", summary)
+        self._item(citizen, event, kind, summary)
 
     def _transaction(self, event: _Event) -> None:
         citizen = self._linked(event)
@@ -243,8 +273,11 @@ class Replay:
         if event.fields is None:  # Civitas never erases these; the citizen is unknown
             self.unknown_citizen_leaves.add(event.leaf)
             return
+        citizen = _text(event.fields, "citizen_id")
+        if not citizen:  # a lookup that found nobody: in no one's history
+            return
         summary = {field: event.fields.get(field) for field in DATA_ACCESS_FIELDS}
-        self._item(_text(event.fields, "citizen_id"), event, "data_access", summary)
+        self._item(citizen, event, "data_access", summary)
 
     # --- comparison -------------------------------------------------------------------------
 
@@ -273,15 +306,24 @@ class Replay:
         mismatches.report(check)
 
 
-def _shown_of_citizen(name: str) -> tuple[str, dict[str, Any]] | None:
-    """The kind of item a citizen's own event makes, and the summary its type alone gives."""
+def _shown_of_citizen(event: _Event) -> tuple[str, dict[str, Any]] | None:
+    """The kind of item a citizen's own event makes, and the summary its entry alone gives."""
+    name = event.name
     if name in SIGN_IN_OUTCOMES:
         return "sign_in", {"outcome": SIGN_IN_OUTCOMES[name]}
-    if name in AUTHENTICATOR_CHANGES:
-        return "authenticator", {"change": AUTHENTICATOR_CHANGES[name]}
+    if name in SECURITY_EVENTS:
+        kind, change = SECURITY_EVENTS[name]
+        return kind, {"change": change, "by": event.actor}
     if name in IDENTITY_CHANGES:
         return "identity", {"change": name.lower()}
     return None
+
+
+def _shown_value(value: object) -> object:
+    """A payload value as the timeline shows it: a time as its ISO 8601 text."""
+    if isinstance(value, dict) and value.get("_type_") == "datetime_iso":
+        return value.get("_data_")
+    return value
 
 
 _TIMELINE_RULES = {

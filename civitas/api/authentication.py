@@ -89,3 +89,11 @@ class CallerAuthenticator:
         with self._lock:
             self._cache[digest] = (now, caller)
         return caller
+
+
+def bearer_credential(context: grpc.ServicerContext) -> str:
+    """The credential of the call's `authorization: Bearer …` ("" when there is none): for a
+    citizen caller, the token the interceptor has already checked."""
+    authorization = str(dict(context.invocation_metadata()).get("authorization", ""))
+    scheme, _, credential = authorization.partition(" ")
+    return credential.strip() if scheme.lower() == "bearer" else ""

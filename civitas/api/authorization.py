@@ -12,6 +12,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 from uuid import UUID
 
+from identity.authority import CitizenProof
 from ledger.accounts import Caller
 from ledger.errors import NotAllowed
 from ledger.transactions import Parties
@@ -36,9 +37,10 @@ def is_citizen(caller: Caller) -> bool:
 
 def agency_of(caller: Caller) -> str:
     """The agency an agency account speaks for (`agency:tax` → `tax`); anyone else is refused."""
-    if not caller.role.startswith("agency:"):
+    agency = next((c for c in caller.capabilities if c.startswith("agency:")), None)
+    if caller.role == "citizen" or agency is None:
         raise NotAllowed("only an agency account acts on cases", reason="AGENCY_ONLY")
-    return caller.role.removeprefix("agency:")
+    return agency.removeprefix("agency:")
 
 
 def citizen_of(caller: Caller) -> str:
@@ -46,6 +48,19 @@ def citizen_of(caller: Caller) -> str:
     if not is_citizen(caller):
         raise NotAllowed("only the citizen themself may do this", reason="CITIZEN_ONLY")
     return caller.name
+
+
+def recovery_canceller(
+    caller: Caller, relayed: CitizenProof | None, bearer: str
+) -> CitizenProof | None:
+    """Whose proof cancels a recovery: a citizen's own bearer token; the citizen's token a
+    relying service relays; or none, for an admin relaying nothing (the role table let only
+    these callers in). A relying service without a token is left to be refused."""
+    if is_citizen(caller):
+        return CitizenProof(citizen_token=bearer)
+    if relayed is None and "admin" in caller.capabilities:
+        return None
+    return relayed or CitizenProof()
 
 
 def require_own_case(caller: Caller, case: Parties) -> None:

@@ -7,11 +7,14 @@ import json
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from civitas.api.authorization import actor_of, current_caller
+from civitas.api.authentication import bearer_credential
+from civitas.api.authorization import actor_of, current_caller, recovery_canceller
 from civitas.api.timestamps import to_timestamp
 from identity.application import CitizenView, IdentityApplication, SignedIn
 from identity.assurance import AAL_TO_EIDAS, IDENTITY_TO_EIDAS
+from identity.authority import CitizenProof
 from identity.citizen import Factor, Presented
+from identity.recovery import RecoveryState
 from identity.session import Session
 from identity.validation import PERSONAL_FIELDS
 from protos.civitas.v1 import identity_pb2 as pb
@@ -28,7 +31,9 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         personal = {name: getattr(request.personal_data, name) for name in PERSONAL_FIELDS}
         known = request.assurance in pb.IdentityAssurance.values()
         assurance = pb.IdentityAssurance.Name(request.assurance) if known else "unknown"
-        view = self._identity.register_citizen(personal, assurance, request.evidence, _actor())
+        view = self._identity.register_citizen(
+            personal, assurance, request.evidence, _caller_name(), _actor()
+        )
         return _citizen(view)
 
     def GetCitizen(
@@ -51,14 +56,16 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self, request: pb.SetPasswordRequest, context: grpc.ServicerContext
     ) -> pb.Authenticator:
         return _authenticator(
-            self._identity.set_password(request.citizen_id, request.password, _actor())
+            self._identity.set_password(
+                request.citizen_id, request.password, _proof(request.proof), _actor()
+            )
         )
 
     def BeginTotpEnrollment(
         self, request: pb.BeginTotpEnrollmentRequest, context: grpc.ServicerContext
     ) -> pb.TotpEnrollment:
         enrollment = self._identity.begin_totp_enrollment(
-            request.citizen_id, request.label, _actor(), request.account_name
+            request.citizen_id, request.label, _proof(request.proof), _actor(), request.account_name
         )
         return pb.TotpEnrollment(
             authenticator_id=enrollment.authenticator_id,
@@ -71,7 +78,11 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self, request: pb.ConfirmTotpEnrollmentRequest, context: grpc.ServicerContext
     ) -> pb.Authenticator:
         factor = self._identity.confirm_totp_enrollment(
-            request.citizen_id, request.authenticator_id, request.code, _actor()
+            request.citizen_id,
+            request.authenticator_id,
+            request.code,
+            _proof(request.proof),
+            _actor(),
         )
         return _authenticator(factor)
 
@@ -79,7 +90,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self, request: pb.BeginPasskeyRegistrationRequest, context: grpc.ServicerContext
     ) -> pb.PasskeyRegistrationOptions:
         registration_id, options_json = self._identity.begin_passkey_registration(
-            request.citizen_id, request.label, _actor(), request.account_name
+            request.citizen_id, request.label, _proof(request.proof), _actor(), request.account_name
         )
         return pb.PasskeyRegistrationOptions(
             registration_id=registration_id, options_json=options_json
@@ -89,7 +100,11 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self, request: pb.CompletePasskeyRegistrationRequest, context: grpc.ServicerContext
     ) -> pb.Authenticator:
         factor = self._identity.complete_passkey_registration(
-            request.citizen_id, request.registration_id, request.credential_json, _actor()
+            request.citizen_id,
+            request.registration_id,
+            request.credential_json,
+            _proof(request.proof),
+            _actor(),
         )
         return _authenticator(factor)
 
@@ -97,14 +112,16 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self, request: pb.IssueRecoveryCodesRequest, context: grpc.ServicerContext
     ) -> pb.RecoveryCodes:
         return pb.RecoveryCodes(
-            codes=self._identity.issue_recovery_codes(request.citizen_id, _actor())
+            codes=self._identity.issue_recovery_codes(
+                request.citizen_id, _proof(request.proof), _actor()
+            )
         )
 
     def RemoveAuthenticator(
         self, request: pb.RemoveAuthenticatorRequest, context: grpc.ServicerContext
     ) -> pb.Citizen:
         view = self._identity.remove_authenticator(
-            request.citizen_id, request.authenticator_id, _actor()
+            request.citizen_id, request.authenticator_id, _proof(request.proof), _actor()
         )
         return _citizen(view)
 
@@ -197,6 +214,29 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     ) -> pb.Citizen:
         return _citizen(self._identity.erase_citizen(request.citizen_id, request.reason, _actor()))
 
+    def StartRecovery(
+        self, request: pb.StartRecoveryRequest, context: grpc.ServicerContext
+    ) -> pb.Recovery:
+        recovery = self._identity.start_recovery(
+            request.citizen_id, request.reason, request.evidence_reference, _actor()
+        )
+        return _recovery(recovery)
+
+    def CancelRecovery(
+        self, request: pb.CancelRecoveryRequest, context: grpc.ServicerContext
+    ) -> pb.Recovery:
+        relayed = _proof(request.proof) if request.HasField("proof") else None
+        proof = recovery_canceller(current_caller(), relayed, bearer_credential(context))
+        recovery = self._identity.cancel_recovery(
+            request.citizen_id, request.reason, proof, _actor()
+        )
+        return _recovery(recovery)
+
+    def CompleteRecovery(
+        self, request: pb.CompleteRecoveryRequest, context: grpc.ServicerContext
+    ) -> pb.Recovery:
+        return _recovery(self._identity.complete_recovery(request.citizen_id, _actor()))
+
 
 def _actor() -> str:
     return actor_of(current_caller())
@@ -204,6 +244,23 @@ def _actor() -> str:
 
 def _caller_name() -> str:
     return current_caller().name
+
+
+def _proof(proof: pb.CitizenProof) -> CitizenProof:
+    return CitizenProof(citizen_token=proof.citizen_token, activation_code=proof.activation_code)
+
+
+def _recovery(recovery: RecoveryState) -> pb.Recovery:
+    return pb.Recovery(
+        citizen_id=recovery.citizen_id,
+        status=recovery.status,
+        started_at=to_timestamp(recovery.started_at),
+        effective_at=to_timestamp(recovery.effective_at),
+        activation_code=recovery.activation_code,
+        activation_expires_at=(
+            to_timestamp(recovery.activation_expires_at) if recovery.activation_expires_at else None
+        ),
+    )
 
 
 def _citizen(view: CitizenView) -> pb.Citizen:
@@ -217,6 +274,11 @@ def _citizen(view: CitizenView) -> pb.Citizen:
             for f in view.authenticators
         ],
         erased=view.erased,
+        activation_code=view.activation_code,
+        activation_expires_at=(
+            to_timestamp(view.activation_expires_at) if view.activation_expires_at else None
+        ),
+        already_registered=view.already_registered,
     )
 
 

@@ -2,8 +2,11 @@
 
 The interceptor refuses a method that has no entry (ROLE_NOT_ALLOWED), and a test checks that
 every method of the protos has one, so a new RPC is neither open by accident nor forgotten.
-`agency:*` stands for any agency account. What a caller may do with a particular case or
-citizen (their own only) is decided in `civitas.api.authorization`.
+A service account holds one capability or several (ledger/accounts.py); it may call a method
+when it holds one of the method's capabilities. `agency:*` stands for any agency. What a caller
+may do with a particular case or citizen (their own only) is decided in
+`civitas.api.authorization`, and whether a change to a citizen's authenticators carries the
+citizen's own proof in `identity.authority`.
 """
 
 from __future__ import annotations
@@ -19,11 +22,21 @@ TRANSACTION_SERVICE = transaction_pb2.DESCRIPTOR.services_by_name["TransactionSe
 SERVICES = (AUDIT_SERVICE, IDENTITY_SERVICE, HISTORY_SERVICE, TRANSACTION_SERVICE)
 
 AUDITORS = frozenset({"auditor", "admin"})
-RELYING_SERVICES = frozenset({"agency:*", "admin"})  # agency portals sign citizens in
 ADMIN = frozenset({"admin"})
 CITIZEN = frozenset({"citizen"})
 AGENCY = frozenset({"agency:*"})
 AGENCY_OR_CITIZEN = frozenset({"agency:*", "citizen"})
+# Identity proofing: registering a citizen, and finding or reading one to proof them.
+REGISTRAR = frozenset({"registrar"})
+# Signing citizens in, and the tokens and sessions that follow.
+RELYING_SERVICE = frozenset({"relying-service"})
+# Changing a citizen's authenticators: a relying service or a registrar's counter relays the
+# call, and it still needs the citizen's own proof (a token or their activation code), which
+# `identity.authority` checks; the capability alone changes nothing.
+RELAYS_CITIZEN_PROOF = frozenset({"relying-service", "registrar"})
+# Cancelling a recovery: the citizen themself, a relying service relaying their token, or an
+# admin who started it by mistake.
+CANCELS_RECOVERY = frozenset({"citizen", "relying-service", "admin"})
 
 
 def _each(service: str, roles: frozenset[str], *methods: str) -> dict[str, frozenset[str]]:
@@ -42,12 +55,10 @@ ROLES: Mapping[str, frozenset[str]] = {
         "StreamProjection",
         "ProveDataKeys",
     ),
+    **_each(IDENTITY_SERVICE, REGISTRAR, "RegisterCitizen", "GetCitizen", "FindCitizen"),
     **_each(
         IDENTITY_SERVICE,
-        RELYING_SERVICES,
-        "RegisterCitizen",
-        "GetCitizen",
-        "FindCitizen",
+        RELAYS_CITIZEN_PROOF,
         "SetPassword",
         "BeginTotpEnrollment",
         "ConfirmTotpEnrollment",
@@ -55,6 +66,10 @@ ROLES: Mapping[str, frozenset[str]] = {
         "CompletePasskeyRegistration",
         "IssueRecoveryCodes",
         "RemoveAuthenticator",
+    ),
+    **_each(
+        IDENTITY_SERVICE,
+        RELYING_SERVICE,
         "BeginAuthentication",
         "CompleteAuthentication",
         "IntrospectToken",
@@ -63,7 +78,15 @@ ROLES: Mapping[str, frozenset[str]] = {
         "ListSessions",
         "GetJwks",
     ),
-    **_each(IDENTITY_SERVICE, ADMIN, "UnlockFactor", "EraseCitizen"),
+    **_each(
+        IDENTITY_SERVICE,
+        ADMIN,
+        "UnlockFactor",
+        "EraseCitizen",
+        "StartRecovery",
+        "CompleteRecovery",
+    ),
+    **_each(IDENTITY_SERVICE, CANCELS_RECOVERY, "CancelRecovery"),
     **_each(HISTORY_SERVICE, CITIZEN, "ListMyHistory", "GetReceipt", "WatchMyHistory"),
     **_each(
         TRANSACTION_SERVICE,
@@ -83,4 +106,9 @@ ROLES: Mapping[str, frozenset[str]] = {
 
 
 def role_allowed(role: str, allowed: frozenset[str]) -> bool:
-    return role in allowed or ("agency:*" in allowed and role.startswith("agency:"))
+    """Whether a caller with *role* (one capability or several, comma-separated) holds one of
+    the *allowed* capabilities; `agency:*` stands for any agency."""
+    return any(
+        capability in allowed or ("agency:*" in allowed and capability.startswith("agency:"))
+        for capability in role.split(",")
+    )

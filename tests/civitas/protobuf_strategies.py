@@ -160,6 +160,8 @@ def world_hints(
         "authenticator_id": st.sampled_from(authenticator_ids),
         "registration_id": st.sampled_from(registration_ids),
         "token": st.sampled_from(tokens) | st.sampled_from(tokens).map(lambda t: t[:-2] + "AA"),
+        # Issue 13: the citizen's own proof, relayed with a change to their authenticators.
+        "citizen_token": st.sampled_from(tokens),
         "stream": st.sampled_from(streams),
         "national_identifier": st.sampled_from(national_identifiers) | fresh_ids,
         "password": st.sampled_from(passwords),

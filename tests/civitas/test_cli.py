@@ -14,12 +14,14 @@ import grpc
 from civitas.client import bearer
 from civitas.config import build_config
 from civitas.node import Node
+from identity.authority import CitizenProof
 from ledger.checkpoint import NoteVerifier, open_checkpoint
 from ledger.entry import SIGNATURE_CONTEXT, parse_entry, parse_timestamp
 from ledger.keyring import PublicKeyring
 from ledger.merkle import leaf_hash, root_from_leaf_hashes
 from protos.civitas.v1 import audit_pb2, audit_pb2_grpc
 from tests.civitas.server_process import add_account, civitas, running_server
+from tests.identity.conftest import owner
 
 
 def read_bundle(folder: Path) -> tuple[list[dict[str, object]], dict[int, str], PublicKeyring]:
@@ -115,18 +117,27 @@ def test_an_export_carries_no_password_or_recovery_code_hash_and_no_evidence(
     evidence = "passport AB1234567 seen at the counter"
     config = build_config(data_dir=str(data_dir), database=database_url, environ={})
     with Node(config) as node:
-        citizen = node.identity.register_citizen(
-            {"national_identifier": "SECRET-1", "given_name": "Mari"}, "IAL2", evidence, "cli:t"
-        ).citizen_id
-        node.identity.set_password(citizen, "a long and unusual passphrase", "cli:t")
-        node.identity.issue_recovery_codes(citizen, "cli:t")
+        registered = node.identity.register_citizen(
+            {"national_identifier": "SECRET-1", "given_name": "Mari"},
+            "IAL2",
+            evidence,
+            "registrar",
+            "cli:t",
+        )
+        citizen = registered.citizen_id
+        code = CitizenProof(activation_code=registered.activation_code)
+        node.identity.set_password(citizen, "a long and unusual passphrase", code, "cli:t")
+        node.identity.issue_recovery_codes(citizen, owner(node.identity, citizen), "cli:t")
 
     bundle = tmp_path / "bundle"
     civitas(data_dir, database_url, "export", "--out", str(bundle))
-    assert check_bundle(bundle) == 4  # Registered, Claimed, PasswordSet, RecoveryCodesIssued
+    # Registered, ActivationCodeIssued, Claimed, ActivationCodeUsed, PasswordSet, the session
+    # that proves the citizen, RecoveryCodesIssued.
+    assert check_bundle(bundle) == 7
     lines, _, _ = read_bundle(bundle)
     payloads = [base64.b64decode(str(line["payload"])) for line in lines]
     for payload in payloads:
+        assert registered.activation_code.encode() not in payload  # its hash only
         assert b"$argon2id$" not in payload
         assert b"argon2" not in payload.lower()
         assert evidence.encode() not in payload

@@ -9,7 +9,7 @@ import pyotp
 import pytest
 
 from civitas.audit_export import download_bundle
-from civitas.client import CivitasClient, ClientTls, channel_for, describe_error
+from civitas.client import CivitasClient, ClientTls, activation, channel_for, describe_error
 from civitas.totp_app import TOTP_STEP_SECONDS, TotpApp
 from tests.civitas.certificates import CertificateAuthority
 from tests.civitas.ledger_checks import open_node, wait_until_sequenced
@@ -64,7 +64,7 @@ def test_the_client_over_mutual_tls(tmp_path: Path) -> None:
     database = f"sqlite:///{tmp_path / 'civitas.sqlite'}"
     data_dir = tmp_path / "data"
     civitas(data_dir, database, "init")
-    add_account(data_dir, database, "portal", "agency:building")
+    add_account(data_dir, database, "portal", "agency:building,registrar,relying-service")
     auditor_key = add_account(data_dir, database, "auditor-1", "auditor")
     ca = CertificateAuthority()
     server_cert, server_key, ca_file = ca.write_server_files(tmp_path)
@@ -78,14 +78,15 @@ def test_the_client_over_mutual_tls(tmp_path: Path) -> None:
         channel_for(f"localhost:{port}", tls) as channel,
     ):
         agency = CivitasClient(channel, api_key=None)
-        citizen = agency.register_citizen({"national_identifier": "TLS-1"}, "IAL1")
-        agency.set_password(citizen, PASSWORD)
+        registered = agency.register({"national_identifier": "TLS-1"}, "IAL1")
+        citizen, code = registered.citizen_id, activation(registered.activation_code)
+        agency.set_password(citizen, PASSWORD, proof=code)
         result = agency.authenticate_password(citizen, PASSWORD)
         assert (result.acr, list(result.amr)) == ("AAL1", ["pwd"])
         assert agency.introspect(result.token).citizen_id == citizen
 
         with pytest.raises(grpc.RpcError) as refused:
-            agency.set_password(citizen, "short")
+            agency.set_password(citizen, "short", proof=code)  # refused before the proof
         assert describe_error(refused.value).startswith("INVALID_ARGUMENT: ")
         assert "password" in describe_error(refused.value)
 

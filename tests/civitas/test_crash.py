@@ -53,7 +53,7 @@ def test_replicas_survive_sigkill_of_a_replica_and_of_the_sequencer(tmp_path: Pa
 def run_crash_scenario(tmp_path: Path, url: str) -> None:
     data_dir = tmp_path / "data"
     civitas(data_dir, url, "db", "upgrade")
-    keys = {"tax": add_account(data_dir, url, "portal", "agency:tax")}
+    keys = {"tax": add_account(data_dir, url, "portal", "agency:tax,registrar,relying-service")}
     replicas: list[ServerProcess] = []
     try:
         replicas.extend(ServerProcess(data_dir, url, port=free_port()) for _ in range(2))

@@ -13,10 +13,10 @@ from tests.civitas.server_process import add_account, civitas_command, running_s
 
 HEADINGS = [
     "Register a citizen",
-    "Set a password",
+    "Set a password with the activation code",
     "Enrol TOTP (an authenticator app)",
-    "Enrol a passkey (software authenticator)",
     "Authenticate with password and TOTP",
+    "Enrol a passkey (software authenticator)",
     "Authenticate with the passkey",
     "Refresh the session, then use the new token",
     "Submit a permit application",
@@ -49,7 +49,8 @@ def test_the_demo_walks_every_step_and_the_verifier_passes(
         first = demo(data_dir, database, *target)
         assert first.returncode == 0, first.stdout + first.stderr
         output = first.stdout
-        assert "service account demo-building (agency:building) created" in output
+        capabilities = "agency:building,registrar,relying-service"
+        assert f"service account demo-building ({capabilities}) created" in output
         assert "service account demo-auditor (auditor) created" in output
         for number, heading in enumerate(HEADINGS, 1):
             assert f"[{number}/{len(HEADINGS)}] {heading}\n" in output
@@ -67,10 +68,21 @@ def test_the_demo_walks_every_step_and_the_verifier_passes(
         assert "All 13 steps passed" in output
 
         # Again, keeping the files: the demo accounts get new keys, the old ones are never shown.
+        # A demo account from before capabilities (issue 13) gets those the demo needs.
+        subprocess.run(
+            civitas_command(
+                data_dir, database, "accounts", "role", "demo-building", "agency:building"
+            ),
+            check=True,
+            capture_output=True,
+        )
         kept = tmp_path / "kept"
         second = demo(data_dir, database, *target, "--out", str(kept))
         assert second.returncode == 0, second.stdout + second.stderr
-        assert "service account demo-building (agency:building) given a new key" in second.stdout
+        assert (
+            f"service account demo-building ({capabilities}) given the capabilities "
+            f"{capabilities} and a new key"
+        ) in second.stdout
         assert json.loads((kept / "receipt.json").read_text())["checkpoint"]
         assert (kept / "bundle" / "entries.jsonl").read_text().count("\n") > 40
         for line in second.stdout.splitlines():
@@ -111,7 +123,7 @@ def test_a_failing_step_is_named_and_the_exit_status_says_so(tmp_path: Path) -> 
     data_dir = tmp_path / "data"
     subprocess.run(civitas_command(data_dir, database, "init"), check=True, capture_output=True)
     # The agency of the tax office may not act on building permits.
-    tax_key = add_account(data_dir, database, "tax-office", "agency:tax")
+    tax_key = add_account(data_dir, database, "tax-office", "agency:tax,registrar,relying-service")
     auditor_key = add_account(data_dir, database, "auditor-1", "auditor")
     with running_server(data_dir, database) as (port, _):
         keys = ("--agency-key", tax_key, "--auditor-key", auditor_key)

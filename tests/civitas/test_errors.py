@@ -20,7 +20,7 @@ from eventsourcing.persistence import OperationalError
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 
-from civitas.client import CivitasClient, bearer
+from civitas.client import CivitasClient, activation, bearer, citizen_token
 from civitas.node import Node
 from civitas.server import build_server
 from civitas.soft_authenticator import SoftAuthenticator
@@ -72,9 +72,15 @@ class Server:
         return identity_pb2_grpc.IdentityServiceStub(self.channel)
 
     def citizen(self, national_identifier: str) -> str:
-        citizen = self.agency.register_citizen({"national_identifier": national_identifier})
-        self.agency.set_password(citizen, PASSWORD)
-        return citizen
+        """A citizen who set their password with their activation code."""
+        citizen = self.agency.register({"national_identifier": national_identifier})
+        code = activation(citizen.activation_code)
+        self.agency.set_password(citizen.citizen_id, PASSWORD, proof=code)
+        return citizen.citizen_id
+
+    def owner(self, citizen: str) -> ipb.CitizenProof:
+        """The citizen's own proof for a further factor: their password session (AAL1)."""
+        return citizen_token(self.agency.authenticate_password(citizen, PASSWORD).token)
 
     def sign_in(self, citizen: str, *, password: str = "", totp_code: str = "") -> grpc.RpcError:
         attempt = self.agency.begin_authentication(citizen).attempt_id
@@ -95,7 +101,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     clock = StoppedClock()
     database = f"sqlite:///{folder / 'civitas.sqlite'}"
     node = ready_node(folder / "data", database, "civitas.test/errors", clock)
-    agency_key = node.accounts.create("tax-portal", "agency:tax", actor="service:test").api_key
+    agency_key = node.accounts.create(
+        "tax-portal", "agency:tax,registrar,relying-service", actor="service:test"
+    ).api_key
     auditor_key = node.accounts.create("auditor-1", "auditor", actor="service:test").api_key
     admin_key = node.accounts.create("operator", "admin", actor="service:test").api_key
     grpc_server, _ = build_server(node)
@@ -122,9 +130,10 @@ def test_a_wrong_password_is_password_mismatch(server: Server) -> None:
 
 def test_a_totp_code_used_twice_is_totp_replayed(server: Server) -> None:
     citizen = server.citizen("ER-TOTP")
-    enrolment = server.agency.begin_totp_enrolment(citizen)
+    owner = server.owner(citizen)
+    enrolment = server.agency.begin_totp_enrolment(citizen, proof=owner)
     code = code_at(seed_of(enrolment.provisioning_uri), server.clock.now)
-    server.agency.confirm_totp_enrolment(citizen, enrolment.authenticator_id, code)
+    server.agency.confirm_totp_enrolment(citizen, enrolment.authenticator_id, code, proof=owner)
     # Confirming spent the code's time step (RFC 6238 section 5.2): signing in with it is a replay.
     refused_as(server.sign_in(citizen, totp_code=code), Code.UNAUTHENTICATED, "TOTP_REPLAYED")
     wrong = "000000" if code != "000000" else "111111"
@@ -171,8 +180,10 @@ def test_a_completed_attempt_is_attempt_already_used(server: Server) -> None:
 def test_a_passkey_from_another_origin_is_passkey_origin(server: Server) -> None:
     citizen = server.citizen("ER-PASSKEY")
     soft = SoftAuthenticator(ORIGIN, "localhost")
-    server.agency.enrol_passkey(citizen, soft)
-    begin = ipb.BeginPasskeyRegistrationRequest(citizen_id=citizen)
+    server.agency.enrol_passkey(citizen, soft, proof=server.owner(citizen))
+    # A user-verifying passkey reaches AAL2: a second one needs a session at AAL2 (step-up).
+    strong = server.agency.authenticate_passkey(citizen, soft).token
+    begin = ipb.BeginPasskeyRegistrationRequest(citizen_id=citizen, proof=citizen_token(strong))
     options = server.identity.BeginPasskeyRegistration(begin, metadata=bearer(server.agency_key))
     registration = ipb.CompletePasskeyRegistrationRequest(
         citizen_id=citizen,
@@ -180,6 +191,7 @@ def test_a_passkey_from_another_origin_is_passkey_origin(server: Server) -> None
         credential_json=SoftAuthenticator("https://phishing.example", "localhost").create(
             options.options_json
         ),
+        proof=citizen_token(strong),
     )
     refused = server.refusal(server.identity.CompletePasskeyRegistration, registration)
     refused_as(refused, Code.INVALID_ARGUMENT, "PASSKEY_ORIGIN")
@@ -295,7 +307,12 @@ BAD_REQUESTS: list[tuple[str, str, Message, set[str]]] = [
             "evidence",
         },
     ),
-    ("IdentityService", "SetPassword", ipb.SetPasswordRequest(password="short"), {"password"}),
+    (
+        "IdentityService",
+        "SetPassword",
+        ipb.SetPasswordRequest(password="short", proof=ipb.CitizenProof(activation_code="c")),
+        {"password"},
+    ),
     (
         "IdentityService",
         "CompleteAuthentication",

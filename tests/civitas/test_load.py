@@ -102,7 +102,8 @@ def test_64_clients_get_no_internal_errors_and_memory_stays_flat(
 ) -> None:
     data_dir = tmp_path / "data"
     civitas(data_dir, database_url, "init")
-    keys = {name: add_account(data_dir, database_url, f"{name}-portal", f"agency:{name}")
+    role = "agency:{},registrar,relying-service"
+    keys = {name: add_account(data_dir, database_url, f"{name}-portal", role.format(name))
             for name in AGENCIES}  # fmt: skip
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", str(MMAP_THRESHOLD_BYTES))  # see the docstring
     server = ServerProcess(data_dir, database_url)

@@ -125,7 +125,7 @@ def test_a_json_server_log_has_request_ids_and_no_secrets(tmp_path: Path) -> Non
     database = f"sqlite:///{tmp_path / 'civitas.sqlite'}"
     data_dir = tmp_path / "data"
     civitas(data_dir, database, "init")
-    key = add_account(data_dir, database, "tax-portal", "agency:tax")
+    key = add_account(data_dir, database, "tax-portal", "agency:tax,registrar,relying-service")
     secrets: list[str] = [key, PASSWORD, WRONG_PASSWORD, NATIONAL_ID, FAMILY_NAME]
     with running_server(data_dir, database, "--log-format", "json") as (port, log_path):
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
@@ -146,21 +146,39 @@ def test_a_json_server_log_has_request_ids_and_no_secrets(tmp_path: Path) -> Non
         )
         assert ("x-request-id", "portal-req-7") in call.initial_metadata()
         cid = citizen.citizen_id
-        stub.SetPassword(pb.SetPasswordRequest(citizen_id=cid, password=PASSWORD), metadata=md)
+        activation = pb.CitizenProof(activation_code=citizen.activation_code)
+        stub.SetPassword(
+            pb.SetPasswordRequest(citizen_id=cid, password=PASSWORD, proof=activation),
+            metadata=md,
+        )
+        # Further factors with the citizen's own sessions: AAL1, then AAL2 (step-up).
+        aal1 = complete(stub, md, cid, password=PASSWORD)
+        assert isinstance(aal1, pb.AuthenticationResult)
+        codes = list(
+            stub.IssueRecoveryCodes(
+                pb.IssueRecoveryCodesRequest(
+                    citizen_id=cid, proof=pb.CitizenProof(citizen_token=aal1.token)
+                ),
+                metadata=md,
+            ).codes
+        )
+        aal2 = complete(stub, md, cid, password=PASSWORD, recovery_code=codes[-1])
+        assert isinstance(aal2, pb.AuthenticationResult)
+        strong = pb.CitizenProof(citizen_token=aal2.token)
         enrollment = stub.BeginTotpEnrollment(
-            pb.BeginTotpEnrollmentRequest(citizen_id=cid, label="phone"), metadata=md
+            pb.BeginTotpEnrollmentRequest(citizen_id=cid, label="phone", proof=strong), metadata=md
         )
         seed = seed_of(enrollment.provisioning_uri)
         app = pyotp.TOTP(seed)
         first_code = app.now()
         stub.ConfirmTotpEnrollment(
             pb.ConfirmTotpEnrollmentRequest(
-                citizen_id=cid, authenticator_id=enrollment.authenticator_id, code=first_code
+                citizen_id=cid,
+                authenticator_id=enrollment.authenticator_id,
+                code=first_code,
+                proof=strong,
             ),
             metadata=md,
-        )
-        codes = list(
-            stub.IssueRecoveryCodes(pb.IssueRecoveryCodesRequest(citizen_id=cid), metadata=md).codes
         )
         second_code = app.at(time.time() + 30)
         result = complete(stub, md, cid, password=PASSWORD, totp_code=second_code)
@@ -171,6 +189,7 @@ def test_a_json_server_log_has_request_ids_and_no_secrets(tmp_path: Path) -> Non
         history = history_pb2_grpc.HistoryServiceStub(channel)
         history.ListMyHistory(history_pb2.ListMyHistoryRequest(), metadata=bearer(result.token))
         secrets += [seed, first_code, second_code, result.token, *codes]
+        secrets += [citizen.activation_code, aal1.token, aal2.token]
         channel.close()
 
     logged = log_path.read_text()
@@ -178,7 +197,7 @@ def test_a_json_server_log_has_request_ids_and_no_secrets(tmp_path: Path) -> Non
     for line in lines:
         assert {"time", "level", "logger", "message"} <= set(line)
     access = [line for line in lines if line["logger"] == "civitas.access"]
-    assert len(access) == 13  # one per RPC above
+    assert len(access) == 17  # one per RPC above
     assert all(len(line.get("request_id", "")) >= 8 for line in access)
     assert len({line["request_id"] for line in access}) == len(access)
     register = next(line for line in access if line["method"].endswith("/RegisterCitizen"))
@@ -189,7 +208,7 @@ def test_a_json_server_log_has_request_ids_and_no_secrets(tmp_path: Path) -> Non
     )
     assert register["duration_ms"] > 0
     codes_seen = sorted(line["code"] for line in access)
-    assert codes_seen == ["OK"] * 12 + ["UNAUTHENTICATED"]
+    assert codes_seen == ["OK"] * 16 + ["UNAUTHENTICATED"]
     for secret in secrets:
         assert secret not in logged, secret
 

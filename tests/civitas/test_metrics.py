@@ -84,8 +84,9 @@ def register_with_password(stub: identity_pb2_grpc.IdentityServiceStub, key: str
         ),
         metadata=bearer(key),
     )
+    activation = pb.CitizenProof(activation_code=citizen.activation_code)
     stub.SetPassword(
-        pb.SetPasswordRequest(citizen_id=citizen.citizen_id, password=PASSWORD),
+        pb.SetPasswordRequest(citizen_id=citizen.citizen_id, password=PASSWORD, proof=activation),
         metadata=bearer(key),
     )
     return str(citizen.citizen_id)
@@ -111,7 +112,7 @@ def test_a_served_process_counts_rpcs_and_authentications_and_its_lag_reaches_ze
     database = f"sqlite:///{tmp_path / 'civitas.sqlite'}"
     data_dir = tmp_path / "data"
     civitas(data_dir, database, "init")
-    key = add_account(data_dir, database, "tax-portal", "agency:tax")
+    key = add_account(data_dir, database, "tax-portal", "agency:tax,registrar,relying-service")
     with running_server(data_dir, database, "--metrics-port", "0") as (port, log_path):
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         stub = identity_pb2_grpc.IdentityServiceStub(channel)
@@ -203,7 +204,7 @@ def test_a_served_process_counts_rpcs_and_authentications_and_its_lag_reaches_ze
 def test_lag_gauges_follow_the_ledger_until_followers_catch_up(node: Node) -> None:
     """On SQLite and PostgreSQL: lag is what is unsequenced, then zero; the checkpoint's age is
     measured from the newest entry it covers."""
-    node.accounts.create("tax-portal", "agency:tax", actor="cli:test")
+    node.accounts.create("tax-portal", "agency:tax,registrar,relying-service", actor="cli:test")
     node.accounts.create("auditor-1", "auditor", actor="cli:test")
     sequencer, projections = node.sequencer(), node.projections()
     gauges = ledger_gauges(node, sequencer)

@@ -76,7 +76,11 @@ def test_the_database_its_wal_and_the_keys_are_the_owners_only(tmp_path: Path) -
     data_dir = tmp_path / "data"
     with node_at(data_dir) as node:
         node.identity.register_citizen(
-            {"national_identifier": "FILE-MODES-1", "given_name": "A"}, "IAL1", "", "cli:test"
+            {"national_identifier": "FILE-MODES-1", "given_name": "A"},
+            "IAL1",
+            "",
+            "registrar",
+            "cli:test",
         )
         files = [data_dir / name for name in ("civitas.sqlite", "civitas.sqlite-wal")]
         files += [p for p in (data_dir / "keys").iterdir() if p.name != "keyring.json"]
@@ -106,7 +110,11 @@ def test_a_passphrase_wraps_the_data_and_lookup_keys_of_an_existing_folder(
     data_dir = tmp_path / "data"
     with node_at(data_dir) as node:
         citizen = node.identity.register_citizen(
-            {"national_identifier": "WRAP-1", "given_name": "Liis"}, "IAL1", "", "cli:test"
+            {"national_identifier": "WRAP-1", "given_name": "Liis"},
+            "IAL1",
+            "",
+            "registrar",
+            "cli:test",
         ).citizen_id
     keys = data_dir / "keys"
     raw = {name: (keys / name).read_bytes() for name in SECRET_FILES}

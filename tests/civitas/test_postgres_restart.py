@@ -53,7 +53,7 @@ def test_the_service_rides_out_a_postgres_restart(tmp_path: Path) -> None:
 def run_restart_scenario(tmp_path: Path, postgres: PrivatePostgres) -> None:
     data_dir = tmp_path / "data"
     civitas(data_dir, postgres.url, "db", "upgrade")
-    key = add_account(data_dir, postgres.url, "portal", "agency:tax")
+    key = add_account(data_dir, postgres.url, "portal", "agency:tax,registrar,relying-service")
     server = ServerProcess(data_dir, postgres.url)
     try:
         load_through_a_restart(server, key, postgres)

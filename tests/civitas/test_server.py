@@ -44,7 +44,9 @@ def test_audit_service_end_to_end(tmp_path: Path, database_url: str) -> None:
     data_dir = tmp_path / "data"
     civitas(data_dir, database_url, "init", "--origin", "civitas.test/e2e")
     auditor_key = add_account(data_dir, database_url, "auditor-1", "auditor")
-    agency_key = add_account(data_dir, database_url, "tax-portal", "agency:tax")
+    agency_key = add_account(
+        data_dir, database_url, "tax-portal", "agency:tax,registrar,relying-service"
+    )
 
     with running_server(data_dir, database_url) as (port, log_path):
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
@@ -52,7 +54,9 @@ def test_audit_service_end_to_end(tmp_path: Path, database_url: str) -> None:
         first = wait_for_checkpoint(audit, auditor_key, 2)
 
         # Written by another process while the server runs: the sequencer still sees it.
-        add_account(data_dir, database_url, "records-office", "agency:records")
+        add_account(
+            data_dir, database_url, "records-office", "agency:records,registrar,relying-service"
+        )
         civitas(data_dir, database_url, "accounts", "revoke", "tax-portal")
         latest = wait_for_checkpoint(audit, auditor_key, 4)
 
@@ -103,7 +107,9 @@ def test_audit_service_end_to_end(tmp_path: Path, database_url: str) -> None:
             )
             == grpc.StatusCode.UNAUTHENTICATED
         )
-        records_key = add_account(data_dir, database_url, "records-2", "agency:records")
+        records_key = add_account(
+            data_dir, database_url, "records-2", "agency:records,registrar,relying-service"
+        )
         assert (
             status_code(lambda: audit.GetLatestCheckpoint(request, metadata=bearer(records_key)))
             == grpc.StatusCode.PERMISSION_DENIED

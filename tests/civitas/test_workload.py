@@ -25,7 +25,9 @@ def served_node(tmp_path: Path) -> Iterator[tuple[Node, str, dict[str, str]]]:
     node.initialise("civitas.test/workload")
     node.upgrade_schema()
     keys = {
-        agency: node.accounts.create(f"{agency}-portal", f"agency:{agency}", "service:t").api_key
+        agency: node.accounts.create(
+            f"{agency}-portal", f"agency:{agency},registrar,relying-service", "service:t"
+        ).api_key
         for agency in ("tax", "social")
     }
     server, _ = build_server(node)

@@ -111,7 +111,9 @@ def test_a_passkey_made_in_chromium_registers_and_signs_in_at_aal2(
     database = f"sqlite:///{tmp_path / 'civitas.sqlite'}"
     data_dir = tmp_path / "data"
     civitas(data_dir, database, "init")
-    api_key = add_account(data_dir, database, "citizen-portal", "agency:tax")
+    api_key = add_account(
+        data_dir, database, "citizen-portal", "agency:tax,registrar,relying-service"
+    )
     roots = tmp_path / "attestation-roots.json"  # some other model: AAL3 is on, but not for it
     roots.write_text(json.dumps({"entries": [new_attestation_model().trust_list_entry()]}))
     rp = ("--rp-id", "localhost", "--rp-origin", portal_origin)
@@ -133,8 +135,13 @@ def test_a_passkey_made_in_chromium_registers_and_signs_in_at_aal2(
 
         client = CivitasClient(channel, api_key)
         identity = identity_pb2_grpc.IdentityServiceStub(channel)
-        citizen_id = client.register_citizen({"national_identifier": f"EE-{json_methods}"})
-        begin = ipb.BeginPasskeyRegistrationRequest(citizen_id=citizen_id, label="laptop")
+        registered_citizen = client.register({"national_identifier": f"EE-{json_methods}"})
+        citizen_id = registered_citizen.citizen_id
+        # The passkey is the citizen's first factor: their activation code is the proof.
+        proof = ipb.CitizenProof(activation_code=registered_citizen.activation_code)
+        begin = ipb.BeginPasskeyRegistrationRequest(
+            citizen_id=citizen_id, label="laptop", proof=proof
+        )
         options = identity.BeginPasskeyRegistration(begin, metadata=bearer(api_key))
         credential_json = page.evaluate(CALL, ["createPasskey", options.options_json])
         _assert_base64url_fields(json.loads(credential_json)["response"])
@@ -142,6 +149,7 @@ def test_a_passkey_made_in_chromium_registers_and_signs_in_at_aal2(
             citizen_id=citizen_id,
             registration_id=options.registration_id,
             credential_json=credential_json,
+            proof=proof,
         )
         registered = identity.CompletePasskeyRegistration(complete, metadata=bearer(api_key))
         assert registered.method == "passkey"

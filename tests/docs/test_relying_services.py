@@ -21,7 +21,7 @@ from typing import Any
 import grpc
 import pytest
 
-from civitas.client import CivitasClient, bearer
+from civitas.client import CivitasClient, activation, bearer
 from civitas.soft_authenticator import SoftAuthenticator
 from protos.civitas.v1 import identity_pb2 as ipb
 from protos.civitas.v1 import identity_pb2_grpc
@@ -131,9 +131,11 @@ TOKEN_ENVIRONMENT = {"CIVITAS_TOKEN_ISSUER": ISSUER, "CIVITAS_TOKEN_AUDIENCE": A
 def server(tmp_path: Path, database_url: str) -> Iterator[Server]:
     data_dir = tmp_path / "data"
     civitas(data_dir, database_url, "init")
-    # IdentityService takes any agency account (roles `agency:*`); UnlockFactor and
-    # EraseCitizen, which the guide does not use, need `admin`.
-    api_key = add_account(data_dir, database_url, "citizen-portal", "agency:tax")
+    # The guide's portal registers citizens and signs them in (registrar, relying-service) and
+    # runs its agency's cases; UnlockFactor, EraseCitizen and recovery need `admin`.
+    api_key = add_account(
+        data_dir, database_url, "citizen-portal", "agency:tax,registrar,relying-service"
+    )
     keyring = json.loads(civitas(data_dir, database_url, "keys", "show").stdout)
     with running_server(data_dir, database_url, *TOKEN_SETTINGS) as (port, _):
         yield Server(f"127.0.0.1:{port}", api_key, keyring["checkpoint_keys"][0])
@@ -166,7 +168,7 @@ def test_the_node_flow_under_mutual_tls_with_no_api_key(
     """The certificate alone names the service account (its common name), as the guide says."""
     data_dir = tmp_path / "data"
     civitas(data_dir, database_url, "init")
-    add_account(data_dir, database_url, "citizen-portal", "agency:tax")
+    add_account(data_dir, database_url, "citizen-portal", "agency:tax,registrar,relying-service")
     keyring = json.loads(civitas(data_dir, database_url, "keys", "show").stdout)
     ca = CertificateAuthority()
     server_cert, server_key, ca_file = ca.write_server_files(tmp_path)
@@ -277,8 +279,9 @@ def check_flow(output: str, receipt_file: Path, checkpoint_key: str) -> None:
 def test_the_offline_jwt_check_refuses_what_it_must(node: str, server: Server) -> None:
     with grpc.insecure_channel(server.target) as channel:
         client = CivitasClient(channel, server.api_key)
-        citizen_id = client.register_citizen({"national_identifier": "EE-JWT-1"})
-        client.set_password(citizen_id, PASSWORD)
+        registered = client.register({"national_identifier": "EE-JWT-1"})
+        citizen_id = registered.citizen_id
+        client.set_password(citizen_id, PASSWORD, proof=activation(registered.activation_code))
         token = client.authenticate_password(citizen_id, PASSWORD).token
         identity = identity_pb2_grpc.IdentityServiceStub(channel)
         jwks = json.loads(
@@ -318,8 +321,12 @@ def test_the_manual_webauthn_conversions_carry_a_real_passkey_ceremony(
         client = CivitasClient(channel, server.api_key)
         identity = identity_pb2_grpc.IdentityServiceStub(channel)
         service = bearer(server.api_key)
-        citizen_id = client.register_citizen({"national_identifier": "EE-PASSKEY-1"})
-        begin = ipb.BeginPasskeyRegistrationRequest(citizen_id=citizen_id, label="laptop")
+        registered = client.register({"national_identifier": "EE-PASSKEY-1"})
+        citizen_id = registered.citizen_id
+        proof = activation(registered.activation_code)  # the passkey is the first factor
+        begin = ipb.BeginPasskeyRegistrationRequest(
+            citizen_id=citizen_id, label="laptop", proof=proof
+        )
         options = identity.BeginPasskeyRegistration(begin, metadata=service)
         registration = authenticator.create(options.options_json)
         converted = checks(
@@ -334,6 +341,7 @@ def test_the_manual_webauthn_conversions_carry_a_real_passkey_ceremony(
             citizen_id=citizen_id,
             registration_id=options.registration_id,
             credential_json=converted["credential_json"],
+            proof=proof,
         )
         assert identity.CompletePasskeyRegistration(complete, metadata=service).method == "passkey"
 

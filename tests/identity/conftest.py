@@ -13,6 +13,7 @@ import pytest
 
 from civitas.node import Node
 from identity.application import IdentityApplication, IdentitySettings
+from identity.authority import CitizenProof
 from identity.passkeys import RelyingParty
 from identity.personal_data import NationalIdentifierIndex
 from identity.session import Session
@@ -99,3 +100,27 @@ def new_session(start: datetime, end: datetime, idle_end: datetime, token_id: st
         token_id=token_id,
         idle_expires_at=idle_end,
     )
+
+
+REGISTRAR = "test-registrar"
+
+
+def owner(identity: IdentityApplication, citizen_id: str, acr: str = "AAL2") -> CitizenProof:
+    """The citizen's own proof, for a test of the application alone: the token of a session at
+    *acr* of the citizen's, as a sign-in would give them (issue 13: only the citizen changes
+    their authenticators). test_authority.py takes the real paths over gRPC."""
+    now = identity.now()
+    session = Session(
+        uuid.uuid4(),
+        citizen_id,
+        acr,
+        ["pwd", "otp"],
+        "test-portal",
+        now,
+        now + timedelta(hours=12),
+        actor=ACTOR,
+        token_id=str(uuid.uuid4()),
+        idle_expires_at=now + timedelta(minutes=30),
+    )
+    identity.save(session)
+    return CitizenProof(citizen_token=identity._signed_in(session, now).token)

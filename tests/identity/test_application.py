@@ -13,8 +13,18 @@ from identity import passwords
 from identity.application import IdentityApplication
 from identity.citizen import Citizen, Presented
 from identity.refusals import AuthenticationFailedError
-from ledger.errors import Conflict, InvalidInput, NotFound
-from tests.identity.conftest import ACTOR, ORIGIN, RP, Clock, code_at, person, seed_of
+from ledger.errors import InvalidInput, NotFound
+from tests.identity.conftest import (
+    ACTOR,
+    ORIGIN,
+    REGISTRAR,
+    RP,
+    Clock,
+    code_at,
+    owner,
+    person,
+    seed_of,
+)
 
 PASSWORD = "correct horse battery staple"
 
@@ -41,13 +51,19 @@ def stored_password_hash(identity: IdentityApplication, citizen_id: str) -> str:
 
 
 def with_totp(identity: IdentityApplication, clock: Clock, citizen_id: str) -> str:
-    enrollment = identity.begin_totp_enrollment(citizen_id, "phone", ACTOR)
+    enrollment = identity.begin_totp_enrollment(
+        citizen_id, "phone", owner(identity, citizen_id), ACTOR
+    )
     assert enrollment.provisioning_uri.startswith("otpauth://totp/")
     assert "<svg" in enrollment.qr_svg
     assert enrollment.qr_png.startswith(b"\x89PNG")
     seed = seed_of(enrollment.provisioning_uri)
     identity.confirm_totp_enrollment(
-        citizen_id, enrollment.authenticator_id, code_at(seed, clock.now), ACTOR
+        citizen_id,
+        enrollment.authenticator_id,
+        code_at(seed, clock.now),
+        owner(identity, citizen_id),
+        ACTOR,
     )
     return seed
 
@@ -55,14 +71,17 @@ def with_totp(identity: IdentityApplication, clock: Clock, citizen_id: str) -> s
 def test_registration_seals_personal_data_and_finds_by_national_identifier(
     node: Node, identity: IdentityApplication
 ) -> None:
-    view = identity.register_citizen(person(), "IAL2", "passport at counter", ACTOR)
+    view = identity.register_citizen(person(), "IAL2", "passport at counter", REGISTRAR, ACTOR)
     assert view.personal_data["family_name"] == "Tamm"
     assert identity.find_citizen(" 19850412-1234 ").citizen_id == view.citizen_id
     stored = b"".join(e.state for e in node.store.recorder.select_events(UUID(view.citizen_id)))
     for secret in (b"Tamm", b"Maarja", b"19850412-1234", b"maarja@example.test"):
         assert secret not in stored
-    with pytest.raises(Conflict):
-        identity.register_citizen(person(given_name="Other"), "IAL1", "", ACTOR)
+    # A national identifier registered already: that citizen, to the registrar, with no code.
+    again = identity.register_citizen(person(given_name="Other"), "IAL1", "", REGISTRAR, ACTOR)
+    assert (again.citizen_id, again.already_registered) == (view.citizen_id, True)
+    assert again.personal_data["given_name"] == "Maarja"
+    assert (view.activation_code != "", again.activation_code) == (True, "")
     with pytest.raises(NotFound):
         identity.find_citizen("00000000-0000")
 
@@ -82,18 +101,18 @@ def test_bad_registration_is_refused_and_writes_nothing(
 ) -> None:
     before = node.store.recorder.max_notification_id()
     with pytest.raises(InvalidInput) as raised:
-        identity.register_citizen(data, assurance, "", ACTOR)
+        identity.register_citizen(data, assurance, "", REGISTRAR, ACTOR)
     assert field in [v.field for v in raised.value.violations]
     assert node.store.recorder.max_notification_id() == before
 
 
 def test_password_policy_and_sign_in(node: Node, identity: IdentityApplication) -> None:
-    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    citizen = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
     for weak in ("short", "qwertyuiop"):
         with pytest.raises(InvalidInput) as raised:
-            identity.set_password(citizen, weak, ACTOR)
+            identity.set_password(citizen, weak, owner(identity, citizen), ACTOR)
         assert weak not in str(raised.value)
-    identity.set_password(citizen, PASSWORD, ACTOR)
+    identity.set_password(citizen, PASSWORD, owner(identity, citizen), ACTOR)
     signed_in = sign_in(identity, citizen, password=PASSWORD)
     assert signed_in.acr == "AAL1"
     assert signed_in.amr == ["pwd"]
@@ -111,8 +130,8 @@ def test_password_policy_and_sign_in(node: Node, identity: IdentityApplication) 
 def test_a_sign_in_rehashes_a_password_hashed_with_older_parameters(
     node: Node, identity: IdentityApplication, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
-    identity.set_password(citizen, PASSWORD, ACTOR)
+    citizen = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
+    identity.set_password(citizen, PASSWORD, owner(identity, citizen), ACTOR)
     seed = with_totp(identity, clock, citizen)
     assert stored_password_hash(identity, citizen).startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     monkeypatch.setattr(passwords, "ITERATIONS", 3)  # the deployment raises its parameters
@@ -144,8 +163,8 @@ def test_a_sign_in_rehashes_a_password_hashed_with_older_parameters(
 def test_password_and_totp_reach_aal2_and_a_code_is_accepted_once(
     identity: IdentityApplication, clock: Clock
 ) -> None:
-    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
-    identity.set_password(citizen, PASSWORD, ACTOR)
+    citizen = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
+    identity.set_password(citizen, PASSWORD, owner(identity, citizen), ACTOR)
     seed = with_totp(identity, clock, citizen)
     clock.advance(seconds=60)
     code = code_at(seed, clock.now)
@@ -159,7 +178,7 @@ def test_password_and_totp_reach_aal2_and_a_code_is_accepted_once(
 def test_racing_requests_with_one_code_let_exactly_one_through(
     node: Node, identity: IdentityApplication, clock: Clock
 ) -> None:
-    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    citizen = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
     seed = with_totp(identity, clock, citizen)
     clock.advance(seconds=60)
     code = code_at(seed, clock.now)
@@ -190,8 +209,8 @@ def test_racing_requests_with_one_code_let_exactly_one_through(
 def test_failures_throttle_then_lock_and_an_admin_unlocks(
     identity: IdentityApplication, clock: Clock
 ) -> None:
-    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
-    identity.set_password(citizen, PASSWORD, ACTOR)
+    citizen = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
+    identity.set_password(citizen, PASSWORD, owner(identity, citizen), ACTOR)
     reasons = []
     for _ in range(10):
         with pytest.raises(AuthenticationFailedError) as raised:
@@ -207,8 +226,8 @@ def test_failures_throttle_then_lock_and_an_admin_unlocks(
 
 
 def test_throttling_refuses_without_checking(identity: IdentityApplication) -> None:
-    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
-    identity.set_password(citizen, PASSWORD, ACTOR)
+    citizen = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
+    identity.set_password(citizen, PASSWORD, owner(identity, citizen), ACTOR)
     for _ in range(5):
         with pytest.raises(AuthenticationFailedError):
             sign_in(identity, citizen, password="not the password")
@@ -223,11 +242,13 @@ def test_throttling_refuses_without_checking(identity: IdentityApplication) -> N
 def test_passkeys_register_authenticate_and_catch_a_cloned_counter(
     node: Node, identity: IdentityApplication
 ) -> None:
-    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    citizen = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
     authenticator = SoftAuthenticator(ORIGIN, RP.id)
-    registration_id, options = identity.begin_passkey_registration(citizen, "laptop", ACTOR)
+    registration_id, options = identity.begin_passkey_registration(
+        citizen, "laptop", owner(identity, citizen), ACTOR
+    )
     identity.complete_passkey_registration(
-        citizen, registration_id, authenticator.create(options), ACTOR
+        citizen, registration_id, authenticator.create(options), owner(identity, citizen), ACTOR
     )
 
     challenge = identity.begin_authentication(citizen, "portal", ACTOR)
@@ -270,9 +291,9 @@ def test_passkeys_register_authenticate_and_catch_a_cloned_counter(
 def test_recovery_codes_are_single_use_and_unlock(
     identity: IdentityApplication, clock: Clock
 ) -> None:
-    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
-    identity.set_password(citizen, PASSWORD, ACTOR)
-    codes = identity.issue_recovery_codes(citizen, ACTOR)
+    citizen = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
+    identity.set_password(citizen, PASSWORD, owner(identity, citizen), ACTOR)
+    codes = identity.issue_recovery_codes(citizen, owner(identity, citizen), ACTOR)
     assert len(codes) == 10
     for _ in range(10):
         with pytest.raises(AuthenticationFailedError):
@@ -285,8 +306,8 @@ def test_recovery_codes_are_single_use_and_unlock(
 
 
 def test_an_attempt_is_single_use_and_expires(identity: IdentityApplication, clock: Clock) -> None:
-    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
-    identity.set_password(citizen, PASSWORD, ACTOR)
+    citizen = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
+    identity.set_password(citizen, PASSWORD, owner(identity, citizen), ACTOR)
     challenge = identity.begin_authentication(citizen, "portal", ACTOR)
     identity.complete_authentication(
         challenge.attempt_id, Presented(password=PASSWORD), ("", ""), "p", ACTOR
@@ -306,8 +327,8 @@ def test_an_attempt_is_single_use_and_expires(identity: IdentityApplication, clo
 def test_tokens_expire_are_revoked_and_cannot_be_forged(
     identity: IdentityApplication, clock: Clock
 ) -> None:
-    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
-    identity.set_password(citizen, PASSWORD, ACTOR)
+    citizen = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
+    identity.set_password(citizen, PASSWORD, owner(identity, citizen), ACTOR)
     first = sign_in(identity, citizen, password=PASSWORD)
     second = sign_in(identity, citizen, password=PASSWORD)
     assert {s.session_id for s in (first, second)} == {
@@ -325,20 +346,20 @@ def test_tokens_expire_are_revoked_and_cannot_be_forged(
 def test_erasure_destroys_the_data_key_and_payloads(
     node: Node, identity: IdentityApplication
 ) -> None:
-    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
-    identity.set_password(citizen, PASSWORD, ACTOR)
+    citizen = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
+    identity.set_password(citizen, PASSWORD, owner(identity, citizen), ACTOR)
     identity.erase_citizen(citizen, "GDPR art. 17 request", "service:admin")
     assert identity.get_citizen(citizen).erased
     # The identifier no longer leads to the erased citizen; the person may register again.
     with pytest.raises(NotFound):
         identity.find_citizen("19850412-1234")
-    again = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    again = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
     assert again != citizen
     assert identity.find_citizen("19850412-1234").citizen_id == again
-    with pytest.raises(Conflict):
-        identity.register_citizen(person(), "IAL2", "", ACTOR)
+    duplicate = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR)
+    assert (duplicate.citizen_id, duplicate.already_registered) == (again, True)
     identity.erase_citizen(again, "GDPR art. 17 request", "service:admin")
-    third = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    third = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
     assert identity.find_citizen("19850412-1234").citizen_id == third
     rows = node.store.recorder.select_events(UUID(citizen))
     assert [r.topic for r in rows][-1] == "identity.Citizen.Erased"
@@ -350,7 +371,7 @@ def test_erasure_destroys_the_data_key_and_payloads(
 def test_a_second_totp_authenticator_does_not_extend_guessing(
     identity: IdentityApplication, clock: Clock
 ) -> None:
-    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    citizen = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
     with_totp(identity, clock, citizen)
     with_totp(identity, clock, citizen)
     for _ in range(10):

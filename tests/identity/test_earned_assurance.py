@@ -18,7 +18,17 @@ from identity.attestation import load_trust_anchors
 from identity.citizen import Citizen, Presented
 from identity.refusals import AuthenticationFailedError
 from ledger.errors import FailedPrecondition, InvalidInput
-from tests.identity.conftest import ACTOR, ORIGIN, RP, Clock, code_at, person, seed_of
+from tests.identity.conftest import (
+    ACTOR,
+    ORIGIN,
+    REGISTRAR,
+    RP,
+    Clock,
+    code_at,
+    owner,
+    person,
+    seed_of,
+)
 
 PASSWORD = "correct horse battery staple"
 
@@ -55,9 +65,11 @@ def aal3_identity(identity: IdentityApplication, *models: AttestationModel) -> I
 def enrol_passkey(
     identity: IdentityApplication, citizen: str, authenticator: SoftAuthenticator, label: str = ""
 ) -> dict[str, object]:
-    registration_id, options = identity.begin_passkey_registration(citizen, label, ACTOR)
+    registration_id, options = identity.begin_passkey_registration(
+        citizen, label, owner(identity, citizen), ACTOR
+    )
     identity.complete_passkey_registration(
-        citizen, registration_id, authenticator.create(options), ACTOR
+        citizen, registration_id, authenticator.create(options), owner(identity, citizen), ACTOR
     )
     return dict(json.loads(options))
 
@@ -83,7 +95,7 @@ def test_an_attested_passkey_of_a_listed_model_reaches_aal3(
     identity: IdentityApplication, model: AttestationModel
 ) -> None:
     identity = aal3_identity(identity, model)
-    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    citizen = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
     authenticator = SoftAuthenticator(ORIGIN, RP.id, attestation=model.key)
     options = enrol_passkey(identity, citizen, authenticator, "security key")
     assert options["attestation"] == "direct"  # asked for where AAL3 is wanted
@@ -108,7 +120,7 @@ def test_anything_else_stops_at_aal2(
     }[kind]
     if kind == "aal3 off":
         listed = application(listed, allow_aal3=False)
-    citizen = listed.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    citizen = listed.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
     options = enrol_passkey(listed, citizen, authenticator)
     assert options["attestation"] == ("none" if kind == "aal3 off" else "direct")
     signed_in = passkey_sign_in(listed, citizen, authenticator)
@@ -129,12 +141,16 @@ def test_a_sign_in_below_the_required_level_is_refused_and_recorded(
 ) -> None:
     recorded: list[AuthenticationRecorded] = []
     identity = application(identity, recorded.append)
-    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
-    identity.set_password(citizen, PASSWORD, ACTOR)
-    enrolment = identity.begin_totp_enrollment(citizen, "phone", ACTOR)
+    citizen = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
+    identity.set_password(citizen, PASSWORD, owner(identity, citizen), ACTOR)
+    enrolment = identity.begin_totp_enrollment(citizen, "phone", owner(identity, citizen), ACTOR)
     seed = seed_of(enrolment.provisioning_uri)
     identity.confirm_totp_enrollment(
-        citizen, enrolment.authenticator_id, code_at(seed, clock.now), ACTOR
+        citizen,
+        enrolment.authenticator_id,
+        code_at(seed, clock.now),
+        owner(identity, citizen),
+        ACTOR,
     )
 
     challenge = identity.begin_authentication(citizen, "portal", ACTOR, required_acr="AAL2")
@@ -166,11 +182,15 @@ def test_a_sign_in_below_the_required_level_is_refused_and_recorded(
 def test_a_totp_code_shown_in_a_refused_attempt_is_spent(
     identity: IdentityApplication, clock: Clock
 ) -> None:
-    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
-    enrolment = identity.begin_totp_enrollment(citizen, "phone", ACTOR)
+    citizen = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
+    enrolment = identity.begin_totp_enrollment(citizen, "phone", owner(identity, citizen), ACTOR)
     seed = seed_of(enrolment.provisioning_uri)
     identity.confirm_totp_enrollment(
-        citizen, enrolment.authenticator_id, code_at(seed, clock.now), ACTOR
+        citizen,
+        enrolment.authenticator_id,
+        code_at(seed, clock.now),
+        owner(identity, citizen),
+        ACTOR,
     )
     clock.advance(seconds=30)
     code = code_at(seed, clock.now)
@@ -187,7 +207,7 @@ def test_a_totp_code_shown_in_a_refused_attempt_is_spent(
 
 
 def test_user_verification_asked_for_and_required(identity: IdentityApplication) -> None:
-    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    citizen = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
     authenticator = SoftAuthenticator(ORIGIN, RP.id)
     enrol_passkey(identity, citizen, authenticator)
     for requirements in ({"required_acr": "AAL2"}, {"require_user_verification": True}):
@@ -216,7 +236,7 @@ def test_an_unknown_required_level_is_refused(identity: IdentityApplication) -> 
 def test_username_less_sign_in_finds_the_citizen_on_a_fresh_replica(
     node: Node, identity: IdentityApplication
 ) -> None:
-    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    citizen = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
     authenticator = SoftAuthenticator(ORIGIN, RP.id)
     options = enrol_passkey(identity, citizen, authenticator)
     handle = options["user"]["id"]  # type: ignore[index]
@@ -265,9 +285,9 @@ def test_an_unknown_user_handle_is_refused_like_a_bad_assertion_and_recorded(
     assert (completed.succeeded, completed.refusal) == (False, "passkey_unknown_credential")  # type: ignore[attr-defined]
 
     # A citizen's real handle with a credential that is not theirs: the same answer.
-    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    citizen = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
     enrol_passkey(identity, citizen, SoftAuthenticator(ORIGIN, RP.id))
-    options = identity.begin_passkey_registration(citizen, "", ACTOR)[1]
+    options = identity.begin_passkey_registration(citizen, "", owner(identity, citizen), ACTOR)[1]
     impostor = SoftAuthenticator(ORIGIN, RP.id)
     impostor.create(options)  # a key with the citizen's handle, never registered
     challenge = identity.begin_authentication("", "portal", ACTOR)
@@ -293,19 +313,21 @@ def test_a_username_less_attempt_needs_a_passkey(identity: IdentityApplication) 
 
 
 def test_names_are_human_readable_and_labels_are_kept(identity: IdentityApplication) -> None:
-    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    citizen = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
     options = enrol_passkey(identity, citizen, SoftAuthenticator(ORIGIN, RP.id), "YubiKey 5")
     assert options["user"]["name"] == "maarja@example.test"  # type: ignore[index]
     assert options["user"]["displayName"] == "Maarja Tamm"  # type: ignore[index]
     registration_id, chosen = identity.begin_passkey_registration(
-        citizen, "", ACTOR, account="maarja.tamm"
+        citizen, "", owner(identity, citizen), ACTOR, account="maarja.tamm"
     )
     assert json.loads(chosen)["user"]["name"] == "maarja.tamm"
     assert registration_id
 
-    enrolment = identity.begin_totp_enrollment(citizen, "phone", ACTOR)
+    enrolment = identity.begin_totp_enrollment(citizen, "phone", owner(identity, citizen), ACTOR)
     assert enrolment.provisioning_uri.startswith("otpauth://totp/civitas:maarja%40example.test?")
-    named = identity.begin_totp_enrollment(citizen, "tablet", ACTOR, account="Maarja at home")
+    named = identity.begin_totp_enrollment(
+        citizen, "tablet", owner(identity, citizen), ACTOR, account="Maarja at home"
+    )
     assert "civitas:Maarja%20at%20home?" in named.provisioning_uri
     assert citizen not in enrolment.provisioning_uri + named.provisioning_uri
 
@@ -317,7 +339,7 @@ def test_a_passkey_registered_before_user_handles_still_signs_in(
     identity: IdentityApplication,
 ) -> None:
     """Before issue 13, user.id was the citizen id and no handle was stored with the passkey."""
-    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    citizen = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
     authenticator = SoftAuthenticator(ORIGIN, RP.id)
     options, challenge = passkeys.registration_options(RP, UUID(citizen).bytes, citizen, "x")
     passkey = passkeys.verify_registration(RP, authenticator.create(options), challenge)
@@ -346,7 +368,7 @@ def test_a_passkey_registered_before_user_handles_still_signs_in(
 def test_an_erased_citizens_passkey_is_refused_like_a_strangers(
     identity: IdentityApplication,
 ) -> None:
-    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    citizen = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
     authenticator = SoftAuthenticator(ORIGIN, RP.id)
     enrol_passkey(identity, citizen, authenticator)
     identity.erase_citizen(citizen, "GDPR art. 17", "service:admin")

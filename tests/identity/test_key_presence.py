@@ -13,7 +13,7 @@ from identity.application import IdentityApplication
 from identity.citizen import Citizen
 from identity.key_presence import DataKeyPresence, Position, Proof, presence_key, presence_message
 from ledger.errors import InvalidInput, Unavailable
-from tests.identity.conftest import ACTOR, person
+from tests.identity.conftest import ACTOR, REGISTRAR, person
 
 
 def test_the_presence_key_is_the_data_keys_and_the_citizens() -> None:
@@ -27,14 +27,15 @@ def test_the_presence_key_is_the_data_keys_and_the_citizens() -> None:
 def test_registration_records_the_presence_key_and_a_held_key_is_proved(
     node: Node, identity: IdentityApplication
 ) -> None:
-    citizen_id = identity.register_citizen(person(), "IAL1", "", ACTOR).citizen_id
+    citizen_id = identity.register_citizen(person(), "IAL1", "", REGISTRAR, ACTOR).citizen_id
     citizen: Citizen = identity.repository.get(UUID(citizen_id))
     public = Ed25519PublicKey.from_public_bytes(base64.b64decode(citizen.key_presence))
     assert node.sequencer().catch_up(node.store.recorder.max_notification_id())
     challenge = b"c" * 32
     presence = DataKeyPresence(identity._data_keys)
     position, proof = presence.prove(challenge)
-    assert position == Position(tree_size=2)  # the Registered and Claimed entries
+    # The Registered, ActivationCodeIssued and Claimed entries.
+    assert position == Position(tree_size=3)
     assert isinstance(proof, Proof)
     assert proof.citizen_id == citizen.id
     public.verify(proof.signature, presence_message(challenge, citizen.id))
@@ -42,7 +43,7 @@ def test_registration_records_the_presence_key_and_a_held_key_is_proved(
     identity.erase_citizen(citizen_id, "citizen's request", ACTOR)
     assert node.sequencer().catch_up(node.store.recorder.max_notification_id())
     # Erased and the claim's Released: no key, none proved
-    assert list(presence.prove(challenge)) == [Position(tree_size=4)]
+    assert list(presence.prove(challenge)) == [Position(tree_size=5)]
 
 
 def test_a_registered_event_written_before_presence_keys_still_loads(
@@ -61,6 +62,6 @@ def test_the_challenge_is_checked_and_an_unsequenced_log_is_unavailable(
     presence = DataKeyPresence(identity._data_keys, sequencer_wait=0)
     with pytest.raises(InvalidInput):
         next(presence.prove(b"short"))
-    identity.register_citizen(person(), "IAL1", "", ACTOR)
+    identity.register_citizen(person(), "IAL1", "", REGISTRAR, ACTOR)
     with pytest.raises(Unavailable):  # nothing sequences in this fixture
         next(presence.prove(b"c" * 32))

@@ -20,7 +20,7 @@ from identity.application import IdentityApplication
 from identity.citizen import Citizen, Presented
 from identity.refusals import AuthenticationFailedError
 from ledger.envelope import unpack
-from tests.identity.conftest import ACTOR, person
+from tests.identity.conftest import ACTOR, REGISTRAR, owner, person
 
 PASSWORD = "correct horse battery staple"
 EVIDENCE = "passport AB1234567 checked at the Tallinn counter"
@@ -70,9 +70,9 @@ def test_no_hash_salt_or_evidence_is_stored_in_clear(
         return password_hashes[-1]
 
     monkeypatch.setattr(passwords, "hash_password", hashing)
-    citizen = identity.register_citizen(person(), "IAL2", EVIDENCE, ACTOR).citizen_id
-    identity.set_password(citizen, PASSWORD, ACTOR)
-    codes = identity.issue_recovery_codes(citizen, ACTOR)
+    citizen = identity.register_citizen(person(), "IAL2", EVIDENCE, REGISTRAR, ACTOR).citizen_id
+    identity.set_password(citizen, PASSWORD, owner(identity, citizen), ACTOR)
+    codes = identity.issue_recovery_codes(citizen, owner(identity, citizen), ACTOR)
 
     stored = stored_bytes(node, citizen)
     assert b"$argon2id$" not in stored
@@ -101,7 +101,7 @@ def test_a_ledger_with_clear_hashes_still_signs_in_and_a_rehash_seals(
     node: Node, identity: IdentityApplication, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Events as written before sealing: a PHC string, a base64url salt and hex hashes in clear."""
-    citizen_id = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    citizen_id = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
     citizen: Citizen = identity.repository.get(UUID(citizen_id))
     monkeypatch.setattr(passwords, "ITERATIONS", 1)  # an older deployment's parameters
     citizen.set_password(passwords.hash_password(PASSWORD), actor=ACTOR)

@@ -24,7 +24,7 @@ from identity.session import REUSE_REASON, Refresh, Session, SessionRefused
 from identity.tokens import TokenSigner
 from ledger.errors import Aborted, InvalidInput, Unauthenticated
 from tests.identity import conftest
-from tests.identity.conftest import ACTOR, Clock, person
+from tests.identity.conftest import ACTOR, REGISTRAR, Clock, owner, person
 
 PASSWORD = "correct horse battery staple"
 CLIENT = ("203.0.113.7", "pytest")
@@ -41,9 +41,9 @@ def claims_of(token: str) -> dict[str, Any]:
 
 def signed_in(identity: IdentityApplication) -> SignedIn:
     citizen = identity.register_citizen(
-        person(f"S-{uuid.uuid4().hex[:8]}"), "IAL2", "", ACTOR
+        person(f"S-{uuid.uuid4().hex[:8]}"), "IAL2", "", REGISTRAR, ACTOR
     ).citizen_id
-    identity.set_password(citizen, PASSWORD, ACTOR)
+    identity.set_password(citizen, PASSWORD, owner(identity, citizen), ACTOR)
     challenge = identity.begin_authentication(citizen, "portal", ACTOR)
     return identity.complete_authentication(
         challenge.attempt_id, Presented(password=PASSWORD), CLIENT, "portal", ACTOR

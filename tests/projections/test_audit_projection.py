@@ -51,7 +51,8 @@ def test_rows_come_with_the_tree_size_they_reflect(node: Node) -> None:
     position, *items = audited.stream("timeline")
     assert isinstance(position, ProjectionPosition)
     timeline = [item for item in items if isinstance(item, AuditedTimelineRow)]
-    assert len(timeline) == len(items) == 6  # registered, password, sign-in, session, 2 cases
+    # registered, activation code issued and used, password, sign-in, session, 2 cases
+    assert len(timeline) == len(items) == 8
     leaves = [item.leaf_index or 0 for item in timeline]
     assert None not in [item.leaf_index for item in timeline]
     assert leaves == sorted(leaves)  # one citizen: in ledger order

@@ -21,7 +21,9 @@ def test_watch_on_one_replica_sees_a_write_through_another(
 ) -> None:
     data_dir = tmp_path / "data"
     civitas(data_dir, postgres_schema_url, "init")
-    agency = bearer(add_account(data_dir, postgres_schema_url, "portal", "agency:tax"))
+    agency = bearer(
+        add_account(data_dir, postgres_schema_url, "portal", "agency:tax,registrar,relying-service")
+    )
     with (
         running_server(data_dir, postgres_schema_url) as (port_a, _),
         running_server(data_dir, postgres_schema_url) as (port_b, _),

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from civitas.node import Node
+from identity.authority import CitizenProof
 from identity.citizen import Presented
 from ledger.errors import NotAllowed, NotFound, Unavailable
-from tests.identity.conftest import person
+from tests.identity.conftest import REGISTRAR, person
 
 ACTOR = "service:tax-portal"
 PASSWORD = "a long and unusual passphrase"
@@ -20,8 +21,10 @@ def rebuild(node: Node) -> None:
 
 def signed_in_citizen(node: Node, national_identifier: str) -> str:
     identity = node.identity
-    citizen = identity.register_citizen(person(national_identifier), "IAL2", "", ACTOR).citizen_id
-    identity.set_password(citizen, PASSWORD, ACTOR)
+    view = identity.register_citizen(person(national_identifier), "IAL2", "", REGISTRAR, ACTOR)
+    citizen = view.citizen_id
+    activation = CitizenProof(activation_code=view.activation_code)
+    identity.set_password(citizen, PASSWORD, activation, ACTOR)
     challenge = identity.begin_authentication(citizen, "tax-portal", ACTOR)
     identity.complete_authentication(
         challenge.attempt_id,
@@ -41,13 +44,17 @@ def test_timeline_shows_a_citizens_own_events_in_ledger_order(node: Node) -> Non
     items = node.timeline_view.items(alice)
     assert [i.kind for i in items] == [
         "identity",
-        "authenticator",
+        "activation",
+        "activation",
+        "factor_added",
         "sign_in",
         "session",
         "data_access",
     ]
     assert [i.position for i in items] == sorted(i.position for i in items)
-    sign_in = items[2].summary
+    assert items[2].summary["used_for"] == "password"
+    assert "code_hash" not in items[1].summary  # a hash of a secret is no one's history
+    sign_in = items[4].summary
     assert (sign_in["outcome"], sign_in["methods"], sign_in["relying_service"]) == (
         "success",
         ["password"],
@@ -57,14 +64,14 @@ def test_timeline_shows_a_citizens_own_events_in_ledger_order(node: Node) -> Non
     stored = str([i.summary for i in items])
     for personal in ("Tamm", "annual assessment", "192.0.2.1"):
         assert personal not in stored
-    assert items[4].summary["purpose"].startswith("v1.")
+    assert items[6].summary["purpose"].startswith("v1.")
     shown = node.history.list(alice, [], None, None, 10, "").items
-    assert shown[4].summary == {
+    assert shown[6].summary == {
         "agency": "tax",
         "purpose": "annual assessment",
         "resource": "personal data",
     }
-    assert (shown[2].summary["client_address"], shown[2].summary["user_agent"]) == (
+    assert (shown[4].summary["client_address"], shown[4].summary["user_agent"]) == (
         "192.0.2.1",
         "test",
     )
@@ -77,7 +84,7 @@ def test_replaying_from_zero_gives_the_same_rows(node: Node) -> None:
     bob = signed_in_citizen(node, "B-2")
     rebuild(node)
     bobs = node.timeline_view.items(bob)
-    assert len(node.timeline_view.items(alice)) == 4
+    assert len(node.timeline_view.items(alice)) == 6  # with the activation code issued and used
     node.identity.erase_citizen(alice, "GDPR art. 17", "service:admin")
     node.identity.read_citizen(alice, "tax", "after the erasure", ACTOR)
     # Following the log: the erasure scrubs every row of hers but its own, and nothing later

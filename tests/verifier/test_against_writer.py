@@ -168,7 +168,7 @@ def test_live_verification_against_the_server(tmp_path: Path, database_url: str)
     civitas(data_dir, database_url, "init", "--origin", "civitas.test/live")
     key = add_account(data_dir, database_url, "auditor-1", "auditor")
     trusted = export((data_dir, database_url), tmp_path / "earlier") / "checkpoints" / "1.txt"
-    add_account(data_dir, database_url, "tax", "agency:tax")
+    add_account(data_dir, database_url, "tax", "agency:tax,registrar,relying-service")
     with running_server(data_dir, database_url) as (port, _):
         audit = AuditServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
         wait_for_checkpoint(audit, key, 2)  # the server's sequencer has signed the second entry

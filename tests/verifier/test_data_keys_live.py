@@ -47,7 +47,9 @@ def test_a_data_key_deleted_without_erasure_is_caught(tmp_path: Path, database_u
     key = add_account(data_dir, database_url, "auditor-1", "auditor")
     with insider(data_dir, database_url) as node:
         kept, shredded, erased = (
-            node.identity.register_citizen(person(f"DK-{n}"), "IAL1", "", "cli:test").citizen_id
+            node.identity.register_citizen(
+                person(f"DK-{n}"), "IAL1", "", "r", "cli:test"
+            ).citizen_id
             for n in range(3)
         )
         table = data_key_table(node.store.datastore)

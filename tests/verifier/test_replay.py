@@ -40,7 +40,8 @@ AT = "2026-03-01T09:00:00.000000Z"
 
 def _entry(kind: str, stream: str, version: int) -> str:
     return json.dumps(
-        {"at": AT, "stream": stream, "type": kind, "version": version}, separators=(",", ":")
+        {"actor": "service:tax", "at": AT, "stream": stream, "type": kind, "version": version},
+        separators=(",", ":"),
     )
 
 
@@ -97,6 +98,24 @@ ENTRIES: list[tuple[str, str, int, bytes | None]] = [
     ),
     ("ledger.Transaction.Completed", CASE, 4, _payload(reason="", at=_time(AT[:-1]))),
     ("identity.Citizen.AuthenticationFailed", CITIZEN, 4, None),  # erased
+    # Issue 13: a security event of its own kind, and a lookup that found nobody.
+    (
+        "identity.Citizen.RecoveryStarted",
+        CITIZEN,
+        5,
+        _payload(
+            reason="lost every factor",
+            evidence_reference="counter 7",
+            started_at=_time("2026-03-03T09:00:00+00:00"),
+            effective_at=_time("2026-03-04T09:00:00+00:00"),
+        ),
+    ),
+    (
+        "ledger.DataAccess.Recorded",
+        str(uuid.uuid4()),
+        1,
+        _payload(citizen_id="", agency="tax", purpose="audit", resource="no match"),
+    ),
 ]
 
 
@@ -121,13 +140,21 @@ def test_the_replay_derives_the_queue_and_the_timeline_from_the_payloads() -> No
         2: "erased",
         3: "sign_in",
         4: "session",
-        5: "session",  # linked to the citizen through the session's Started event
+        5: "session_revoked",  # linked to the citizen through the session's Started event
         6: "transaction",
         7: "transaction",
         8: "transaction",
         9: "data_access",
         10: "transaction",
         11: "erased",
+        12: "recovery_started",
+    }
+    assert replay.timeline[(CITIZEN, 12)].summary == {  # type: ignore[union-attr]
+        "change": "account recovery started",
+        "by": "service:tax",
+        "reason": "lost every factor",
+        "evidence_reference": "counter 7",
+        "effective_at": "2026-03-04T09:00:00+00:00",
     }
     assert {citizen for citizen, _ in replay.timeline} == {CITIZEN}
     assert replay.timeline[(CITIZEN, 3)].summary == {  # type: ignore[union-attr]
@@ -184,7 +211,8 @@ def test_erased_items_may_be_served_as_projected_before_the_erasure() -> None:
         "was compared"
     ]
 
-    served[-1].timeline[0].summary_json = json.dumps({"outcome": "success"})  # was a failure
+    erased_failure = next(m for m in served if m.timeline[0].leaf_index == 11)
+    erased_failure.timeline[0].summary_json = json.dumps({"outcome": "success"})  # was a failure
     report = Report("live", "hand-built")
     _replayed(len(ENTRIES)).compare("timeline", iter(served), report)
     (failure,) = report.checks["replay_timeline"].failures
@@ -333,7 +361,9 @@ def _ledger(tmp_path: Path, database: str) -> tuple[Path, str, list[tuple[str, s
     data_dir = tmp_path / "data"
     civitas(data_dir, database, "init", "--origin", "civitas.test/replay")
     auditor = add_account(data_dir, database, "auditor-1", "auditor")
-    tax = bearer(add_account(data_dir, database, "tax-office", "agency:tax"))
+    tax = bearer(
+        add_account(data_dir, database, "tax-office", "agency:tax,registrar,relying-service")
+    )
     return data_dir, auditor, tax, add_account(data_dir, database, "admin-1", "admin")
 
 
@@ -361,13 +391,15 @@ def test_the_served_read_models_equal_the_replay(tmp_path: Path, database_url: s
         assert _check(report, "replay_queue")["checked"] == 5  # every case
         # 3 citizens: registration, password, sign-in (or failure), sessions and Alice's
         # refresh, cases, data reads, and the revocation of Carol's session by her erasure
-        assert _check(report, "replay_timeline")["checked"] == 29
+        assert (
+            _check(report, "replay_timeline")["checked"] == 35
+        )  # 6: activation codes issued and used
         for name in ("queue", "timeline"):
             note = f"replay: the {name} was compared as of the log's first {size:,} entries"
             assert note in report["notes"]
-        # Carol's: 3 erased payloads, and 3 rows scrubbed with her (her session's start and
-        # revocation, her case)
-        erased_note = "6 timeline rows reflect erased payloads"
+        # Carol's: 5 erased payloads (her activation code's two among them), and 3 rows
+        # scrubbed with her (her session's start and revocation, her case)
+        erased_note = "8 timeline rows reflect erased payloads"
         assert any(erased_note in n for n in report["notes"]), report["notes"]
 
         unknown = audit.StreamProjection(

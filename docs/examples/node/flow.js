@@ -1,7 +1,8 @@
 // A relying service's whole flow against a running Civitas, one JSON line per step on stdout:
 //   CIVITAS_TARGET=127.0.0.1:50051 CIVITAS_API_KEY=cvk.… node flow.js [receipt.json]
 // or, under mutual TLS, CIVITAS_CA_CERT, CIVITAS_CLIENT_CERT and CIVITAS_CLIENT_KEY (PEM files)
-// instead of the API key. The service account needs an agency role (agency:<name>).
+// instead of the API key. The service account needs the capabilities registrar and
+// relying-service, and agency:<name> for its cases (e.g. agency:tax,registrar,relying-service).
 import { writeFileSync } from 'node:fs';
 import {
   callMetadata,
@@ -46,6 +47,9 @@ const citizen = await unary(identity, 'RegisterCitizen', {
   evidence: 'passport checked at the service desk',
 }, asService);
 const citizenId = citizen.citizen_id;
+// citizen.activation_code is shown this once: hand it to the citizen out of band (a letter to
+// their address, the service desk). Only with it, or later their own session, do they set up
+// a way to sign in; no service account can do that for them.
 // #endregion register
 print('register', { citizen_id: citizenId, eidas_level: citizen.eidas_level });
 
@@ -65,18 +69,34 @@ try {
 // #endregion invalid
 
 // #region enrol
+// The first factor, with the activation code the citizen typed in from their letter.
 const PASSWORD = 'correct horse battery staple';
-await unary(identity, 'SetPassword', { citizen_id: citizenId, password: PASSWORD }, asService);
+await unary(identity, 'SetPassword', {
+  citizen_id: citizenId,
+  password: PASSWORD,
+  proof: { activation_code: citizen.activation_code }, // single use: spent by this factor
+}, asService);
+
+// Each further factor with the citizen's own session, relayed as their proof. With only a
+// password, its session (AAL1) will do; once the factors reach AAL2, so must the session.
+const attempt = await unary(identity, 'BeginAuthentication', { citizen_id: citizenId }, asService);
+const passwordSession = await unary(identity, 'CompleteAuthentication', {
+  attempt_id: attempt.attempt_id,
+  password: PASSWORD,
+}, asService);
+const citizenProof = { citizen_token: passwordSession.token };
 
 const enrolment = await unary(identity, 'BeginTotpEnrollment', {
   citizen_id: citizenId,
   label: 'phone',
+  proof: citizenProof,
 }, asService);
 // Show enrolment.qr_svg (or qr_png) to the citizen; their app shows a code, they type it back.
 await unary(identity, 'ConfirmTotpEnrollment', {
   citizen_id: citizenId,
   authenticator_id: enrolment.authenticator_id,
   code: totpCode(enrolment.provisioning_uri),
+  proof: citizenProof,
 }, asService);
 // #endregion enrol
 print('enrol', { authenticator_id: enrolment.authenticator_id, uri_scheme: new URL(enrolment.provisioning_uri).protocol });
@@ -164,7 +184,11 @@ while (!signInItem) {
   // The history is a read model that follows the ledger: a new event shows up moments later.
   if (Date.now() > giveUp) throw new Error('the sign-in is not in the history after 10 s');
   const page = await unary(history, 'ListMyHistory', { kinds: ['sign_in'], page_size: 50 }, asCitizen);
-  signInItem = page.items.find((item) => JSON.parse(item.summary_json).outcome === 'success');
+  // The sign-in above (the one before the TOTP enrolment was at AAL1).
+  signInItem = page.items.find((item) => {
+    const summary = JSON.parse(item.summary_json);
+    return summary.outcome === 'success' && summary.acr === signedIn.acr;
+  });
   if (!signInItem) await sleep(20);
 }
 // #endregion history

@@ -56,20 +56,26 @@ class RegisterCitizenRequest(_message.Message):
     def __init__(self, personal_data: _Optional[_Union[PersonalData, _Mapping]] = ..., assurance: _Optional[_Union[IdentityAssurance, str]] = ..., evidence: _Optional[str] = ...) -> None: ...
 
 class Citizen(_message.Message):
-    __slots__ = ("citizen_id", "personal_data", "assurance", "authenticators", "erased", "eidas_level")
+    __slots__ = ("citizen_id", "personal_data", "assurance", "authenticators", "erased", "eidas_level", "activation_code", "activation_expires_at", "already_registered")
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
     PERSONAL_DATA_FIELD_NUMBER: _ClassVar[int]
     ASSURANCE_FIELD_NUMBER: _ClassVar[int]
     AUTHENTICATORS_FIELD_NUMBER: _ClassVar[int]
     ERASED_FIELD_NUMBER: _ClassVar[int]
     EIDAS_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATION_CODE_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATION_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_REGISTERED_FIELD_NUMBER: _ClassVar[int]
     citizen_id: str
     personal_data: PersonalData
     assurance: IdentityAssurance
     authenticators: _containers.RepeatedCompositeFieldContainer[Authenticator]
     erased: bool
     eidas_level: str
-    def __init__(self, citizen_id: _Optional[str] = ..., personal_data: _Optional[_Union[PersonalData, _Mapping]] = ..., assurance: _Optional[_Union[IdentityAssurance, str]] = ..., authenticators: _Optional[_Iterable[_Union[Authenticator, _Mapping]]] = ..., erased: _Optional[bool] = ..., eidas_level: _Optional[str] = ...) -> None: ...
+    activation_code: str
+    activation_expires_at: _timestamp_pb2.Timestamp
+    already_registered: bool
+    def __init__(self, citizen_id: _Optional[str] = ..., personal_data: _Optional[_Union[PersonalData, _Mapping]] = ..., assurance: _Optional[_Union[IdentityAssurance, str]] = ..., authenticators: _Optional[_Iterable[_Union[Authenticator, _Mapping]]] = ..., erased: _Optional[bool] = ..., eidas_level: _Optional[str] = ..., activation_code: _Optional[str] = ..., activation_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., already_registered: _Optional[bool] = ...) -> None: ...
 
 class Authenticator(_message.Message):
     __slots__ = ("authenticator_id", "method", "locked", "label")
@@ -100,22 +106,26 @@ class FindCitizenRequest(_message.Message):
     def __init__(self, national_identifier: _Optional[str] = ..., purpose: _Optional[str] = ...) -> None: ...
 
 class SetPasswordRequest(_message.Message):
-    __slots__ = ("citizen_id", "password")
+    __slots__ = ("citizen_id", "password", "proof")
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
     PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
     citizen_id: str
     password: str
-    def __init__(self, citizen_id: _Optional[str] = ..., password: _Optional[str] = ...) -> None: ...
+    proof: CitizenProof
+    def __init__(self, citizen_id: _Optional[str] = ..., password: _Optional[str] = ..., proof: _Optional[_Union[CitizenProof, _Mapping]] = ...) -> None: ...
 
 class BeginTotpEnrollmentRequest(_message.Message):
-    __slots__ = ("citizen_id", "label", "account_name")
+    __slots__ = ("citizen_id", "label", "account_name", "proof")
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_NAME_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
     citizen_id: str
     label: str
     account_name: str
-    def __init__(self, citizen_id: _Optional[str] = ..., label: _Optional[str] = ..., account_name: _Optional[str] = ...) -> None: ...
+    proof: CitizenProof
+    def __init__(self, citizen_id: _Optional[str] = ..., label: _Optional[str] = ..., account_name: _Optional[str] = ..., proof: _Optional[_Union[CitizenProof, _Mapping]] = ...) -> None: ...
 
 class TotpEnrollment(_message.Message):
     __slots__ = ("authenticator_id", "provisioning_uri", "qr_svg", "qr_png")
@@ -130,24 +140,28 @@ class TotpEnrollment(_message.Message):
     def __init__(self, authenticator_id: _Optional[str] = ..., provisioning_uri: _Optional[str] = ..., qr_svg: _Optional[str] = ..., qr_png: _Optional[bytes] = ...) -> None: ...
 
 class ConfirmTotpEnrollmentRequest(_message.Message):
-    __slots__ = ("citizen_id", "authenticator_id", "code")
+    __slots__ = ("citizen_id", "authenticator_id", "code", "proof")
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
     AUTHENTICATOR_ID_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
     citizen_id: str
     authenticator_id: str
     code: str
-    def __init__(self, citizen_id: _Optional[str] = ..., authenticator_id: _Optional[str] = ..., code: _Optional[str] = ...) -> None: ...
+    proof: CitizenProof
+    def __init__(self, citizen_id: _Optional[str] = ..., authenticator_id: _Optional[str] = ..., code: _Optional[str] = ..., proof: _Optional[_Union[CitizenProof, _Mapping]] = ...) -> None: ...
 
 class BeginPasskeyRegistrationRequest(_message.Message):
-    __slots__ = ("citizen_id", "label", "account_name")
+    __slots__ = ("citizen_id", "label", "account_name", "proof")
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_NAME_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
     citizen_id: str
     label: str
     account_name: str
-    def __init__(self, citizen_id: _Optional[str] = ..., label: _Optional[str] = ..., account_name: _Optional[str] = ...) -> None: ...
+    proof: CitizenProof
+    def __init__(self, citizen_id: _Optional[str] = ..., label: _Optional[str] = ..., account_name: _Optional[str] = ..., proof: _Optional[_Union[CitizenProof, _Mapping]] = ...) -> None: ...
 
 class PasskeyRegistrationOptions(_message.Message):
     __slots__ = ("registration_id", "options_json")
@@ -158,20 +172,24 @@ class PasskeyRegistrationOptions(_message.Message):
     def __init__(self, registration_id: _Optional[str] = ..., options_json: _Optional[str] = ...) -> None: ...
 
 class CompletePasskeyRegistrationRequest(_message.Message):
-    __slots__ = ("citizen_id", "registration_id", "credential_json")
+    __slots__ = ("citizen_id", "registration_id", "credential_json", "proof")
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
     REGISTRATION_ID_FIELD_NUMBER: _ClassVar[int]
     CREDENTIAL_JSON_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
     citizen_id: str
     registration_id: str
     credential_json: str
-    def __init__(self, citizen_id: _Optional[str] = ..., registration_id: _Optional[str] = ..., credential_json: _Optional[str] = ...) -> None: ...
+    proof: CitizenProof
+    def __init__(self, citizen_id: _Optional[str] = ..., registration_id: _Optional[str] = ..., credential_json: _Optional[str] = ..., proof: _Optional[_Union[CitizenProof, _Mapping]] = ...) -> None: ...
 
 class IssueRecoveryCodesRequest(_message.Message):
-    __slots__ = ("citizen_id",)
+    __slots__ = ("citizen_id", "proof")
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
     citizen_id: str
-    def __init__(self, citizen_id: _Optional[str] = ...) -> None: ...
+    proof: CitizenProof
+    def __init__(self, citizen_id: _Optional[str] = ..., proof: _Optional[_Union[CitizenProof, _Mapping]] = ...) -> None: ...
 
 class RecoveryCodes(_message.Message):
     __slots__ = ("codes",)
@@ -180,12 +198,14 @@ class RecoveryCodes(_message.Message):
     def __init__(self, codes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RemoveAuthenticatorRequest(_message.Message):
-    __slots__ = ("citizen_id", "authenticator_id")
+    __slots__ = ("citizen_id", "authenticator_id", "proof")
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
     AUTHENTICATOR_ID_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
     citizen_id: str
     authenticator_id: str
-    def __init__(self, citizen_id: _Optional[str] = ..., authenticator_id: _Optional[str] = ...) -> None: ...
+    proof: CitizenProof
+    def __init__(self, citizen_id: _Optional[str] = ..., authenticator_id: _Optional[str] = ..., proof: _Optional[_Union[CitizenProof, _Mapping]] = ...) -> None: ...
 
 class BeginAuthenticationRequest(_message.Message):
     __slots__ = ("citizen_id", "client", "required_acr", "require_user_verification")
@@ -342,3 +362,53 @@ class EraseCitizenRequest(_message.Message):
     citizen_id: str
     reason: str
     def __init__(self, citizen_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class CitizenProof(_message.Message):
+    __slots__ = ("citizen_token", "activation_code")
+    CITIZEN_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATION_CODE_FIELD_NUMBER: _ClassVar[int]
+    citizen_token: str
+    activation_code: str
+    def __init__(self, citizen_token: _Optional[str] = ..., activation_code: _Optional[str] = ...) -> None: ...
+
+class StartRecoveryRequest(_message.Message):
+    __slots__ = ("citizen_id", "reason", "evidence_reference")
+    CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    citizen_id: str
+    reason: str
+    evidence_reference: str
+    def __init__(self, citizen_id: _Optional[str] = ..., reason: _Optional[str] = ..., evidence_reference: _Optional[str] = ...) -> None: ...
+
+class CancelRecoveryRequest(_message.Message):
+    __slots__ = ("citizen_id", "reason", "proof")
+    CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    citizen_id: str
+    reason: str
+    proof: CitizenProof
+    def __init__(self, citizen_id: _Optional[str] = ..., reason: _Optional[str] = ..., proof: _Optional[_Union[CitizenProof, _Mapping]] = ...) -> None: ...
+
+class CompleteRecoveryRequest(_message.Message):
+    __slots__ = ("citizen_id",)
+    CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    citizen_id: str
+    def __init__(self, citizen_id: _Optional[str] = ...) -> None: ...
+
+class Recovery(_message.Message):
+    __slots__ = ("citizen_id", "status", "started_at", "effective_at", "activation_code", "activation_expires_at")
+    CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_AT_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATION_CODE_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATION_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    citizen_id: str
+    status: str
+    started_at: _timestamp_pb2.Timestamp
+    effective_at: _timestamp_pb2.Timestamp
+    activation_code: str
+    activation_expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, citizen_id: _Optional[str] = ..., status: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., effective_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., activation_code: _Optional[str] = ..., activation_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -129,6 +129,21 @@ class IdentityServiceStub:
                 request_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.EraseCitizenRequest.SerializeToString,
                 response_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Citizen.FromString,
                 _registered_method=True)
+        self.StartRecovery = channel.unary_unary(
+                '/civitas.v1.IdentityService/StartRecovery',
+                request_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.StartRecoveryRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Recovery.FromString,
+                _registered_method=True)
+        self.CancelRecovery = channel.unary_unary(
+                '/civitas.v1.IdentityService/CancelRecovery',
+                request_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.CancelRecoveryRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Recovery.FromString,
+                _registered_method=True)
+        self.CompleteRecovery = channel.unary_unary(
+                '/civitas.v1.IdentityService/CompleteRecovery',
+                request_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.CompleteRecoveryRequest.SerializeToString,
+                response_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Recovery.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -250,6 +265,28 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartRecovery(self, request, context):
+        """Issue 13: admin recovery, for a citizen who lost every factor.
+        admin
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelRecovery(self, request, context):
+        """the citizen's proof, or admin
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteRecovery(self, request, context):
+        """admin, after the wait
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -347,6 +384,21 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.EraseCitizen,
                     request_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.EraseCitizenRequest.FromString,
                     response_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Citizen.SerializeToString,
+            ),
+            'StartRecovery': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartRecovery,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.StartRecoveryRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Recovery.SerializeToString,
+            ),
+            'CancelRecovery': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelRecovery,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.CancelRecoveryRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Recovery.SerializeToString,
+            ),
+            'CompleteRecovery': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteRecovery,
+                    request_deserializer=protos_dot_civitas_dot_v1_dot_identity__pb2.CompleteRecoveryRequest.FromString,
+                    response_serializer=protos_dot_civitas_dot_v1_dot_identity__pb2.Recovery.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -862,6 +914,87 @@ class IdentityService:
             '/civitas.v1.IdentityService/EraseCitizen',
             protos_dot_civitas_dot_v1_dot_identity__pb2.EraseCitizenRequest.SerializeToString,
             protos_dot_civitas_dot_v1_dot_identity__pb2.Citizen.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartRecovery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.IdentityService/StartRecovery',
+            protos_dot_civitas_dot_v1_dot_identity__pb2.StartRecoveryRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_identity__pb2.Recovery.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelRecovery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.IdentityService/CancelRecovery',
+            protos_dot_civitas_dot_v1_dot_identity__pb2.CancelRecoveryRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_identity__pb2.Recovery.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteRecovery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civitas.v1.IdentityService/CompleteRecovery',
+            protos_dot_civitas_dot_v1_dot_identity__pb2.CompleteRecoveryRequest.SerializeToString,
+            protos_dot_civitas_dot_v1_dot_identity__pb2.Recovery.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,7 +39,7 @@ def served(
     roots = tmp_path / "attestation-roots.json"
     roots.write_text(json.dumps({"entries": [model.trust_list_entry("Listed key")]}))
     civitas(data_dir, database, "init")
-    key = add_account(data_dir, database, "portal", "agency:tax")
+    key = add_account(data_dir, database, "portal", "agency:tax,registrar,relying-service")
     args = ("--rp-id", RP.id, "--rp-origin", ORIGIN, "--allow-aal3", "--attestation-roots")
     with running_server(data_dir, database, *args, str(roots)) as (port, _log):
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
@@ -47,8 +47,29 @@ def served(
         channel.close()
 
 
+# Each citizen's unused recovery codes: with the password, a code signs in at AAL2, the level
+# a further passkey needs once the citizen can reach it (issue 13's step-up).
+RECOVERY_CODES: dict[str, list[str]] = {}
+
+
+def signed_in(
+    stub: Stub, md: Metadata, citizen: str, *, password: str, recovery_code: str = ""
+) -> str:
+    challenge = stub.BeginAuthentication(
+        pb.BeginAuthenticationRequest(citizen_id=citizen), metadata=md
+    )
+    result = stub.CompleteAuthentication(
+        pb.CompleteAuthenticationRequest(
+            attempt_id=challenge.attempt_id, password=password, recovery_code=recovery_code
+        ),
+        metadata=md,
+    )
+    return str(result.token)
+
+
 def new_citizen(stub: Stub, md: Metadata, national_id: str) -> str:
-    citizen = stub.RegisterCitizen(
+    """A citizen with a password (set with their activation code) and recovery codes."""
+    registered = stub.RegisterCitizen(
         pb.RegisterCitizenRequest(
             personal_data=pb.PersonalData(
                 given_name="Mari",
@@ -59,22 +80,37 @@ def new_citizen(stub: Stub, md: Metadata, national_id: str) -> str:
             assurance=pb.IAL2,
         ),
         metadata=md,
-    ).citizen_id
-    stub.SetPassword(pb.SetPasswordRequest(citizen_id=citizen, password=PASSWORD), metadata=md)
-    return str(citizen)
+    )
+    citizen = str(registered.citizen_id)
+    activation = pb.CitizenProof(activation_code=registered.activation_code)
+    stub.SetPassword(
+        pb.SetPasswordRequest(citizen_id=citizen, password=PASSWORD, proof=activation),
+        metadata=md,
+    )
+    aal1 = pb.CitizenProof(citizen_token=signed_in(stub, md, citizen, password=PASSWORD))
+    codes = stub.IssueRecoveryCodes(
+        pb.IssueRecoveryCodesRequest(citizen_id=citizen, proof=aal1), metadata=md
+    ).codes
+    RECOVERY_CODES[citizen] = list(codes)
+    return citizen
 
 
 def enrol(
     stub: Stub, md: Metadata, citizen: str, authenticator: SoftAuthenticator, **names: str
 ) -> dict[str, object]:
+    code = RECOVERY_CODES[citizen].pop()
+    token = signed_in(stub, md, citizen, password=PASSWORD, recovery_code=code)  # AAL2
+    proof = pb.CitizenProof(citizen_token=token)
     registration = stub.BeginPasskeyRegistration(
-        pb.BeginPasskeyRegistrationRequest(citizen_id=citizen, **names), metadata=md
+        pb.BeginPasskeyRegistrationRequest(citizen_id=citizen, proof=proof, **names),
+        metadata=md,
     )
     stub.CompletePasskeyRegistration(
         pb.CompletePasskeyRegistrationRequest(
             citizen_id=citizen,
             registration_id=registration.registration_id,
             credential_json=authenticator.create(registration.options_json),
+            proof=proof,
         ),
         metadata=md,
     )
@@ -165,12 +201,14 @@ def test_username_less_sign_in_and_human_readable_names(served: tuple[Stub, Meta
     introspection = stub.IntrospectToken(pb.IntrospectTokenRequest(token=result.token), metadata=md)
     assert introspection.citizen_id == citizen
 
+    own = pb.CitizenProof(citizen_token=result.token)  # the passkey's session: the citizen's
     totp = stub.BeginTotpEnrollment(
-        pb.BeginTotpEnrollmentRequest(citizen_id=citizen, label="phone"), metadata=md
+        pb.BeginTotpEnrollmentRequest(citizen_id=citizen, label="phone", proof=own), metadata=md
     )
     assert totp.provisioning_uri.startswith("otpauth://totp/civitas:mari%40example.org?")
     shown = stub.GetCitizen(pb.GetCitizenRequest(citizen_id=citizen, purpose="test"), metadata=md)
-    assert sorted(a.label for a in shown.authenticators) == ["Work laptop", "password"]
+    labels = sorted(a.label for a in shown.authenticators)
+    assert labels == ["Work laptop", "password", "recovery codes"]
 
     stranger = SoftAuthenticator(ORIGIN, RP.id)
     enrol(stub, md, new_citizen(stub, md, "49001010004"), stranger)

@@ -11,9 +11,11 @@ from civitas.api.authorization import (
     agency_of,
     citizen_of,
     is_citizen,
+    recovery_canceller,
     require_own_case,
     require_readable_case,
 )
+from identity.authority import CitizenProof
 from ledger.accounts import Caller
 from ledger.errors import NotAllowed
 
@@ -91,3 +93,23 @@ def test_neither_agency_nor_citizen_owns_any_case() -> None:
         with pytest.raises(NotAllowed) as refused:
             check(AUDITOR, TAX_CASE)
         assert reason(refused) == "AGENCY_ONLY"
+
+
+def test_an_account_with_several_capabilities_speaks_for_its_one_agency() -> None:
+    counter = Caller("building-counter", "agency:building,registrar,relying-service")
+    assert agency_of(counter) == "building"
+    with pytest.raises(NotAllowed) as raised:
+        agency_of(Caller("desk", "registrar,relying-service"))
+    assert reason(raised) == "AGENCY_ONLY"
+
+
+def test_whose_proof_cancels_a_recovery() -> None:
+    relayed = CitizenProof(citizen_token="relayed.jwt.token")
+    citizen = Caller(CITIZEN, "citizen")
+    portal = Caller("portal", "relying-service")
+    admin = Caller("operator", "admin")
+    assert recovery_canceller(citizen, None, "own.jwt.token") == CitizenProof("own.jwt.token")
+    assert recovery_canceller(portal, relayed, "cvk.portal.x") == relayed
+    assert recovery_canceller(admin, None, "cvk.operator.x") is None
+    # A relying service relaying nothing gets an empty proof, which the application refuses.
+    assert recovery_canceller(portal, None, "cvk.portal.x") == CitizenProof()

@@ -42,14 +42,21 @@ def sign_in(
 def register(
     identity: identity_pb2_grpc.IdentityServiceStub, md: list[tuple[str, str]], national_id: str
 ) -> str:
-    citizen = identity.RegisterCitizen(
+    registered = identity.RegisterCitizen(
         ipb.RegisterCitizenRequest(
             personal_data=ipb.PersonalData(national_identifier=national_id), assurance=ipb.IAL2
         ),
         metadata=md,
-    ).citizen_id
-    identity.SetPassword(ipb.SetPasswordRequest(citizen_id=citizen, password=PASSWORD), metadata=md)
-    return str(citizen)
+    )
+    # The citizen sets their first factor with the activation code their registrar gave them.
+    activation = ipb.CitizenProof(activation_code=registered.activation_code)
+    identity.SetPassword(
+        ipb.SetPasswordRequest(
+            citizen_id=registered.citizen_id, password=PASSWORD, proof=activation
+        ),
+        metadata=md,
+    )
+    return str(registered.citizen_id)
 
 
 def wait_for(predicate, timeout: float = 10.0):  # type: ignore[no-untyped-def]
@@ -66,7 +73,9 @@ def test_citizens_see_their_own_history_with_receipts_and_live_updates(tmp_path:
     database = f"sqlite:///{tmp_path / 'civitas.sqlite'}"
     data_dir = tmp_path / "data"
     civitas(data_dir, database, "init")
-    agency = bearer(add_account(data_dir, database, "tax-portal", "agency:tax"))
+    agency = bearer(
+        add_account(data_dir, database, "tax-portal", "agency:tax,registrar,relying-service")
+    )
     checkpoint_key = json.loads(civitas(data_dir, database, "keys", "show").stdout)[
         "checkpoint_keys"
     ][-1]
@@ -90,7 +99,9 @@ def test_citizens_see_their_own_history_with_receipts_and_live_updates(tmp_path:
         )
         assert [i.kind for i in items] == [
             "identity",
-            "authenticator",
+            "activation",  # the code issued at registration...
+            "activation",  # ...and used for the password
+            "factor_added",
             "sign_in",
             "session",
             "data_access",

@@ -64,7 +64,11 @@ def served(tmp_path: Path) -> Iterator[dict[str, Any]]:
     data_dir = tmp_path / "data"
     civitas(data_dir, database, "init")
     accounts = {
-        "building": bearer(add_account(data_dir, database, "building-office", "agency:building")),
+        "building": bearer(
+            add_account(
+                data_dir, database, "building-office", "agency:building,registrar,relying-service"
+            )
+        ),
         "admin": bearer(add_account(data_dir, database, "operator", "admin")),
     }
     with running_server(data_dir, database) as (port, _):
@@ -220,7 +224,11 @@ def test_a_watch_ends_when_its_session_goes_idle(
     database = f"sqlite:///{tmp_path / 'civitas.sqlite'}"
     data_dir = tmp_path / "data"
     civitas(data_dir, database, "init")
-    agency = bearer(add_account(data_dir, database, "building-office", "agency:building"))
+    agency = bearer(
+        add_account(
+            data_dir, database, "building-office", "agency:building,registrar,relying-service"
+        )
+    )
     with running_server(data_dir, database) as (port, _):
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         identity = identity_pb2_grpc.IdentityServiceStub(channel)

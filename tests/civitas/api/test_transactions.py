@@ -42,8 +42,14 @@ def test_a_building_permit_from_submission_to_completion(tmp_path: Path) -> None
     database = f"sqlite:///{tmp_path / 'civitas.sqlite'}"
     data_dir = tmp_path / "data"
     civitas(data_dir, database, "init")
-    building = bearer(add_account(data_dir, database, "building-office", "agency:building"))
-    tax = bearer(add_account(data_dir, database, "tax-office", "agency:tax"))
+    building = bearer(
+        add_account(
+            data_dir, database, "building-office", "agency:building,registrar,relying-service"
+        )
+    )
+    tax = bearer(
+        add_account(data_dir, database, "tax-office", "agency:tax,registrar,relying-service")
+    )
     admin = bearer(add_account(data_dir, database, "operator", "admin"))
     with running_server(data_dir, database) as (port, _):
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
