@@ -100,7 +100,11 @@ def forms(value: str) -> set[bytes]:
 def test_nothing_personal_remains_after_erasure(tmp_path: Path, database_url: str) -> None:
     data_dir = tmp_path / "data"
     civitas(data_dir, database_url, "init", "--origin", "civitas.test/erasure")
-    building = bearer(add_account(data_dir, database_url, "building-office", "agency:building"))
+    building = bearer(
+        add_account(
+            data_dir, database_url, "building-office", "agency:building,registrar,relying-service"
+        )
+    )
     admin = bearer(add_account(data_dir, database_url, "operator", "admin"))
     auditor = add_account(data_dir, database_url, "auditor-1", "auditor")
     with running_server(data_dir, database_url) as (port, _):
@@ -166,13 +170,16 @@ def _register(
     evidence: str = EVIDENCE,
 ) -> str:
     data = ipb.PersonalData(**person)
-    citizen = str(
-        identity.RegisterCitizen(
-            ipb.RegisterCitizenRequest(personal_data=data, assurance=ipb.IAL2, evidence=evidence),
-            metadata=md,
-        ).citizen_id
+    registered = identity.RegisterCitizen(
+        ipb.RegisterCitizenRequest(personal_data=data, assurance=ipb.IAL2, evidence=evidence),
+        metadata=md,
     )
-    identity.SetPassword(ipb.SetPasswordRequest(citizen_id=citizen, password=PASSWORD), metadata=md)
+    citizen = str(registered.citizen_id)
+    activation = ipb.CitizenProof(activation_code=registered.activation_code)
+    identity.SetPassword(
+        ipb.SetPasswordRequest(citizen_id=citizen, password=PASSWORD, proof=activation),
+        metadata=md,
+    )
     return citizen
 
 
@@ -198,12 +205,15 @@ def _realistic_run(
     building: list[tuple[str, str]],
 ) -> str:
     citizen = _register(identity, building, PERSON)
-    identity.BeginTotpEnrollment(
-        ipb.BeginTotpEnrollmentRequest(citizen_id=citizen, label=TOTP_LABEL), metadata=building
-    )
     with pytest.raises(grpc.RpcError):
         _sign_in(identity, building, citizen, password="not the password")
     token = _sign_in(identity, building, citizen)
+    identity.BeginTotpEnrollment(
+        ipb.BeginTotpEnrollmentRequest(
+            citizen_id=citizen, label=TOTP_LABEL, proof=ipb.CitizenProof(citizen_token=token)
+        ),
+        metadata=building,
+    )
     refreshed = identity.RefreshSession(
         ipb.RefreshSessionRequest(
             token=token,
