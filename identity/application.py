@@ -186,6 +186,9 @@ class CitizenErased(FailedPrecondition):
 
 
 class IdentityApplication(LedgerApplication):
+    # A citizen's stream grows with every attempt and a session's with every refresh.
+    snapshotted = {Citizen: (Factor,), Session: ()}
+
     def __init__(
         self,
         store: LedgerStore,
@@ -707,6 +710,8 @@ class IdentityApplication(LedgerApplication):
             # Erasure dropped the payloads of the citizen's earlier events, so the aggregate
             # cannot be rebuilt: every command on it is refused, none can reach the store.
             raise CitizenErased("this citizen was erased") from None
+        if citizen.erased:  # a cached copy, brought up to date by the Erased event
+            raise CitizenErased("this citizen was erased")
         return citizen
 
     def _get(self, kind: type[T], aggregate_id: str, field_name: str) -> T:

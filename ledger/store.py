@@ -15,12 +15,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from copy import deepcopy
+from typing import Any, ClassVar
 from urllib.parse import unquote, urlparse
 from uuid import UUID
 
 import psycopg
-from eventsourcing.application import Application
+from eventsourcing.application import Application, ProcessingEvent, Repository
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import (
     ApplicationRecorder,
@@ -52,11 +53,18 @@ from ledger.envelope import erase_payload
 from ledger.keyring import EntrySigner
 from ledger.leader import advisory_lock_key, held_file_lock
 from ledger.mapper import SignedMapper
+from ledger.snapshots import SnapshotStore
 from ledger.sql_dialect import POSTGRES_EVENTS, SQLITE_EVENTS, dialect_of
 
 LOG_NAME = "ledger"  # the one application name every ledger application shares
 SQLITE_EVENTS_TABLE = SQLITE_EVENTS[0]
 POSTGRES_EVENTS_TABLE = POSTGRES_EVENTS[0]  # eventsourcing names it after LOG_NAME
+# Snapshots (ledger/snapshots.py): eventsourcing's aggregate recorder for the purpose "snapshots".
+SNAPSHOTS_TABLES = {"sqlite": "stored_snapshots", "postgresql": "ledger_snapshots"}
+# Aggregates each ledger application keeps in memory between requests, brought up to date with
+# one read of any newer events before each use: a sign-in then neither replays nor re-checks
+# the signatures of events this process has already checked (issue 14).
+AGGREGATE_CACHE_SIZE = 4096
 SQLITE_POLL_INTERVAL = 0.05
 # Views and followers keep one idle PostgreSQL connection each (they grow on demand): with
 # two, one idle server held 43 connections and a few replicas filled PostgreSQL's default 100.
@@ -252,6 +260,8 @@ class LedgerStore:
         self.mapper = SignedMapper(transcoder, signer, verify_on_read=verify_on_read)
         with database.schema_lock():
             self.recorder = self.factory.application_recorder()
+            snapshots = self.factory.aggregate_recorder(purpose="snapshots")
+        self.snapshots = SnapshotStore(signer, snapshots)
         self._view_factories: list[InfrastructureFactory[Any]] = []
 
     @staticmethod
@@ -275,11 +285,16 @@ class LedgerStore:
         update = dialect.sql(
             "UPDATE {events} SET state = ? WHERE originator_id = ? AND originator_version = ?"
         )
+        # Snapshots hold the state the erased payloads made: they go with them.
+        delete_snapshots = dialect.sql(
+            f"DELETE FROM {{{SNAPSHOTS_TABLES[dialect.name]}}} WHERE originator_id = ?"  # noqa: S608
+        )
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute(select, (key, below_version))
             rows = [(row["originator_version"], bytes(row["state"])) for row in cursor.fetchall()]
             for version, state in rows:
                 cursor.execute(update, (erase_payload(state), key, version))
+            cursor.execute(delete_snapshots, (key,))
         return len(rows)
 
     def tracking_recorder(self, name: str, recorder_class: type[TrackingRecorder]) -> Any:
@@ -334,6 +349,9 @@ class LedgerApplication(Application[UUID]):
 
     name = LOG_NAME
     store: LedgerStore
+    # The aggregates whose streams grow without bound, each with the dataclasses its state
+    # holds: they are snapshotted (ledger/snapshots.py).
+    snapshotted: ClassVar[dict[type, tuple[type, ...]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -354,6 +372,41 @@ class LedgerApplication(Application[UUID]):
 
     def construct_event_store(self) -> EventStore[UUID]:
         return SignedEventStore(mapper=self.store.mapper, recorder=self.store.recorder)
+
+    def construct_repository(self) -> Repository[UUID]:
+        # The store's signed snapshots, and a cache that is fast-forwarded from the store on
+        # every read (so another replica's writes are seen) and copied out (so a command that
+        # fails leaves it as stored).
+        self.snapshots = self.store.snapshots
+        for aggregate, values in self.snapshotted.items():
+            self.store.snapshots.mapper.allow(aggregate, values)
+        return Repository(
+            event_store=self.events,
+            snapshot_store=self.snapshots,
+            cache_maxsize=AGGREGATE_CACHE_SIZE,
+            fastforward=True,
+            deepcopy_from_cache=True,
+        )
+
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        recordings = super()._record(processing_event)
+        # What was just saved is what the store now holds: cached as it is, the next read
+        # fast-forwards from here instead of reading back (and re-checking) our own events.
+        cache = self.repository.cache
+        if cache is not None:
+            for aggregate_id, aggregate in processing_event.aggregates.items():
+                cache.put(aggregate_id, deepcopy(aggregate))
+        return recordings
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        # From the aggregates as saved: `eventsourcing`'s own would load each one again.
+        first_versions: dict[UUID, int] = {}
+        for stored in processing_event.events:
+            first_versions.setdefault(stored.originator_id, stored.originator_version)
+        for aggregate_id, aggregate in processing_event.aggregates.items():
+            first = first_versions.get(aggregate_id)
+            if first is not None and self.store.snapshots.due(aggregate, first):
+                self.store.snapshots.take(aggregate)
 
     def close(self) -> None:
         """The store is shared; whoever built it closes it."""
