@@ -22,7 +22,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -71,10 +71,8 @@ class Citizen:
         code = self.totp.at(self.clock.now)
         cache = self.identity.repository.cache
         if cold and cache is not None:
-            try:
+            with suppress(KeyError):
                 cache.get(UUID(self.id), evict=True)
-            except KeyError:
-                pass
         started = time.perf_counter()
         challenge = self.identity.begin_authentication(self.id, "growth", ACTOR)
         self.identity.complete_authentication(

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError
@@ -49,6 +49,7 @@ from identity.session import (
     Session,
     SessionRefused,
 )
+from identity.session_list import SessionPage, active_page
 from identity.token_issuance import TokenIssuer
 from identity.tokens import MAX_TOKEN_LENGTH, TokenError, TokenSigner
 from identity.validation import (
@@ -187,7 +188,7 @@ class CitizenErased(FailedPrecondition):
 
 class IdentityApplication(LedgerApplication):
     # A citizen's stream grows with every attempt and a session's with every refresh.
-    snapshotted = {Citizen: (Factor,), Session: ()}
+    snapshotted: ClassVar[dict[type, tuple[type, ...]]] = {Citizen: (Factor,), Session: ()}
 
     def __init__(
         self,
@@ -544,10 +545,14 @@ class IdentityApplication(LedgerApplication):
         def passkey(factors: Sequence[Factor], assertion_json: str) -> PasskeyResult:
             return self._check_passkey(factors, assertion_json, attempt.challenge)
 
-        secrets = self._secrets(citizen)
+        # One data key read and unwrap for every check of the attempt.
+        sealer = self._sealer(citizen)
+        secrets = CitizenSecrets(sealer)
         return FactorChecks(
             password_matches=secrets.password_matches,
-            totp_step=lambda sealed_seed, code, at: self._totp_step(citizen, sealed_seed, code, at),
+            totp_step=lambda sealed_seed, code, at: totp.matching_step(
+                sealer.open("totp_seed", sealed_seed), code, at
+            ),
             passkey=passkey,
             recovery_code_index=secrets.recovery_code_index,
         )
@@ -669,9 +674,17 @@ class IdentityApplication(LedgerApplication):
 
         return retry_on_conflict(revoke, what="the session")
 
-    def list_sessions(self, citizen_id: str) -> list[Session]:
+    def list_sessions(
+        self, citizen_id: str, page_size: int = 0, page_token: str = ""
+    ) -> SessionPage:
         citizen = self._citizen(citizen_id)
-        return [self.repository.get(UUID(session_id)) for session_id in citizen.session_ids]
+        return active_page(
+            citizen.session_ids,
+            lambda session_id: self.repository.get(UUID(session_id)),
+            self._clock(),
+            page_size,
+            page_token,
+        )
 
     def jwks_json(self) -> dict[str, object]:
         return self._tokens.jwks()

@@ -22,6 +22,8 @@ from ledger.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
 from ledger.events import LedgerAggregate
 
 METHODS = ("password", "totp", "passkey", "recovery_codes")
+# The sessions a citizen's most recent sign-ins opened: those `ListSessions` looks at.
+RECENT_SESSIONS = 64
 
 
 @dataclass
@@ -463,6 +465,9 @@ class Citizen(LedgerAggregate):
             else:
                 factor.details.update(update)
         self.session_ids.append(session_id)
+        # Bounded, so a citizen's state (and each load, copy and snapshot of it) stays the same
+        # size after years of sign-ins: a session lives 12 hours at most, far fewer than these.
+        del self.session_ids[:-RECENT_SESSIONS]
 
     @event("AuthenticationFailed")
     def _authentication_failed(

@@ -60,10 +60,7 @@ def signing_input(stream: UUID, version: int, payload: bytes) -> bytes:
 class _DataclassTranscoding(Transcoding):
     """A dataclass value inside an aggregate's state (a citizen's `Factor`), field by field."""
 
-    type: type
-    name: str
-
-    def __init__(self, cls: type) -> None:
+    def __init__(self, cls: type[Any]) -> None:
         self.type = cls
         self.name = "dataclass:" + get_topic(cls)
         self._fields = tuple(field.name for field in dataclasses.fields(cls))
@@ -72,7 +69,7 @@ class _DataclassTranscoding(Transcoding):
         return {name: getattr(obj, name) for name in self._fields}
 
     def decode(self, data: dict[str, Any]) -> Any:
-        return self.type(**data)
+        return self.type(**data)  # only the dataclasses `allow` was given
 
 
 class SnapshotMapper(Mapper[UUID]):
@@ -177,7 +174,7 @@ class SnapshotStore(EventStore[UUID]):
         for row in stored:
             try:
                 snapshots.append(self.mapper.to_domain_event(row))
-            except Exception as error:  # noqa: BLE001 - any unreadable snapshot is passed over
+            except Exception as error:
                 LOG.warning("snapshot passed over, replaying events instead: %s", error)
                 return iter(())
         return iter(snapshots)

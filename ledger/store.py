@@ -15,7 +15,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from copy import deepcopy
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlparse
 from uuid import UUID
@@ -53,6 +52,7 @@ from ledger.envelope import erase_payload
 from ledger.keyring import EntrySigner
 from ledger.leader import advisory_lock_key, held_file_lock
 from ledger.mapper import SignedMapper
+from ledger.repository import CachedRepository, Collected, copy_aggregate
 from ledger.snapshots import SnapshotStore
 from ledger.sql_dialect import POSTGRES_EVENTS, SQLITE_EVENTS, dialect_of
 
@@ -380,13 +380,21 @@ class LedgerApplication(Application[UUID]):
         self.snapshots = self.store.snapshots
         for aggregate, values in self.snapshotted.items():
             self.store.snapshots.mapper.allow(aggregate, values)
-        return Repository(
+        return CachedRepository(
             event_store=self.events,
             snapshot_store=self.snapshots,
             cache_maxsize=AGGREGATE_CACHE_SIZE,
             fastforward=True,
-            deepcopy_from_cache=True,
         )
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """As `Application.save`, collecting with `Collected` (ledger/repository.py)."""
+        processing_event = Collected()
+        processing_event.collect_events(*objs, **kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        return recordings
 
     def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
         recordings = super()._record(processing_event)
@@ -395,7 +403,7 @@ class LedgerApplication(Application[UUID]):
         cache = self.repository.cache
         if cache is not None:
             for aggregate_id, aggregate in processing_event.aggregates.items():
-                cache.put(aggregate_id, deepcopy(aggregate))
+                cache.put(aggregate_id, copy_aggregate(aggregate))
         return recordings
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:

@@ -20,8 +20,8 @@ from ledger.secret_file import SecretFile
 from ledger.snapshots import SnapshotStore
 from ledger.sql_dialect import dialect_of
 from ledger.store import SNAPSHOTS_TABLES
-from tests.identity.conftest import ACTOR, RP, Clock, person
-from tests.identity.test_application import code_at, sign_in, with_totp
+from tests.identity.conftest import ACTOR, RP, Clock, code_at, person
+from tests.identity.test_application import sign_in, with_totp
 
 EVERY = 4
 # eventsourcing stamps an aggregate in memory with the wall clock, a loaded one with its
@@ -79,7 +79,7 @@ def snapshot_rows(node: Node) -> list[tuple[str, int, bytes]]:
     with node.store.datastore.transaction(commit=False) as cursor:
         cursor.execute(
             dialect.sql(
-                f"SELECT originator_id, originator_version, state FROM {{{table}}} "  # noqa: S608
+                f"SELECT originator_id, originator_version, state FROM {{{table}}} "
                 "ORDER BY originator_version"
             )
         )
@@ -96,7 +96,7 @@ def rewrite_snapshot(node: Node, citizen_id: str, version: int, state: bytes) ->
     with node.store.datastore.transaction(commit=True) as cursor:
         cursor.execute(
             dialect.sql(
-                f"UPDATE {{{table}}} SET state = ? "  # noqa: S608
+                f"UPDATE {{{table}}} SET state = ? "
                 "WHERE originator_id = ? AND originator_version = ?"
             ),
             (state, dialect.param(UUID(citizen_id)), version),
@@ -165,7 +165,8 @@ def test_an_edited_snapshot_is_never_believed(
     state = loaded(fresh, citizen)
     assert state == replayed(fresh, citizen)
     (factor,) = (f for f in state["factors"].values() if f.method == "totp")
-    assert factor.failures == 1 and factor.confirmed
+    assert factor.failures == 1
+    assert factor.confirmed
     assert "snapshot passed over" in caplog.text
 
 
