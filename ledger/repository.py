@@ -9,6 +9,7 @@ every saved object against two `runtime_checkable` Protocols, the slowest `isins
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterable
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -25,6 +26,15 @@ def copy_aggregate(aggregate: T) -> T:
     return copied
 
 
+def project(aggregate: Any, events: Iterable[Any]) -> Any:
+    """`eventsourcing`'s `project_aggregate` without its per-event `isinstance` against a
+    runtime Protocol: every event here is a `LedgerAggregate` event or a `Snapshot`, decoded by
+    our own mappers, and each has `mutate`."""
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
+
+
 class CachedRepository(Repository[UUID]):
     """`eventsourcing`'s repository with its cache copied out by `copy_aggregate`, so a command
     that changes an aggregate and then fails leaves the cached one as stored."""
@@ -33,6 +43,7 @@ class CachedRepository(Repository[UUID]):
         super().__init__(*args, **kwargs, deepcopy_from_cache=False)
 
     def get(self, aggregate_id: UUID, **kwargs: Any) -> Any:
+        kwargs.setdefault("projector_func", project)
         aggregate = super().get(aggregate_id, **kwargs)
         if self.cache is not None and kwargs.get("version") is None:
             return copy_aggregate(aggregate)
