@@ -55,6 +55,7 @@ from ledger.mapper import SignedMapper
 from ledger.repository import CachedRepository, Collected, copy_aggregate
 from ledger.snapshots import SnapshotStore
 from ledger.sql_dialect import POSTGRES_EVENTS, SQLITE_EVENTS, dialect_of
+from ledger.sqlite_pool import unblock_readers
 
 LOG_NAME = "ledger"  # the one application name every ledger application shares
 SQLITE_EVENTS_TABLE = SQLITE_EVENTS[0]
@@ -306,9 +307,12 @@ class LedgerStore:
             return factory.tracking_recorder(recorder_class)
 
     def _protect(self, datastore: SQLiteDatastore | PostgresDatastore) -> None:
-        """Requests fail fast while PostgreSQL is unreachable (SQLite is never unreachable)."""
+        """Requests fail fast while PostgreSQL is unreachable (SQLite is never unreachable);
+        on SQLite, reads do not queue behind another request's commit (ledger/sqlite_pool.py)."""
         if isinstance(datastore, PostgresDatastore) and self.breaker is not None:
             protect(datastore, self.breaker)
+        if isinstance(datastore, SQLiteDatastore):
+            unblock_readers(datastore)
 
     @property
     def follower_env(self) -> dict[str, str]:
