@@ -174,7 +174,8 @@ class SnapshotStore(EventStore[UUID]):
         for row in stored:
             try:
                 snapshots.append(self.mapper.to_domain_event(row))
-            except Exception as error:
+            # Refused, or not readable by this release (a JSON or transcoding error).
+            except (TamperedSnapshot, ValueError, KeyError, TypeError) as error:
                 LOG.warning("snapshot passed over, replaying events instead: %s", error)
                 return iter(())
         return iter(snapshots)

@@ -29,6 +29,15 @@ EVERY = 4
 WALL_CLOCK = {"_created_on", "_modified_on"}
 
 
+# A confirmed password factor, in the form the snapshot stores a citizen's factors.
+INSIDER_FACTOR = (
+    b'"insider":{"_type_":"dataclass:identity.citizen:Factor","_data_":{'
+    b'"authenticator_id":"insider","method":"password","label":"password","confirmed":true,'
+    b'"secret":"$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA","details":{},"failures":0,'
+    b'"last_failure_at":null}}'
+)
+
+
 @pytest.fixture(autouse=True)
 def snapshot_often(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(SnapshotStore, "EVERY", EVERY)
@@ -138,13 +147,15 @@ def test_a_snapshot_rebuilds_the_citizen_its_events_make(
     [
         # Reset the lockout counter the failed attempt set.
         lambda frame: frame.replace(b'"failures":1', b'"failures":0'),
-        # Make the unconfirmed or removed look confirmed (a factor the citizen never enrolled).
+        # Disable the citizen's own factor (the same edit confirms one never confirmed).
         lambda frame: frame.replace(b'"confirmed":true', b'"confirmed":false'),
+        # Add a factor whose secret the insider knows.
+        lambda frame: frame.replace(b'"factors":{', b'"factors":{' + INSIDER_FACTOR + b","),
         # Cut the signature off; or nothing but the payload.
         lambda frame: frame[:-1],
         lambda frame: frame[frame.index(b"{") :],
     ],
-    ids=["reset-lockout", "flip-factor", "truncated", "unsigned"],
+    ids=["reset-lockout", "flip-factor", "add-factor", "truncated", "unsigned"],
 )
 def test_an_edited_snapshot_is_never_believed(
     node: Node,
@@ -164,6 +175,7 @@ def test_an_edited_snapshot_is_never_believed(
     fresh = fresh_identity()
     state = loaded(fresh, citizen)
     assert state == replayed(fresh, citizen)
+    assert "insider" not in state["factors"]
     (factor,) = (f for f in state["factors"].values() if f.method == "totp")
     assert factor.failures == 1
     assert factor.confirmed
