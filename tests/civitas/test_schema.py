@@ -130,9 +130,7 @@ def test_a_tls_server_on_sqlite_makes_its_own_tables(tmp_path: Path) -> None:
         assert "DEVELOPMENT MODE" not in log.read_text()
 
 
-def test_upgrade_from_version_1_adds_the_snapshots_table(
-    tmp_path: Path, database_url: str
-) -> None:
+def test_upgrade_from_version_1_adds_the_snapshots_table(tmp_path: Path, database_url: str) -> None:
     data_dir = tmp_path / "data"
     civitas(data_dir, database_url, "db", "upgrade")
     config = build_config(data_dir=str(data_dir), database=database_url, environ={})

@@ -14,6 +14,7 @@ from identity.application import IdentityApplication, IdentitySettings
 from identity.citizen import Citizen
 from identity.personal_data import DataKeyStore, NationalIdentifierIndex, data_key_table
 from identity.refusals import AuthenticationFailedError
+from identity.session import Session
 from identity.tokens import TokenSigner
 from ledger.data_access import DataAccessLog
 from ledger.secret_file import SecretFile
@@ -219,3 +220,25 @@ def test_snapshots_stay_out_of_the_ledger_and_go_with_erasure(
     identity.erase_citizen(citizen, "art. 17 request", ACTOR)
     assert snapshot_rows(node) == []
     assert identity.get_citizen(citizen).erased
+
+
+def test_a_session_refreshed_many_times_loads_from_its_snapshot(
+    identity: IdentityApplication, clock: Clock, fresh_identity: Callable[[], IdentityApplication]
+) -> None:
+    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    seed = with_totp(identity, clock, citizen)
+    clock.advance(seconds=31)
+    signed_in = sign_in(identity, citizen, totp_code=code_at(seed, clock.now))
+    for _ in range(2 * EVERY + 1):
+        clock.advance(minutes=1)
+        signed_in = identity.refresh_session(signed_in.token, ("", ""), "test-portal", ACTOR)
+    fresh = fresh_identity()
+    session_id = UUID(signed_in.session_id)
+    snapshots = fresh.snapshots
+    assert snapshots is not None
+    (latest,) = snapshots.get(session_id, desc=True, limit=1)
+    assert latest.originator_version == 2 * EVERY
+    loaded_session: Session = fresh.repository.get(session_id)
+    replayed_session = project_aggregate(None, fresh.events.get(session_id))
+    assert state_of(loaded_session) == state_of(replayed_session)
+    assert fresh.introspect(signed_in.token).active
