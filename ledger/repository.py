@@ -9,6 +9,7 @@ every saved object against two `runtime_checkable` Protocols, the slowest `isins
 from __future__ import annotations
 
 import pickle
+import threading
 from collections.abc import Iterable
 from typing import Any, TypeVar
 from uuid import UUID
@@ -36,18 +37,35 @@ def project(aggregate: Any, events: Iterable[Any]) -> Any:
 
 
 class CachedRepository(Repository[UUID]):
-    """`eventsourcing`'s repository with its cache copied out by `copy_aggregate`, so a command
-    that changes an aggregate and then fails leaves the cached one as stored."""
+    """A cache of aggregates, each brought up to date from the store on every read and copied
+    out by `copy_aggregate`, so a command that changes an aggregate and then fails leaves the
+    cached one as stored.
+
+    Unlike `eventsourcing`'s own, the copy is made under the aggregate's lock, so it never
+    catches another thread's fast-forward half done."""
+
+    STRIPES = 64  # locks, each shared by the aggregates whose ids hash to it
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs, deepcopy_from_cache=False)
+        self._locks = [threading.Lock() for _ in range(self.STRIPES)]
 
     def get(self, aggregate_id: UUID, **kwargs: Any) -> Any:
         kwargs.setdefault("projector_func", project)
-        aggregate = super().get(aggregate_id, **kwargs)
-        if self.cache is not None and kwargs.get("version") is None:
+        if self.cache is None or kwargs.get("version") is not None:
+            return super().get(aggregate_id, **kwargs)
+        with self._locks[hash(aggregate_id) % self.STRIPES]:
+            try:
+                aggregate = self.cache.get(aggregate_id)
+            except KeyError:
+                aggregate = self._reconstruct_aggregate(
+                    aggregate_id, None, kwargs["projector_func"]
+                )
+                self.cache.put(aggregate_id, aggregate)
+            else:
+                newer = self.event_store.get(originator_id=aggregate_id, gt=aggregate.version)
+                aggregate = kwargs["projector_func"](aggregate, newer)
             return copy_aggregate(aggregate)
-        return aggregate
 
 
 class Collected(ProcessingEvent[UUID]):
