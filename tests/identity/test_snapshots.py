@@ -242,3 +242,20 @@ def test_a_session_refreshed_many_times_loads_from_its_snapshot(
     replayed_session = project_aggregate(None, fresh.events.get(session_id))
     assert state_of(loaded_session) == state_of(replayed_session)
     assert fresh.introspect(signed_in.token).active
+
+
+def test_a_cached_citizen_sees_what_another_replica_saved(
+    identity: IdentityApplication, clock: Clock, fresh_identity: Callable[[], IdentityApplication]
+) -> None:
+    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    with_totp(identity, clock, citizen)
+    replica = fresh_identity()
+    assert replica.get_citizen(citizen).locked  # now cached by the replica
+    with pytest.raises(AuthenticationFailedError):
+        sign_in(identity, citizen, totp_code="000000")  # saved by the first application
+    cached: Citizen = replica.repository.get(UUID(citizen))
+    (factor,) = cached.factors.values()
+    assert (cached.version, factor.failures) == (4, 1)
+    cached.factors.clear()  # a command's copy: the cache keeps the state as stored
+    again: Citizen = replica.repository.get(UUID(citizen))
+    assert len(again.factors) == 1
