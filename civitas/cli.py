@@ -58,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             metrics_port=getattr(args, "metrics_port", None),
             metrics_host=getattr(args, "metrics_host", None),
             log_format=getattr(args, "log_format", None),
+            allow_aal3=getattr(args, "allow_aal3", None),
+            attestation_roots=getattr(args, "attestation_roots", None),
         )
         configure_logging(config.log_format)
         config = replace(config, create_schema=_may_create_schema(args.command, config))
@@ -328,6 +330,19 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--rp-id", help="WebAuthn relying party id (default localhost)")
     serve.add_argument(
         "--rp-origin", action="append", help="allowed WebAuthn origin (repeat for several)"
+    )
+    serve.add_argument(
+        "--attestation-roots",
+        metavar="JSON",
+        help="allow-list of passkey models and their attestation roots, FIDO MDS3-shaped "
+        "($CIVITAS_ATTESTATION_ROOTS; see docs/relying-services.md)",
+    )
+    serve.add_argument(
+        "--allow-aal3",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="attested passkeys of an allow-listed model reach AAL3 "
+        "($CIVITAS_ALLOW_AAL3, default off; needs --attestation-roots)",
     )
     serve.add_argument(
         "--token-issuer", help="`iss` of citizens' JWTs ($CIVITAS_TOKEN_ISSUER, default civitas)"

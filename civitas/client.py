@@ -156,8 +156,12 @@ class CivitasClient:
         request = ipb.SetPasswordRequest(citizen_id=citizen_id, password=password)
         return self._call(self._identity.SetPassword, request, ipb.Authenticator)
 
-    def begin_totp_enrolment(self, citizen_id: str, label: str = "") -> ipb.TotpEnrollment:
-        request = ipb.BeginTotpEnrollmentRequest(citizen_id=citizen_id, label=label)
+    def begin_totp_enrolment(
+        self, citizen_id: str, label: str = "", account_name: str = ""
+    ) -> ipb.TotpEnrollment:
+        request = ipb.BeginTotpEnrollmentRequest(
+            citizen_id=citizen_id, label=label, account_name=account_name
+        )
         return self._call(self._identity.BeginTotpEnrollment, request, ipb.TotpEnrollment)
 
     def confirm_totp_enrolment(
@@ -177,11 +181,17 @@ class CivitasClient:
         return app
 
     def enrol_passkey(
-        self, citizen_id: str, authenticator: SoftAuthenticator, label: str = "passkey"
+        self,
+        citizen_id: str,
+        authenticator: SoftAuthenticator,
+        label: str = "passkey",
+        account_name: str = "",
     ) -> ipb.Authenticator:
         """WebAuthn registration: the server's creation options go to the authenticator, its
-        attestation comes back."""
-        begin = ipb.BeginPasskeyRegistrationRequest(citizen_id=citizen_id, label=label)
+        attestation comes back. *account_name* is what the citizen's device lists it under."""
+        begin = ipb.BeginPasskeyRegistrationRequest(
+            citizen_id=citizen_id, label=label, account_name=account_name
+        )
         options = self._call(
             self._identity.BeginPasskeyRegistration, begin, ipb.PasskeyRegistrationOptions
         )
@@ -199,9 +209,21 @@ class CivitasClient:
     # --- authentication and tokens ----------------------------------------------------------
 
     def begin_authentication(
-        self, citizen_id: str, client: ipb.ClientContext | None = None
+        self,
+        citizen_id: str,
+        client: ipb.ClientContext | None = None,
+        *,
+        required_acr: str = "",
+        require_user_verification: bool = False,
     ) -> ipb.AuthenticationChallenge:
-        request = ipb.BeginAuthenticationRequest(citizen_id=citizen_id, client=client)
+        """Open an attempt; an empty *citizen_id* offers any discoverable passkey. A sign-in
+        below *required_acr* is refused (ASSURANCE_TOO_LOW)."""
+        request = ipb.BeginAuthenticationRequest(
+            citizen_id=citizen_id,
+            client=client,
+            required_acr=required_acr,
+            require_user_verification=require_user_verification,
+        )
         return self._call(self._identity.BeginAuthentication, request, ipb.AuthenticationChallenge)
 
     def complete_authentication(
@@ -249,9 +271,11 @@ class CivitasClient:
         citizen_id: str,
         authenticator: SoftAuthenticator,
         client: ipb.ClientContext | None = None,
+        required_acr: str = "",
     ) -> ipb.AuthenticationResult:
-        """A user-verified, device-bound passkey: AAL3 where the server's policy allows it."""
-        challenge = self.begin_authentication(citizen_id, client)
+        """A user-verified passkey: AAL2; AAL3 only when attested by an allow-listed model and
+        the server allows AAL3. An empty *citizen_id* signs in username-less."""
+        challenge = self.begin_authentication(citizen_id, client, required_acr=required_acr)
         assertion = authenticator.get(challenge.passkey_options_json)
         return self.complete_authentication(
             challenge.attempt_id, passkey_assertion_json=assertion, client=client

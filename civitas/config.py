@@ -53,6 +53,10 @@ class Config:
     catalogue_path: Path | None = None  # the packaged service catalogue when None
     rp_id: str = "localhost"  # WebAuthn relying party id: the portals' registrable domain
     rp_origins: tuple[str, ...] = ("https://localhost",)
+    # AAL3 is an operator's decision, off by default, and needs the allow-list of authenticator
+    # models whose attestation it trusts (identity/attestation.py: a FIDO MDS3-shaped JSON file).
+    allow_aal3: bool = False
+    attestation_roots: Path | None = None
     # The `iss` and `aud` of citizens' JWTs: a deployment names itself (often its URL) and the
     # relying services it issues for, and every relying service checks both (RFC 8725 §3.8-3.9).
     token_issuer: str = DEFAULT_TOKEN_ISSUER
@@ -126,6 +130,8 @@ def build_config(
     metrics_port: int | None = None,
     metrics_host: str | None = None,
     log_format: str | None = None,
+    allow_aal3: bool | None = None,
+    attestation_roots: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Config:
     """Flags win over the environment (CIVITAS_*), which wins over the defaults."""
@@ -143,6 +149,13 @@ def build_config(
         else None
     )
     passphrase = env.get("CIVITAS_KEY_PASSPHRASE")
+    roots = attestation_roots or env.get("CIVITAS_ATTESTATION_ROOTS")
+    aal3 = allow_aal3 if allow_aal3 is not None else _flag(env, "CIVITAS_ALLOW_AAL3")
+    if aal3 and not roots:
+        raise ConfigError(
+            "--allow-aal3/CIVITAS_ALLOW_AAL3 needs --attestation-roots/CIVITAS_ATTESTATION_ROOTS:"
+            " only a passkey whose attestation chains to a trusted root reaches AAL3"
+        )
     chosen_log_format = log_format or env.get("CIVITAS_LOG_FORMAT") or "text"
     if chosen_log_format not in LOG_FORMATS:
         raise ConfigError(f"log format must be one of {', '.join(LOG_FORMATS)}")
@@ -179,7 +192,18 @@ def build_config(
         ),
         metrics_host=metrics_host or env.get("CIVITAS_METRICS_HOST") or host,
         log_format=chosen_log_format,
+        allow_aal3=aal3,
+        attestation_roots=Path(roots) if roots else None,
     )
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    text = env.get(name, "").strip().lower()
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be true or false, not {text!r}")
 
 
 def _claim_value(value: str, name: str) -> str:

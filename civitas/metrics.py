@@ -40,12 +40,15 @@ log = logging.getLogger(__name__)
 # as long as its client keeps it open, so the top buckets are for streams.
 RPC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 600)
 # Reasons an attempt is turned away before any factor is checked (identity/citizen.py, session.py).
-REFUSALS = frozenset({"attempt_already_used", "attempt_expired", "no_factor_presented"})
+REFUSALS = frozenset(
+    {"attempt_already_used", "attempt_expired", "no_factor_presented", "assurance_too_low"}
+)
 
 
 def authentication_outcome(attempt: AuthenticationRecorded) -> str:
     """succeeded | failed (a factor did not match) | locked | throttled (lockout, NIST 800-63B
-    section 5.2.2) | refused (spent or expired attempt, nothing presented, factor not enrolled)."""
+    section 5.2.2) | refused (spent or expired attempt, nothing presented, factor not enrolled,
+    right factors below the level the relying service required)."""
     reason = attempt.reason
     if attempt.succeeded:
         return "succeeded"

@@ -18,6 +18,8 @@ from typing import Self, TypeVar, cast
 from civitas.config import Config, ConfigError
 from civitas.metrics import ServiceMetrics
 from identity.application import IdentityApplication, IdentitySettings
+from identity.attestation import NO_TRUST, TrustAnchors, TrustListError, load_trust_anchors
+from identity.citizen_fields import CitizenFields
 from identity.key_presence import DataKeyPresence
 from identity.lockout import LockoutPolicy
 from identity.passkeys import RelyingParty
@@ -192,6 +194,8 @@ class Node:
                 relying_party=RelyingParty(
                     id=self.config.rp_id, name="Civitas", origins=self.config.rp_origins
                 ),
+                allow_aal3=self.config.allow_aal3,
+                attestation=self.attestation_trust,
                 lockout=LockoutPolicy(
                     throttle_after=self.config.lockout_throttle_after,
                     lock_after=self.config.lockout_lock_after,
@@ -207,13 +211,29 @@ class Node:
         )
 
     @cached_property
+    def attestation_trust(self) -> TrustAnchors:
+        """The operator's allow-list of authenticator models (read once, at start)."""
+        path = self.config.attestation_roots
+        if path is None:
+            return NO_TRUST
+        try:
+            return load_trust_anchors(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, TrustListError) as error:
+            raise ConfigError(f"--attestation-roots {path}: {error}") from None
+
+    @cached_property
     def metrics(self) -> ServiceMetrics:
         """This process's counters (a server serves them; a CLI command's are simply dropped)."""
         return ServiceMetrics()
 
     @cached_property
+    def citizen_fields(self) -> CitizenFields:
+        """Free text about a citizen, sealed with their key (notes, reasons, purposes)."""
+        return CitizenFields(self.data_keys)
+
+    @cached_property
     def data_access(self) -> DataAccessLog:
-        return DataAccessLog(self.store)
+        return DataAccessLog(self.store, self.citizen_fields)
 
     def view_class(self, view: type[V], follower: str) -> type[V]:
         """The class `eventsourcing` builds `follower`'s view from, on this node's database."""
@@ -263,6 +283,7 @@ class Node:
             catalogue=self.catalogue,
             clock=self.clock,
             citizen_exists=self.identity.citizen_exists,
+            fields=self.citizen_fields,
         )
 
     @cached_property
@@ -278,7 +299,12 @@ class Node:
     @cached_property
     def history(self) -> History:
         return History(
-            self.timeline_view, self.audit, self.log_view, self.store, self.timeline_changes
+            self.timeline_view,
+            self.audit,
+            self.log_view,
+            self.store,
+            self.timeline_changes,
+            opened=self.citizen_fields.opened_summary,
         )
 
     @cached_property

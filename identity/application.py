@@ -16,14 +16,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.domain import event
 from eventsourcing.persistence import IntegrityError, Recording
 
 from identity import base64url, passkeys, passwords, recovery_codes, totp
-from identity.assurance import AMR
+from identity.account_names import account_name, full_name
+from identity.assurance import check_required_level
+from identity.attestation import NO_TRUST, TrustAnchors
 from identity.citizen import (
     Attempt,
     Citizen,
@@ -33,7 +34,10 @@ from identity.citizen import (
     PasskeyResult,
     Presented,
 )
+from identity.citizen_fields import sealed_client
+from identity.erasure import destroy, erase
 from identity.lockout import LockoutPolicy, is_locked
+from identity.national_id_claim import NationalIdentifierClaim, claim_id, current_claim
 from identity.personal_data import (
     DataKeyMissing,
     DataKeyStore,
@@ -52,6 +56,7 @@ from identity.session import (
 from identity.session_list import SessionPage, active_page
 from identity.token_issuance import TokenIssuer
 from identity.tokens import MAX_TOKEN_LENGTH, TokenError, TokenSigner
+from identity.user_handles import citizen_of, claim_user_handle
 from identity.validation import (
     POLICY_MESSAGES,
     client_violations,
@@ -69,12 +74,9 @@ from ledger.errors import (
     NotFound,
     Unauthenticated,
 )
-from ledger.events import LedgerAggregate
 from ledger.mapper import PayloadErased
 from ledger.retry import retry_on_conflict
 from ledger.store import LedgerApplication, LedgerStore
-
-NATIONAL_ID_NAMESPACE = uuid5(NAMESPACE_URL, "civitas:national-identifier")
 
 # What a missing aggregate is called on the wire, by the request field that named it.
 NOT_FOUND_REASONS = {
@@ -86,18 +88,6 @@ T = TypeVar("T")
 Clock = Callable[[], datetime]
 
 
-class NationalIdentifierClaim(LedgerAggregate):
-    """Makes a national identifier unique: its id is derived from the identifier's keyed hash."""
-
-    @staticmethod
-    def create_id(lookup_hash: str) -> UUID:
-        return uuid5(NATIONAL_ID_NAMESPACE, lookup_hash)
-
-    @event("Claimed")
-    def __init__(self, lookup_hash: str, citizen_id: str, actor: str) -> None:
-        self.citizen_id = citizen_id
-
-
 @dataclass(frozen=True)
 class IdentitySettings:
     relying_party: passkeys.RelyingParty
@@ -105,7 +95,10 @@ class IdentitySettings:
     session_absolute: timedelta = timedelta(hours=12)  # NIST 800-63B section 4.2.3 (AAL2)
     session_idle: timedelta = timedelta(minutes=30)
     attempt_lifetime: timedelta = timedelta(minutes=5)
-    allow_aal3: bool = True  # device-bound, user-verified passkeys reach AAL3
+    # An operator's choice, off unless configured: attested, device-bound, user-verified
+    # passkeys of a model in `attestation` reach AAL3; nothing else ever does.
+    allow_aal3: bool = False
+    attestation: TrustAnchors = NO_TRUST
     token_issuer: str = "civitas"  # noqa: S105 - the JWT `iss`, not a secret
     token_audience: str = "civitas"  # noqa: S105 - an audience name, not a secret
     issuer: str = "civitas"  # the name an authenticator app shows next to the TOTP code
@@ -239,6 +232,10 @@ class IdentityApplication(LedgerApplication):
         validate_personal_data(personal_data, assurance, evidence)
         lookup_hash = self._national_ids.lookup_hash(personal_data["national_identifier"])
         citizen_id = uuid.uuid4()
+        # Past generation 0 when the identifier's earlier holders were erased.
+        generation, holder = current_claim(self._load, lookup_hash)
+        if holder is not None:
+            raise _already_registered()
         sealer = self._data_keys.create(citizen_id)
         sealed = {name: sealer.seal(name, value) for name, value in personal_data.items() if value}
         sealed_evidence = CitizenSecrets(sealer).seal_evidence(evidence)
@@ -251,15 +248,14 @@ class IdentityApplication(LedgerApplication):
             actor=actor,
             key_presence=sealer.presence_public_key(),
         )
-        claim = NationalIdentifierClaim(lookup_hash, str(citizen_id), actor=actor)
+        claim = NationalIdentifierClaim(
+            claim_id(lookup_hash, generation), lookup_hash, str(citizen_id), actor=actor
+        )
         try:
             self.save(citizen, claim)
-        except IntegrityError:
+        except IntegrityError:  # registered at the same moment by another request
             self._data_keys.destroy(citizen_id)
-            raise Conflict(
-                "a citizen with this national identifier is already registered",
-                reason="CITIZEN_ALREADY_REGISTERED",
-            ) from None
+            raise _already_registered() from None
         return self._view(citizen)
 
     def get_citizen(self, citizen_id: str) -> CitizenView:
@@ -291,26 +287,25 @@ class IdentityApplication(LedgerApplication):
     def find_citizen(self, national_identifier: str) -> CitizenView:
         require_text("national_identifier", national_identifier, required=True)
         lookup_hash = self._national_ids.lookup_hash(national_identifier)
-        try:
-            claim: NationalIdentifierClaim = self.repository.get(
-                NationalIdentifierClaim.create_id(lookup_hash)
-            )
-        except AggregateNotFoundError:
-            raise NotFound(
-                "no citizen with this national identifier", reason="CITIZEN_NOT_FOUND"
-            ) from None
+        _, claim = current_claim(self._load, lookup_hash)
+        if claim is None:  # never registered, or its citizen was erased
+            raise NotFound("no citizen with this national identifier", reason="CITIZEN_NOT_FOUND")
         return self.get_citizen(claim.citizen_id)
 
     def erase_citizen(self, citizen_id: str, reason: str, actor: str) -> CitizenView:
         require_text("reason", reason, required=True)
-        citizen = self._citizen(citizen_id)
-        citizen.erase(reason, actor=actor)
-        # The Erased entry is stored before the key is deleted, never after: an auditor's
-        # ProveDataKeys counts a key gone without an Erased entry before it as deleted unlawfully
-        # (identity.key_presence).
-        self.save(citizen)
-        self._data_keys.destroy(citizen.id)  # crypto-shredding: every copy of a sealed field
-        self.store.erase_payloads(citizen.id, below_version=citizen.version)
+
+        def erase_once() -> Citizen:
+            # Loaded afresh on every retry: a sign-in or refresh that saved first is erased too.
+            erasure = erase(self._citizen(citizen_id), self._load, reason, actor)
+            # The Erased entry is stored before the key is deleted, never after: an auditor's
+            # ProveDataKeys counts a key gone without an Erased entry before it as deleted
+            # unlawfully (identity.key_presence).
+            self.save(*erasure.aggregates())
+            destroy(erasure, self._data_keys, self.store)
+            return erasure.citizen
+
+        citizen = retry_on_conflict(erase_once, what="the citizen")
         return CitizenView(citizen_id, {}, citizen.assurance, [], {}, erased=True)
 
     # --- authenticators -------------------------------------------------------------------------
@@ -328,16 +323,20 @@ class IdentityApplication(LedgerApplication):
         sealed_hash = self._secrets(self._citizen(citizen_id)).hash_password(password)
         return self._update(citizen_id, lambda c: c.set_password(sealed_hash, actor=actor))
 
-    def begin_totp_enrollment(self, citizen_id: str, label: str, actor: str) -> TotpEnrollment:
+    def begin_totp_enrollment(
+        self, citizen_id: str, label: str, actor: str, account: str = ""
+    ) -> TotpEnrollment:
         require_text("label", label)
+        require_text("account_name", account)
         citizen = self._citizen(citizen_id)
+        name = account_name(account, self._view(citizen).personal_data)
         seed = totp.new_totp_seed()
         sealed_seed = self._sealer(citizen).seal("totp_seed", seed)
         authenticator_id = citizen.start_totp_enrollment(
             sealed_seed, label or "authenticator app", actor=actor
         )
         self.save(citizen)
-        uri = totp.provisioning_uri(seed, account_name=citizen_id, issuer=self.settings.issuer)
+        uri = totp.provisioning_uri(seed, account_name=name, issuer=self.settings.issuer)
         return TotpEnrollment(authenticator_id, uri, totp.qr_svg(uri), totp.qr_png(uri))
 
     def confirm_totp_enrollment(
@@ -355,24 +354,39 @@ class IdentityApplication(LedgerApplication):
         return self._update(citizen_id, confirm)
 
     def begin_passkey_registration(
-        self, citizen_id: str, label: str, actor: str
+        self, citizen_id: str, label: str, actor: str, account: str = ""
     ) -> tuple[str, str]:
         require_text("label", label)
+        require_text("account_name", account)
+        return retry_on_conflict(
+            lambda: self._begin_passkey_registration(citizen_id, label, actor, account)
+        )
+
+    def _begin_passkey_registration(
+        self, citizen_id: str, label: str, actor: str, account: str
+    ) -> tuple[str, str]:
         citizen = self._citizen(citizen_id)
+        personal = self._view(citizen).personal_data
+        claims = claim_user_handle(citizen, actor)
+        name = account_name(account, personal)
         options_json, challenge = passkeys.registration_options(
             self.settings.relying_party,
-            user_id=citizen.id.bytes,
-            user_name=citizen_id,
-            display_name=label or "Civitas citizen",
+            user_id=base64url.decode(citizen.user_handle),
+            user_name=name,
+            display_name=full_name(personal) or name,
             exclude_credential_ids=[
                 base64url.decode(f.details["credential_id"]) for f in citizen.passkeys()
             ],
+            attestation=self._aal3_offered(),
         )
         registration_id = citizen.start_passkey_registration(
-            base64url.encode(challenge), actor=actor
+            base64url.encode(challenge), label, actor=actor
         )
-        self.save(citizen)
+        self.save(citizen, *claims)
         return registration_id, options_json
+
+    def _aal3_offered(self) -> bool:
+        return self.settings.allow_aal3 and bool(self.settings.attestation)
 
     def complete_passkey_registration(
         self, citizen_id: str, registration_id: str, credential_json: str, actor: str
@@ -384,7 +398,10 @@ class IdentityApplication(LedgerApplication):
             challenge = base64url.decode(citizen.passkey_challenge(registration_id))
             try:
                 passkey = passkeys.verify_registration(
-                    self.settings.relying_party, credential_json, challenge
+                    self.settings.relying_party,
+                    credential_json,
+                    challenge,
+                    trust=self.settings.attestation,
                 )
             except passkeys.PasskeyError as error:
                 raise InvalidInput.of(
@@ -394,7 +411,7 @@ class IdentityApplication(LedgerApplication):
                 ) from None
             return citizen.register_passkey(
                 registration_id,
-                "passkey",
+                citizen.passkey_label(registration_id),
                 {
                     "credential_id": base64url.encode(passkey.credential_id),
                     "public_key": base64url.encode(passkey.public_key),
@@ -403,6 +420,9 @@ class IdentityApplication(LedgerApplication):
                     "aaguid": passkey.aaguid,
                     "user_verified": passkey.user_verified,
                     "backed_up": passkey.backed_up,
+                    "attestation_format": passkey.attestation_format,
+                    "attested": passkey.attested,
+                    "user_handle": citizen.user_handle,
                 },
                 actor=actor,
             )
@@ -434,22 +454,46 @@ class IdentityApplication(LedgerApplication):
 
     # --- authentication -------------------------------------------------------------------------
 
-    def begin_authentication(self, citizen_id: str, relying_service: str, actor: str) -> Challenge:
-        citizen = self._citizen(citizen_id)
-        methods = citizen.available_methods()
-        if not methods:
-            raise FailedPrecondition(
-                "this citizen has no authenticator enrolled", reason="NO_AUTHENTICATOR"
-            )
+    def begin_authentication(
+        self,
+        citizen_id: str,
+        relying_service: str,
+        actor: str,
+        required_acr: str = "",
+        require_user_verification: bool = False,
+    ) -> Challenge:
+        """Open an attempt. Without *citizen_id* it is username-less: any discoverable passkey
+        of this relying party may answer, and its user handle names the citizen.
+
+        A relying service that needs more than AAL1 says so (*required_acr*); the passkey options
+        then ask for user verification, without which a passkey alone cannot reach AAL2.
+        """
+        check_required_level(required_acr, aal3_offered=self._aal3_offered())
+        verify_user = require_user_verification or required_acr in ("AAL2", "AAL3")
+        if citizen_id:
+            citizen = self._citizen(citizen_id)
+            methods = citizen.available_methods()
+            if not methods:
+                raise FailedPrecondition(
+                    "this citizen has no authenticator enrolled", reason="NO_AUTHENTICATOR"
+                )
+            allowed = [base64url.decode(f.details["credential_id"]) for f in citizen.passkeys()]
+        else:
+            methods, allowed = ["passkey"], []
         options_json, challenge = "", b""
-        if citizen.passkeys():
+        if "passkey" in methods:
             options_json, challenge = passkeys.authentication_options(
-                self.settings.relying_party,
-                [base64url.decode(f.details["credential_id"]) for f in citizen.passkeys()],
+                self.settings.relying_party, allowed, require_user_verification=verify_user
             )
         expires_at = self._clock() + self.settings.attempt_lifetime
         attempt = AuthenticationAttempt(
-            citizen_id, base64url.encode(challenge), expires_at, relying_service, actor=actor
+            citizen_id,
+            base64url.encode(challenge),
+            expires_at,
+            relying_service,
+            actor=actor,
+            required_acr=required_acr,
+            require_user_verification=require_user_verification,
         )
         self.save(attempt)
         return Challenge(str(attempt.id), methods, options_json, expires_at)
@@ -471,9 +515,15 @@ class IdentityApplication(LedgerApplication):
         attempt: AuthenticationAttempt = self._get(
             AuthenticationAttempt, context.attempt_id, "attempt_id"
         )
-        completion = Completion(
-            self._citizen(attempt.citizen_id), attempt, context, presented, self._clock(), actor
+        citizen = (
+            self._citizen(attempt.citizen_id)
+            if attempt.citizen_id
+            else self._citizen_of_user_handle(attempt, presented, actor)
         )
+        # Where and with what the citizen signed in is theirs: sealed with their key (erasure
+        # shreds it), shown to them alone in their history.
+        context = sealed_client(self._sealer(citizen), context)
+        completion = Completion(citizen, attempt, context, presented, self._clock(), actor)
         self._refuse_spent_attempt(completion)
         session_id = uuid.uuid4()
         outcome = self._authenticate(completion, str(session_id))
@@ -508,12 +558,45 @@ class IdentityApplication(LedgerApplication):
             session_id=session_id,
             allow_aal3=self.settings.allow_aal3,
             actor=completion.actor,
+            required_acr=attempt.required_acr,
         )
         attempt.complete(outcome.ok, actor=completion.actor)
         if not outcome.ok:
             self.save(citizen, attempt)
-            raise AuthenticationFailedError(outcome.reason, outcome.retry_after)
+            raise AuthenticationFailedError(
+                outcome.reason,
+                outcome.retry_after,
+                reached=outcome.acr,
+                required=attempt.required_acr,
+            )
         return outcome
+
+    def _citizen_of_user_handle(
+        self, attempt: AuthenticationAttempt, presented: Presented, actor: str
+    ) -> Citizen:
+        """The citizen a username-less attempt's passkey names by its user handle.
+
+        No existence oracle: a handle that names nobody (or an erased citizen) is refused as an
+        unknown credential, the answer a stranger's passkey gets from a citizen who exists, and
+        recorded on the attempt, the only stream there is to record it on.
+        """
+        if not presented.passkey_assertion_json:
+            raise InvalidInput.of(
+                "passkey_assertion_json", "is required: the attempt was begun without citizen_id"
+            )
+        refusal = attempt.refusal(self._clock())
+        try:
+            handle = passkeys.user_handle_of(presented.passkey_assertion_json)
+        except passkeys.PasskeyError:
+            refusal, handle = refusal or "passkey_malformed", None
+        citizen = citizen_of(self._load, handle) if handle else None
+        if citizen is not None:
+            return citizen
+        refusal = refusal or "passkey_unknown_credential"
+        if not attempt.completed:
+            attempt.complete(False, actor=actor, refusal=refusal)
+            self.save(attempt)
+        raise AuthenticationFailedError(refusal)
 
     def _rehash_outdated_password(self, citizen: Citizen, password: str, actor: str) -> None:
         """A password that has just matched is hashed again when its stored hash was made with
@@ -530,7 +613,7 @@ class IdentityApplication(LedgerApplication):
             session_id,
             str(completion.citizen.id),
             outcome.acr,
-            [AMR[method] for method in outcome.methods],
+            list(outcome.amr),
             completion.context.relying_service,
             now,
             expires_at,
@@ -543,7 +626,13 @@ class IdentityApplication(LedgerApplication):
         self, citizen: Citizen, attempt: AuthenticationAttempt, now: datetime
     ) -> FactorChecks:
         def passkey(factors: Sequence[Factor], assertion_json: str) -> PasskeyResult:
-            return self._check_passkey(factors, assertion_json, attempt.challenge)
+            return self._check_passkey(
+                factors,
+                assertion_json,
+                attempt.challenge,
+                attempt.require_user_verification,
+                base64url.encode(citizen.id.bytes),
+            )
 
         # One data key read and unwrap for every check of the attempt.
         sealer = self._sealer(citizen)
@@ -558,7 +647,12 @@ class IdentityApplication(LedgerApplication):
         )
 
     def _check_passkey(
-        self, factors: Sequence[Factor], assertion_json: str, challenge: str
+        self,
+        factors: Sequence[Factor],
+        assertion_json: str,
+        challenge: str,
+        require_user_verification: bool,
+        legacy_handle: str,
     ) -> PasskeyResult:
         try:
             credential_id = base64url.encode(passkeys.credential_id_of(assertion_json))
@@ -574,10 +668,16 @@ class IdentityApplication(LedgerApplication):
                 base64url.decode(challenge),
                 base64url.decode(factor.details["public_key"]),
                 factor.details["sign_count"],
+                require_user_verification=require_user_verification,
             )
         except passkeys.PasskeyError as error:
             # A counter that went backwards suggests a cloned authenticator (WebAuthn 6.1.1).
             return PasskeyResult(factor.authenticator_id, False, f"passkey_{error.reason}")
+        # §7.2 step 6: a user handle, when the authenticator sends one, is the credential's own;
+        # passkeys registered before handles were random carry the citizen id instead.
+        registered_handle = factor.details.get("user_handle") or legacy_handle
+        if assertion.user_handle and base64url.encode(assertion.user_handle) != registered_handle:
+            return PasskeyResult(factor.authenticator_id, False, "passkey_unknown_credential")
         return PasskeyResult(
             factor.authenticator_id, True, "", assertion.new_sign_count, assertion.user_verified
         )
@@ -594,6 +694,9 @@ class IdentityApplication(LedgerApplication):
         session = self._session_of(claims)
         if session is None:
             return Introspection(False, "unknown_session")
+        if not self._data_keys.holds(UUID(session.citizen_id)):
+            # Erasure revokes every session; this also ends those of citizens erased before it did.
+            return Introspection(False, "citizen_erased", claims)
         # Only a refresh moves the session's deadlines, and it is the caller's refresh that
         # counts as activity: introspection reads and never writes.
         refusal = session.refusal(str(claims.get("jti", "")), now)
@@ -630,9 +733,10 @@ class IdentityApplication(LedgerApplication):
         if session is None or claims.get("sub") != session.citizen_id:
             raise Unauthenticated("the token names no session", reason="INVALID_TOKEN")
         try:
-            self._citizen(session.citizen_id)
-        except CitizenErased:
+            sealer = self._sealer(self._citizen(session.citizen_id))
+        except FailedPrecondition:  # erased (the aggregate, or only its key so far)
             raise Unauthenticated("the citizen was erased", reason="CITIZEN_ERASED") from None
+        context = sealed_client(sealer, context)
         presented = str(claims.get("jti", ""))
         if session.refusal(presented, now) == "rotated":
             session.revoke(REUSE_REASON, actor=actor)
@@ -651,8 +755,8 @@ class IdentityApplication(LedgerApplication):
     def _session_of(self, claims: dict[str, Any]) -> Session | None:
         try:
             session: object = self.repository.get(UUID(str(claims["sid"])))
-        except (AggregateNotFoundError, ValueError, KeyError):
-            return None
+        except (AggregateNotFoundError, PayloadErased, ValueError, KeyError):
+            return None  # PayloadErased: its citizen was erased
         return session if isinstance(session, Session) else None
 
     def citizen_caller(self, token: str) -> Caller | None:
@@ -667,8 +771,16 @@ class IdentityApplication(LedgerApplication):
 
         def revoke() -> Session:
             # Loaded afresh on every retry: a refresh that saved first is revoked as it is now.
-            session: Session = self._get(Session, session_id, "session_id")
-            session.revoke(reason or "revoked", actor=actor)
+            try:
+                session: Session = self._get(Session, session_id, "session_id")
+            except PayloadErased:  # erasure revoked it and erased its refreshes
+                raise CitizenErased("this session's citizen was erased") from None
+            # A reason may name the person ("phone stolen from …"): sealed with their key.
+            try:
+                sealer = self._data_keys.sealer(UUID(session.citizen_id))
+            except DataKeyMissing:
+                raise CitizenErased("this session's citizen was erased") from None
+            session.revoke(sealer.seal("reason", reason) if reason else "revoked", actor=actor)
             self.save(session)
             return session
 
@@ -727,6 +839,10 @@ class IdentityApplication(LedgerApplication):
             raise CitizenErased("this citizen was erased")
         return citizen
 
+    def _load(self, aggregate_id: UUID) -> object:
+        loaded: object = self.repository.get(aggregate_id)
+        return loaded
+
     def _get(self, kind: type[T], aggregate_id: str, field_name: str) -> T:
         try:
             parsed = UUID(aggregate_id)
@@ -751,6 +867,13 @@ class IdentityApplication(LedgerApplication):
             return result
 
         return retry_on_conflict(load_change_save)
+
+
+def _already_registered() -> Conflict:
+    return Conflict(
+        "a citizen with this national identifier is already registered",
+        reason="CITIZEN_ALREADY_REGISTERED",
+    )
 
 
 def _check_token_field(token: str) -> None:

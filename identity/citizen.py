@@ -16,7 +16,7 @@ from typing import Any
 
 from eventsourcing.domain import event
 
-from identity.assurance import PasskeyProof, assurance_level
+from identity.assurance import PasskeyProof, amr_values, assurance_level, meets
 from identity.lockout import LockoutPolicy, is_locked, retry_after
 from ledger.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
 from ledger.events import LedgerAggregate
@@ -91,6 +91,7 @@ class Outcome:
     acr: str = ""
     methods: tuple[str, ...] = ()
     retry_after: timedelta | None = None  # when a throttled factor may be tried again
+    amr: tuple[str, ...] = ()  # RFC 8176 values of a success
 
 
 class Citizen(LedgerAggregate):
@@ -114,6 +115,10 @@ class Citizen(LedgerAggregate):
         self.key_presence = key_presence
         self.factors: dict[str, Factor] = {}
         self.pending_passkeys: dict[str, str] = {}  # registration id -> challenge (base64url)
+        self.pending_labels: dict[str, str] = {}  # registration id -> the label it was given
+        # WebAuthn user.id (base64url): random, the same for all the citizen's passkeys, and
+        # mapped back to the citizen by a PasskeyUserHandle claim (identity.user_handles).
+        self.user_handle = ""
         self.session_ids: list[str] = []
         self.erased = False
 
@@ -187,17 +192,32 @@ class Citizen(LedgerAggregate):
         factor.confirmed = True
         factor.details["last_step"] = step
 
-    def start_passkey_registration(self, challenge: str, actor: str) -> str:
+    def assign_user_handle(self, user_handle: str, actor: str) -> None:
+        self._require_active()
+        if self.user_handle:
+            raise FailedPrecondition("this citizen has a passkey user handle already")
+        self._user_handle_assigned(user_handle, actor=actor)
+
+    @event("PasskeyUserHandleAssigned")
+    def _user_handle_assigned(self, user_handle: str, actor: str) -> None:
+        self.user_handle = user_handle
+
+    def start_passkey_registration(self, challenge: str, label: str, actor: str) -> str:
         self._require_active()
         registration_id = _new_id()
-        self._passkey_registration_started(registration_id, challenge, actor=actor)
+        self._passkey_registration_started(registration_id, challenge, actor=actor, label=label)
         return registration_id
 
     @event("PasskeyRegistrationStarted")
     def _passkey_registration_started(
-        self, registration_id: str, challenge: str, actor: str
+        self, registration_id: str, challenge: str, actor: str, label: str = ""
     ) -> None:
+        # Registrations started before labels were kept carry none: "passkey", as they showed.
         self.pending_passkeys[registration_id] = challenge
+        self.pending_labels[registration_id] = label or "passkey"
+
+    def passkey_label(self, registration_id: str) -> str:
+        return self.pending_labels.get(registration_id, "passkey")
 
     def passkey_challenge(self, registration_id: str) -> str:
         challenge = self.pending_passkeys.get(registration_id)
@@ -234,6 +254,7 @@ class Citizen(LedgerAggregate):
         actor: str,
     ) -> None:
         self.pending_passkeys.pop(registration_id, None)
+        self.pending_labels.pop(registration_id, None)
         self.factors[authenticator_id] = Factor(
             authenticator_id, "passkey", label, True, details=dict(passkey)
         )
@@ -286,8 +307,14 @@ class Citizen(LedgerAggregate):
         session_id: str,
         allow_aal3: bool,
         actor: str,
+        required_acr: str = "",
     ) -> Outcome:
-        """Decide one attempt and record it: exactly one event, success or failure."""
+        """Decide one attempt and record it: exactly one event, success or failure.
+
+        Factors that all pass but reach less than `required_acr` are refused as
+        `assurance_too_low`; what they spent (a TOTP step, a recovery code, the passkey's counter)
+        stays spent, since each was shown to the relying service once.
+        """
         self._require_active()
         methods = presented.methods()
         failed: list[str] = []
@@ -311,7 +338,12 @@ class Citizen(LedgerAggregate):
                     passkey_proof = PasskeyProof(
                         user_verified=bool(update.get("user_verified")),
                         device_bound=not factor.details.get("backed_up", False),
+                        attested=bool(factor.details.get("attested", False)),
                     )
+        acr = assurance_level(methods, passkey_proof, allow_aal3=allow_aal3)
+        spent: dict[str, dict[str, Any]] = {}
+        if not reason and not meets(acr, required_acr):
+            reason, spent = "assurance_too_low", updates
         if reason:
             self._authentication_failed(
                 attempt.attempt_id,
@@ -323,10 +355,10 @@ class Citizen(LedgerAggregate):
                 attempt.client_address,
                 attempt.user_agent,
                 actor=actor,
+                spent=spent,
             )
             wait = self._throttled_for(reason, policy, now)
-            return Outcome(False, reason, methods=tuple(methods), retry_after=wait)
-        acr = assurance_level(methods, passkey_proof, allow_aal3=allow_aal3)
+            return Outcome(False, reason, acr=acr, methods=tuple(methods), retry_after=wait)
         self._authentication_succeeded(
             attempt.attempt_id,
             methods,
@@ -339,7 +371,8 @@ class Citizen(LedgerAggregate):
             attempt.user_agent,
             actor=actor,
         )
-        return Outcome(True, acr=acr, methods=tuple(methods))
+        amr = amr_values(methods, passkey_proof, acr)
+        return Outcome(True, acr=acr, methods=tuple(methods), amr=tuple(amr))
 
     def refuse(self, attempt: Attempt, presented: Presented, reason: str, actor: str) -> None:
         """Record an attempt refused before any factor was checked (its challenge was spent or
@@ -457,17 +490,22 @@ class Citizen(LedgerAggregate):
             factor = self.factors[authenticator_id]
             factor.failures, factor.last_failure_at = 0, None
         for authenticator_id, update in updates.items():
-            factor = self.factors[authenticator_id]
+            self._spend(authenticator_id, update)
             if "used_code" in update:
-                factor.details["hashes"][update["used_code"]] = None
                 for other in self.factors.values():  # a recovery code unlocks every factor
                     other.failures, other.last_failure_at = 0, None
-            else:
-                factor.details.update(update)
         self.session_ids.append(session_id)
         # Bounded, so a citizen's state (and each load, copy and snapshot of it) stays the same
         # size after years of sign-ins: a session lives 12 hours at most, far fewer than these.
         del self.session_ids[:-RECENT_SESSIONS]
+
+    def _spend(self, authenticator_id: str, update: dict[str, Any]) -> None:
+        """A factor that passed: its code is used, its step or counter moves on."""
+        factor = self.factors[authenticator_id]
+        if "used_code" in update:
+            factor.details["hashes"][update["used_code"]] = None
+        else:
+            factor.details.update(update)
 
     @event("AuthenticationFailed")
     def _authentication_failed(
@@ -481,12 +519,15 @@ class Citizen(LedgerAggregate):
         client_address: str,
         user_agent: str,
         actor: str,
+        spent: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         for authenticator_id in failed:
             factor = self.factors.get(authenticator_id)
             if factor is not None:
                 factor.failures += 1
                 factor.last_failure_at = failed_at
+        for authenticator_id, update in (spent or {}).items():
+            self._spend(authenticator_id, update)
 
     def unlock(self, method: str, reason: str, actor: str) -> list[str]:
         self._require_active()

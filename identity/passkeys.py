@@ -19,8 +19,11 @@ then let anyone lock a citizen out.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -44,6 +47,7 @@ from webauthn.helpers import (
 from webauthn.helpers.cose import COSEAlgorithmIdentifier
 from webauthn.helpers.exceptions import InvalidAuthenticationResponse, InvalidRegistrationResponse
 from webauthn.helpers.structs import (
+    AttestationConveyancePreference,
     AttestationFormat,
     AttestationObject,
     AuthenticationCredential,
@@ -60,6 +64,7 @@ from webauthn.helpers.structs import (
 from webauthn.registration.verify_registration_response import VerifiedRegistration
 
 from identity import base64url
+from identity.attestation import NO_TRUST, TrustAnchors, certificate_aaguid
 
 Reason = Literal[
     "malformed",
@@ -123,6 +128,9 @@ class RegisteredPasskey:
     # tomorrow without a new ceremony, so only BE=0 promises the key stays on one device.
     backed_up: bool
     attestation_format: str
+    # The attestation chains to a root the operator trusts for this AAGUID (identity.attestation):
+    # a hardware model it knows, not a key that vouches for itself.
+    attested: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,6 +138,7 @@ class PasskeyAssertion:
     credential_id: bytes
     new_sign_count: int
     user_verified: bool
+    user_handle: bytes | None = None
 
 
 # --- options ---------------------------------------------------------------------------------
@@ -141,10 +150,14 @@ def registration_options(
     user_name: str,
     display_name: str,
     exclude_credential_ids: Sequence[bytes] = (),
+    *,
+    attestation: bool = False,
 ) -> tuple[str, bytes]:
     """PublicKeyCredentialCreationOptions as JSON (py_webauthn options_to_json), and its challenge.
 
     The options always ask for user verification; `verify_registration` decides whether to insist.
+    `attestation` asks for `direct` attestation, where an attested passkey can earn more (AAL3);
+    otherwise `none`, so the browser does not ask the citizen to reveal their authenticator's make.
     """
     # py_webauthn silently invents a random user handle for an empty one, which would bind the
     # passkey to nobody; refuse instead.
@@ -165,12 +178,18 @@ def registration_options(
             PublicKeyCredentialDescriptor(id=cid) for cid in exclude_credential_ids
         ],
         supported_pub_key_algs=list(SUPPORTED_ALGORITHMS),
+        attestation=AttestationConveyancePreference.DIRECT
+        if attestation
+        else AttestationConveyancePreference.NONE,
     )
     return options_to_json(options), options.challenge
 
 
 def authentication_options(
-    rp: RelyingParty, allow_credential_ids: Sequence[bytes]
+    rp: RelyingParty,
+    allow_credential_ids: Sequence[bytes],
+    *,
+    require_user_verification: bool = False,
 ) -> tuple[str, bytes]:
     """PublicKeyCredentialRequestOptions as JSON, and its challenge.
 
@@ -180,7 +199,9 @@ def authentication_options(
         rp_id=rp.id,
         timeout=TIMEOUT_MS,
         allow_credentials=[PublicKeyCredentialDescriptor(id=cid) for cid in allow_credential_ids],
-        user_verification=UserVerificationRequirement.PREFERRED,
+        user_verification=UserVerificationRequirement.REQUIRED
+        if require_user_verification
+        else UserVerificationRequirement.PREFERRED,
     )
     return options_to_json(options), options.challenge
 
@@ -194,8 +215,13 @@ def verify_registration(
     expected_challenge: bytes,
     *,
     require_user_verification: bool = True,
+    trust: TrustAnchors = NO_TRUST,
 ) -> RegisteredPasskey:
-    """Verify a RegistrationResponseJSON; return what must be stored to authenticate later."""
+    """Verify a RegistrationResponseJSON; return what must be stored to authenticate later.
+
+    `attested` is set only when the attestation chains to a root that `trust` lists for the
+    AAGUID the authenticator data names; an untrusted or self attestation still registers.
+    """
     document = _json_object(credential_json)
     raw_id = _credential_id(document)
     credential = _registration_credential(document)
@@ -205,8 +231,8 @@ def verify_registration(
     attestation = _attestation_object(credential.response.attestation_object)
     _check_authenticator_data(rp, attestation.auth_data, require_user_verification)
     _check_attested_credential(attestation.auth_data, raw_id)
-    verified = _verify_attestation(
-        rp, credential, attestation, expected_challenge, require_user_verification
+    verified, attested = _verify_attestation(
+        rp, credential, attestation, expected_challenge, require_user_verification, trust
     )
     return RegisteredPasskey(
         credential_id=verified.credential_id,
@@ -218,6 +244,7 @@ def verify_registration(
         backed_up=verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE,
         # py_webauthn hands back the CBOR string itself, not always the enum it declares.
         attestation_format=AttestationFormat(attestation.fmt).value,
+        attested=attested,
     )
 
 
@@ -261,18 +288,34 @@ def _verify_attestation(
     attestation: AttestationObject,
     expected_challenge: bytes,
     require_user_verification: bool,
-) -> VerifiedRegistration:
-    """§7.1, attestation statement: py_webauthn verifies it for its format."""
+    trust: TrustAnchors,
+) -> tuple[VerifiedRegistration, bool]:
+    """§7.1, attestation statement: py_webauthn verifies it for its format; and whether it is
+    trustworthy (§7.1 step 24), which only a chain to a root listed for the AAGUID makes it.
+
+    py_webauthn passes any certificate chain when it is given no roots, so a statement is first
+    verified against the AAGUID's listed roots; one that fails there is verified again without
+    them, and registers untrusted if its signature holds.
+    """
+    attested_data = attestation.auth_data.attested_credential_data
+    aaguid = str(uuid.UUID(bytes=attested_data.aaguid)) if attested_data else ""
+    x5c = attestation.att_stmt.x5c or []
+    roots = trust.roots_for(aaguid) if x5c else ()
+    check = functools.partial(
+        _verify_registration_response,
+        rp,
+        credential,
+        expected_challenge,
+        require_user_verification,
+        attestation.fmt,
+    )
+    if roots:
+        with contextlib.suppress(Exception):  # judged again below, without the roots
+            verified = check(roots)
+            # §8.2.1: a certificate that names a model must name the one the data claims.
+            return verified, certificate_aaguid(x5c[0]) in (None, aaguid)
     try:
-        return verify_registration_response(
-            credential=credential,
-            expected_challenge=expected_challenge,
-            expected_rp_id=rp.id,
-            expected_origin=list(rp.origins),
-            require_user_presence=True,
-            require_user_verification=require_user_verification,
-            supported_pub_key_algs=list(SUPPORTED_ALGORITHMS),
-        )
+        verified = check(())
     except InvalidRegistrationResponse as exc:
         # Every check with a reason of its own has passed above, so what is left is the
         # statement: a signature for the signing formats, stray content for "none".
@@ -281,6 +324,27 @@ def _verify_attestation(
         raise PasskeyError("signature", "attestation signature does not verify") from exc
     except Exception as exc:
         raise PasskeyError("malformed", "registration response is not valid") from exc
+    return verified, False
+
+
+def _verify_registration_response(
+    rp: RelyingParty,
+    credential: RegistrationCredential,
+    expected_challenge: bytes,
+    require_user_verification: bool,
+    fmt: str,
+    roots: Sequence[bytes],
+) -> VerifiedRegistration:
+    return verify_registration_response(
+        credential=credential,
+        expected_challenge=expected_challenge,
+        expected_rp_id=rp.id,
+        expected_origin=list(rp.origins),
+        require_user_presence=True,
+        require_user_verification=require_user_verification,
+        supported_pub_key_algs=list(SUPPORTED_ALGORITHMS),
+        pem_root_certs_bytes_by_fmt={AttestationFormat(fmt): list(roots)} if roots else None,
+    )
 
 
 # --- authentication (§7.2) -------------------------------------------------------------------
@@ -316,12 +380,28 @@ def verify_authentication(
         credential_id=raw_id,
         new_sign_count=new_sign_count,
         user_verified=verified.user_verified,
+        user_handle=response.user_handle or None,
     )
 
 
 def credential_id_of(assertion_json: str) -> bytes:
     """The rawId of an assertion, to look the credential up before verifying it."""
     return _credential_id(_json_object(assertion_json))
+
+
+def user_handle_of(assertion_json: str) -> bytes | None:
+    """The userHandle of an assertion (§5.2.2), to find the citizen of a username-less sign-in
+    before verifying it; None when the authenticator sent none."""
+    response = _json_object(assertion_json).get("response")
+    handle = response.get("userHandle") if isinstance(response, dict) else None
+    if handle is None or handle == "":
+        return None
+    if not isinstance(handle, str):
+        raise PasskeyError("malformed", "userHandle is not a string")
+    decoded = _base64url_decode(handle)
+    if len(decoded) > MAX_USER_ID_BYTES:
+        raise PasskeyError("malformed", "userHandle is too long")
+    return decoded
 
 
 def sign_count_of(authenticator_data: bytes) -> int:

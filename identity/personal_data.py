@@ -236,6 +236,10 @@ class DataKeyStore:
             raise DataKeyMissing(f"citizen {citizen_id} was erased")
         return FieldSealer(citizen_id, self._unwrap(citizen_id, wrapped))
 
+    def holds(self, citizen_id: UUID) -> bool:
+        """Whether the citizen's key is kept: False once they were erased (or never existed)."""
+        return self._table.select(citizen_id) is not None
+
     def destroy(self, citizen_id: UUID) -> None:
         self._table.delete(citizen_id)
 
@@ -289,6 +293,10 @@ class FieldSealer:
         nonce = os.urandom(NONCE_SIZE)
         sealed = self._cipher.encrypt(nonce, plaintext.encode(), self._associated(field))
         return SEAL_PREFIX + base64.b64encode(nonce + sealed).decode()
+
+    def seal_if_given(self, field: str, plaintext: str) -> str:
+        """Sealed, or "" for "": an absent value is not worth a ciphertext."""
+        return self.seal(field, plaintext) if plaintext else ""
 
     def open(self, field: str, sealed: str) -> str:
         if not sealed.startswith(SEAL_PREFIX):

@@ -36,6 +36,7 @@ SIGN_IN_REASONS = {
     "totp_mismatch": "TOTP_MISMATCH",
     "totp_replayed": "TOTP_REPLAYED",
     "recovery_code_mismatch": "RECOVERY_CODE_MISMATCH",
+    "assurance_too_low": "ASSURANCE_TOO_LOW",
     **{f"passkey_{check}": reason for check, reason in PASSKEY_REASONS.items()},
 }
 # Refusals `<method>_<state>` that any factor can be in.
@@ -53,13 +54,24 @@ class AuthenticationFailedError(Unauthenticated):
 
     reason = "AUTHENTICATION_FAILED"  # a refusal this module does not know: a bug, not a guess
 
-    def __init__(self, refusal: str, retry_after: timedelta | None = None) -> None:
+    def __init__(
+        self,
+        refusal: str,
+        retry_after: timedelta | None = None,
+        *,
+        reached: str = "",
+        required: str = "",
+    ) -> None:
         method, state = _factor_state(refusal)
+        metadata = {"method": method} if method else {}
+        if refusal == "assurance_too_low":
+            # The relying service asked for `required_acr` and sent the factors: it may know.
+            metadata = {"acr": reached, "required_acr": required}
         super().__init__(
             f"authentication failed: {refusal}",
             reason=SIGN_IN_REASONS.get(refusal) or FACTOR_STATE_REASONS.get(state),
             retry_after=retry_after.total_seconds() if retry_after else None,
-            metadata={"method": method} if method else None,
+            metadata=metadata or None,
         )
         self.refusal = refusal
 

@@ -55,11 +55,16 @@ class AuthenticationAttempt(LedgerAggregate):
         expires_at: datetime,
         relying_service: str,
         actor: str,
+        required_acr: str = "",
+        require_user_verification: bool = False,
     ) -> None:
-        self.citizen_id = citizen_id
+        self.citizen_id = citizen_id  # "" for a username-less attempt: the passkey names them
         self.challenge = challenge  # base64url; empty when the citizen has no passkey
         self.expires_at = expires_at
         self.relying_service = relying_service
+        # What the relying service asked for (attempts started before it could ask: nothing).
+        self.required_acr = required_acr
+        self.require_user_verification = require_user_verification
         self.completed = False
 
     def refusal(self, now: datetime) -> str:
@@ -70,15 +75,20 @@ class AuthenticationAttempt(LedgerAggregate):
             return "attempt_expired"
         return ""
 
-    def complete(self, succeeded: bool, actor: str) -> None:
+    def complete(self, succeeded: bool, actor: str, refusal: str = "") -> None:
+        """Spend the attempt. *refusal* is given only when no citizen was found to record the
+        refusal on (a username-less attempt whose passkey names nobody)."""
         if self.completed:
             raise FailedPrecondition(
                 "this authentication attempt was already used", reason="ATTEMPT_ALREADY_USED"
             )
-        self._completed(succeeded, actor=actor)
+        if refusal:
+            self._completed(succeeded, actor=actor, refusal=refusal)
+        else:
+            self._completed(succeeded, actor=actor)
 
     @event("Completed")
-    def _completed(self, succeeded: bool, actor: str) -> None:
+    def _completed(self, succeeded: bool, actor: str, refusal: str = "") -> None:
         self.completed = True
 
 

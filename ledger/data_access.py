@@ -10,7 +10,8 @@ from eventsourcing.domain import event
 
 from ledger.errors import FieldViolation, InvalidInput
 from ledger.events import LedgerAggregate
-from ledger.store import LedgerApplication
+from ledger.sealing import CitizenFields, Unsealed
+from ledger.store import LedgerApplication, LedgerStore
 
 MAX_PURPOSE = 500
 
@@ -27,8 +28,15 @@ class DataAccess(LedgerAggregate):
 
 
 class DataAccessLog(LedgerApplication):
+    def __init__(self, store: LedgerStore, fields: CitizenFields | None = None) -> None:
+        super().__init__(store)
+        # A purpose may name the person ("… for Jane Doe's appeal"): sealed with their key.
+        self._fields: CitizenFields = fields or Unsealed()
+
     def record(self, citizen_id: str, agency: str, purpose: str, resource: str, actor: str) -> None:
-        """Record the read before the data is returned: no record, no data."""
+        """Record the read before the data is returned: no record, no data. The purpose of a
+        read of an erased citizen (who has no data left to read) is not kept: it cannot be
+        sealed for them any more, and nobody could be shown it."""
         if not purpose.strip() or len(purpose) > MAX_PURPOSE:
             raise InvalidInput(
                 [
@@ -37,4 +45,5 @@ class DataAccessLog(LedgerApplication):
                     )
                 ]
             )
-        self.save(DataAccess(citizen_id, agency, purpose.strip(), resource, actor=actor))
+        sealed = self._fields.seal(citizen_id, "purpose", purpose.strip()) or ""
+        self.save(DataAccess(citizen_id, agency, sealed, resource, actor=actor))

@@ -12,7 +12,6 @@ request.
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 from eventsourcing.persistence import ConnectionUnavailableError
 from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteDatastore
@@ -21,10 +20,10 @@ IDLE_CONNECTIONS = 32  # the server's worker threads (civitas/server.py)
 
 
 class ReadersPassWritersPool(SQLiteConnectionPool):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._one_writer = threading.Lock()
-        self._writers: set[int] = set()
+    """Made by `unblock_readers` from a pool already in use (never constructed)."""
+
+    _one_writer: threading.Lock
+    _writers: set[int]
 
     def get_connection(
         self, timeout: float | None = None, *, is_writer: bool | None = None
@@ -52,17 +51,12 @@ class ReadersPassWritersPool(SQLiteConnectionPool):
 
 
 def unblock_readers(datastore: SQLiteDatastore) -> None:
-    """Give *datastore* a `ReadersPassWritersPool` like the pool it was made with."""
-    old = datastore.pool
-    if old.is_sqlite_memory_mode:
+    """Make *datastore*'s pool a `ReadersPassWritersPool`, in place: whatever was set on it
+    already (`ledger.secure_delete`'s connections) stays, and no connection is dropped."""
+    pool = datastore.pool
+    if pool.is_sqlite_memory_mode or isinstance(pool, ReadersPassWritersPool):
         return  # an in-memory database needs the pool's read/write exclusion
-    datastore.pool = ReadersPassWritersPool(
-        db_name=old.db_name,
-        lock_timeout=old.lock_timeout,
-        pool_size=max(old.pool_size, IDLE_CONNECTIONS),
-        max_overflow=old.max_overflow,
-        pool_timeout=old.pool_timeout,
-        max_age=old.max_age,
-        pre_ping=old.pre_ping,
-    )
-    old.close()
+    pool._one_writer = threading.Lock()  # type: ignore[attr-defined]
+    pool._writers = set()  # type: ignore[attr-defined]
+    pool.pool_size = max(pool.pool_size, IDLE_CONNECTIONS)
+    pool.__class__ = ReadersPassWritersPool

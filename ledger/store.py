@@ -53,6 +53,7 @@ from ledger.keyring import EntrySigner
 from ledger.leader import advisory_lock_key, held_file_lock
 from ledger.mapper import SignedMapper
 from ledger.repository import CachedRepository, Collected, copy_aggregate
+from ledger.secure_delete import reclaim
 from ledger.snapshots import SnapshotStore
 from ledger.sql_dialect import POSTGRES_EVENTS, SQLITE_EVENTS, dialect_of
 from ledger.sqlite_pool import unblock_readers
@@ -108,7 +109,7 @@ class Database:
                 env["POSTGRES_SCHEMA"] = schema["schema"]
             return env
         return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PERSISTENCE_MODULE": "ledger.secure_delete:SecureSQLiteFactory",
             "SQLITE_DBNAME": str(self.sqlite_path),
             "SQLITE_LOCK_TIMEOUT": "30",
             "APPLICATION_RECORDER_TOPIC": f"{__name__}:SQLiteLedgerRecorder",
@@ -272,16 +273,19 @@ class LedgerStore:
             transcoder.register(transcoding)
         return transcoder
 
-    def erase_payloads(self, stream: UUID, below_version: int) -> int:
-        """Drop the stored payloads of a stream's events before `below_version` (GDPR art. 17).
+    def erase_payloads(self, stream: UUID, below_version: int, topic: str | None = None) -> int:
+        """Drop the stored payloads of a stream's events before `below_version` (GDPR art. 17),
+        only those of `topic` when one is named.
 
         The only change Civitas ever makes to a stored event: the entry and its signature stay,
-        so every proof still verifies and auditors see the payload as erased."""
+        so every proof still verifies and auditors see the payload as erased. The old bytes are
+        overwritten in the database files too (`ledger.secure_delete`, `reclaim_space`)."""
         dialect = dialect_of(self.datastore)
         key = dialect.param(stream)
         select = dialect.sql(
-            "SELECT originator_version, state FROM {events} "
+            "SELECT originator_version, state FROM {events} "  # noqa: S608 - fixed names
             "WHERE originator_id = ? AND originator_version < ?"
+            + ("" if topic is None else " AND topic = ?")
         )
         update = dialect.sql(
             "UPDATE {events} SET state = ? WHERE originator_id = ? AND originator_version = ?"
@@ -291,12 +295,18 @@ class LedgerStore:
             f"DELETE FROM {{{SNAPSHOTS_TABLES[dialect.name]}}} WHERE originator_id = ?"  # noqa: S608
         )
         with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(select, (key, below_version))
+            cursor.execute(select, (key, below_version, *(() if topic is None else (topic,))))
             rows = [(row["originator_version"], bytes(row["state"])) for row in cursor.fetchall()]
             for version, state in rows:
                 cursor.execute(update, (erase_payload(state), key, version))
             cursor.execute(delete_snapshots, (key,))
         return len(rows)
+
+    def reclaim_space(self, *tables: str) -> None:
+        """After an erasure: no old copy of what it deleted stays in the database files."""
+        events = POSTGRES_EVENTS_TABLE if self.database.is_postgres else SQLITE_EVENTS_TABLE
+        snapshots = SNAPSHOTS_TABLES[dialect_of(self.datastore).name]  # erasure deletes there too
+        reclaim(self.datastore, events, snapshots, *tables)
 
     def tracking_recorder(self, name: str, recorder_class: type[TrackingRecorder]) -> Any:
         """A tracking recorder (a projection's view) on the same database, closed with the store."""

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 from typing import Protocol
@@ -52,6 +52,7 @@ from ledger.errors import (
 )
 from ledger.events import LedgerAggregate
 from ledger.retry import retry_on_conflict
+from ledger.sealing import CitizenFields, Unsealed
 from ledger.store import LedgerApplication, LedgerStore
 
 TRANSACTION_NAMESPACE = uuid5(NAMESPACE_URL, "civitas:transaction")
@@ -347,11 +348,14 @@ class TransactionsApplication(LedgerApplication):
         catalogue: ServiceCatalogue | None = None,
         clock: Clock,
         citizen_exists: CitizenExists,
+        fields: CitizenFields | None = None,
     ) -> None:
         super().__init__(store)
         self.catalogue = catalogue or ServiceCatalogue.load()
         self._clock = clock
         self._citizen_exists = citizen_exists
+        # Notes and reasons may name the person: sealed with the citizen's key (ledger/sealing.py).
+        self._fields: CitizenFields = fields or Unsealed()
 
     def submit(
         self,
@@ -377,9 +381,10 @@ class TransactionsApplication(LedgerApplication):
         transaction_id = Transaction.create_id(agency, idempotency_key)
         existing = self._find(transaction_id)
         if existing is not None:
-            return _retried(existing, submission)
+            return self._retried(existing, submission)
         if not self._citizen_exists(submission.citizen_id):
             raise NotFound("no such citizen, or the citizen was erased", reason="CITIZEN_NOT_FOUND")
+        sealed_note = self._sealed(submission.citizen_id, "note", note)
         now = self._clock()
         transaction = Transaction(
             agency=agency,
@@ -390,7 +395,7 @@ class TransactionsApplication(LedgerApplication):
             amount_minor=amount_minor,
             currency=currency,
             documents=list(submission.documents),
-            note=note,
+            note=sealed_note,
             at=now,
             actor=actor,
         )
@@ -401,7 +406,7 @@ class TransactionsApplication(LedgerApplication):
             existing = self._find(transaction_id)
             if existing is None:
                 raise Aborted("the transaction could not be saved; try again") from None
-            return _retried(existing, submission)
+            return self._retried(existing, submission)
         return _view(transaction)
 
     def get(self, transaction_id: str) -> TransactionView:
@@ -448,7 +453,11 @@ class TransactionsApplication(LedgerApplication):
     ) -> TransactionView:
         _check_text("reason", reason, required=True)
         return self._update(
-            _parse_id(transaction_id), may_act, lambda t, at: t.withdraw(reason, at=at, actor=actor)
+            _parse_id(transaction_id),
+            may_act,
+            lambda t, at: t.withdraw(
+                self._sealed(t.citizen_id, "reason", reason), at=at, actor=actor
+            ),
         )
 
     def provide_information(
@@ -467,7 +476,9 @@ class TransactionsApplication(LedgerApplication):
         return self._update(
             _parse_id(transaction_id),
             may_act,
-            lambda t, at: t.provide_information(documents, note, at=at, actor=actor),
+            lambda t, at: t.provide_information(
+                documents, self._sealed(t.citizen_id, "note", note), at=at, actor=actor
+            ),
         )
 
     # --- helpers --------------------------------------------------------------------------------
@@ -477,8 +488,28 @@ class TransactionsApplication(LedgerApplication):
     ) -> TransactionView:
         _check_text("reason", reason, required=True)
         return self._update(
-            _parse_id(transaction_id), may_act, lambda t, at: step(t, reason, at=at, actor=actor)
+            _parse_id(transaction_id),
+            may_act,
+            lambda t, at: step(t, self._sealed(t.citizen_id, "reason", reason), at=at, actor=actor),
         )
+
+    def _sealed(self, citizen_id: str, field_name: str, value: str) -> str:
+        sealed = self._fields.seal(citizen_id, field_name, value)
+        if sealed is None:
+            raise FailedPrecondition(
+                "the case's citizen was erased: nothing more is recorded about them",
+                reason="CITIZEN_ERASED",
+            )
+        return sealed
+
+    def _retried(self, existing: Transaction, submission: Submission) -> TransactionView:
+        """A submission of an existing key: the same case when it asks for the same."""
+        note = self._fields.open(existing.citizen_id, "note", existing.note)
+        if note is None:  # its citizen was erased: the note is unknowable, so not the same
+            raise Conflict(
+                "idempotency key reused with different parameters", reason="IDEMPOTENCY_KEY_REUSED"
+            )
+        return _retried(existing, submission, note)
 
     def _update(
         self,
@@ -511,8 +542,8 @@ class TransactionsApplication(LedgerApplication):
         return transaction
 
 
-def _retried(existing: Transaction, submission: Submission) -> TransactionView:
-    if existing.submission() != submission:
+def _retried(existing: Transaction, submission: Submission, note: str) -> TransactionView:
+    if replace(existing.submission(), note=note) != submission:
         raise Conflict(
             "idempotency key reused with different parameters", reason="IDEMPOTENCY_KEY_REUSED"
         )

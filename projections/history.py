@@ -9,8 +9,9 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from ledger.audit import AuditLog
@@ -29,6 +30,11 @@ MAX_POSITION = 2**63 - 1
 WATCH_POLL_SECONDS = 0.1  # with PostgreSQL, notifications wake a watcher before this
 
 
+# (citizen id, an item's summary) -> the summary with the values sealed for them opened: the
+# identity side's `CitizenFields.opened_summary`, passed in by the composition root.
+SummaryOpener = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class Page:
     items: list[TimelineItem]
@@ -43,8 +49,10 @@ class History:
         log: MerkleLogRecorder,
         store: LedgerStore,
         changes: ChangeFeed,
+        opened: SummaryOpener = lambda citizen_id, summary: summary,
     ) -> None:
         self._timeline = timeline
+        self._opened = opened
         self._changes = changes
         self._audit = audit
         self._log = log
@@ -74,7 +82,11 @@ class History:
         more = len(items) > size
         items = items[:size]
         token = _token(items[-1].position) if more else ""
-        return Page(items, token)
+        return Page([self._shown(item) for item in items], token)
+
+    def _shown(self, item: TimelineItem) -> TimelineItem:
+        """The item as its citizen reads it: the values sealed for them opened."""
+        return replace(item, summary=self._opened(item.citizen_id, item.summary))
 
     def receipt(self, citizen_id: str, stream: str, version: int) -> dict[str, object]:
         violations = [FieldViolation("stream", "required")] if not stream else []
@@ -110,7 +122,8 @@ class History:
             items = self._timeline.items(
                 citizen_id, after_position=position, kinds=kinds, limit=MAX_PAGE
             )
-            yield from items
+            for item in items:
+                yield self._shown(item)
             if items:
                 position = items[-1].position
             else:

@@ -1,5 +1,8 @@
 """The citizen timeline: every sign-in, session, authenticator change, transaction step and data
-access that concerns a citizen, in ledger order, without personal data.
+access that concerns a citizen, in ledger order, without personal data in clear: what may name
+or locate the person (a sign-in's address and user agent, a case's note and reasons, a purpose)
+is in its events sealed with the citizen's key, and stays so here (HistoryService opens it for
+the citizen). Once a citizen is erased, all their rows are deleted but the erasure's own.
 """
 
 from __future__ import annotations
@@ -22,8 +25,13 @@ AUTHENTICATOR_EVENTS = {
     "AuthenticatorRemoved": "authenticator removed",
     "FactorUnlocked": "factor unlocked",
 }
-# A citizen's events that show only once erased (a half-finished enrolment is no change).
-UNSHOWN_CITIZEN_EVENTS = ("TotpEnrollmentStarted", "PasskeyRegistrationStarted")
+# A citizen's events that show only once erased (a half-finished enrolment is no change, nor is
+# the passkey user handle chosen with the first one).
+UNSHOWN_CITIZEN_EVENTS = (
+    "TotpEnrollmentStarted",
+    "PasskeyRegistrationStarted",
+    "PasskeyUserHandleAssigned",
+)
 # Which fields of an event a citizen sees (never secrets, never sealed personal data).
 SIGN_IN_FIELDS = ("methods", "acr", "reason", "relying_service", "client_address", "user_agent")
 TRANSACTION_FIELDS = ("service_code", "reference", "agency", "reason", "note")
@@ -38,10 +46,17 @@ class CitizenTimeline(BatchingProjection[TimelineView]):
         self._items: list[TimelineItem] = []
         self._links: list[Link] = []
         self._pending_links: dict[str, str] = {}
+        self._scrubbed: list[str] = []
+        self._erased: set[str] | None = None  # read from the view when first needed
 
     def write(self, tracking: Tracking) -> None:
-        self.view.record(self._items, self._links, tracking)
-        self._items, self._links, self._pending_links = [], [], {}
+        self.view.record(self._items, self._links, tracking, self._scrubbed)
+        self._items, self._links, self._pending_links, self._scrubbed = [], [], {}, []
+
+    def _is_erased(self, citizen_id: str) -> bool:
+        if self._erased is None:
+            self._erased = self.view.erased_citizens()
+        return citizen_id in self._erased
 
     def _linked_citizen(self, event: Any) -> str | None:
         """The citizen an event concerns: named by it (a first event), or linked to its stream."""
@@ -57,6 +72,13 @@ class CitizenTimeline(BatchingProjection[TimelineView]):
         self._pending_links[link.subject] = link.citizen_id
 
     def _add(
+        self, event: Any, tracking: Tracking, citizen_id: str, kind: str, summary: dict[str, Any]
+    ) -> None:
+        # Nothing more is shown of an erased citizen: there is nobody to show it to.
+        if not self._is_erased(citizen_id):
+            self._append(event, tracking, citizen_id, kind, summary)
+
+    def _append(
         self, event: Any, tracking: Tracking, citizen_id: str, kind: str, summary: dict[str, Any]
     ) -> None:
         self._items.append(
@@ -78,6 +100,18 @@ class CitizenTimeline(BatchingProjection[TimelineView]):
         # Only citizens' payloads are ever erased (IdentityApplication.erase).
         if event.topic.startswith(CITIZEN):
             self._add(event, tracking, str(event.originator_id), "identity", {"erased": True})
+
+    def _citizen_erased(self, event: Any, tracking: Tracking) -> None:
+        """Every row of the citizen goes, earlier ones too (their purposes, notes, sign-ins):
+        only the fact of the erasure stays."""
+        citizen_id = str(event.originator_id)
+        if self._is_erased(citizen_id):
+            return
+        assert self._erased is not None
+        self._erased.add(citizen_id)
+        self._items = [item for item in self._items if item.citizen_id != citizen_id]
+        self._scrubbed.append(citizen_id)
+        self._append(event, tracking, citizen_id, "identity", {"change": "erased"})
 
     def _signed_in(self, event: Any, tracking: Tracking) -> None:
         self._sign_in(event, tracking, "success")
@@ -138,7 +172,7 @@ class CitizenTimeline(BatchingProjection[TimelineView]):
 
     reducers: ClassVar[Mapping[str, Reducer]] = {
         CITIZEN + "Registered": _identity_changed,
-        CITIZEN + "Erased": _identity_changed,
+        CITIZEN + "Erased": _citizen_erased,
         CITIZEN + "AuthenticationSucceeded": _signed_in,
         CITIZEN + "AuthenticationFailed": _sign_in_failed,
         **dict.fromkeys((CITIZEN + name for name in AUTHENTICATOR_EVENTS), _authenticator_changed),

@@ -15,6 +15,7 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 
+from ledger.secure_delete import reclaim
 from ledger.sql_dialect import moment
 from ledger.view import RebuildableView
 from projections.changes import channel_name
@@ -38,6 +39,9 @@ class Link:
 
     subject: str
     citizen_id: str
+
+
+ERASED_TYPE = "identity.Citizen.Erased"
 
 
 def _item(row: Any) -> TimelineItem:
@@ -93,9 +97,20 @@ class TimelineView(RebuildableView):
         ]
 
     def record(
-        self, items: Sequence[TimelineItem], links: Sequence[Link], tracking: Tracking
+        self,
+        items: Sequence[TimelineItem],
+        links: Sequence[Link],
+        tracking: Tracking,
+        scrubbed: Sequence[str] = (),
     ) -> None:
+        """Delete every row of the `scrubbed` citizens (erased), then add `items` and `links`,
+        and move to `tracking`, in one transaction."""
         with self.datastore.transaction(commit=True) as c:
+            if scrubbed:
+                c.executemany(
+                    self.sql("DELETE FROM {timeline} WHERE citizen_id = ?"),
+                    [(citizen,) for citizen in scrubbed],
+                )
             if items:
                 c.executemany(
                     self.sql("INSERT INTO {timeline} VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
@@ -121,6 +136,14 @@ class TimelineView(RebuildableView):
             if items and self.channel is not None:  # delivered on commit, to every replica
                 c.execute(self.dialect.notify(self.channel))
             self._insert_tracking(c, tracking)
+        if scrubbed:
+            reclaim(self.datastore, "timeline")
+
+    def erased_citizens(self) -> set[str]:
+        """The citizens whose erasure the timeline has recorded."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.sql("SELECT citizen_id FROM {timeline} WHERE type = ?"), (ERASED_TYPE,))
+            return {str(row["citizen_id"]) for row in c.fetchall()}
 
     def citizen_of(self, subject: str) -> str | None:
         with self.datastore.transaction(commit=False) as c:

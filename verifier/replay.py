@@ -119,6 +119,7 @@ class Replay:
         self.queue: dict[str, QueueRow] = {}
         self.timeline: dict[tuple[str, int], TimelineRow | ErasedItem] = {}
         self.unknown_citizen_leaves: set[int] = set()  # erased items whose citizen is unknown
+        self.scrubbed_citizens: set[str] = set()  # erased: their rows but `Erased` may be gone
         self._citizen_of: dict[str, str] = {}  # session or case id -> citizen id
         self.mismatches = {QUEUE: Mismatches(), TIMELINE: Mismatches()}
 
@@ -188,6 +189,8 @@ class Replay:
 
     def _citizen(self, event: _Event) -> None:
         shown = _shown_of_citizen(event.name)
+        if event.name == "Erased":
+            self.scrubbed_citizens.add(event.stream)
         if event.fields is None:
             self._erased_citizen_item(event, shown)
         elif shown is not None:
@@ -255,7 +258,11 @@ class Replay:
             passed = compare_queue(self.queue, served, mismatches)
         else:
             passed, erased = compare_timeline(
-                self.timeline, self.unknown_citizen_leaves, served, mismatches
+                self.timeline,
+                self.unknown_citizen_leaves,
+                served,
+                mismatches,
+                scrubbed=self.scrubbed_citizens,
             )
             if erased:
                 report.notes.append(

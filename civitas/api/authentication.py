@@ -26,6 +26,7 @@ class CallerAuthenticator:
         self._accounts = accounts
         self._citizen_caller = citizen_caller
         self._cache: dict[str, tuple[float, Caller]] = {}
+        self._certificates: dict[str, tuple[float, Caller]] = {}
         self._lock = threading.Lock()
 
     def authenticate(self, context: grpc.ServicerContext) -> Caller:
@@ -45,8 +46,7 @@ class CallerAuthenticator:
         peer_identity: Mapping[str, Sequence[bytes]] = context.auth_context()  # type: ignore[assignment]
         common_names = peer_identity.get("x509_common_name", [])
         if common_names:
-            name = common_names[0].decode()
-            caller = self._accounts.find(name)
+            caller = self._by_certificate(common_names[0].decode())
             if caller is None:
                 raise Unauthenticated(
                     "client certificate names no active service account",
@@ -64,6 +64,19 @@ class CallerAuthenticator:
             raise Unauthenticated(
                 "the token is not valid or its session has ended", reason="INVALID_TOKEN"
             )
+        return caller
+
+    def _by_certificate(self, name: str) -> Caller | None:
+        """Cached like API keys: a stream checks its caller again before every item it sends."""
+        now = time.monotonic()
+        key = f"cert:{name}"
+        cached = self._certificates.get(key)
+        if cached and now - cached[0] < AUTH_CACHE_SECONDS:
+            return cached[1]
+        caller = self._accounts.find(name)
+        if caller is not None:  # an unknown name is asked again: it may be created any moment
+            with self._lock:
+                self._certificates[key] = (now, caller)
         return caller
 
     def _by_api_key(self, api_key: str) -> Caller:

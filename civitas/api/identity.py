@@ -58,7 +58,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self, request: pb.BeginTotpEnrollmentRequest, context: grpc.ServicerContext
     ) -> pb.TotpEnrollment:
         enrollment = self._identity.begin_totp_enrollment(
-            request.citizen_id, request.label, _actor()
+            request.citizen_id, request.label, _actor(), request.account_name
         )
         return pb.TotpEnrollment(
             authenticator_id=enrollment.authenticator_id,
@@ -79,7 +79,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self, request: pb.BeginPasskeyRegistrationRequest, context: grpc.ServicerContext
     ) -> pb.PasskeyRegistrationOptions:
         registration_id, options_json = self._identity.begin_passkey_registration(
-            request.citizen_id, request.label, _actor()
+            request.citizen_id, request.label, _actor(), request.account_name
         )
         return pb.PasskeyRegistrationOptions(
             registration_id=registration_id, options_json=options_json
@@ -112,7 +112,11 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self, request: pb.BeginAuthenticationRequest, context: grpc.ServicerContext
     ) -> pb.AuthenticationChallenge:
         challenge = self._identity.begin_authentication(
-            request.citizen_id, _caller_name(), _actor()
+            request.citizen_id,
+            _caller_name(),
+            _actor(),
+            required_acr=request.required_acr,
+            require_user_verification=request.require_user_verification,
         )
         return pb.AuthenticationChallenge(
             attempt_id=challenge.attempt_id,

@@ -3,7 +3,8 @@
 `CallerInterceptor` authenticates the caller (`authentication.py`), checks the role table for
 the method (`roles.py`), makes the caller available to the servicers (`authorization.py`), and
 turns domain errors into `google.rpc.Status` with details (`status.py`): the one place they
-are mapped, so no servicer builds a status by hand.
+are mapped, so no servicer builds a status by hand. A server stream's caller is checked again
+before each item and while it waits (`rechecked_stream.py`): a watch ends when its right does.
 It also gives each call a request id (its log lines carry it, the caller gets it back as
 `x-request-id`) and, when the call ends, writes one access log line and feeds the metrics.
 Health and reflection pass through untouched: probes would drown the service's own traffic.
@@ -17,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -26,6 +28,7 @@ from grpc_status import rpc_status
 
 from civitas.api.authorization import CURRENT_CALLER
 from civitas.api.call_log import CURRENT_REQUEST_ID, REQUEST_ID_HEADER, call_fields, request_id_from
+from civitas.api.rechecked_stream import RecheckedContext, StreamCaller, rechecked
 from civitas.api.roles import role_allowed
 from civitas.api.status import status_for
 from ledger.accounts import Caller
@@ -100,22 +103,18 @@ class CallerInterceptor(_ServerInterceptor):
     @contextmanager
     def _serving(
         self, context: grpc.ServicerContext, allowed: frozenset[str], method: str
-    ) -> Iterator[None]:
+    ) -> Iterator[Caller]:
         """Authenticate and authorise the caller for the call, map what it raises, and account
         for it: its request id on every line logged meanwhile, then an access line and metrics."""
         call = _Call(method.lstrip("/"), request_id_from(context.invocation_metadata()))
         request = CURRENT_REQUEST_ID.set(call.request_id)
         try:
             _send_request_id(context, call.request_id)
-            caller = self._authenticate(context)
+            caller = self._authorised(context, allowed)
             call.caller = caller.name
-            if not role_allowed(caller.role, allowed):
-                raise NotAllowed(
-                    f"role {caller.role!r} may not call this service", reason="ROLE_NOT_ALLOWED"
-                )
             token = CURRENT_CALLER.set(caller)
             try:
-                yield
+                yield caller
             finally:
                 CURRENT_CALLER.reset(token)
             # A stream whose client went away ends quietly; it did not succeed.
@@ -136,6 +135,14 @@ class CallerInterceptor(_ServerInterceptor):
         finally:
             self._finished(call)
             CURRENT_REQUEST_ID.reset(request)
+
+    def _authorised(self, context: grpc.ServicerContext, allowed: frozenset[str]) -> Caller:
+        caller = self._authenticate(context)
+        if not role_allowed(caller.role, allowed):
+            raise NotAllowed(
+                f"role {caller.role!r} may not call this service", reason="ROLE_NOT_ALLOWED"
+            )
+        return caller
 
     def _finished(self, call: _Call) -> None:
         seconds = time.perf_counter() - call.started
@@ -158,8 +165,11 @@ class CallerInterceptor(_ServerInterceptor):
 
     def _stream(self, behaviour: Any, allowed: frozenset[str], method: str) -> Any:
         def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            with self._serving(context, allowed, method):
-                yield from behaviour(_parsed(request), context)
+            with self._serving(context, allowed, method) as opened_by:
+                # The caller is checked again before each item and while the stream waits.
+                caller = StreamCaller(partial(self._authorised, context, allowed), opened_by)
+                items = behaviour(_parsed(request), RecheckedContext(context, caller))
+                yield from rechecked(items, caller)
 
         return call
 

@@ -1,13 +1,16 @@
-"""civitas/config.py: the JWT issuer and audience: flags, then environment, then defaults."""
+"""civitas/config.py: the JWT issuer and audience, and AAL3 with its attestation allow-list:
+flags, then environment, then defaults."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from civitas.config import ConfigError, build_config
 from civitas.node import Node
+from civitas.soft_authenticator import new_attestation_model
 
 ENV = {
     "CIVITAS_TOKEN_ISSUER": "https://id.gov.example",
@@ -54,3 +57,41 @@ def test_the_node_signs_with_the_configured_claims(tmp_path: Path) -> None:
         )
     finally:
         node.close()
+
+
+def test_aal3_is_off_by_default_and_needs_an_allow_list(tmp_path: Path) -> None:
+    default = build_config(environ={})
+    assert (default.allow_aal3, default.attestation_roots) == (False, None)
+    with pytest.raises(ConfigError, match="CIVITAS_ATTESTATION_ROOTS"):
+        build_config(environ={"CIVITAS_ALLOW_AAL3": "true"})
+    with pytest.raises(ConfigError, match="CIVITAS_ALLOW_AAL3 must be true or false"):
+        build_config(environ={"CIVITAS_ALLOW_AAL3": "maybe"})
+    roots = tmp_path / "roots.json"
+    from_env = build_config(
+        environ={"CIVITAS_ALLOW_AAL3": "1", "CIVITAS_ATTESTATION_ROOTS": str(roots)}
+    )
+    assert (from_env.allow_aal3, from_env.attestation_roots) == (True, roots)
+    flags = build_config(
+        allow_aal3=False, attestation_roots=str(roots), environ={"CIVITAS_ALLOW_AAL3": "1"}
+    )
+    assert (flags.allow_aal3, flags.attestation_roots) == (False, roots)
+
+
+def test_the_node_reads_the_allow_list_and_refuses_a_bad_one(tmp_path: Path) -> None:
+    model = new_attestation_model()
+    roots = tmp_path / "roots.json"
+    roots.write_text(json.dumps({"entries": [model.trust_list_entry()]}))
+    config = build_config(
+        data_dir=str(tmp_path / "data"), allow_aal3=True, attestation_roots=str(roots), environ={}
+    )
+    node = Node(config)
+    node.initialise("civitas.test/config")
+    try:
+        settings = node.identity.settings
+        assert settings.allow_aal3
+        assert settings.attestation.roots_for(model.aaguid) == (model.root_pem,)
+    finally:
+        node.close()
+    roots.write_text("{}")
+    with pytest.raises(ConfigError, match="entries"):
+        Node(config).attestation_trust  # noqa: B018

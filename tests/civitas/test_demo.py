@@ -54,8 +54,9 @@ def test_the_demo_walks_every_step_and_the_verifier_passes(
         for number, heading in enumerate(HEADINGS, 1):
             assert f"[{number}/{len(HEADINGS)}] {heading}\n" in output
         assert "otpauth://totp/" in output
-        assert "signed in at AAL2" in output
-        assert "signed in at AAL3" in output
+        assert output.count("signed in at AAL2") == 2  # TOTP + password, and the passkey
+        assert "methods swk, user, pin, mfa" in output  # an unattested software passkey
+        assert "signed in at AAL3" not in output
         assert "SUBMITTED → IN_REVIEW → APPROVED" in output
         assert "ledger.Transaction.Approved" in output
         # The receipt's and the bundle's independent checks.

@@ -292,6 +292,7 @@ def test_checkpoint_age_is_now_minus_its_newest_entry() -> None:
         ("attempt_already_used", "refused"),
         ("attempt_expired", "refused"),
         ("no_factor_presented", "refused"),
+        ("assurance_too_low", "refused"),
     ],
 )
 def test_attempt_reasons_map_to_a_few_outcomes(reason: str, outcome: str) -> None:

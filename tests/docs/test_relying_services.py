@@ -224,13 +224,17 @@ def check_flow(output: str, receipt_file: Path, checkpoint_key: str) -> None:
     assert sign_in["available_methods"] == ["password", "totp"]
     assert (sign_in["acr"], sign_in["amr"], sign_in["eidas_level"]) == (
         "AAL2",
-        ["pwd", "otp"],
+        ["pwd", "otp", "mfa"],
         "substantial",
     )
     assert sign_in["expires_at"].endswith("Z")
 
     claims = steps["jwt"]
-    assert (claims["sub"], claims["acr"], claims["amr"]) == (citizen_id, "AAL2", ["pwd", "otp"])
+    assert (claims["sub"], claims["acr"], claims["amr"]) == (
+        citizen_id,
+        "AAL2",
+        ["pwd", "otp", "mfa"],
+    )
     assert (claims["iss"], claims["aud"], claims["kid"]) == (ISSUER, AUDIENCE, "t1")
     assert claims["jti"]
 
@@ -351,8 +355,8 @@ def test_the_manual_webauthn_conversions_carry_a_real_passkey_ceremony(
         signed_in = client.complete_authentication(
             challenge.attempt_id, passkey_assertion_json=converted["assertion_json"]
         )
-        # A user-verified passkey that never leaves its device (BE flag clear): AAL3, amr hwk.
-        assert (signed_in.acr, list(signed_in.amr)) == ("AAL3", ["hwk"])
+        # User-verified, never leaves its device (BE flag clear), but unattested: AAL2, swk.
+        assert (signed_in.acr, list(signed_in.amr)) == ("AAL2", ["swk", "user", "pin", "mfa"])
     for sample in converted["base64url"]:
         assert sample["encoded"] == sample["expected"]
         assert sample["roundTrip"]

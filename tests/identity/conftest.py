@@ -14,7 +14,7 @@ import pytest
 from civitas.node import Node
 from identity.application import IdentityApplication, IdentitySettings
 from identity.passkeys import RelyingParty
-from identity.personal_data import DataKeyStore, NationalIdentifierIndex, data_key_table
+from identity.personal_data import NationalIdentifierIndex
 from identity.session import Session
 from identity.tokens import TokenSigner
 from ledger.data_access import DataAccessLog
@@ -55,7 +55,8 @@ def identity(node: Node, clock: Clock) -> IdentityApplication:
     keys = node.config.keys_dir
     return IdentityApplication(
         node.store,
-        data_keys=DataKeyStore(data_key_table(node.store.datastore), SecretFile(keys / "kek.key")),
+        # The node's own key-encryption key: tests mix this application with `node.identity`.
+        data_keys=node.data_keys,
         national_ids=NationalIdentifierIndex(SecretFile(keys / "lookup.key")),
         token_signer=TokenSigner("t1", node.keys.named_private_key("token-t1")),
         settings=IdentitySettings(relying_party=RP),

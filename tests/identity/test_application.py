@@ -235,8 +235,10 @@ def test_passkeys_register_authenticate_and_catch_a_cloned_counter(
     signed_in = identity.complete_authentication(
         challenge.attempt_id, Presented(passkey_assertion_json=assertion), ("", ""), "portal", ACTOR
     )
-    assert signed_in.acr == "AAL3"  # user-verified and device-bound
-    assert signed_in.amr == ["hwk"]
+    # User-verified and device-bound, but unattested: the key's own word, so AAL2 at most.
+    assert signed_in.acr == "AAL2"
+    assert signed_in.amr == ["swk", "user", "pin", "mfa"]
+    assert [f.label for f in identity.get_citizen(citizen).authenticators] == ["laptop"]
 
     credential_id = next(iter(authenticator.credentials))
     authenticator.set_sign_count(credential_id, 0)  # a clone that lags behind
@@ -327,7 +329,17 @@ def test_erasure_destroys_the_data_key_and_payloads(
     identity.set_password(citizen, PASSWORD, ACTOR)
     identity.erase_citizen(citizen, "GDPR art. 17 request", "service:admin")
     assert identity.get_citizen(citizen).erased
-    assert identity.find_citizen("19850412-1234").erased
+    # The identifier no longer leads to the erased citizen; the person may register again.
+    with pytest.raises(NotFound):
+        identity.find_citizen("19850412-1234")
+    again = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    assert again != citizen
+    assert identity.find_citizen("19850412-1234").citizen_id == again
+    with pytest.raises(Conflict):
+        identity.register_citizen(person(), "IAL2", "", ACTOR)
+    identity.erase_citizen(again, "GDPR art. 17 request", "service:admin")
+    third = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    assert identity.find_citizen("19850412-1234").citizen_id == third
     rows = node.store.recorder.select_events(UUID(citizen))
     assert [r.topic for r in rows][-1] == "identity.Citizen.Erased"
     assert node.sequencer().catch_up(node.store.recorder.max_notification_id())

@@ -41,7 +41,8 @@ def test_registration_records_the_presence_key_and_a_held_key_is_proved(
 
     identity.erase_citizen(citizen_id, "citizen's request", ACTOR)
     assert node.sequencer().catch_up(node.store.recorder.max_notification_id())
-    assert list(presence.prove(challenge)) == [Position(tree_size=3)]  # no key, none proved
+    # Erased and the claim's Released: no key, none proved
+    assert list(presence.prove(challenge)) == [Position(tree_size=4)]
 
 
 def test_a_registered_event_written_before_presence_keys_still_loads(

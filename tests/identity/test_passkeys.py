@@ -31,6 +31,7 @@ from identity.passkeys import (
     registration_options,
     sign_count_of,
     sign_count_regressed,
+    user_handle_of,
     verify_authentication,
     verify_registration,
 )
@@ -136,6 +137,8 @@ def test_authentication_options_prefer_user_verification() -> None:
     assert options["userVerification"] == "preferred"
     assert options["timeout"] == 300_000
     assert [b64url_decode(c["id"]) for c in options["allowCredentials"]] == allowed
+    required = json.loads(authentication_options(RP, [], require_user_verification=True)[0])
+    assert (required["userVerification"], required["allowCredentials"]) == ("required", [])
 
 
 def test_every_ceremony_gets_a_fresh_challenge() -> None:
@@ -174,7 +177,9 @@ def test_authentication_returns_the_credential_and_its_growing_counter() -> None
     passkey = register(authenticator)
     first = authenticate(authenticator, passkey, passkey.sign_count)
     second = authenticate(authenticator, passkey, first.new_sign_count)
-    assert first == PasskeyAssertion(passkey.credential_id, new_sign_count=1, user_verified=True)
+    assert first == PasskeyAssertion(
+        passkey.credential_id, new_sign_count=1, user_verified=True, user_handle=USER_ID
+    )
     assert second.new_sign_count == 2
 
 
@@ -184,6 +189,7 @@ def test_a_discoverable_credential_is_found_by_its_raw_id() -> None:
     options, challenge = authentication_options(RP, [])
     assertion = authenticator.get(options)
     assert credential_id_of(assertion) == passkey.credential_id
+    assert user_handle_of(assertion) == USER_ID  # how a username-less sign-in finds the citizen
     verified = verify_authentication(RP, assertion, challenge, passkey.public_key, 0)
     assert verified.credential_id == passkey.credential_id
 

@@ -360,12 +360,15 @@ def test_the_served_read_models_equal_the_replay(tmp_path: Path, database_url: s
         assert code == 0, json.dumps(report, indent=1)
         assert _check(report, "replay_queue")["checked"] == 5  # every case
         # 3 citizens: registration, password, sign-in (or failure), sessions and Alice's
-        # refresh, cases, data reads
-        assert _check(report, "replay_timeline")["checked"] == 28
+        # refresh, cases, data reads, and the revocation of Carol's session by her erasure
+        assert _check(report, "replay_timeline")["checked"] == 29
         for name in ("queue", "timeline"):
             note = f"replay: the {name} was compared as of the log's first {size:,} entries"
             assert note in report["notes"]
-        assert any("3 timeline rows reflect erased payloads" in n for n in report["notes"])
+        # Carol's: 3 erased payloads, and 3 rows scrubbed with her (her session's start and
+        # revocation, her case)
+        erased_note = "6 timeline rows reflect erased payloads"
+        assert any(erased_note in n for n in report["notes"]), report["notes"]
 
         unknown = audit.StreamProjection(
             audit_pb2.StreamProjectionRequest(name="statistics"), metadata=bearer(key)
@@ -426,7 +429,7 @@ def test_tampered_rows_are_named_and_a_rebuild_passes(tmp_path: Path) -> None:
     assert missing["reason"].startswith("missing")
 
     # The queue put back by hand and the timeline rebuilt from the log, the read models agree
-    # again; the erased citizen's items are now placeholders, which the replay accepts too.
+    # again; of the erased citizen only the erasure's row is left, which the replay accepts.
     civitas(data_dir, database, "projections", "rebuild", "timeline")
     with sqlite3.connect(database.removeprefix("sqlite:///")) as connection:
         connection.execute(
@@ -434,10 +437,12 @@ def test_tampered_rows_are_named_and_a_rebuild_passes(tmp_path: Path) -> None:
             (rejected,),
         )
         connection.execute("DELETE FROM transaction_queue WHERE transaction_id = ?", (forged,))
-        placeholders = connection.execute(
-            "SELECT COUNT(*) FROM timeline WHERE summary = '{\"erased\": true}'"
-        ).fetchone()[0]
-    assert placeholders == 3  # the erased citizen's registration, password and sign-in
+        carols = connection.execute(
+            "SELECT type FROM timeline WHERE citizen_id = (SELECT citizen_id FROM timeline "
+            "WHERE type = 'identity.Citizen.Erased')"
+        ).fetchall()
+    # Her registration, password, sign-in, session and case: scrubbed with the rebuild too.
+    assert carols == [("identity.Citizen.Erased",)]
     with running_server(data_dir, database) as (port, _):
         code, report = _replay(port, key)
     assert code == 0, json.dumps(report, indent=1)

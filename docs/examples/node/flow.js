@@ -100,6 +100,7 @@ const client = { address: '203.0.113.7', user_agent: 'Mozilla/5.0 (portal exampl
 const challenge = await unary(identity, 'BeginAuthentication', {
   citizen_id: citizenId,
   client,
+  required_acr: 'AAL2', // a sign-in below it is refused (ASSURANCE_TOO_LOW), never returned
 }, asService);
 // challenge.available_methods: ['password', 'totp']; the attempt expires at challenge.expires_at.
 const signedIn = await unary(identity, 'CompleteAuthentication', {

@@ -108,12 +108,14 @@ class SetPasswordRequest(_message.Message):
     def __init__(self, citizen_id: _Optional[str] = ..., password: _Optional[str] = ...) -> None: ...
 
 class BeginTotpEnrollmentRequest(_message.Message):
-    __slots__ = ("citizen_id", "label")
+    __slots__ = ("citizen_id", "label", "account_name")
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_NAME_FIELD_NUMBER: _ClassVar[int]
     citizen_id: str
     label: str
-    def __init__(self, citizen_id: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
+    account_name: str
+    def __init__(self, citizen_id: _Optional[str] = ..., label: _Optional[str] = ..., account_name: _Optional[str] = ...) -> None: ...
 
 class TotpEnrollment(_message.Message):
     __slots__ = ("authenticator_id", "provisioning_uri", "qr_svg", "qr_png")
@@ -138,12 +140,14 @@ class ConfirmTotpEnrollmentRequest(_message.Message):
     def __init__(self, citizen_id: _Optional[str] = ..., authenticator_id: _Optional[str] = ..., code: _Optional[str] = ...) -> None: ...
 
 class BeginPasskeyRegistrationRequest(_message.Message):
-    __slots__ = ("citizen_id", "label")
+    __slots__ = ("citizen_id", "label", "account_name")
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_NAME_FIELD_NUMBER: _ClassVar[int]
     citizen_id: str
     label: str
-    def __init__(self, citizen_id: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
+    account_name: str
+    def __init__(self, citizen_id: _Optional[str] = ..., label: _Optional[str] = ..., account_name: _Optional[str] = ...) -> None: ...
 
 class PasskeyRegistrationOptions(_message.Message):
     __slots__ = ("registration_id", "options_json")
@@ -184,12 +188,16 @@ class RemoveAuthenticatorRequest(_message.Message):
     def __init__(self, citizen_id: _Optional[str] = ..., authenticator_id: _Optional[str] = ...) -> None: ...
 
 class BeginAuthenticationRequest(_message.Message):
-    __slots__ = ("citizen_id", "client")
+    __slots__ = ("citizen_id", "client", "required_acr", "require_user_verification")
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
     CLIENT_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_ACR_FIELD_NUMBER: _ClassVar[int]
+    REQUIRE_USER_VERIFICATION_FIELD_NUMBER: _ClassVar[int]
     citizen_id: str
     client: ClientContext
-    def __init__(self, citizen_id: _Optional[str] = ..., client: _Optional[_Union[ClientContext, _Mapping]] = ...) -> None: ...
+    required_acr: str
+    require_user_verification: bool
+    def __init__(self, citizen_id: _Optional[str] = ..., client: _Optional[_Union[ClientContext, _Mapping]] = ..., required_acr: _Optional[str] = ..., require_user_verification: _Optional[bool] = ...) -> None: ...
 
 class AuthenticationChallenge(_message.Message):
     __slots__ = ("attempt_id", "available_methods", "passkey_options_json", "expires_at")
