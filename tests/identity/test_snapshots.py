@@ -12,7 +12,7 @@ from eventsourcing.application import project_aggregate
 from civitas.node import Node
 from identity.application import IdentityApplication, IdentitySettings
 from identity.citizen import Citizen
-from identity.personal_data import DataKeyStore, NationalIdentifierIndex, data_key_table
+from identity.personal_data import NationalIdentifierIndex
 from identity.refusals import AuthenticationFailedError
 from identity.session import Session
 from identity.tokens import TokenSigner
@@ -52,9 +52,7 @@ def fresh_identity(node: Node, clock: Clock) -> Callable[[], IdentityApplication
         keys = node.config.keys_dir
         return IdentityApplication(
             node.store,
-            data_keys=DataKeyStore(
-                data_key_table(node.store.datastore), SecretFile(keys / "kek.key")
-            ),
+            data_keys=node.data_keys,
             national_ids=NationalIdentifierIndex(SecretFile(keys / "lookup.key")),
             token_signer=TokenSigner("t1", node.keys.named_private_key("token-t1")),
             settings=IdentitySettings(relying_party=RP),
