@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
@@ -23,7 +23,7 @@ from eventsourcing.persistence import IntegrityError, Recording
 
 from identity import base64url, passkeys, passwords, recovery_codes, totp
 from identity.account_names import account_name, full_name
-from identity.activation import hash_activation_code, new_activation_code
+from identity.activation import Activation, hash_activation_code, new_activation_code
 from identity.assurance import check_required_level
 from identity.attestation import NO_TRUST, TrustAnchors
 from identity.authority import CitizenProof, ProofChecks
@@ -46,7 +46,7 @@ from identity.personal_data import (
     FieldSealer,
     NationalIdentifierIndex,
 )
-from identity.recovery import RecoveryCommands
+from identity.recovery import PendingRecovery, RecoveryCommands
 from identity.refusals import PASSKEY_REASONS, AuthenticationFailedError
 from identity.sealed_secrets import CitizenSecrets
 from identity.session import (
@@ -56,6 +56,7 @@ from identity.session import (
     Session,
     SessionRefused,
 )
+from identity.session_list import SessionPage, active_page
 from identity.token_issuance import TokenIssuer
 from identity.tokens import MAX_TOKEN_LENGTH, TokenError, TokenSigner
 from identity.user_handles import citizen_of, claim_user_handle
@@ -189,6 +190,12 @@ class CitizenErased(FailedPrecondition):
 
 
 class IdentityApplication(ProofChecks, RecoveryCommands, LedgerApplication):
+    # A citizen's stream grows with every attempt and a session's with every refresh.
+    snapshotted: ClassVar[dict[type, tuple[type, ...]]] = {
+        Citizen: (Factor, Activation, PendingRecovery),
+        Session: (),
+    }
+
     def __init__(
         self,
         store: LedgerStore,
@@ -713,10 +720,14 @@ class IdentityApplication(ProofChecks, RecoveryCommands, LedgerApplication):
                 base64url.encode(citizen.id.bytes),
             )
 
-        secrets = self._secrets(citizen)
+        # One data key read and unwrap for every check of the attempt.
+        sealer = self._sealer(citizen)
+        secrets = CitizenSecrets(sealer)
         return FactorChecks(
             password_matches=secrets.password_matches,
-            totp_step=lambda sealed_seed, code, at: self._totp_step(citizen, sealed_seed, code, at),
+            totp_step=lambda sealed_seed, code, at: totp.matching_step(
+                sealer.open("totp_seed", sealed_seed), code, at
+            ),
             passkey=passkey,
             recovery_code_index=secrets.recovery_code_index,
         )
@@ -861,9 +872,17 @@ class IdentityApplication(ProofChecks, RecoveryCommands, LedgerApplication):
 
         return retry_on_conflict(revoke, what="the session")
 
-    def list_sessions(self, citizen_id: str) -> list[Session]:
+    def list_sessions(
+        self, citizen_id: str, page_size: int = 0, page_token: str = ""
+    ) -> SessionPage:
         citizen = self._citizen(citizen_id)
-        return [self.repository.get(UUID(session_id)) for session_id in citizen.session_ids]
+        return active_page(
+            citizen.session_ids,
+            lambda session_id: self.repository.get(UUID(session_id)),
+            self._clock(),
+            page_size,
+            page_token,
+        )
 
     def jwks_json(self) -> dict[str, object]:
         return self._tokens.jwks()
@@ -902,6 +921,8 @@ class IdentityApplication(ProofChecks, RecoveryCommands, LedgerApplication):
             # Erasure dropped the payloads of the citizen's earlier events, so the aggregate
             # cannot be rebuilt: every command on it is refused, none can reach the store.
             raise CitizenErased("this citizen was erased") from None
+        if citizen.erased:  # a cached copy, brought up to date by the Erased event
+            raise CitizenErased("this citizen was erased")
         return citizen
 
     def _load(self, aggregate_id: UUID) -> object:

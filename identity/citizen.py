@@ -25,6 +25,8 @@ from ledger.errors import Conflict, FailedPrecondition, InvalidInput, NotAllowed
 from ledger.events import LedgerAggregate
 
 METHODS = ("password", "totp", "passkey", "recovery_codes")
+# The sessions a citizen's most recent sign-ins opened: those `ListSessions` looks at.
+RECENT_SESSIONS = 64
 
 
 @dataclass
@@ -507,6 +509,9 @@ class Citizen(LedgerAggregate):
                 for other in self.factors.values():  # a recovery code unlocks every factor
                     other.failures, other.last_failure_at = 0, None
         self.session_ids.append(session_id)
+        # Bounded, so a citizen's state (and each load, copy and snapshot of it) stays the same
+        # size after years of sign-ins: a session lives 12 hours at most, far fewer than these.
+        del self.session_ids[:-RECENT_SESSIONS]
 
     def _spend(self, authenticator_id: str, update: dict[str, Any]) -> None:
         """A factor that passed: its code is used, its step or counter moves on."""

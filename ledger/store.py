@@ -15,12 +15,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import unquote, urlparse
 from uuid import UUID
 
 import psycopg
-from eventsourcing.application import Application
+from eventsourcing.application import Application, ProcessingEvent, Repository
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import (
     ApplicationRecorder,
@@ -52,12 +52,21 @@ from ledger.envelope import erase_payload
 from ledger.keyring import EntrySigner
 from ledger.leader import advisory_lock_key, held_file_lock
 from ledger.mapper import SignedMapper
+from ledger.repository import CachedRepository, Collected, copy_aggregate
 from ledger.secure_delete import reclaim
+from ledger.snapshots import SnapshotStore
 from ledger.sql_dialect import POSTGRES_EVENTS, SQLITE_EVENTS, dialect_of
+from ledger.sqlite_pool import unblock_readers
 
 LOG_NAME = "ledger"  # the one application name every ledger application shares
 SQLITE_EVENTS_TABLE = SQLITE_EVENTS[0]
 POSTGRES_EVENTS_TABLE = POSTGRES_EVENTS[0]  # eventsourcing names it after LOG_NAME
+# Snapshots (ledger/snapshots.py): eventsourcing's aggregate recorder for the purpose "snapshots".
+SNAPSHOTS_TABLES = {"sqlite": "stored_snapshots", "postgresql": "ledger_snapshots"}
+# Aggregates each ledger application keeps in memory between requests, brought up to date with
+# one read of any newer events before each use: a sign-in then neither replays nor re-checks
+# the signatures of events this process has already checked (issue 14).
+AGGREGATE_CACHE_SIZE = 4096
 SQLITE_POLL_INTERVAL = 0.05
 # Views and followers keep one idle PostgreSQL connection each (they grow on demand): with
 # two, one idle server held 43 connections and a few replicas filled PostgreSQL's default 100.
@@ -253,6 +262,8 @@ class LedgerStore:
         self.mapper = SignedMapper(transcoder, signer, verify_on_read=verify_on_read)
         with database.schema_lock():
             self.recorder = self.factory.application_recorder()
+            snapshots = self.factory.aggregate_recorder(purpose="snapshots")
+        self.snapshots = SnapshotStore(signer, snapshots)
         self._view_factories: list[InfrastructureFactory[Any]] = []
 
     @staticmethod
@@ -279,17 +290,23 @@ class LedgerStore:
         update = dialect.sql(
             "UPDATE {events} SET state = ? WHERE originator_id = ? AND originator_version = ?"
         )
+        # Snapshots hold the state the erased payloads made: they go with them.
+        delete_snapshots = dialect.sql(
+            f"DELETE FROM {{{SNAPSHOTS_TABLES[dialect.name]}}} WHERE originator_id = ?"  # noqa: S608
+        )
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute(select, (key, below_version, *(() if topic is None else (topic,))))
             rows = [(row["originator_version"], bytes(row["state"])) for row in cursor.fetchall()]
             for version, state in rows:
                 cursor.execute(update, (erase_payload(state), key, version))
+            cursor.execute(delete_snapshots, (key,))
         return len(rows)
 
     def reclaim_space(self, *tables: str) -> None:
         """After an erasure: no old copy of what it deleted stays in the database files."""
         events = POSTGRES_EVENTS_TABLE if self.database.is_postgres else SQLITE_EVENTS_TABLE
-        reclaim(self.datastore, events, *tables)
+        snapshots = SNAPSHOTS_TABLES[dialect_of(self.datastore).name]  # erasure deletes there too
+        reclaim(self.datastore, events, snapshots, *tables)
 
     def tracking_recorder(self, name: str, recorder_class: type[TrackingRecorder]) -> Any:
         """A tracking recorder (a projection's view) on the same database, closed with the store."""
@@ -300,9 +317,12 @@ class LedgerStore:
             return factory.tracking_recorder(recorder_class)
 
     def _protect(self, datastore: SQLiteDatastore | PostgresDatastore) -> None:
-        """Requests fail fast while PostgreSQL is unreachable (SQLite is never unreachable)."""
+        """Requests fail fast while PostgreSQL is unreachable (SQLite is never unreachable);
+        on SQLite, reads do not queue behind another request's commit (ledger/sqlite_pool.py)."""
         if isinstance(datastore, PostgresDatastore) and self.breaker is not None:
             protect(datastore, self.breaker)
+        if isinstance(datastore, SQLiteDatastore):
+            unblock_readers(datastore)
 
     @property
     def follower_env(self) -> dict[str, str]:
@@ -343,6 +363,9 @@ class LedgerApplication(Application[UUID]):
 
     name = LOG_NAME
     store: LedgerStore
+    # The aggregates whose streams grow without bound, each with the dataclasses its state
+    # holds: they are snapshotted (ledger/snapshots.py).
+    snapshotted: ClassVar[dict[type, tuple[type, ...]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -363,6 +386,49 @@ class LedgerApplication(Application[UUID]):
 
     def construct_event_store(self) -> EventStore[UUID]:
         return SignedEventStore(mapper=self.store.mapper, recorder=self.store.recorder)
+
+    def construct_repository(self) -> Repository[UUID]:
+        # The store's signed snapshots, and a cache that is fast-forwarded from the store on
+        # every read (so another replica's writes are seen) and copied out (so a command that
+        # fails leaves it as stored).
+        self.snapshots = self.store.snapshots
+        for aggregate, values in self.snapshotted.items():
+            self.store.snapshots.mapper.allow(aggregate, values)
+        return CachedRepository(
+            event_store=self.events,
+            snapshot_store=self.snapshots,
+            cache_maxsize=AGGREGATE_CACHE_SIZE,
+            fastforward=True,
+        )
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """As `Application.save`, collecting with `Collected` (ledger/repository.py)."""
+        processing_event = Collected()
+        processing_event.collect_events(*objs, **kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        return recordings
+
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        recordings = super()._record(processing_event)
+        # What was just saved is what the store now holds: cached as it is, the next read
+        # fast-forwards from here instead of reading back (and re-checking) our own events.
+        cache = self.repository.cache
+        if cache is not None:
+            for aggregate_id, aggregate in processing_event.aggregates.items():
+                cache.put(aggregate_id, copy_aggregate(aggregate))
+        return recordings
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        # From the aggregates as saved: `eventsourcing`'s own would load each one again.
+        first_versions: dict[UUID, int] = {}
+        for stored in processing_event.events:
+            first_versions.setdefault(stored.originator_id, stored.originator_version)
+        for aggregate_id, aggregate in processing_event.aggregates.items():
+            first = first_versions.get(aggregate_id)
+            if first is not None and self.store.snapshots.due(aggregate, first):
+                self.store.snapshots.take(aggregate)
 
     def close(self) -> None:
         """The store is shared; whoever built it closes it."""

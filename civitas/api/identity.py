@@ -195,8 +195,12 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     def ListSessions(
         self, request: pb.ListSessionsRequest, context: grpc.ServicerContext
     ) -> pb.ListSessionsResponse:
-        sessions = self._identity.list_sessions(request.citizen_id)
-        return pb.ListSessionsResponse(sessions=[_session(s) for s in sessions])
+        page = self._identity.list_sessions(
+            request.citizen_id, request.page_size, request.page_token
+        )
+        return pb.ListSessionsResponse(
+            sessions=[_session(s) for s in page.sessions], next_page_token=page.next_page_token
+        )
 
     def GetJwks(self, request: pb.GetJwksRequest, context: grpc.ServicerContext) -> pb.Jwks:
         return pb.Jwks(json=json.dumps(self._identity.jwks_json()))

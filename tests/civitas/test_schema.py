@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
+from uuid import UUID
 
 import psycopg
 import pytest
@@ -13,6 +15,8 @@ import pytest
 from civitas.config import ConfigError, build_config
 from civitas.node import Node
 from ledger.schema import SCHEMA_VERSION, SchemaVersions
+from ledger.sql_dialect import dialect_of
+from ledger.store import SNAPSHOTS_TABLES
 from tests.civitas.certificates import CertificateAuthority
 from tests.civitas.server_process import civitas, civitas_command, running_server
 
@@ -124,3 +128,24 @@ def test_a_tls_server_on_sqlite_makes_its_own_tables(tmp_path: Path) -> None:
     tls = ("--tls-cert", str(cert), "--tls-key", str(key))
     with running_server(tmp_path / "data", database, *tls) as (_, log):
         assert "DEVELOPMENT MODE" not in log.read_text()
+
+
+def test_upgrade_from_version_1_adds_the_snapshots_table(tmp_path: Path, database_url: str) -> None:
+    data_dir = tmp_path / "data"
+    civitas(data_dir, database_url, "db", "upgrade")
+    config = build_config(data_dir=str(data_dir), database=database_url, environ={})
+    node = Node(config)
+    dialect = dialect_of(node.store.datastore)
+    with node.store.datastore.transaction(commit=True) as cursor:  # as release 1 left it
+        cursor.execute(dialect.sql(f"DROP TABLE {{{SNAPSHOTS_TABLES[dialect.name]}}}"))
+        cursor.execute(dialect.sql("DELETE FROM {civitas_schema_versions}"))
+    SchemaVersions(node.store.datastore).record(1)
+    node.close()
+
+    upgraded = civitas(data_dir, database_url, "db", "upgrade").stdout
+    assert f"upgraded from version 1 to {SCHEMA_VERSION}" in upgraded
+    node = Node(replace(config, create_schema=False))  # runs no DDL of its own
+    try:
+        assert list(node.store.snapshots.get(UUID(int=1))) == []  # the table is there
+    finally:
+        node.close()

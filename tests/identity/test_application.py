@@ -332,7 +332,7 @@ def test_tokens_expire_are_revoked_and_cannot_be_forged(
     first = sign_in(identity, citizen, password=PASSWORD)
     second = sign_in(identity, citizen, password=PASSWORD)
     assert {s.session_id for s in (first, second)} == {
-        str(s.id) for s in identity.list_sessions(citizen)
+        str(s.id) for s in identity.list_sessions(citizen).sessions
     }
     identity.revoke_session(first.session_id, "lost phone", ACTOR)
     assert identity.introspect(first.token).reason == "revoked"

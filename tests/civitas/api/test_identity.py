@@ -374,9 +374,12 @@ def test_refresh_session_over_grpc_with_a_configured_issuer_and_audience(tmp_pat
         with pytest.raises(grpc.RpcError) as revoked:
             stub.RefreshSession(pb.RefreshSessionRequest(token=second.token), metadata=agency)
         assert reason(revoked.value) == "SESSION_REVOKED"
-        (session,) = stub.ListSessions(
-            pb.ListSessionsRequest(citizen_id=citizen), metadata=agency
-        ).sessions
+        # ListSessions shows active sessions only: the revoked one is gone from it.
+        listed = stub.ListSessions(pb.ListSessionsRequest(citizen_id=citizen), metadata=agency)
+        assert list(listed.sessions) == []
+        session = stub.RevokeSession(
+            pb.RevokeSessionRequest(session_id=second.session_id, reason="again"), metadata=agency
+        )
         assert session.revoked
         assert session.started_at.ToNanoseconds() < session.idle_expires_at.ToNanoseconds()
         assert session.idle_expires_at.ToNanoseconds() <= session.expires_at.ToNanoseconds()
