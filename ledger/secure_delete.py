@@ -16,20 +16,37 @@ every sealed field of an erased citizen again, so:
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from typing import Any
 
+import psycopg
+from eventsourcing.domain import EventSourcingError
 from eventsourcing.postgres import PostgresDatastore
-from eventsourcing.sqlite import SQLiteConnection, SQLiteDatastore, SQLiteFactory
+from eventsourcing.sqlite import (
+    SQLITE3_DEFAULT_LOCK_TIMEOUT,
+    SQLiteConnection,
+    SQLiteDatastore,
+    SQLiteFactory,
+)
 from eventsourcing.utils import Environment
 from psycopg.sql import SQL, Identifier
 
-# A checkpoint cannot truncate the WAL while another connection reads an older snapshot
-# (a projection, a watch): it is tried again for this long before giving up quietly (the next
-# erasure's checkpoint, or SQLite's own, finishes it).
-CHECKPOINT_TRIES = 50
+log = logging.getLogger(__name__)
+
+# A checkpoint cannot truncate the WAL while another connection reads an older snapshot (a
+# projection, a watch) or writes: it is tried again, for at most CHECKPOINT_BUDGET seconds,
+# before giving up quietly (the next erasure's checkpoint, or SQLite's own, finishes it).
+# Each try holds the pool's writer connection, and with it SQLite's write lock, for at most
+# CHECKPOINT_WAIT_MS: never the connections' long busy timeout (SQLITE_LOCK_TIMEOUT), which would
+# keep every other writer of the pool waiting past its pool timeout (ConnectionUnavailableError,
+# an RPC answered UNAVAILABLE) and the erasure's own RPC waiting that long per try.
+CHECKPOINT_BUDGET = 5.0
+CHECKPOINT_WAIT_MS = 100
 CHECKPOINT_PAUSE = 0.02
+# How long one try waits for the pool's writer connection, which a request may be using.
+WRITER_WAIT = 0.5
 
 
 def secure_connections(datastore: SQLiteDatastore) -> None:
@@ -55,27 +72,54 @@ class SecureSQLiteFactory(SQLiteFactory):
 
 
 def reclaim(datastore: SQLiteDatastore | PostgresDatastore, *tables: str) -> None:
-    """After deleting personal data from `tables`: leave no old copy in the database files."""
+    """After deleting personal data from `tables`: leave no old copy in the database files.
+
+    Best effort, and it never raises: it runs once the deletion is committed, so a failure here
+    must not turn a done erasure (or a done projection step) into an error its caller retries.
+    """
     if isinstance(datastore, PostgresDatastore):
-        _vacuum(datastore, tables)
+        try:
+            _vacuum(datastore, tables)
+        except (EventSourcingError, psycopg.Error):
+            log.warning("vacuum after an erasure failed; old row versions stay", exc_info=True)
     else:
         checkpoint_wal(datastore)
 
 
-def checkpoint_wal(datastore: SQLiteDatastore) -> bool:
-    """Copy the WAL into the database and truncate it to nothing; False if readers kept it."""
-    for _ in range(CHECKPOINT_TRIES):
-        with datastore.get_connection(commit=True) as connection:
-            cursor = connection.cursor()
-            try:
-                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                busy = cursor.fetchone()[0]
-            except sqlite3.OperationalError:  # locked: try again
-                busy = 1
-        if not busy:
+def checkpoint_wal(datastore: SQLiteDatastore, budget: float = CHECKPOINT_BUDGET) -> bool:
+    """Copy the WAL into the database and truncate it to nothing; False if it could not be done
+    within `budget` seconds (readers kept it, the writer was busy, the pool closed). Never
+    raises."""
+    deadline = time.monotonic() + budget
+    while True:
+        if _checkpoint_once(datastore):
             return True
+        if datastore.pool._closed or time.monotonic() + CHECKPOINT_PAUSE >= deadline:
+            log.warning("the WAL was not truncated after an erasure within %ss", budget)
+            return False
         time.sleep(CHECKPOINT_PAUSE)
-    return False
+
+
+def _checkpoint_once(datastore: SQLiteDatastore) -> bool:
+    pool = datastore.pool
+    try:
+        connection = pool.get_connection(timeout=WRITER_WAIT, is_writer=True)
+    except EventSourcingError:  # the writer is busy (ConnectionUnavailableError); pool closed
+        return False
+    try:
+        cursor = connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {CHECKPOINT_WAIT_MS}")
+        try:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy = bool(cursor.fetchone()[0])
+        finally:
+            lock_timeout = pool.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT
+            cursor.execute(f"PRAGMA busy_timeout = {int(lock_timeout * 1000)}")
+    except sqlite3.Error:  # locked
+        return False
+    finally:
+        pool.put_connection(connection)
+    return not busy
 
 
 def _vacuum(datastore: PostgresDatastore, tables: tuple[str, ...]) -> None:

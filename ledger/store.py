@@ -295,6 +295,13 @@ class LedgerStore:
             f"DELETE FROM {{{SNAPSHOTS_TABLES[dialect.name]}}} WHERE originator_id = ?"  # noqa: S608
         )
         with self.datastore.transaction(commit=True) as cursor:
+            if not self.database.is_postgres:
+                # Take SQLite's write lock before reading. A deferred transaction that reads
+                # first and then writes is refused at once ("database is locked") when another
+                # connection writes meanwhile (a view's pool: the timeline's scrub of this very
+                # erasure, its WAL checkpoint): the busy timeout is not applied to a read
+                # transaction's upgrade. A write first waits for the lock as any write does.
+                cursor.execute(dialect.sql("UPDATE {events} SET state = state WHERE 0"))
             cursor.execute(select, (key, below_version, *(() if topic is None else (topic,))))
             rows = [(row["originator_version"], bytes(row["state"])) for row in cursor.fetchall()]
             for version, state in rows:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from uuid import UUID
 
 import pytest
@@ -366,6 +368,42 @@ def test_erasure_destroys_the_data_key_and_payloads(
     assert node.sequencer().catch_up(node.store.recorder.max_notification_id())
     published = [e for e in node.audit.entries(0) if b'"stream":"' + citizen.encode() in e.entry]
     assert [e.payload is None for e in published] == [True] * (len(rows) - 1) + [False]
+
+
+def test_erasure_waits_for_another_connection_writing(
+    node: Node, identity: IdentityApplication, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the `Erased` entry is stored, another connection writes while the payloads are
+    erased (on SQLite a view's own pool: the timeline scrubbing this very citizen, its WAL
+    checkpoint). The erasure waits for the write lock, as every write does, rather than being
+    refused at once with "database is locked" (answered UNAVAILABLE, after the erasure was
+    already stored)."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's write lock")
+    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
+    identity.set_password(citizen, PASSWORD, ACTOR)
+    other = sqlite3.connect(
+        str(node.store.database.sqlite_path), isolation_level=None, check_same_thread=False
+    )
+    erase_payloads = node.store.erase_payloads
+
+    def while_another_writes(stream: UUID, below_version: int, topic: str | None = None) -> int:
+        if other.in_transaction is False and below_version > 1:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("CREATE TABLE IF NOT EXISTS elsewhere (v TEXT)")
+            other.execute("INSERT INTO elsewhere VALUES ('a view')")
+            threading.Timer(0.3, other.commit).start()
+        return erase_payloads(stream, below_version, topic)
+
+    monkeypatch.setattr(node.store, "erase_payloads", while_another_writes)
+    try:
+        identity.erase_citizen(citizen, "GDPR art. 17 request", "service:admin")
+    finally:
+        time.sleep(0.5)
+        other.close()
+    assert identity.get_citizen(citizen).erased
+    rows = node.store.recorder.select_events(UUID(citizen))
+    assert [r.topic for r in rows][-1] == "identity.Citizen.Erased"
 
 
 def test_a_second_totp_authenticator_does_not_extend_guessing(
