@@ -380,8 +380,8 @@ def test_erasure_waits_for_another_connection_writing(
     already stored)."""
     if not database_url.startswith("sqlite"):
         pytest.skip("SQLite's write lock")
-    citizen = identity.register_citizen(person(), "IAL2", "", ACTOR).citizen_id
-    identity.set_password(citizen, PASSWORD, ACTOR)
+    citizen = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
+    identity.set_password(citizen, PASSWORD, owner(identity, citizen), ACTOR)
     other = sqlite3.connect(
         str(node.store.database.sqlite_path), isolation_level=None, check_same_thread=False
     )
