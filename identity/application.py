@@ -26,7 +26,7 @@ from identity.account_names import account_name, full_name
 from identity.activation import hash_activation_code, new_activation_code
 from identity.assurance import check_required_level
 from identity.attestation import NO_TRUST, TrustAnchors
-from identity.authority import CitizenProof, ProofChecks
+from identity.authority import CitizenProof, ProofChecks, SessionsAsker, require_session_ender
 from identity.citizen import (
     Attempt,
     Citizen,
@@ -841,8 +841,14 @@ class IdentityApplication(ProofChecks, RecoveryCommands, LedgerApplication):
         result = self.introspect(token)
         return Caller(str(result.claims["sub"]), "citizen") if result.active else None
 
-    def revoke_session(self, session_id: str, reason: str, actor: str) -> Session:
+    def revoke_session(
+        self, session_id: str, reason: str, actor: str, asker: SessionsAsker
+    ) -> Session:
+        """End a session, for the citizen (*asker*'s relayed token), the relying service that
+        opened it, or an admin (`identity.authority.require_session_ender`)."""
         require_text("reason", reason)
+        _require_uuid("session_id", session_id)  # the request's fields first, then who asks
+        proof = self._session_ender(asker)
 
         def revoke() -> Session:
             # Loaded afresh on every retry: a refresh that saved first is revoked as it is now.
@@ -850,6 +856,7 @@ class IdentityApplication(ProofChecks, RecoveryCommands, LedgerApplication):
                 session: Session = self._get(Session, session_id, "session_id")
             except PayloadErased:  # erasure revoked it and erased its refreshes
                 raise CitizenErased("this session's citizen was erased") from None
+            require_session_ender(asker, proof, session.citizen_id, session.relying_service)
             # A reason may name the person ("phone stolen from …"): sealed with their key.
             try:
                 sealer = self._data_keys.sealer(UUID(session.citizen_id))
@@ -861,7 +868,9 @@ class IdentityApplication(ProofChecks, RecoveryCommands, LedgerApplication):
 
         return retry_on_conflict(revoke, what="the session")
 
-    def list_sessions(self, citizen_id: str) -> list[Session]:
+    def list_sessions(self, citizen_id: str, asker: SessionsAsker) -> list[Session]:
+        """The citizen's sessions, for the citizen (*asker*'s relayed token) or an admin."""
+        self._require_sessions_reader(asker, _require_uuid("citizen_id", citizen_id))
         citizen = self._citizen(citizen_id)
         return [self.repository.get(UUID(session_id)) for session_id in citizen.session_ids]
 
@@ -932,6 +941,13 @@ class IdentityApplication(ProofChecks, RecoveryCommands, LedgerApplication):
             return result
 
         return retry_on_conflict(load_change_save)
+
+
+def _require_uuid(field_name: str, value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise InvalidInput.of(field_name, "must be a UUID") from None
 
 
 def _check_token_field(token: str) -> None:

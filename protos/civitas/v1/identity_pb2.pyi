@@ -296,12 +296,14 @@ class RefreshSessionRequest(_message.Message):
     def __init__(self, token: _Optional[str] = ..., client: _Optional[_Union[ClientContext, _Mapping]] = ...) -> None: ...
 
 class RevokeSessionRequest(_message.Message):
-    __slots__ = ("session_id", "reason")
+    __slots__ = ("session_id", "reason", "proof")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     reason: str
-    def __init__(self, session_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    proof: CitizenProof
+    def __init__(self, session_id: _Optional[str] = ..., reason: _Optional[str] = ..., proof: _Optional[_Union[CitizenProof, _Mapping]] = ...) -> None: ...
 
 class Session(_message.Message):
     __slots__ = ("session_id", "citizen_id", "acr", "amr", "revoked", "started_at", "expires_at", "idle_expires_at")
@@ -324,10 +326,12 @@ class Session(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., citizen_id: _Optional[str] = ..., acr: _Optional[str] = ..., amr: _Optional[_Iterable[str]] = ..., revoked: _Optional[bool] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idle_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListSessionsRequest(_message.Message):
-    __slots__ = ("citizen_id",)
+    __slots__ = ("citizen_id", "proof")
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
     citizen_id: str
-    def __init__(self, citizen_id: _Optional[str] = ...) -> None: ...
+    proof: CitizenProof
+    def __init__(self, citizen_id: _Optional[str] = ..., proof: _Optional[_Union[CitizenProof, _Mapping]] = ...) -> None: ...
 
 class ListSessionsResponse(_message.Message):
     __slots__ = ("sessions",)

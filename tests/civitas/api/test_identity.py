@@ -175,7 +175,10 @@ def test_full_citizen_journey_over_grpc(server) -> None:  # type: ignore[no-unty
     )
     assert (passkey.acr, list(passkey.amr)) == ("AAL2", ["swk", "user", "pin", "mfa"])
 
-    sessions = stub.ListSessions(pb.ListSessionsRequest(citizen_id=cid), metadata=md).sessions
+    mine = pb.CitizenProof(citizen_token=result.token)
+    sessions = stub.ListSessions(
+        pb.ListSessionsRequest(citizen_id=cid, proof=mine), metadata=md
+    ).sessions
     assert {result.session_id, passkey.session_id} <= {s.session_id for s in sessions}
     stub.RevokeSession(
         pb.RevokeSessionRequest(session_id=result.session_id, reason="logout"), metadata=md
@@ -320,6 +323,7 @@ def test_refresh_session_over_grpc_with_a_configured_issuer_and_audience(tmp_pat
     agency = bearer(
         add_account(data_dir, database, "tax-portal", "agency:tax,registrar,relying-service")
     )
+    admin = bearer(add_account(data_dir, database, "operator", "admin"))
     args = ("--token-issuer", ISSUER, "--token-audience", AUDIENCE)
     with running_server(data_dir, database, *args) as (port, _):
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
@@ -374,8 +378,8 @@ def test_refresh_session_over_grpc_with_a_configured_issuer_and_audience(tmp_pat
         with pytest.raises(grpc.RpcError) as revoked:
             stub.RefreshSession(pb.RefreshSessionRequest(token=second.token), metadata=agency)
         assert reason(revoked.value) == "SESSION_REVOKED"
-        (session,) = stub.ListSessions(
-            pb.ListSessionsRequest(citizen_id=citizen), metadata=agency
+        (session,) = stub.ListSessions(  # the session ended: only an admin lists it now
+            pb.ListSessionsRequest(citizen_id=citizen), metadata=admin
         ).sessions
         assert session.revoked
         assert session.started_at.ToNanoseconds() < session.idle_expires_at.ToNanoseconds()
