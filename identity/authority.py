@@ -1,4 +1,5 @@
-"""Only the citizen changes the citizen's authenticators.
+"""Only the citizen changes the citizen's authenticators, and only the citizen (or the service
+that signed them in, or an admin) sees or ends their sessions.
 
 A relying service or a registrar relays each change with the citizen's own proof: a token of
 the citizen's active session, or their single-use activation code (`identity.activation`). No
@@ -50,6 +51,17 @@ class CitizenProof:
 
 
 @dataclass(frozen=True)
+class SessionsAsker:
+    """Who asks to list or end a citizen's sessions, as the API layer authenticated them: the
+    citizen's token a relying service relayed (*proof*), the relying service itself (its
+    account name; "" for a caller that signs no one in), or an admin."""
+
+    proof: CitizenProof | None = None
+    relying_service: str = ""
+    admin: bool = False
+
+
+@dataclass(frozen=True)
 class SessionProof:
     """A citizen token whose signature, issuer, audience and session were checked: active."""
 
@@ -65,6 +77,12 @@ class ProofRefused(NotAllowed):
     """The proof given is not this citizen's, or not enough for the change."""
 
     reason = "CITIZEN_TOKEN_REFUSED"
+
+
+class SessionOfAnotherService(NotAllowed):
+    """A relying service ending a session it did not open, without the citizen's token."""
+
+    reason = "SESSION_OF_ANOTHER_SERVICE"
 
 
 def reachable_acr(methods_and_uv: Iterable[tuple[str, bool]]) -> str:
@@ -134,6 +152,26 @@ class ProofChecks:
         else:
             citizen.check_activation_code(code_hash, self.now())
 
+    def _require_sessions_reader(
+        self: _Application, asker: SessionsAsker, citizen_id: UUID
+    ) -> None:
+        """Listing a citizen's sessions shows where and when they signed in: their own token
+        (any active session, no step-up), or an admin. Decided before the citizen is looked
+        up, so a refusal says nothing about whether the citizen exists."""
+        if asker.proof is None:
+            if asker.admin:
+                return
+            raise ProofRequired(
+                "listing a citizen's sessions needs the citizen's token (proof.citizen_token)"
+            )
+        if not _same(self.session_proof(asker.proof).citizen_id, citizen_id):
+            raise ProofRefused("the token is not this citizen's")
+
+    def _session_ender(self: _Application, asker: SessionsAsker) -> SessionProof | None:
+        """The citizen's session that a relayed token speaks for, checked once before the
+        session to end is loaded (and reloaded on a conflict)."""
+        return self.session_proof(asker.proof) if asker.proof is not None else None
+
     def session_proof(self: _Application, proof: CitizenProof) -> SessionProof:
         """The session a relayed citizen token speaks for, while it is active."""
         proof.check()
@@ -143,3 +181,20 @@ class ProofChecks:
         if not result.active:
             raise ProofRefused("the citizen's token is not active")
         return SessionProof(str(result.claims["sub"]), str(result.claims["acr"]))
+
+
+def require_session_ender(
+    asker: SessionsAsker, proof: SessionProof | None, citizen_id: str, opened_by: str
+) -> None:
+    """Ending a session: the citizen (*proof*, their token, checked by `_session_ender`), the
+    relying service that opened it (its sign-out), or an admin."""
+    if proof is not None:
+        if not _same(proof.citizen_id, UUID(citizen_id)):
+            raise ProofRefused("the token is not this session's citizen's")
+        return
+    if asker.admin or (asker.relying_service and asker.relying_service == opened_by):
+        return
+    raise SessionOfAnotherService(
+        "another relying service opened this session: relay the citizen's token "
+        "(proof.citizen_token) to end it"
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 from uuid import UUID
 
-from identity.authority import CitizenProof
+from identity.authority import CitizenProof, SessionsAsker
 from ledger.accounts import Caller
 from ledger.errors import NotAllowed
 from ledger.transactions import Parties
@@ -61,6 +61,20 @@ def recovery_canceller(
     if relayed is None and "admin" in caller.capabilities:
         return None
     return relayed or CitizenProof()
+
+
+def sessions_asker(caller: Caller, relayed: CitizenProof | None) -> SessionsAsker:
+    """Who asks to list or end a citizen's sessions: the citizen's token a relying service
+    relayed (an empty proof counts as none), the relying service by its account name (a
+    session remembers which one opened it), and whether the caller is an admin. What each may
+    do is decided in `identity.authority`."""
+    if relayed is not None and not (relayed.citizen_token or relayed.activation_code):
+        relayed = None
+    return SessionsAsker(
+        proof=relayed,
+        relying_service=caller.name if "relying-service" in caller.capabilities else "",
+        admin="admin" in caller.capabilities,
+    )
 
 
 def require_own_case(caller: Caller, case: Parties) -> None:

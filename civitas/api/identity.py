@@ -8,11 +8,16 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from civitas.api.authentication import bearer_credential
-from civitas.api.authorization import actor_of, current_caller, recovery_canceller
+from civitas.api.authorization import (
+    actor_of,
+    current_caller,
+    recovery_canceller,
+    sessions_asker,
+)
 from civitas.api.timestamps import to_timestamp
 from identity.application import CitizenView, IdentityApplication, SignedIn
 from identity.assurance import AAL_TO_EIDAS, IDENTITY_TO_EIDAS
-from identity.authority import CitizenProof
+from identity.authority import CitizenProof, SessionsAsker
 from identity.citizen import Factor, Presented
 from identity.recovery import RecoveryState
 from identity.session import Session
@@ -190,13 +195,15 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     def RevokeSession(
         self, request: pb.RevokeSessionRequest, context: grpc.ServicerContext
     ) -> pb.Session:
-        return _session(self._identity.revoke_session(request.session_id, request.reason, _actor()))
+        asker = _sessions_asker(request)
+        session = self._identity.revoke_session(request.session_id, request.reason, _actor(), asker)
+        return _session(session)
 
     def ListSessions(
         self, request: pb.ListSessionsRequest, context: grpc.ServicerContext
     ) -> pb.ListSessionsResponse:
         page = self._identity.list_sessions(
-            request.citizen_id, request.page_size, request.page_token
+            request.citizen_id, _sessions_asker(request), request.page_size, request.page_token
         )
         return pb.ListSessionsResponse(
             sessions=[_session(s) for s in page.sessions], next_page_token=page.next_page_token
@@ -248,6 +255,11 @@ def _actor() -> str:
 
 def _caller_name() -> str:
     return current_caller().name
+
+
+def _sessions_asker(request: pb.ListSessionsRequest | pb.RevokeSessionRequest) -> SessionsAsker:
+    relayed = _proof(request.proof) if request.HasField("proof") else None
+    return sessions_asker(current_caller(), relayed)
 
 
 def _proof(proof: pb.CitizenProof) -> CitizenProof:

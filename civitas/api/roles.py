@@ -34,6 +34,9 @@ RELYING_SERVICE = frozenset({"relying-service"})
 # call, and it still needs the citizen's own proof (a token or their activation code), which
 # `identity.authority` checks; the capability alone changes nothing.
 RELAYS_CITIZEN_PROOF = frozenset({"relying-service", "registrar"})
+# A citizen's sessions: a relying service relaying the citizen's token (or, to end a session,
+# the one that opened it), or an admin; `identity.authority` decides which session or list.
+SESSIONS = frozenset({"relying-service", "admin"})
 # Cancelling a recovery: the citizen themself, a relying service relaying their token, or an
 # admin who started it by mistake.
 CANCELS_RECOVERY = frozenset({"citizen", "relying-service", "admin"})
@@ -74,10 +77,9 @@ ROLES: Mapping[str, frozenset[str]] = {
         "CompleteAuthentication",
         "IntrospectToken",
         "RefreshSession",
-        "RevokeSession",
-        "ListSessions",
         "GetJwks",
     ),
+    **_each(IDENTITY_SERVICE, SESSIONS, "RevokeSession", "ListSessions"),
     **_each(
         IDENTITY_SERVICE,
         ADMIN,

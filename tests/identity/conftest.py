@@ -13,7 +13,7 @@ import pytest
 
 from civitas.node import Node
 from identity.application import IdentityApplication, IdentitySettings
-from identity.authority import CitizenProof
+from identity.authority import CitizenProof, SessionsAsker
 from identity.passkeys import RelyingParty
 from identity.personal_data import NationalIdentifierIndex
 from identity.session import Session
@@ -103,6 +103,12 @@ def new_session(start: datetime, end: datetime, idle_end: datetime, token_id: st
 
 
 REGISTRAR = "test-registrar"
+
+
+def own_sessions(token: str) -> SessionsAsker:
+    """A relying service that did not sign the citizen in, relaying the citizen's *token* to
+    list or end their sessions."""
+    return SessionsAsker(CitizenProof(citizen_token=token), relying_service="another-portal")
 
 
 def owner(identity: IdentityApplication, citizen_id: str, acr: str = "AAL2") -> CitizenProof:

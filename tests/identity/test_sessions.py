@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from civitas.node import Node
 from identity.application import IdentityApplication, SignedIn
+from identity.authority import SessionsAsker
 from identity.citizen import Presented
 from identity.session import REUSE_REASON, Refresh, Session, SessionRefused
 from identity.tokens import TokenSigner
@@ -169,7 +170,7 @@ def test_revoked_sessions_and_erased_citizens_are_refused_and_nothing_is_written
     node: Node, identity: IdentityApplication
 ) -> None:
     revoked = signed_in(identity)
-    identity.revoke_session(revoked.session_id, "logout", ACTOR)
+    identity.revoke_session(revoked.session_id, "logout", ACTOR, SessionsAsker(admin=True))
     erased = signed_in(identity)
     identity.erase_citizen(claims_of(erased.token)["sub"], "GDPR art. 17", "admin:test")
     before = written(node)
@@ -225,7 +226,9 @@ def test_a_refresh_racing_a_revocation_is_decided_again_and_refused(
     def revoked_meanwhile(*args: Any, **kwargs: Any) -> Any:
         saves.append(1)
         if len(saves) == 1:  # another replica revokes the session between our load and save
-            node.identity.revoke_session(first.session_id, "logout", ACTOR)
+            node.identity.revoke_session(
+                first.session_id, "logout", ACTOR, SessionsAsker(admin=True)
+            )
         return save(*args, **kwargs)
 
     monkeypatch.setattr(identity, "save", revoked_meanwhile)

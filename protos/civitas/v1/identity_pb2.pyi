@@ -296,12 +296,14 @@ class RefreshSessionRequest(_message.Message):
     def __init__(self, token: _Optional[str] = ..., client: _Optional[_Union[ClientContext, _Mapping]] = ...) -> None: ...
 
 class RevokeSessionRequest(_message.Message):
-    __slots__ = ("session_id", "reason")
+    __slots__ = ("session_id", "reason", "proof")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     reason: str
-    def __init__(self, session_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    proof: CitizenProof
+    def __init__(self, session_id: _Optional[str] = ..., reason: _Optional[str] = ..., proof: _Optional[_Union[CitizenProof, _Mapping]] = ...) -> None: ...
 
 class Session(_message.Message):
     __slots__ = ("session_id", "citizen_id", "acr", "amr", "revoked", "started_at", "expires_at", "idle_expires_at")
@@ -324,14 +326,16 @@ class Session(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., citizen_id: _Optional[str] = ..., acr: _Optional[str] = ..., amr: _Optional[_Iterable[str]] = ..., revoked: _Optional[bool] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idle_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListSessionsRequest(_message.Message):
-    __slots__ = ("citizen_id", "page_size", "page_token")
+    __slots__ = ("citizen_id", "page_size", "page_token", "proof")
     CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
     citizen_id: str
     page_size: int
     page_token: str
-    def __init__(self, citizen_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    proof: CitizenProof
+    def __init__(self, citizen_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., proof: _Optional[_Union[CitizenProof, _Mapping]] = ...) -> None: ...
 
 class ListSessionsResponse(_message.Message):
     __slots__ = ("sessions", "next_page_token")

@@ -396,6 +396,81 @@ def test_any_session_of_the_citizen_cancels_a_recovery(server: Server) -> None:
     ]
 
 
+# --- sessions: only the citizen, the service that opened one, or an admin ------------------
+
+
+def test_another_relying_service_can_neither_list_nor_revoke_a_citizens_sessions(
+    server: Server,
+) -> None:
+    """A relying service that never signed the citizen in (`tax`) lists every session of a
+    citizen `building` signed in, and signs them out: refused, and nothing is written."""
+    citizen_id, token = server.with_password("AU-SESSIONS")
+    stranger_id = "00000000-0000-4000-8000-000000000000"
+    before = server.written()
+    for citizen in (citizen_id, stranger_id):  # and no existence oracle for citizen ids
+        refused_as(
+            server.refusal(
+                server.identity.ListSessions, ipb.ListSessionsRequest(citizen_id=citizen), "tax"
+            ),
+            Code.PERMISSION_DENIED,
+            "CITIZEN_PROOF_REQUIRED",
+        )
+    session_id = server.client("building").introspect(token).session_id
+    revoke = ipb.RevokeSessionRequest(session_id=session_id, reason="not yours")
+    refused_as(
+        server.refusal(server.identity.RevokeSession, revoke, "tax"),
+        Code.PERMISSION_DENIED,
+        "SESSION_OF_ANOTHER_SERVICE",
+    )
+    # Nor with another citizen's token, nor (listing) as the service that opened the session.
+    _, other_token = server.with_password("AU-SESSIONS-OTHER")
+    before = server.written()
+    list_as_other = ipb.ListSessionsRequest(citizen_id=citizen_id, proof=citizen_token(other_token))
+    revoke_as_other = ipb.RevokeSessionRequest(
+        session_id=session_id, reason="not yours", proof=citizen_token(other_token)
+    )
+    for method, request in [("ListSessions", list_as_other), ("RevokeSession", revoke_as_other)]:
+        refused = server.refusal(getattr(server.identity, method), request, "tax")
+        refused_as(refused, Code.PERMISSION_DENIED, "CITIZEN_TOKEN_REFUSED")
+    refused_as(
+        server.refusal(
+            server.identity.ListSessions, ipb.ListSessionsRequest(citizen_id=citizen_id), "building"
+        ),
+        Code.PERMISSION_DENIED,
+        "CITIZEN_PROOF_REQUIRED",
+    )
+    assert server.written() == before, "a refused call wrote something"
+    assert server.client("building").introspect(token).active
+
+
+def test_the_citizen_the_opening_service_or_an_admin_lists_and_ends_sessions(
+    server: Server,
+) -> None:
+    citizen_id, first = server.with_password("AU-SIGN-OUT")
+    portal = server.client("building")
+    second, third = (portal.authenticate_password(citizen_id, PASSWORD).token for _ in range(2))
+    sessions = {portal.introspect(t).session_id: t for t in (first, second, third)}
+
+    def listed(account: str, proof: ipb.CitizenProof | None = None) -> set[str]:
+        request = ipb.ListSessionsRequest(citizen_id=citizen_id, proof=proof)
+        reply = server.identity.ListSessions(request, metadata=bearer(server.keys[account]))
+        return {s.session_id for s in reply.sessions if not s.revoked}
+
+    # Another relying service, relaying the citizen's token, and an admin, relaying nothing.
+    assert listed("tax", citizen_token(first)) == set(sessions) == listed("operator")
+
+    def revoke(account: str, token: str, proof: ipb.CitizenProof | None = None) -> None:
+        session_id = portal.introspect(token).session_id
+        request = ipb.RevokeSessionRequest(session_id=session_id, reason="logout", proof=proof)
+        server.identity.RevokeSession(request, metadata=bearer(server.keys[account]), timeout=30)
+        assert not portal.introspect(token).active
+
+    revoke("building", first)  # the service that opened it signs the citizen out
+    revoke("tax", second, citizen_token(third))  # the citizen, from another service
+    revoke("operator", third)  # an admin
+    assert listed("operator") == set()
+
+
 # --- history and lookups -------------------------------------------------------------------
 
 

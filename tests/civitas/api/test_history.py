@@ -247,7 +247,10 @@ def test_citizens_see_their_own_history_with_receipts_and_live_updates(tmp_path:
 
         # A revoked session's token no longer opens the history.
         sessions = identity.ListSessions(
-            ipb.ListSessionsRequest(citizen_id=alice), metadata=agency
+            ipb.ListSessionsRequest(
+                citizen_id=alice, proof=ipb.CitizenProof(citizen_token=alice_token)
+            ),
+            metadata=agency,
         ).sessions
         for session in sessions:
             identity.RevokeSession(

@@ -175,7 +175,10 @@ def test_full_citizen_journey_over_grpc(server) -> None:  # type: ignore[no-unty
     )
     assert (passkey.acr, list(passkey.amr)) == ("AAL2", ["swk", "user", "pin", "mfa"])
 
-    sessions = stub.ListSessions(pb.ListSessionsRequest(citizen_id=cid), metadata=md).sessions
+    mine = pb.CitizenProof(citizen_token=result.token)
+    sessions = stub.ListSessions(
+        pb.ListSessionsRequest(citizen_id=cid, proof=mine), metadata=md
+    ).sessions
     assert {result.session_id, passkey.session_id} <= {s.session_id for s in sessions}
     stub.RevokeSession(
         pb.RevokeSessionRequest(session_id=result.session_id, reason="logout"), metadata=md
@@ -320,6 +323,7 @@ def test_refresh_session_over_grpc_with_a_configured_issuer_and_audience(tmp_pat
     agency = bearer(
         add_account(data_dir, database, "tax-portal", "agency:tax,registrar,relying-service")
     )
+    admin = bearer(add_account(data_dir, database, "operator", "admin"))
     args = ("--token-issuer", ISSUER, "--token-audience", AUDIENCE)
     with running_server(data_dir, database, *args) as (port, _):
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
@@ -375,9 +379,9 @@ def test_refresh_session_over_grpc_with_a_configured_issuer_and_audience(tmp_pat
             stub.RefreshSession(pb.RefreshSessionRequest(token=second.token), metadata=agency)
         assert reason(revoked.value) == "SESSION_REVOKED"
         # ListSessions shows active sessions only: the revoked one is gone from it.
-        listed = stub.ListSessions(pb.ListSessionsRequest(citizen_id=citizen), metadata=agency)
+        listed = stub.ListSessions(pb.ListSessionsRequest(citizen_id=citizen), metadata=admin)
         assert list(listed.sessions) == []
-        session = stub.RevokeSession(
+        session = stub.RevokeSession(  # the service that opened it may end it (again)
             pb.RevokeSessionRequest(session_id=second.session_id, reason="again"), metadata=agency
         )
         assert session.revoked

@@ -99,7 +99,8 @@ def _case(served: dict[str, Any], citizen: str, key: str) -> pb.Transaction:
 def test_a_revoked_sessions_watches_end_unauthenticated(served: dict[str, Any]) -> None:
     identity, history, cases = served["identity"], served["history"], served["cases"]
     citizen = register(identity, served["building"], "W-1")
-    token = bearer(sign_in(identity, served["building"], citizen))
+    raw_token = sign_in(identity, served["building"], citizen)
+    token = bearer(raw_token)
     case = _case(served, citizen, "watch-1")
     history_watch = Watched(history.WatchMyHistory(hpb.WatchMyHistoryRequest(), metadata=token))
     case_watch = Watched(
@@ -112,7 +113,10 @@ def test_a_revoked_sessions_watches_end_unauthenticated(served: dict[str, Any]) 
     assert case_watch.running()
 
     sessions = identity.ListSessions(
-        ipb.ListSessionsRequest(citizen_id=citizen), metadata=served["building"]
+        ipb.ListSessionsRequest(
+            citizen_id=citizen, proof=ipb.CitizenProof(citizen_token=raw_token)
+        ),
+        metadata=served["building"],
     ).sessions
     identity.RevokeSession(
         ipb.RevokeSessionRequest(session_id=sessions[0].session_id, reason="stolen phone"),
@@ -128,12 +132,16 @@ def test_a_watch_ends_when_the_next_item_would_go_to_a_revoked_session(
     """Revocation and a new item at once: the item is not sent to the revoked session."""
     identity, history = served["identity"], served["history"]
     citizen = register(identity, served["building"], "W-2")
-    token = bearer(sign_in(identity, served["building"], citizen))
+    raw_token = sign_in(identity, served["building"], citizen)
+    token = bearer(raw_token)
     watch = Watched(history.WatchMyHistory(hpb.WatchMyHistoryRequest(), metadata=token))
     wait_for(lambda: len(watch.items) >= 4)
     seen = len(watch.items)
     sessions = identity.ListSessions(
-        ipb.ListSessionsRequest(citizen_id=citizen), metadata=served["building"]
+        ipb.ListSessionsRequest(
+            citizen_id=citizen, proof=ipb.CitizenProof(citizen_token=raw_token)
+        ),
+        metadata=served["building"],
     ).sessions
     identity.RevokeSession(
         ipb.RevokeSessionRequest(session_id=sessions[0].session_id, reason="logout"),
