@@ -15,7 +15,7 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import psycopg
@@ -108,7 +108,12 @@ class PostgresLeaderLock(LeaderLock):
     def release(self) -> None:
         if self._connection is not None:
             try:
-                self._connection.close()  # ending the session releases the advisory lock
+                # Unlocked before the session ends: closing alone releases the lock only once
+                # the server has ended the backend, a moment later, so another replica asking
+                # at once would be refused (seen under load).
+                with suppress(psycopg.Error):
+                    self._connection.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
+                self._connection.close()
             finally:
                 self._connection = None
 

@@ -54,18 +54,30 @@ class CachedRepository(Repository[UUID]):
         kwargs.setdefault("projector_func", project)
         if self.cache is None or kwargs.get("version") is not None:
             return super().get(aggregate_id, **kwargs)
-        with self._locks[hash(aggregate_id) % self.STRIPES]:
-            try:
-                aggregate = self.cache.get(aggregate_id)
-            except KeyError:
-                aggregate = self._reconstruct_aggregate(
-                    aggregate_id, None, kwargs["projector_func"]
-                )
-                self.cache.put(aggregate_id, aggregate)
-            else:
-                newer = self.event_store.get(originator_id=aggregate_id, gt=aggregate.version)
-                aggregate = kwargs["projector_func"](aggregate, newer)
-            return copy_aggregate(aggregate)
+        lock = self._locks[hash(aggregate_id) % self.STRIPES]
+        with lock:
+            cached = self._cached_copy(aggregate_id)
+        # The store is read outside the lock: a slow or unreachable database then holds up
+        # this call alone, not every caller of the aggregates that share the lock (all the
+        # requests of one service account, say, during a PostgreSQL restart).
+        if cached is None:
+            aggregate = self._reconstruct_aggregate(aggregate_id, None, kwargs["projector_func"])
+        else:
+            newer = self.event_store.get(originator_id=aggregate_id, gt=cached.version)
+            aggregate = kwargs["projector_func"](cached, newer)
+        with lock:
+            current = self._cached_copy(aggregate_id, copy=False)
+            if current is None or current.version < aggregate.version:
+                self.cache.put(aggregate_id, copy_aggregate(aggregate))
+        return aggregate
+
+    def _cached_copy(self, aggregate_id: UUID, *, copy: bool = True) -> Any:
+        assert self.cache is not None
+        try:
+            cached = self.cache.get(aggregate_id)
+        except KeyError:
+            return None
+        return copy_aggregate(cached) if copy else cached
 
 
 class Collected(ProcessingEvent[UUID]):
