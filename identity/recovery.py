@@ -19,6 +19,7 @@ from ledger.retry import retry_on_conflict
 
 if TYPE_CHECKING:
     from identity.citizen import Citizen
+    from identity.personal_data import FieldSealer
 
 MAX_REASON = 500
 
@@ -97,6 +98,8 @@ class _Application(Protocol):
 
     def session_proof(self, proof: CitizenProof) -> SessionProof: ...
 
+    def _sealer(self, citizen: Citizen) -> FieldSealer: ...
+
 
 class RecoveryCommands:
     """The admin recovery path, mixed into `IdentityApplication`."""
@@ -110,8 +113,16 @@ class RecoveryCommands:
         def start() -> PendingRecovery:
             citizen = self.load_citizen(citizen_id)
             now = self.now()
+            # What the citizen reported and the proofing record name the person: sealed with
+            # their key, each under its own name, so auditors never read them, erasure shreds
+            # them, and the citizen's history opens them (`CitizenFields.opened_summary`).
+            sealer = self._sealer(citizen)
             recovery = citizen.start_recovery(
-                reason, evidence_reference, now, now + self.settings.recovery_wait, actor=actor
+                sealer.seal("reason", reason),
+                sealer.seal("evidence_reference", evidence_reference),
+                now,
+                now + self.settings.recovery_wait,
+                actor=actor,
             )
             self.save(citizen)
             return recovery

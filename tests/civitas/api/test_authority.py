@@ -327,6 +327,13 @@ def test_recovery_waits_then_replaces_every_factor_and_ends_every_session(
     )
     assert started.status == "pending"
     assert started.effective_at.ToDatetime(tzinfo=UTC) == server.clock.now + timedelta(hours=24)
+    # What the citizen reported and the proofing record are sealed with the citizen's key.
+    stored = b"".join(
+        bytes(record.state)
+        for record in server.node.store.recorder.select_notifications(start=1, limit=10_000)
+    )
+    assert b"lost phone and password" not in stored
+    assert b"counter visit 2026-114" not in stored
     with pytest.raises(grpc.RpcError) as waiting:
         admin.complete_recovery(citizen_id)
     refused_as(waiting.value, Code.FAILED_PRECONDITION, "RECOVERY_WAITING")
