@@ -371,6 +371,7 @@ def test_erasure_destroys_the_data_key_and_payloads(
     assert [e.payload is None for e in published] == [True] * (len(rows) - 1) + [False]
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # SQLite's write lock
 def test_erasure_waits_for_another_connection_writing(
     node: Node, identity: IdentityApplication, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -379,8 +380,6 @@ def test_erasure_waits_for_another_connection_writing(
     checkpoint). The erasure waits for the write lock, as every write does, rather than being
     refused at once with "database is locked" (answered UNAVAILABLE, after the erasure was
     already stored)."""
-    if not database_url.startswith("sqlite"):
-        pytest.skip("SQLite's write lock")
     citizen = identity.register_citizen(person(), "IAL2", "", REGISTRAR, ACTOR).citizen_id
     identity.set_password(citizen, PASSWORD, owner(identity, citizen), ACTOR)
     other = sqlite3.connect(
