@@ -201,9 +201,9 @@ class IdentityBase(LedgerApplication):
     # --- loading, sealing, saving -----------------------------------------------------------------
 
     def _totp_step(
-        self, citizen: Citizen, sealed_seed: str, code: str, at: datetime | None = None
+        self, sealer: FieldSealer, sealed_seed: str, code: str, at: datetime | None = None
     ) -> int | None:
-        seed = self._sealer(citizen).open("totp_seed", sealed_seed)
+        seed = sealer.open("totp_seed", sealed_seed)
         return totp.matching_step(seed, code, at or self._clock())
 
     def _sealer(self, citizen: Citizen) -> FieldSealer:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from identity import base64url, passkeys, totp
+from identity import base64url, passkeys
 from identity.application_base import Challenge, CitizenView, SignedIn, new_token_id
 from identity.assurance import check_required_level
 from identity.citizen import (
@@ -244,9 +244,7 @@ class Authentication(SessionCommands):
         secrets = CitizenSecrets(sealer)
         return FactorChecks(
             password_matches=secrets.password_matches,
-            totp_step=lambda sealed_seed, code, at: totp.matching_step(
-                sealer.open("totp_seed", sealed_seed), code, at
-            ),
+            totp_step=lambda sealed_seed, code, at: self._totp_step(sealer, sealed_seed, code, at),
             passkey=passkey,
             recovery_code_index=secrets.recovery_code_index,
         )

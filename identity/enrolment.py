@@ -76,7 +76,9 @@ class Enrolment(SessionCommands):
             self._authorize(citizen, proof, "totp", actor)
             factor = citizen.factors.get(authenticator_id)
             sealed_seed = factor.secret if factor is not None and factor.method == "totp" else ""
-            step = self._totp_step(citizen, sealed_seed, code) if sealed_seed else None
+            step = (
+                self._totp_step(self._sealer(citizen), sealed_seed, code) if sealed_seed else None
+            )
             return citizen.confirm_totp(authenticator_id, step, actor=actor)
 
         return self._update(citizen_id, confirm)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from protos.civitas.v1 import history_pb2 as hpb
 from protos.civitas.v1 import history_pb2_grpc, identity_pb2_grpc
 from protos.civitas.v1 import identity_pb2 as ipb
 from tests.civitas.status_details import detail, reason
+from tests.civitas.test_errors import StoppedClock
 from tests.conftest import ready_node
 from tests.identity.conftest import code_at, seed_of
 
@@ -36,17 +37,6 @@ PASSWORD = "a long and unusual passphrase"
 NEW_PASSWORD = "another long and unusual passphrase"
 ORIGIN = "https://localhost"
 Code = grpc.StatusCode
-
-
-class StoppedClock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @dataclass
