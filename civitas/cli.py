@@ -182,6 +182,24 @@ def _sequence(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _re_anchor(config: Config, args: argparse.Namespace) -> int:
+    """Let the sequencer sign again after it found a fork: recorded in the log as an event."""
+    with _ready_node(config) as node:
+        guard = node.fork_guard()
+        done = node.log_anchors.re_anchor(
+            guard,
+            node.log_view,
+            node.checkpoint_signer,
+            reason=args.reason,
+            operator=args.operator or operator_actor(),
+            actor=operator_actor(),
+        )
+        given_up = f"the checkpoint of {done.old_size:,} entries" if done.old_size >= 0 else "none"
+        print(f"re-anchored: gave up {given_up}; signed the tree of {done.new_size:,} entries")
+        print(done.note, end="")
+    return 0
+
+
 def _export(config: Config, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -431,6 +449,18 @@ def _add_log_commands(commands: Subcommands) -> None:
     sequence.add_argument("--until-caught-up", action="store_true")
     sequence.add_argument("--timeout", type=float, default=600.0)
     sequence.set_defaults(command=_sequence)
+
+    ledger = _command(commands, "ledger", "the signed log itself")
+    ledger_commands = ledger.add_subparsers(required=True, metavar="ACTION")
+    re_anchor = _command(
+        ledger_commands,
+        "re-anchor",
+        "after the sequencer refused to sign a fork: record why (a ledger event) and let it "
+        "sign the current tree",
+    )
+    re_anchor.add_argument("--reason", required=True, help="why; every auditor reads it")
+    re_anchor.add_argument("--operator", help="who decided (default: cli:<login name>)")
+    re_anchor.set_defaults(command=_re_anchor)
 
     export = _command(
         commands, "export", "write the export bundle (docs/ledger-format.md section 6)"

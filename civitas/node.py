@@ -30,9 +30,11 @@ from ledger.audit import AuditLog
 from ledger.catalogue import ServiceCatalogue
 from ledger.checkpoint import NoteSigner
 from ledger.data_access import DataAccessLog
+from ledger.fork_guard import CheckpointStateFile, ForkGuard
 from ledger.keyring import EntrySigner, KeyFolder, PublicKeyring
 from ledger.leader import FileLeaderLock, LeaderLock, PostgresLeaderLock
 from ledger.log_recorder import MerkleLogRecorder
+from ledger.reanchor import LogAnchors
 from ledger.schema import SCHEMA_VERSION, SchemaVersions
 from ledger.secret_file import SecretFile
 from ledger.sequencer import Sequencer, SequencerService, SequencerSettings
@@ -374,8 +376,18 @@ class Node:
                 checkpoint_signer=self.checkpoint_signer,
                 leader_lock=self.leader_lock(),
                 checkpoint_interval=self.config.checkpoint_interval,
+                guard=self.fork_guard(),
             )
         )
+
+    @cached_property
+    def log_anchors(self) -> LogAnchors:
+        """Re-anchorings (imported here also so that every reader knows their event type)."""
+        return LogAnchors(self.store)
+
+    def fork_guard(self) -> ForkGuard:
+        """The sequencer's memory of what it signed, in the keys folder the replicas share."""
+        return ForkGuard(CheckpointStateFile(self.config.keys_dir), self.signer.keyring.origin)
 
     def __enter__(self) -> Self:
         return self

@@ -18,7 +18,7 @@ from civitas.api.history import HistoryServicer
 from civitas.api.identity import IdentityServicer
 from civitas.api.interceptor import CallerInterceptor
 from civitas.api.projection_rows import ProjectionRowStream
-from civitas.api.roles import ROLES, SERVICES
+from civitas.api.roles import AUDIT_SERVICE, ROLES, SERVICES
 from civitas.api.transactions import TransactionServicer
 from civitas.config import Config, ConfigError
 from civitas.metrics import serve_metrics
@@ -73,6 +73,23 @@ def build_server(node: Node) -> tuple[grpc.Server, health.HealthServicer]:
     return server, health_servicer
 
 
+def report_signing_halt(
+    sequencer: SequencerService, health_servicer: health.HealthServicer
+) -> None:
+    """The audit service answers NOT_SERVING while the sequencer refuses to sign a fork: its
+    checkpoints stop growing, and a load balancer or an operator's probe should see it."""
+    if sequencer.guard is None:
+        return
+    sequencer.guard.on_change(
+        lambda reason: health_servicer.set(
+            AUDIT_SERVICE,
+            health_pb2.HealthCheckResponse.SERVING
+            if reason is None
+            else health_pb2.HealthCheckResponse.NOT_SERVING,
+        )
+    )
+
+
 def bind(server: grpc.Server, config: Config, tls: ServerTls | None) -> int:
     address = f"{config.host}:{config.port}"
     try:
@@ -114,6 +131,7 @@ def serve(config: Config) -> None:
     server, health_servicer = build_server(node)
     port = bind(server, config, tls)
     sequencer, projections = node.sequencer(), node.projections()
+    report_signing_halt(sequencer, health_servicer)
     followers: list[SequencerService | ProjectionService] = [sequencer, *projections]
     # Bound before any follower starts: a taken port must not leave leader locks held.
     metrics = serve_metrics(node, sequencer)

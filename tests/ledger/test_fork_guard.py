@@ -1,0 +1,215 @@
+"""The sequencer never signs a fork of its own history (issue 15 item 1), on SQLite and PostgreSQL.
+
+The attacks are an insider's with write access to the database but not to the keys folder:
+truncate the log to an earlier checkpoint, or delete one entry, and wipe the tree so that the
+sequencer rebuilds it. Either way the rebuilt tree does not extend the checkpoint remembered
+beside the keys, and nothing is signed until an operator re-anchors, which the log records.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from civitas.config import operator_actor
+from civitas.node import Node
+from ledger.checkpoint import Checkpoint, NoteSigner, sign_checkpoint
+from ledger.errors import InvalidInput, Unavailable
+from ledger.fork_guard import STATE_FILE, CheckpointStateFile, ForkGuard, parse_signed_tree
+from ledger.merkle import CompactRange, leaf_hash
+from ledger.sequencer import SequencerService
+from tests.ledger.test_sequencer import write_accounts
+
+
+def sequenced(node: Node) -> SequencerService:
+    service = node.sequencer()
+    assert service.catch_up(node.store.recorder.max_notification_id())
+    return service
+
+
+def remembered(node: Node) -> int:
+    state = CheckpointStateFile(node.config.keys_dir).read()
+    assert state is not None
+    return state.size
+
+
+def wipe_tree(node: Node, cursor: object) -> None:
+    """Empty the tree tables and the sequencer's position: the sequencer rebuilds from zero."""
+    view = node.log_view
+    execute = cursor.execute  # type: ignore[attr-defined]
+    for table in ("merkle_leaves", "merkle_nodes", "checkpoints"):
+        execute(view.sql(f"DELETE FROM {{{table}}}"))
+    execute(
+        view.sql(f"DELETE FROM {{{view.tracking_table_name}}} WHERE application_name != ?"),
+        (view.table_migration_identifier,),
+    )
+
+
+def notification_of_leaf(node: Node, leaf: int) -> int:
+    view = node.log_view
+    with view.datastore.transaction(commit=False) as c:
+        c.execute(
+            view.sql("SELECT notification_id FROM {merkle_leaves} WHERE leaf_index = ?"), (leaf,)
+        )
+        row = c.fetchone()
+    assert row is not None
+    return int(row["notification_id"])
+
+
+def roll_back(node: Node, keep: int) -> None:
+    """Truncate the log to its first `keep` entries and wipe the tree."""
+    last_kept = notification_of_leaf(node, keep - 1)
+    view = node.log_view
+    with view.datastore.transaction(commit=True) as c:
+        c.execute(view.sql("DELETE FROM {events} WHERE {notification_id} > ?"), (last_kept,))
+        wipe_tree(node, c)
+
+
+def delete_leaf(node: Node, leaf: int) -> None:
+    """Delete one entry from the middle of the log and wipe the tree."""
+    doomed = notification_of_leaf(node, leaf)
+    view = node.log_view
+    with view.datastore.transaction(commit=True) as c:
+        c.execute(view.sql("DELETE FROM {events} WHERE {notification_id} = ?"), (doomed,))
+        wipe_tree(node, c)
+
+
+def test_every_signature_is_remembered_beside_the_keys(node: Node) -> None:
+    state = CheckpointStateFile(node.config.keys_dir)
+    assert state.read() is None  # a ledger from before the file: the first signature writes it
+    write_accounts(node, 3)
+    sequenced(node)
+    latest = node.audit.latest_checkpoint()
+    assert (node.config.keys_dir / STATE_FILE).read_text() == latest.note
+    assert (node.config.keys_dir / STATE_FILE).stat().st_mode & 0o777 == 0o600
+    write_accounts(node, 2, "more")
+    sequenced(node)
+    assert remembered(node) == 5
+
+
+def test_a_rolled_back_log_is_never_signed(node: Node) -> None:
+    """The revocation of a service account is rolled away: its key would work again, but the
+    sequencer refuses to sign the shorter history, and says so until an operator re-anchors."""
+    write_accounts(node, 3)
+    node.accounts.revoke("acct-1", "left the agency", actor="cli:test")
+    sequenced(node)
+    assert remembered(node) == 4
+    roll_back(node, 3)
+    write_accounts(node, 1, "later")  # the log grows again past the remembered size
+
+    service = sequenced(node)
+    assert service.guard is not None
+    assert service.guard.halted_reason is not None
+    assert "does not extend" in service.guard.halted_reason
+    with pytest.raises(Unavailable):
+        node.audit.latest_checkpoint()  # the wiped table gets no new checkpoint
+    assert remembered(node) == 4
+
+
+def test_a_shorter_tree_is_a_fork_too(node: Node) -> None:
+    write_accounts(node, 4)
+    sequenced(node)
+    roll_back(node, 2)
+    service = sequenced(node)
+    assert service.guard is not None
+    assert "rolled back" in (service.guard.halted_reason or "")
+    assert remembered(node) == 4
+
+
+def test_an_entry_deleted_mid_log_is_never_signed(node: Node) -> None:
+    write_accounts(node, 5)
+    sequenced(node)
+    delete_leaf(node, 2)
+    write_accounts(node, 2, "later")  # 6 entries: longer than the 5 signed, but not their extension
+    service = sequenced(node)
+    assert service.guard is not None
+    assert "does not extend" in (service.guard.halted_reason or "")
+    assert remembered(node) == 5
+
+
+def test_re_anchoring_is_a_ledger_event_and_lets_the_sequencer_sign_again(node: Node) -> None:
+    write_accounts(node, 4)
+    sequenced(node)
+    old_note = node.audit.latest_checkpoint().note
+    roll_back(node, 2)
+    assert sequenced(node).guard.halted_reason is not None  # type: ignore[union-attr]
+
+    done = node.log_anchors.re_anchor(
+        node.fork_guard(),
+        node.log_view,
+        node.checkpoint_signer,
+        reason="restored from last night's backup after a disk failure",
+        operator="ops-on-call",
+        actor=operator_actor(),
+    )
+    assert (done.old_size, done.new_size) == (4, 2)
+    service = sequenced(node)
+    assert service.guard is not None
+    assert service.guard.halted_reason is None
+    latest = node.audit.latest_checkpoint()
+    assert latest.tree_size == 3 == remembered(node)  # the re-anchor event itself is signed
+
+    entry = next(node.audit.entries(2, 3))
+    header = json.loads(entry.entry)
+    assert header["type"] == "ledger.LogAnchor.ReAnchored"
+    assert entry.payload is not None
+    payload = json.loads(entry.payload)
+    assert payload["old_checkpoint"] == old_note
+    assert (payload["old_size"], payload["new_size"]) == (4, 2)
+    assert base64.b64decode(payload["new_root"]) == done.new_root
+    assert payload["reason"].startswith("restored")
+    assert payload["operator"] == "ops-on-call"
+
+
+def test_a_re_anchor_states_why(node: Node) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        node.log_anchors.re_anchor(
+            node.fork_guard(),
+            node.log_view,
+            node.checkpoint_signer,
+            reason="  ",
+            operator="ops",
+            actor="cli:test",
+        )
+    assert [v.field for v in raised.value.violations] == ["reason"]
+    assert node.store.recorder.max_notification_id() in (None, 0)
+
+
+def test_two_leaders_never_move_the_remembered_checkpoint_back(tmp_path: Path) -> None:
+    """A stale leader's smaller tree is refused, and the larger one stays remembered."""
+    folder = tmp_path / "keys"
+    signer = NoteSigner("o", Ed25519PrivateKey.generate())
+    leaves = [leaf_hash(bytes([i])) for i in range(6)]
+    stored: dict[tuple[int, int], bytes] = {}
+    tree = CompactRange()
+    trees = []
+    for value in leaves:
+        tree, nodes = tree.append(value)
+        stored.update({(n.level, n.index): n.hash for n in nodes})
+        trees.append(tree)
+
+    class Nodes:
+        def node(self, level: int, index: int) -> bytes:
+            return stored[(level, index)]
+
+    guard = ForkGuard(CheckpointStateFile(folder), "o")
+
+    def signing(t: CompactRange) -> str | None:
+        return guard.sign_if_consistent(
+            Nodes(), t, lambda: sign_checkpoint(Checkpoint("o", t.size, t.root()), signer)
+        )
+
+    assert signing(trees[5]) is not None
+    assert signing(trees[5]) is not None  # the same tree again is no fork
+    state = CheckpointStateFile(folder).read()
+    assert state is not None
+    assert state.size == 6
+    assert parse_signed_tree(state.note).root_hash == trees[5].root()
+    assert signing(trees[3]) is None  # a smaller tree is refused outright
+    assert guard.halted_reason is not None
+    assert signing(trees[5]) is not None
+    assert guard.halted_reason is None
