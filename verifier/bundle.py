@@ -37,6 +37,7 @@ BUNDLE_CHECKS = (
     "key_window",
     "payload",
     "stream_versions",
+    "erasure",
     "checkpoint_signature",
     "checkpoint_root",
 )

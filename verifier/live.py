@@ -44,6 +44,7 @@ LIVE_CHECKS = (
     "key_window",
     "payload",
     "stream_versions",
+    "erasure",
     "entry_count",
     "checkpoint_signature",
     "checkpoint_root",

@@ -55,6 +55,17 @@ CHECKS: dict[str, tuple[str, str]] = {
         "the entries are not those the log committed to: edited, removed, inserted or reordered "
         "entries, a rolled-back log, or a forked checkpoint",
     ),
+    "stored_checkpoint": (
+        "the log is consistent with the checkpoint this verifier remembered from its last run",
+        "the log was rolled back, or entries were removed or changed, since this verifier last "
+        "verified it (the server's own checkpoint may verify: it was re-signed after the fact)",
+    ),
+    "erasure": (
+        "every erased payload is a citizen's, erased by an Erased (or Released, Revoked) event "
+        "later on its stream",
+        "a payload was deleted where nothing may be erased (a transaction step, say), or "
+        "without the event that erases it: an insider removed what the log recorded",
+    ),
     "trusted_checkpoint": (
         "the log is consistent with the checkpoint the auditor kept",
         "the log was rolled back or forked since the auditor kept that checkpoint",

@@ -1,0 +1,80 @@
+"""What civitas-verify remembers between runs: per origin, the latest checkpoint it verified.
+
+A transparency log is only as good as the views others keep of it. An auditor who verified a
+checkpoint of 1,000 entries yesterday must not accept a log of 900 today, or one whose first
+1,000 entries changed, even when today's checkpoint is validly signed: that is a rollback or a
+fork. So every run that passes stores its latest checkpoint (the signed note, as received), and
+every later run holds the log to it: the entries' root at that size must equal it, and the
+server must prove (RFC 9162 consistency proof, checked by verifier/merkle.py) that its latest
+tree extends it. Consistency is transitive, so holding the latest stored one holds every
+earlier one too.
+
+The folder is ``$XDG_STATE_HOME/civitas-verify`` (else ``~/.local/state/civitas-verify``),
+or ``--state-dir``; one file per origin, named after the origin's SHA-256, replaced atomically
+and never by a smaller checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+from verifier.checkpoint import Checkpoint, parse_checkpoint_text
+from verifier.note import NoteError
+
+STATE_VARIABLE = "XDG_STATE_HOME"
+FOLDER_NAME = "civitas-verify"
+
+
+def default_state_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    base = environ.get(STATE_VARIABLE) or str(Path.home() / ".local" / "state")
+    return Path(base) / FOLDER_NAME
+
+
+def _unverified(note: str) -> Checkpoint:
+    """The checkpoint of a stored note, its signature unchecked (the caller checks it)."""
+    split = note.rfind("\n\n")
+    if split < 0:
+        raise NoteError("not a signed note")
+    return parse_checkpoint_text(note[: split + 1], note)
+
+
+class VerifierState:
+    """The folder of remembered checkpoints, one file per origin."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def path(self, origin: str) -> Path:
+        return self.folder / f"{hashlib.sha256(origin.encode()).hexdigest()[:32]}.checkpoint"
+
+    def load(self, origin: str) -> str | None:
+        """The note remembered for `origin`, or None before the first passing run."""
+        try:
+            return self.path(origin).read_bytes().decode("utf-8")
+        except FileNotFoundError:
+            return None
+
+    def remember(self, origin: str, checkpoint: Checkpoint) -> bool:
+        """Store `checkpoint` unless a larger one is remembered; True when it was stored."""
+        stored = self.load(origin)
+        if stored is not None:
+            try:
+                if _unverified(stored).size >= checkpoint.size:
+                    return False
+            except NoteError:
+                pass  # a damaged file is replaced by a checkpoint that verified
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        temporary = self.folder / f".{secrets.token_hex(6)}.tmp"
+        with temporary.open("wb") as file:
+            file.write(checkpoint.note.encode("utf-8"))
+            file.flush()
+            os.fsync(file.fileno())
+        temporary.replace(self.path(origin))
+        return True
+
+    def forget(self, origin: str) -> None:
+        self.path(origin).unlink(missing_ok=True)
