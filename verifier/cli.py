@@ -20,6 +20,7 @@ from verifier.parallel import default_jobs
 from verifier.progress import Progress
 from verifier.receipt import verify_receipt
 from verifier.report import Report, to_json, to_text
+from verifier.state import VerifierState, default_state_dir
 from verifier.trust import Pins
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -73,7 +74,31 @@ def _parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--keyring", type=Path, metavar="FILE", help="pin this keyring.json")
         sub.add_argument("--json", action="store_true", help="print the report as JSON")
+    live.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help="where the checkpoint last verified per log is remembered, to catch a rollback "
+        "on the next run (default: $XDG_STATE_HOME/civitas-verify, else "
+        "~/.local/state/civitas-verify)",
+    )
+    live.add_argument(
+        "--no-state", action="store_true", help="neither read nor remember a checkpoint"
+    )
+    bundle.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help="hold the bundle to the checkpoint remembered here for its log (as live does), "
+        "and remember its latest when every check passes",
+    )
     for sub in (bundle, live):
+        sub.add_argument(
+            "--forget-state",
+            action="store_true",
+            help="replace the remembered checkpoint instead of holding the log to it: only "
+            "after reading why the log was re-anchored",
+        )
         sub.add_argument(
             "--trusted-checkpoint",
             type=Path,
@@ -106,6 +131,15 @@ def _trusted(arguments: argparse.Namespace) -> str | None:
     return None if path is None else read_text_exactly(path)
 
 
+def _state(arguments: argparse.Namespace) -> VerifierState | None:
+    folder: Path | None = arguments.state_dir
+    if arguments.command == "live" and folder is None and not arguments.no_state:
+        folder = default_state_dir()
+    if arguments.command == "live" and arguments.no_state:
+        folder = None
+    return None if folder is None else VerifierState(folder, forget=arguments.forget_state)
+
+
 def _read_optional(path: Path | None) -> bytes | None:
     return None if path is None else path.read_bytes()
 
@@ -119,6 +153,7 @@ def _run(arguments: argparse.Namespace) -> Report:
             trusted_checkpoint=_trusted(arguments),
             jobs=arguments.jobs,
             progress=Progress(f"verifying {arguments.folder}"),
+            state=_state(arguments),
         )
     if arguments.command == "receipt":
         try:
@@ -142,6 +177,7 @@ def _run(arguments: argparse.Namespace) -> Report:
         jobs=arguments.jobs,
         progress=Progress(f"verifying {arguments.target}"),
         replay=arguments.replay,
+        state=_state(arguments),
     )
 
 

@@ -22,8 +22,10 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
-from verifier.checkpoint import Checkpoint, parse_checkpoint_text
+from verifier.checkpoint import Checkpoint, parse_checkpoint_text, verify_checkpoint
 from verifier.note import NoteError
+from verifier.report import Report
+from verifier.trust import Anchors
 
 STATE_VARIABLE = "XDG_STATE_HOME"
 FOLDER_NAME = "civitas-verify"
@@ -45,14 +47,19 @@ def _unverified(note: str) -> Checkpoint:
 class VerifierState:
     """The folder of remembered checkpoints, one file per origin."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, forget: bool = False) -> None:
+        """With `forget`, what was remembered is ignored and replaced by this run's checkpoint
+        (``--forget-state``: after an auditor has read why the log was re-anchored)."""
         self.folder = folder
+        self.forgetting = forget
 
     def path(self, origin: str) -> Path:
         return self.folder / f"{hashlib.sha256(origin.encode()).hexdigest()[:32]}.checkpoint"
 
     def load(self, origin: str) -> str | None:
         """The note remembered for `origin`, or None before the first passing run."""
+        if self.forgetting:
+            return None
         try:
             return self.path(origin).read_bytes().decode("utf-8")
         except FileNotFoundError:
@@ -76,5 +83,41 @@ class VerifierState:
         temporary.replace(self.path(origin))
         return True
 
-    def forget(self, origin: str) -> None:
-        self.path(origin).unlink(missing_ok=True)
+
+CHECK = "stored_checkpoint"
+
+
+def remembered_checkpoint(
+    state: VerifierState, anchors: Anchors, report: Report
+) -> Checkpoint | None:
+    """The checkpoint remembered for this log, verified under the keys in force (a failure of
+    the `stored_checkpoint` check when it does not verify); None before the first run."""
+    origin = anchors.keyring.origin
+    note = state.load(origin)
+    if note is None:
+        report.notes.append(
+            f"no checkpoint of {origin} was remembered in {state.folder}: this is the first run "
+            "there, so nothing shows the log was not rolled back before it; later runs will"
+        )
+        return None
+    try:
+        return verify_checkpoint(note, anchors.verifiers, origin)
+    except NoteError as error:
+        report.check(CHECK).fail(
+            f"the checkpoint remembered for this log does not verify under its keys: {error}",
+            where=str(state.path(origin)),
+        )
+        return None
+
+
+def remember_if_passed(
+    state: VerifierState, anchors: Anchors, latest: Checkpoint | None, report: Report
+) -> None:
+    """Remember `latest` after a run where every check passed (never a failed run's)."""
+    if latest is None or not report.ok:
+        return
+    if state.remember(anchors.keyring.origin, latest):
+        report.notes.append(
+            f"remembered the checkpoint of {latest.size:,} entries in {state.folder}: later runs "
+            "hold the log to it"
+        )
