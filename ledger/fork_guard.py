@@ -145,12 +145,18 @@ class ForkGuard:
         self.state = state
         self.origin = origin
         self._halted: str | None = None
+        self._confirmed = False  # a tree was found to extend the remembered checkpoint
         self._lock = threading.Lock()
         self._listeners: list[Callable[[str | None], None]] = []
 
     @property
     def halted_reason(self) -> str | None:
         return self._halted
+
+    @property
+    def trusts_signed_tree(self) -> bool:
+        """True once a tree passed the check in this process and nothing halted it since."""
+        return self._confirmed and self._halted is None
 
     def on_change(self, listener: Callable[[str | None], None]) -> None:
         """Call `listener(reason)` when signing halts, and `listener(None)` when it resumes."""
@@ -170,11 +176,13 @@ class ForkGuard:
             except ForkStateError as error:
                 anchor, problem = None, str(error)
             if problem:
+                self._confirmed = False
                 self._set(problem)
                 return None
             note = sign()
             if anchor is None or tree.size > anchor.size:  # never a smaller tree over a larger
                 self.state.replace(note)
+        self._confirmed = True
         self._set(None)
         return note
 

@@ -126,10 +126,11 @@ class CheckpointWriter:
         self.size = latest.tree_size if latest else -1
 
     def write(self, tree: CompactRange) -> StoredCheckpoint | None:
-        # Nothing new to sign: unless the guard is halted (a re-anchor may have lifted it) or
-        # the tree is smaller than the database's latest checkpoint (a rollback to report).
+        # Nothing new to sign: unless the guard has not yet checked this tree against what it
+        # remembers (a restart on a rolled-back database), or is halted (a re-anchor may have
+        # lifted it), or the tree is smaller than the database's latest checkpoint.
         guard = self._guard
-        unchanged = tree.size == self.size and (guard is None or guard.halted_reason is None)
+        unchanged = tree.size == self.size and (guard is None or guard.trusts_signed_tree)
         if unchanged or (tree.size < self.size and guard is None):
             return None
         root_hash = tree.root()

@@ -22,6 +22,7 @@ from ledger.errors import InvalidInput, Unavailable
 from ledger.fork_guard import STATE_FILE, CheckpointStateFile, ForkGuard, parse_signed_tree
 from ledger.merkle import CompactRange, leaf_hash
 from ledger.sequencer import SequencerService
+from tests.ledger.insider import delete_leaf, roll_back
 from tests.ledger.test_sequencer import write_accounts
 
 
@@ -35,47 +36,6 @@ def remembered(node: Node) -> int:
     state = CheckpointStateFile(node.config.keys_dir).read()
     assert state is not None
     return state.size
-
-
-def wipe_tree(node: Node, cursor: object) -> None:
-    """Empty the tree tables and the sequencer's position: the sequencer rebuilds from zero."""
-    view = node.log_view
-    execute = cursor.execute  # type: ignore[attr-defined]
-    for table in ("merkle_leaves", "merkle_nodes", "checkpoints"):
-        execute(view.sql(f"DELETE FROM {{{table}}}"))
-    execute(
-        view.sql(f"DELETE FROM {{{view.tracking_table_name}}} WHERE application_name != ?"),
-        (view.table_migration_identifier,),
-    )
-
-
-def notification_of_leaf(node: Node, leaf: int) -> int:
-    view = node.log_view
-    with view.datastore.transaction(commit=False) as c:
-        c.execute(
-            view.sql("SELECT notification_id FROM {merkle_leaves} WHERE leaf_index = ?"), (leaf,)
-        )
-        row = c.fetchone()
-    assert row is not None
-    return int(row["notification_id"])
-
-
-def roll_back(node: Node, keep: int) -> None:
-    """Truncate the log to its first `keep` entries and wipe the tree."""
-    last_kept = notification_of_leaf(node, keep - 1)
-    view = node.log_view
-    with view.datastore.transaction(commit=True) as c:
-        c.execute(view.sql("DELETE FROM {events} WHERE {notification_id} > ?"), (last_kept,))
-        wipe_tree(node, c)
-
-
-def delete_leaf(node: Node, leaf: int) -> None:
-    """Delete one entry from the middle of the log and wipe the tree."""
-    doomed = notification_of_leaf(node, leaf)
-    view = node.log_view
-    with view.datastore.transaction(commit=True) as c:
-        c.execute(view.sql("DELETE FROM {events} WHERE {notification_id} = ?"), (doomed,))
-        wipe_tree(node, c)
 
 
 def test_every_signature_is_remembered_beside_the_keys(node: Node) -> None:
