@@ -61,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     live.add_argument(
         "--replay",
         action="store_true",
-        help="also rebuild the transaction queue and citizen timeline from the entries' payloads "
+        help="also rebuild the transaction queue, citizen timeline and statistics from the "
+        "entries' payloads "
         "and compare them with what the service serves",
     )
     for sub in (bundle, receipt, live):

@@ -32,7 +32,7 @@ from verifier.merkle import ProofError, verify_consistency
 from verifier.note import NoteError
 from verifier.parallel import ordered_map
 from verifier.progress import Progress
-from verifier.replay import CHECK_OF, QUEUE, TIMELINE, Replay
+from verifier.replay import CHECK_OF, QUEUE, STATISTICS, TIMELINE, Replay
 from verifier.report import Report
 from verifier.state import CHECK as STORED
 from verifier.state import VerifierState, remember_if_passed, remembered_checkpoint
@@ -247,7 +247,11 @@ def verify_live(
                 for p in served
             )
             sizes = {projection.name: projection.tree_size for projection in served}
-            rebuilt = Replay(sizes.get(QUEUE), sizes.get(TIMELINE)) if served else None
+            rebuilt = (
+                Replay(sizes.get(QUEUE), sizes.get(TIMELINE), sizes.get(STATISTICS))
+                if served
+                else None
+            )
             citizen_keys = CitizenKeys()
             watchers: list[EntryWatcher] = [citizen_keys]
             if rebuilt is not None:
@@ -330,12 +334,13 @@ def _open_projections(
     """Each read model's stream, read up to its position. The rest is read after the entries:
     the server holds its snapshot meanwhile, so the rows stay those of that position."""
     served = []
-    for name in (QUEUE, TIMELINE):
+    for name in (QUEUE, TIMELINE, STATISTICS):
         request = audit_pb2.StreamProjectionRequest(name=name)
         call = stub.StreamProjection(request, metadata=connection.metadata())
         open_calls.callback(call.cancel)
         first = next(call, None)
-        if first is None or first.position.name != name or first.queue or first.timeline:
+        rows = len(first.queue) + len(first.timeline) + len(first.statistics) if first else 0
+        if first is None or first.position.name != name or rows:
             report.check(CHECK_OF[name]).fail(
                 "the stream does not begin with the projection's position",
                 where="StreamProjection",

@@ -97,6 +97,12 @@ CHECKS: dict[str, tuple[str, str]] = {
         "citizens are shown a history that is not the ledger's: an item was changed, hidden or "
         "invented in the read model (or its projection is broken)",
     ),
+    "replay_statistics": (
+        "the statistics the service serves (sign-ins per day, case times) equal those rebuilt "
+        "from the entries",
+        "the figures reported to the people who run the services are not the ledger's: counts "
+        "or case times were changed, added or removed in the read model",
+    ),
 }
 
 

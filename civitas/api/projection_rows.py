@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from projections.audit_projection import (
     AuditedProjections,
     AuditedQueueRow,
+    AuditedStatisticsRow,
     AuditedTimelineRow,
     ProjectionPosition,
 )
@@ -27,13 +28,33 @@ class ProjectionRowStream:
                 yield pb.ProjectionRows(position=_position(row))
             elif isinstance(row, AuditedQueueRow):
                 batch.queue.append(_queue_row(row))
+            elif isinstance(row, AuditedStatisticsRow):
+                batch.statistics.append(_statistics_row(row))
             else:
                 batch.timeline.append(_timeline_row(row))
-            if len(batch.queue) + len(batch.timeline) == ROWS_PER_MESSAGE:
+            if _rows_in(batch) == ROWS_PER_MESSAGE:
                 yield batch
                 batch = pb.ProjectionRows()
-        if batch.queue or batch.timeline:
+        if _rows_in(batch):
             yield batch
+
+
+def _rows_in(batch: pb.ProjectionRows) -> int:
+    return len(batch.queue) + len(batch.timeline) + len(batch.statistics)
+
+
+def _statistics_row(row: AuditedStatisticsRow) -> pb.StatisticsProjectionRow:
+    return pb.StatisticsProjectionRow(
+        kind=row.kind,
+        day=row.day,
+        method=row.method,
+        outcome=row.outcome,
+        count=row.count,
+        transaction_id=row.transaction_id,
+        service_code=row.service_code,
+        submitted_at=row.submitted_at,
+        decided_at=row.decided_at,
+    )
 
 
 def _position(position: ProjectionPosition) -> pb.ProjectionPosition:

@@ -27,7 +27,7 @@ from tests.civitas.server_process import ServerProcess, civitas
 from tests.civitas.test_server import wait_for_checkpoint
 from tests.ledger.insider import delete_leaf, fake_erasure, leaf_of_type, roll_back
 from tests.verifier.test_against_writer import failed_checks, verify
-from tests.verifier.test_replay import _ledger, _populate, _settle
+from tests.verifier.test_replay import _check, _ledger, _populate, _settle
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -188,3 +188,44 @@ def test_a_faked_erasure_of_a_case_is_caught_live_and_in_a_bundle(
     code, report = verify("bundle", str(bundle))
     assert code == 1
     assert failed_checks(report) == {"erasure"}
+
+
+def test_edited_statistics_are_caught(tmp_path: Path, database_url: str) -> None:
+    data_dir, key, tax, admin = _ledger(tmp_path, database_url)
+    with server(data_dir, database_url) as process:
+        channel = grpc.insecure_channel(process.target)
+        _populate(channel, tax, admin)
+        _settle(audit_pb2_grpc.AuditServiceStub(channel), key)
+        replay = ("--replay", "--no-state")
+        code, report = verify("live", "--target", process.target, *replay, env=_key(key))
+        assert code == 0, json.dumps(report, indent=1)
+        with offline_node(data_dir, database_url) as node:
+            edit_statistics(node)
+        code, report = verify("live", "--target", process.target, *replay, env=_key(key))
+    assert code == 1
+    assert failed_checks(report) == {"replay_statistics"}
+    reasons = [failure["reason"] for failure in _check(report, "replay_statistics")["failures"]]
+    assert any("served 6, replay 1" in reason for reason in reasons), reasons
+    assert any(reason.startswith("decided_at: served") for reason in reasons), reasons
+
+
+def _key(key: str) -> dict[str, str]:
+    return {"CIVITAS_API_KEY": key}
+
+
+def edit_statistics(node: Node) -> None:
+    """Flatter the figures: more successful password sign-ins, a case decided at once."""
+    view = node.statistics_view
+    with view.datastore.transaction(commit=True) as c:
+        c.execute(
+            view.sql(
+                "UPDATE {stats_auth_daily} SET count = count + 5 "
+                "WHERE method = 'password' AND outcome = 'failure'"
+            )
+        )
+        c.execute(
+            view.sql(
+                "UPDATE {stats_cases} SET decided_at = submitted_at WHERE transaction_id = "
+                "(SELECT MIN(transaction_id) FROM {stats_cases} WHERE decided_at IS NOT NULL)"
+            )
+        )
