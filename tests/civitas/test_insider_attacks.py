@@ -104,6 +104,9 @@ def test_a_rollback_is_refused_reported_and_re_anchored(tmp_path: Path, database
         wait_for_checkpoint(audit, key, earlier + 1)
         code, report = live(process, key, state)
         assert code == 0, json.dumps(report, indent=1)
+        bundle_state = ("--state-dir", str(tmp_path / "bundle-state"))
+        civitas(data_dir, database_url, "export", "--out", str(tmp_path / "before"))
+        assert verify("bundle", str(tmp_path / "before"), *bundle_state)[0] == 0
 
     with offline_node(data_dir, database_url) as node:
         roll_back(node, earlier, keep_checkpoints=True)
@@ -118,6 +121,13 @@ def test_a_rollback_is_refused_reported_and_re_anchored(tmp_path: Path, database
         assert halted_metric(process) == 1
         assert "REFUSING TO SIGN" in process.log()
         code, report = live(process, key, state)
+        assert code == 1
+        assert "stored_checkpoint" in failed_checks(report)
+        # The export holds the rolled-back log up to the auditor's earlier checkpoint, which
+        # verifies on its own, but not against what the auditor's verifier remembered.
+        civitas(data_dir, database_url, "export", "--out", str(tmp_path / "after"))
+        assert verify("bundle", str(tmp_path / "after"))[0] == 0
+        code, report = verify("bundle", str(tmp_path / "after"), *bundle_state)
         assert code == 1
         assert "stored_checkpoint" in failed_checks(report)
 

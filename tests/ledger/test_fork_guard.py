@@ -14,12 +14,21 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given
+from hypothesis import strategies as st
 
 from civitas.config import operator_actor
 from civitas.node import Node
 from ledger.checkpoint import Checkpoint, NoteSigner, sign_checkpoint
 from ledger.errors import InvalidInput, Unavailable
-from ledger.fork_guard import STATE_FILE, CheckpointStateFile, ForkGuard, parse_signed_tree
+from ledger.fork_guard import (
+    STATE_FILE,
+    CheckpointStateFile,
+    ForkGuard,
+    SignedTree,
+    fork_problem,
+    parse_signed_tree,
+)
 from ledger.merkle import CompactRange, leaf_hash
 from ledger.sequencer import SequencerService
 from tests.ledger.insider import delete_leaf, roll_back
@@ -144,32 +153,66 @@ def test_two_leaders_never_move_the_remembered_checkpoint_back(tmp_path: Path) -
     folder = tmp_path / "keys"
     signer = NoteSigner("o", Ed25519PrivateKey.generate())
     leaves = [leaf_hash(bytes([i])) for i in range(6)]
-    stored: dict[tuple[int, int], bytes] = {}
-    tree = CompactRange()
-    trees = []
-    for value in leaves:
-        tree, nodes = tree.append(value)
-        stored.update({(n.level, n.index): n.hash for n in nodes})
-        trees.append(tree)
-
-    class Nodes:
-        def node(self, level: int, index: int) -> bytes:
-            return stored[(level, index)]
-
+    trees = [_tree_of(leaves[:size]) for size in range(7)]
     guard = ForkGuard(CheckpointStateFile(folder), "o")
 
-    def signing(t: CompactRange) -> str | None:
+    def signing(size: int) -> str | None:
+        tree, nodes = trees[size]
+        checkpoint = Checkpoint("o", tree.size, tree.root())
         return guard.sign_if_consistent(
-            Nodes(), t, lambda: sign_checkpoint(Checkpoint("o", t.size, t.root()), signer)
+            _Stored(nodes), tree, lambda: sign_checkpoint(checkpoint, signer)
         )
 
-    assert signing(trees[5]) is not None
-    assert signing(trees[5]) is not None  # the same tree again is no fork
+    assert signing(6) is not None
+    assert signing(6) is not None  # the same tree again is no fork
     state = CheckpointStateFile(folder).read()
     assert state is not None
     assert state.size == 6
-    assert parse_signed_tree(state.note).root_hash == trees[5].root()
-    assert signing(trees[3]) is None  # a smaller tree is refused outright
+    assert parse_signed_tree(state.note).root_hash == trees[6][0].root()
+    assert signing(4) is None  # a smaller tree is refused outright
     assert guard.halted_reason is not None
-    assert signing(trees[5]) is not None
+    assert signing(6) is not None
     assert guard.halted_reason is None
+
+
+def _tree_of(leaves: list[bytes]) -> tuple[CompactRange, dict[tuple[int, int], bytes]]:
+    stored: dict[tuple[int, int], bytes] = {}
+    tree = CompactRange()
+    for value in leaves:
+        tree, nodes = tree.append(value)
+        stored.update({(n.level, n.index): n.hash for n in nodes})
+    return tree, stored
+
+
+class _Stored:
+    def __init__(self, nodes: dict[tuple[int, int], bytes]) -> None:
+        self._nodes = nodes
+
+    def node(self, level: int, index: int) -> bytes:
+        return self._nodes[(level, index)]
+
+
+@given(
+    leaves=st.lists(st.binary(min_size=1, max_size=3), min_size=1, max_size=40),
+    data=st.data(),
+)
+def test_a_tree_extends_the_remembered_one_exactly_when_it_keeps_its_leaves(
+    leaves: list[bytes], data: st.DataObject
+) -> None:
+    """The invariant: the guard lets a tree be signed iff its first `m` leaves are the `m` the
+    remembered checkpoint covered (any change, removal or shortening is refused)."""
+    m = data.draw(st.integers(1, len(leaves)), label="remembered size")
+    old, _ = _tree_of([leaf_hash(v) for v in leaves[:m]])
+    anchor = SignedTree("o", m, old.root(), "")
+    later = data.draw(st.lists(st.binary(min_size=1, max_size=3), max_size=10), label="later")
+    edited = list(leaves[:m]) + later
+    if data.draw(st.booleans(), label="tamper"):
+        at = data.draw(st.integers(0, len(edited) - 1), label="where")
+        how = data.draw(st.sampled_from(["change", "delete"]), label="how")
+        if how == "change":
+            edited[at] = edited[at] + b"!"
+        else:
+            del edited[at]
+    tree, nodes = _tree_of([leaf_hash(v) for v in edited])
+    keeps = len(edited) >= m and edited[:m] == leaves[:m]
+    assert (fork_problem(anchor, "o", _Stored(nodes), tree) == "") == keeps
