@@ -60,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             log_format=getattr(args, "log_format", None),
             allow_aal3=getattr(args, "allow_aal3", None),
             attestation_roots=getattr(args, "attestation_roots", None),
+            witnesses=getattr(args, "witness", None) or (),
+            witness_threshold=getattr(args, "witness_threshold", None),
         )
         configure_logging(config.log_format)
         config = replace(config, create_schema=_may_create_schema(args.command, config))
@@ -362,6 +364,22 @@ def _parser() -> argparse.ArgumentParser:
         "--log-format",
         choices=LOG_FORMATS,
         help="text for people (the default), json for a log pipeline ($CIVITAS_LOG_FORMAT)",
+    )
+    serve.add_argument(
+        "--witness",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("URL", "VKEY"),
+        help="a C2SP tlog-witness to cosign every checkpoint: its URL and cosignature/v1 "
+        "verifier key; repeatable ($CIVITAS_WITNESSES, see docs/witnesses.md)",
+    )
+    serve.add_argument(
+        "--witness-threshold",
+        type=int,
+        metavar="K",
+        help="cosignatures that make a checkpoint witnessed ($CIVITAS_WITNESS_THRESHOLD, "
+        "default: every --witness)",
     )
     serve.set_defaults(command=_serve)
 

@@ -25,6 +25,7 @@ from civitas.metrics import serve_metrics
 from civitas.node import Node
 from civitas.server_tls import ServerTls, read_server_tls
 from ledger.sequencer import SequencerService
+from ledger.witnessing import WitnessFeeder
 from projections.service import ProjectionService
 from protos.civitas.v1 import (
     audit_pb2_grpc,
@@ -114,7 +115,11 @@ def serve(config: Config) -> None:
     server, health_servicer = build_server(node)
     port = bind(server, config, tls)
     sequencer, projections = node.sequencer(), node.projections()
-    followers: list[SequencerService | ProjectionService] = [sequencer, *projections]
+    followers: list[SequencerService | ProjectionService | WitnessFeeder] = [
+        sequencer,
+        *projections,
+        *node.witness_feeders(sequencer.is_leader.is_set),
+    ]
     # Bound before any follower starts: a taken port must not leave leader locks held.
     metrics = serve_metrics(node, sequencer)
     for follower in followers:

@@ -87,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
             metavar="K",
             help="how many distinct witnesses must cosign (default: all --witness-key)",
         )
+        sub.add_argument(
+            "--max-cosignature-age",
+            type=_positive,
+            metavar="SECONDS",
+            help="count only cosignatures at most this old: catches a log rolled back to an "
+            "earlier witnessed checkpoint (the log has them refreshed every minute)",
+        )
         sub.add_argument("--json", action="store_true", help="print the report as JSON")
     for sub in (bundle, live):
         sub.add_argument(
@@ -122,11 +129,13 @@ def _pins(arguments: argparse.Namespace) -> Pins:
 
 def _witness_policy(arguments: argparse.Namespace) -> WitnessPolicy | None:
     if not arguments.witness_key:
-        if arguments.witness_threshold is not None:
-            raise UsageError("--witness-threshold needs --witness-key")
+        if arguments.witness_threshold is not None or arguments.max_cosignature_age is not None:
+            raise UsageError("--witness-threshold and --max-cosignature-age need --witness-key")
         return None
     try:
-        return WitnessPolicy.of(arguments.witness_key, arguments.witness_threshold)
+        return WitnessPolicy.of(
+            arguments.witness_key, arguments.witness_threshold, arguments.max_cosignature_age
+        )
     except NoteError as error:
         raise UsageError(f"--witness-key: {error}") from None
 

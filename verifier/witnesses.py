@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import time
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -65,24 +66,31 @@ def parse_witness_key(vkey: str) -> WitnessKey:
 class WitnessPolicy:
     keys: tuple[WitnessKey, ...]
     threshold: int
+    # Cosignatures older than this many seconds do not count: a log that stopped being
+    # witnessed (rolled back to an earlier witnessed tree, say) is then caught by their age.
+    max_age: float | None = None
 
     @classmethod
-    def of(cls, vkeys: list[str], threshold: int | None) -> WitnessPolicy:
+    def of(
+        cls, vkeys: list[str], threshold: int | None, max_age: float | None = None
+    ) -> WitnessPolicy:
         keys = tuple(parse_witness_key(vkey) for vkey in vkeys)
         if len({key.public_key for key in keys}) != len(keys):
             raise NoteError("a witness key is given twice: k distinct witnesses are needed")
         k = len(keys) if threshold is None else threshold
         if not 1 <= k <= len(keys):
             raise NoteError(f"the threshold must be between 1 and the {len(keys)} witness keys")
-        return cls(keys, k)
+        return cls(keys, k, max_age)
 
 
-def cosigners(note: str, policy: WitnessPolicy) -> list[str]:
-    """The configured witnesses whose cosignature on the note verifies, each once.
+def cosigners(note: str, policy: WitnessPolicy, now: float | None = None) -> list[str]:
+    """The configured witnesses whose cosignature on the note verifies (and is recent enough,
+    under a maximum age), each once.
 
     Lines by other keys are skipped; a line naming a configured witness that does not verify
     raises NoteError, as a bad signature by a known key does in C2SP signed-note.
     """
+    oldest = None if policy.max_age is None else (now or time.time()) - policy.max_age
     parsed = parse_note(note)
     known = {(key.name, key.key_id): key for key in policy.keys}
     found: list[str] = []
@@ -103,6 +111,8 @@ def cosigners(note: str, policy: WitnessPolicy) -> list[str]:
             )
         except InvalidSignature:
             raise NoteError(f"the cosignature of {key.name!r} does not verify") from None
+        if oldest is not None and timestamp < oldest:
+            continue  # true once, but not evidence of the log as it is now
         if key.name not in found:
             found.append(key.name)
     return found
@@ -120,8 +130,10 @@ def judge(note: str, policy: WitnessPolicy | None, report: Report, where: str) -
         return False
     if len(names) < policy.threshold:
         have = ", ".join(names) or "none"
+        recent = "" if policy.max_age is None else f", at most {policy.max_age:g} s old"
         check.fail(
-            f"{len(names)} of the {policy.threshold} witness cosignatures needed (valid: {have})",
+            f"{len(names)} of the {policy.threshold} witness cosignatures needed{recent} "
+            f"(valid: {have})",
             where=where,
         )
         return False
