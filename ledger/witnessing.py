@@ -31,7 +31,7 @@ ALG_COSIGNATURE_V1 = 0x04
 SIGNATURE_LINE_PREFIX = "\u2014 "
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
 REQUEST_TIMEOUT_SECONDS = 5.0
-POLL_SECONDS = 0.1
+POLL_SECONDS = 0.25  # how often a feeder looks for a new checkpoint (one is signed every 0.5 s)
 MAX_BACKOFF_SECONDS = 30.0
 # An idle log's checkpoint is sent again this often, so that its cosignatures stay fresh: an
 # auditor can then tell a log that stopped being witnessed (e.g. rolled back) by their age.
