@@ -116,6 +116,8 @@ class Witness:
         held = self._state.load(checkpoint.origin) or Cosigned(0, EMPTY_ROOT)
         if request.old_size != held.size:
             return Answer(409, f"{held.size}\n", SIZE_CONTENT_TYPE)
+        if checkpoint.size == 0 and checkpoint.root != EMPTY_ROOT:
+            return _refuse(422, "an empty tree has the SHA-256 of nothing as its root")
         if checkpoint.size == held.size:
             if request.proof:
                 return _refuse(422, "equal sizes take an empty proof")

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ledger.checkpoint import Checkpoint, sign_checkpoint
 from tests.witness.trees import SigningLog, consistency, entries, request_body, root
 from verifier.witnesses import WitnessPolicy, cosigners
 from witness.merkle import ProofError, verify_consistency
@@ -126,6 +127,13 @@ def test_refuses_a_rewritten_history_422(witness: RunningWitness) -> None:
     answer = witness.add(8, rewritten)
     assert answer.status == 422
     assert witness.add(8, entries(12)).status == 200  # the honest extension still cosigns
+
+
+def test_an_empty_tree_must_have_the_empty_root(witness: RunningWitness) -> None:
+    log = witness.log
+    signed = sign_checkpoint(Checkpoint(log.origin, 0, bytes(32)), log.signer)
+    assert post(witness.url, request_body(0, [], signed)).status == 422
+    assert witness.add(0, []).status == 200
 
 
 def test_never_cosigns_two_trees_of_one_size(witness: RunningWitness) -> None:
