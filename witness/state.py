@@ -51,7 +51,13 @@ class StateStore:
             or type(document.get("root")) is not str
         ):
             raise StateError(f"{path} is not the state of {origin!r}")
-        return Cosigned(document["size"], base64.b64decode(document["root"]))
+        try:
+            root = base64.b64decode(document["root"], validate=True)
+        except ValueError:
+            root = b""
+        if len(root) != 32 or document["size"] < 0:
+            raise StateError(f"{path} holds no valid tree")
+        return Cosigned(document["size"], root)
 
     def save(self, origin: str, cosigned: Cosigned, note: str) -> None:
         """Durably replace the state of `origin` (the note is kept as evidence)."""

@@ -28,7 +28,7 @@ from witness.note import (
     signed_by,
     split_checkpoint_note,
 )
-from witness.state import Cosigned, StateStore
+from witness.state import Cosigned, StateError, StateStore
 
 MAX_PROOF_LINES = 63
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
@@ -109,7 +109,12 @@ class Witness:
         if request.old_size > checkpoint.size:
             return _refuse(400, "the old size is larger than the checkpoint's")
         with self._lock:
-            return self._check_and_cosign(request)
+            try:
+                return self._check_and_cosign(request)
+            except (StateError, OSError) as error:
+                # A damaged state or a full disk: never cosign on a guess about what was cosigned.
+                log.error("cannot read or store the state of %s: %s", checkpoint.origin, error)
+                return _refuse(500, "the witness cannot read or store its state")
 
     def _check_and_cosign(self, request: _Request) -> Answer:
         checkpoint = request.checkpoint

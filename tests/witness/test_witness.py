@@ -174,6 +174,14 @@ def test_the_state_outlives_the_process(witness: RunningWitness) -> None:
     assert state.stat().st_mode & 0o077 == 0
 
 
+def test_a_damaged_state_is_never_guessed_at(witness: RunningWitness) -> None:
+    assert witness.add(0, entries(4)).status == 200
+    state = next(witness.folder.glob("*.json"))
+    state.write_text('{"origin": "x"')
+    assert witness.add(4, entries(6)).status == 500
+    assert witness.add(0, entries(6)).status == 500
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.integers(2, 70).flatmap(lambda n: st.tuples(st.integers(1, n - 1), st.just(n))))
 def test_consistency_checks_agree_with_rfc_6962(sizes: tuple[int, int]) -> None:
