@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.witnessing import WitnessKey, WitnessKeyError
+from tests.docs.test_ledger_format import examples
 from tests.vectors import COSIGNATURE
 from verifier.note import NoteError
 from verifier.witnesses import WitnessPolicy, cosigners, parse_witness_key
@@ -98,3 +99,12 @@ def test_a_policy_counts_distinct_witnesses_and_old_cosignatures_only_without_a_
         WitnessPolicy.of([first.verifier_key, first.verifier_key], 1)
     with pytest.raises(NoteError):
         WitnessPolicy.of([first.verifier_key], 2)
+
+
+def test_the_worked_example_in_the_ledger_format_is_what_the_witness_makes() -> None:
+    ex = examples()
+    witness = cosigner()
+    assert ex["witness_key"].strip() == witness.verifier_key
+    assert ex["cosigned_checkpoint"] == TEXT + "\n" + LOG_LINE + witness.cosign(TEXT, TIME)
+    policy = WitnessPolicy.of([ex["witness_key"].strip()], 1)
+    assert cosigners(ex["cosigned_checkpoint"], policy) == ["witness.example/w1"]
