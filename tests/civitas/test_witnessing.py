@@ -17,6 +17,7 @@ import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from civitas.audit_export import download_bundle
 from civitas.client import CivitasClient
 from tests.civitas.insider import delete_entry_and_rebuild, lone_entry_between, roll_back
 from tests.civitas.ledger_checks import open_node, wait_until_sequenced
@@ -170,6 +171,10 @@ def test_both_witnesses_cosign_and_the_verifier_holds_the_log_to_them(
     assert live.returncode == 0, live.stdout + live.stderr
     bundle = witnessed.verify_bundle(tmp_path / "bundle")
     assert bundle.returncode == 0, bundle.stdout + bundle.stderr
+    with grpc.insecure_channel(witnessed.server.target) as channel:
+        download_bundle(CivitasClient(channel, witnessed.auditor_key), tmp_path / "downloaded")
+    downloaded = witnessed.verify("bundle", str(tmp_path / "downloaded"), "--jobs", "1")
+    assert downloaded.returncode == 0, downloaded.stdout + downloaded.stderr
     receipt = tmp_path / "receipt.json"
     civitas(witnessed.data_dir, witnessed.database, "receipt", "2", "--out", str(receipt))
     checked = witnessed.verify("receipt", str(receipt))
