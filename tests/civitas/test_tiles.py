@@ -6,7 +6,10 @@ from __future__ import annotations
 import ast
 import gzip
 import http.client
+import os
 import re
+import shutil
+import subprocess
 import sys
 import time
 import urllib.request
@@ -34,6 +37,36 @@ from tests.tiles_client import (
 )
 
 CLIENT = Path(__file__).resolve().parents[1] / "tiles_client.py"
+GO_CHECK = Path(__file__).resolve().parent / "tiles_interop.go"
+# Debian's golang-golang-x-mod-dev: Go's sumdb/tlog and sumdb/note, built offline in GOPATH mode.
+GO_PATH = Path("/usr/share/gocode")
+
+
+@pytest.fixture(scope="session")
+def go_tiles_check(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tiles_interop.go, built once per session with Go's own tlog and note packages."""
+    if shutil.which("go") is None or not (GO_PATH / "src/golang.org/x/mod/sumdb/tlog").is_dir():
+        message = "needs golang-go and golang-golang-x-mod-dev (apt)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}: .ci/run installs them")
+        pytest.skip(message)
+    folder = tmp_path_factory.mktemp("go")
+    binary = folder / "tiles_interop"
+    environment = {
+        **os.environ,
+        "GO111MODULE": "off",
+        "GOPATH": str(GO_PATH),
+        "GOCACHE": str(folder / "cache"),
+        "GOFLAGS": "",
+    }
+    subprocess.run(
+        ["go", "build", "-o", str(binary), str(GO_CHECK)],
+        env=environment,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return binary
 
 
 def sequence(node: Node) -> None:
@@ -61,6 +94,22 @@ def client_of(node: Node, endpoint: TilesEndpoint) -> TilesClient:
 def test_an_outside_client_proves_inclusion_and_consistency_from_tiles(
     node: Node, endpoint: TilesEndpoint
 ) -> None:
+    prove_from_tiles(node, endpoint)
+
+
+def tamper_leaf(node: Node, index: int) -> None:
+    """Overwrite one stored leaf hash, as an insider with the database could."""
+    view = node.log_view
+    with view.datastore.transaction(commit=True) as cursor:
+        cursor.execute(
+            view.sql("UPDATE {merkle_nodes} SET hash = ? WHERE level = 0 AND idx = ?"),
+            (bytes(32), index),
+        )
+
+
+def prove_from_tiles(node: Node, endpoint: TilesEndpoint) -> tuple[str, int]:
+    """Two checkpoints (300 and 550 entries) and every proof between them, from tiles alone;
+    returns the old checkpoint's note and the new tree's size."""
     write_accounts(node, 300, batch=100)
     sequence(node)
     client = client_of(node, endpoint)
@@ -99,6 +148,40 @@ def test_an_outside_client_proves_inclusion_and_consistency_from_tiles(
         "tile/entries/001",
         "tile/entries/002.p/38",
     } <= set(client.fetched)
+    return old.note, new.size
+
+
+def test_go_sumdb_tlog_reads_and_proves_the_same_tiles(
+    node: Node, endpoint: TilesEndpoint, go_tiles_check: Path, tmp_path: Path
+) -> None:
+    """Go's golang.org/x/mod/sumdb/tlog tile reader agrees: tree hash, consistency, inclusion."""
+    old_note, size = prove_from_tiles(node, endpoint)
+    old_file = tmp_path / "old-checkpoint"
+    old_file.write_text(old_note)
+    prefix = f"http://127.0.0.1:{endpoint.port}"
+    vkey = node.signer.keyring.checkpoint_keys[-1]
+    indexes = ["0", "255", "256", "299", str(size - 1)]
+    command = [str(go_tiles_check), prefix, vkey, str(old_file)]
+    result = subprocess.run(
+        [*command, *indexes], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"ok size={size} old=300 entries=5"
+
+    # Tile 0/000 no longer hashes to its parent in tile 1/000.p/2: Go's tile reader refuses it
+    # when a proof needs it, and the Python client's proof through leaf 5 fails.
+    tamper_leaf(node, 5)
+    refused = subprocess.run(
+        [*command, "4"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert refused.returncode == 1, refused.stdout
+    assert "tiles_interop:" in refused.stderr
+    client = client_of(node, endpoint)
+    checkpoint = client.checkpoint()
+    tree = client.tree(checkpoint)
+    entry = client.entries(0, checkpoint)[4]
+    path = tree.inclusion_proof(4)
+    assert not verify_inclusion(leaf_hash(entry), 4, checkpoint.size, path, checkpoint.root)
 
 
 def test_the_client_refuses_a_checkpoint_signed_by_another_key(tmp_path: Path) -> None:
