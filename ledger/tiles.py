@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from ledger.entry import MAX_ENTRY_BYTES
 from ledger.envelope import unpack
 from ledger.log_recorder import LogLeaf, StoredCheckpoint
 
@@ -27,7 +28,6 @@ TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT  # hashes in a full tile, entries in a full bundle
 HASH_SIZE = 32
 MAX_LEVEL = 63  # C2SP: <L> is 0 to 63
-MAX_ENTRY_SIZE = 0xFFFF  # an entry bundle's uint16 length prefix
 # An index of 7 groups reaches 10^21 - 1, beyond any 64-bit tree size: longer paths are refused
 # before anything is read.
 MAX_INDEX_GROUPS = 7
@@ -117,7 +117,7 @@ def bundle_entries(entries: list[bytes]) -> bytes:
     """Entries as a tlog-tiles bundle: each a big-endian uint16 length, then its bytes."""
     parts: list[bytes] = []
     for entry in entries:
-        if len(entry) > MAX_ENTRY_SIZE:
+        if len(entry) > MAX_ENTRY_BYTES:
             raise TileStorageError(f"an entry of {len(entry)} bytes does not fit a bundle")
         parts += (_LENGTH.pack(len(entry)), entry)
     return b"".join(parts)
