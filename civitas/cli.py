@@ -364,7 +364,7 @@ def _parser() -> argparse.ArgumentParser:
         "--tiles-port",
         type=int,
         help="serve the log as C2SP tlog-tiles over HTTP on this port (0: any free port; "
-        "default $CIVITAS_TILES_PORT, else off; docs/ledger-format.md section 10)",
+        "default $CIVITAS_TILES_PORT, else off; docs/ledger-format.md section 9)",
     )
     serve.add_argument("--tiles-host", help="address for the tiles (default: --host)")
     serve.add_argument(

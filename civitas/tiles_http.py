@@ -74,6 +74,8 @@ def _refuse_busy(request: socket) -> None:
 
 class TilesHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: a client fetches many tiles in a row
+    server_version = "civitas-tiles"  # not the Python version
+    sys_version = ""
     timeout = IDLE_SECONDS
     server: TilesServer
 
