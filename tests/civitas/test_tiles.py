@@ -9,6 +9,7 @@ import http.client
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ import grpc
 import pytest
 
 from civitas.client import bearer
+from civitas.config import ConfigError, build_config
 from civitas.node import Node
 from civitas.tiles_http import TilesEndpoint
 from protos.civitas.v1 import audit_pb2, audit_pb2_grpc
@@ -282,6 +284,50 @@ def test_headers_follow_the_spec(node: Node, endpoint: TilesEndpoint) -> None:
     connection.request("GET", "/checkpoint")  # the same connection: keep-alive
     assert connection.getresponse().read().startswith(b"civitas.test/log\n")
     connection.close()
+
+
+def test_the_tiles_port_comes_from_the_flag_then_the_environment_and_is_checked(
+    tmp_path: Path,
+) -> None:
+    folder = str(tmp_path)
+    assert build_config(data_dir=folder, environ={}).tiles_port is None  # off by default
+    config = build_config(data_dir=folder, host="::1", environ={"CIVITAS_TILES_PORT": "8080"})
+    assert (config.tiles_port, config.tiles_host) == (8080, "::1")
+    config = build_config(
+        data_dir=folder, tiles_port=0, tiles_host="127.0.0.2", environ={"CIVITAS_TILES_PORT": "1"}
+    )
+    assert (config.tiles_port, config.tiles_host) == (0, "127.0.0.2")
+    for bad in ({"CIVITAS_TILES_PORT": "http"}, {"CIVITAS_TILES_PORT": "65536"}):
+        with pytest.raises(ConfigError, match="CIVITAS_TILES_PORT"):
+            build_config(data_dir=folder, environ=bad)
+
+
+def test_a_taken_port_and_too_many_connections_are_refused(
+    node: Node, endpoint: TilesEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigError, match=f"cannot serve tiles on 127.0.0.1:{endpoint.port}"):
+        TilesEndpoint(node.log_tiles, "127.0.0.1", endpoint.port)
+    write_accounts(node, 1)
+    sequence(node)
+    monkeypatch.setattr("civitas.tiles_http.MAX_CONNECTIONS", 2)
+    small = TilesEndpoint(node.log_tiles, "127.0.0.1", 0)
+    idle = [socket.create_connection(("127.0.0.1", small.port)) for _ in range(2)]
+    try:
+        time.sleep(0.2)  # both are accepted and hold their slots, sending nothing
+        connection = http.client.HTTPConnection("127.0.0.1", small.port, timeout=10)
+        connection.request("GET", "/checkpoint")
+        answer = connection.getresponse()
+        assert (answer.status, answer.headers["Retry-After"], answer.read()) == (503, "1", b"")
+        connection.close()
+    finally:
+        for held in idle:
+            held.close()
+    time.sleep(0.2)  # the slots are free again once those clients leave
+    connection = http.client.HTTPConnection("127.0.0.1", small.port, timeout=10)
+    connection.request("GET", "/checkpoint")
+    assert connection.getresponse().status == 200
+    connection.close()
+    small.close()
 
 
 def test_civitas_serve_publishes_the_checkpoint_getlatestcheckpoint_returns(
