@@ -77,6 +77,9 @@ class TilesHandler(BaseHTTPRequestHandler):
     server_version = "civitas-tiles"  # not the Python version
     sys_version = ""
     timeout = IDLE_SECONDS
+    # Headers and body go out in two writes: with Nagle's algorithm the body of a small tile
+    # waited for the client's delayed ACK, 40 ms a tile (benchmarks/tiles.py).
+    disable_nagle_algorithm = True
     server: TilesServer
 
     def do_GET(self) -> None:
