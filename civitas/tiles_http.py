@@ -153,6 +153,7 @@ class TilesHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", cache or "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")  # an error echoes the path
         if encoding:
             self.send_header("Content-Encoding", encoding)
         if vary:

@@ -60,6 +60,7 @@ def go_tiles_check(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "GOPATH": str(GO_PATH),
         "GOCACHE": str(folder / "cache"),
         "GOFLAGS": "",
+        "GOENV": "off",  # no user config file: CI may have no $HOME
     }
     subprocess.run(
         ["go", "build", "-o", str(binary), str(GO_CHECK)],
