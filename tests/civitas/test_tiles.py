@@ -129,6 +129,7 @@ def prove_from_tiles(node: Node, endpoint: TilesEndpoint) -> tuple[str, int]:
     proof = tree.consistency_proof(old.size)
     assert verify_consistency(old.size, new.size, proof, old.root, new.root)
     assert not verify_consistency(old.size, new.size, proof, new.root, new.root)
+    assert proof == node.audit.consistency_proof(old.size, new.size)[1]  # GetConsistencyProof's
 
     published = [entry.entry for entry in node.audit.entries(0, new.size)]
     for index in (0, 255, 256, old.size - 1, new.size - 1):
@@ -139,6 +140,7 @@ def prove_from_tiles(node: Node, endpoint: TilesEndpoint) -> tuple[str, int]:
         path = tree.inclusion_proof(index)
         assert verify_inclusion(leaf_hash(entry), index, new.size, path, new.root)
         assert not verify_inclusion(leaf_hash(entry + b" "), index, new.size, path, new.root)
+        assert path == node.audit.inclusion_proof(index, new.size).hashes
     assert (old.size, new.size) == (300, 550)  # the paths below are those of these sizes
     assert {
         "tile/0/000",
