@@ -57,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             token_audience=getattr(args, "token_audience", None),
             metrics_port=getattr(args, "metrics_port", None),
             metrics_host=getattr(args, "metrics_host", None),
+            tiles_port=getattr(args, "tiles_port", None),
+            tiles_host=getattr(args, "tiles_host", None),
             log_format=getattr(args, "log_format", None),
             allow_aal3=getattr(args, "allow_aal3", None),
             attestation_roots=getattr(args, "attestation_roots", None),
@@ -360,6 +362,13 @@ def _parser() -> argparse.ArgumentParser:
         "default $CIVITAS_METRICS_PORT, else off)",
     )
     serve.add_argument("--metrics-host", help="address for /metrics (default: --host)")
+    serve.add_argument(
+        "--tiles-port",
+        type=int,
+        help="serve the log as C2SP tlog-tiles over HTTP on this port (0: any free port; "
+        "default $CIVITAS_TILES_PORT, else off; docs/ledger-format.md section 9)",
+    )
+    serve.add_argument("--tiles-host", help="address for the tiles (default: --host)")
     serve.add_argument(
         "--log-format",
         choices=LOG_FORMATS,

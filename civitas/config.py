@@ -73,6 +73,8 @@ class Config:
     token_audience: str = DEFAULT_TOKEN_AUDIENCE
     metrics_port: int | None = None  # Prometheus `/metrics` over HTTP; None: not served, 0: any
     metrics_host: str = DEFAULT_HOST
+    tiles_port: int | None = None  # the C2SP tlog-tiles read API over HTTP; None: not served
+    tiles_host: str = DEFAULT_HOST
     log_format: str = "text"  # or "json", one object a line, for a log pipeline
     # C2SP tlog-witnesses that cosign each checkpoint, and how many make it witnessed
     # (docs/witnesses.md); None without witnesses.
@@ -142,6 +144,8 @@ def build_config(
     token_audience: str | None = None,
     metrics_port: int | None = None,
     metrics_host: str | None = None,
+    tiles_port: int | None = None,
+    tiles_host: str | None = None,
     log_format: str | None = None,
     allow_aal3: bool | None = None,
     attestation_roots: str | None = None,
@@ -208,6 +212,11 @@ def build_config(
             "--metrics-port/CIVITAS_METRICS_PORT",
         ),
         metrics_host=metrics_host or env.get("CIVITAS_METRICS_HOST") or host,
+        tiles_port=_optional_port(
+            tiles_port if tiles_port is not None else env.get("CIVITAS_TILES_PORT"),
+            "--tiles-port/CIVITAS_TILES_PORT",
+        ),
+        tiles_host=tiles_host or env.get("CIVITAS_TILES_HOST") or host,
         log_format=chosen_log_format,
         allow_aal3=aal3,
         attestation_roots=Path(roots) if roots else None,

@@ -37,6 +37,7 @@ from ledger.schema import SCHEMA_VERSION, SchemaVersions
 from ledger.secret_file import SecretFile
 from ledger.sequencer import Sequencer, SequencerService, SequencerSettings
 from ledger.store import LOG_NAME, Database, LedgerStore
+from ledger.tiles import LogTiles
 from ledger.transactions import TransactionsApplication
 from ledger.view import RebuildableView, View, recorder_class
 from ledger.witnessing import WitnessFeeder, feeders
@@ -357,6 +358,11 @@ class Node:
         if policy is None:
             return []
         return list(feeders(self.log_view, policy, leading, policy.refresh_seconds))
+
+    @cached_property
+    def log_tiles(self) -> LogTiles:
+        """The tlog-tiles read API's source: the checkpoint is `audit`'s, GetLatestCheckpoint's."""
+        return LogTiles(self.log_view, self.audit.latest_checkpoint)
 
     def leader_lock(self, follower: str = "sequencer") -> LeaderLock:
         """One holder per follower of the log; the database URL keeps schemas apart."""

@@ -24,6 +24,7 @@ from civitas.config import Config, ConfigError
 from civitas.metrics import serve_metrics
 from civitas.node import Node
 from civitas.server_tls import ServerTls, read_server_tls
+from civitas.tiles_http import serve_tiles
 from ledger.sequencer import SequencerService
 from ledger.witnessing import WitnessFeeder
 from projections.service import ProjectionService
@@ -122,6 +123,7 @@ def serve(config: Config) -> None:
     ]
     # Bound before any follower starts: a taken port must not leave leader locks held.
     metrics = serve_metrics(node, sequencer)
+    tiles = serve_tiles(node)
     for follower in followers:
         follower.start()
     server.start()
@@ -136,6 +138,8 @@ def serve(config: Config) -> None:
     server.stop(grace=5).wait()
     if metrics is not None:
         metrics.close()
+    if tiles is not None:
+        tiles.close()
     for follower in followers:
         follower.stop()
     node.close()

@@ -92,6 +92,19 @@ class MerkleLogRecorder(View):
             )
         return {(row["level"], row["idx"]): bytes(row["hash"]) for row in rows}
 
+    def node_range(self, level: int, start: int, stop: int) -> list[bytes]:
+        """The stored hashes of nodes (level, start) to (level, stop - 1), in order, in one
+        query: a tlog-tiles hash tile (ledger/tiles.py). A node not stored is left out."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                self.sql(
+                    "SELECT hash FROM {merkle_nodes} WHERE level = ? AND idx >= ? AND idx < ? "
+                    "ORDER BY idx"
+                ),
+                (level, start, stop),
+            )
+            return [bytes(row["hash"]) for row in c.fetchall()]
+
     def node(self, level: int, index: int) -> bytes:
         found = self.nodes([(level, index)])
         if (level, index) not in found:
