@@ -174,6 +174,28 @@ def test_the_state_outlives_the_process(witness: RunningWitness) -> None:
     assert state.stat().st_mode & 0o077 == 0
 
 
+def test_concurrent_requests_are_checked_and_stored_one_at_a_time(
+    witness: RunningWitness,
+) -> None:
+    """C2SP tlog-witness's race: checking the old size and storing the new tree are atomic, so
+    of many first checkpoints sent at once (each from old size 0) exactly one is cosigned."""
+    trees = [entries(size) for size in range(1, 13)]
+    bodies = [request_body(0, [], witness.log.checkpoint(tree)) for tree in trees]
+    answers: list[Answer] = []
+    threads = [
+        threading.Thread(target=lambda b=b: answers.append(post(witness.url, b))) for b in bodies
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    cosigned = [answer for answer in answers if answer.status == 200]
+    assert len(cosigned) == 1
+    assert sorted({answer.status for answer in answers}) == [200, 409]  # the others: 409
+    held = int(post(witness.url, request_body(0, [], witness.log.checkpoint(entries(20)))).body)
+    assert witness.cosigned_by_it(witness.log.checkpoint(entries(held)), cosigned[0])
+
+
 def test_a_damaged_state_is_never_guessed_at(witness: RunningWitness) -> None:
     assert witness.add(0, entries(4)).status == 200
     state = next(witness.folder.glob("*.json"))
