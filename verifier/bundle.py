@@ -21,6 +21,7 @@ from verifier.report import Report
 from verifier.state import CHECK as STORED
 from verifier.state import VerifierState, remember_if_passed, remembered_checkpoint
 from verifier.trust import Anchors, Pins, resolve
+from verifier.witnesses import judge
 
 ENTRIES_FILE = "entries.jsonl"
 KEYRING_FILE = "keyring.json"
@@ -141,6 +142,9 @@ def verify_bundle(
     checkpoints = _load_checkpoints(
         folder / CHECKPOINTS_DIR, anchors.verifiers, anchors.keyring.origin, report
     )
+    if checkpoints:  # the newest must be witnessed: older ones may predate their cosigning
+        newest = max(checkpoints, key=lambda c: c.size)
+        judge(newest.note, pins.witnesses, report, f"{CHECKPOINTS_DIR}/{newest.size}.txt")
     commitments = [
         Commitment(c.size, c.root, "checkpoint_root", f"{CHECKPOINTS_DIR}/{c.size}.txt")
         for c in checkpoints

@@ -37,6 +37,7 @@ from verifier.report import Report
 from verifier.state import CHECK as STORED
 from verifier.state import VerifierState, remember_if_passed, remembered_checkpoint
 from verifier.trust import Anchors, Pins, resolve
+from verifier.witnesses import judge
 
 LIVE_CHECKS = (
     "keyring",
@@ -238,6 +239,7 @@ def verify_live(
             latest = _latest_checkpoint(message, anchors, report)
             if latest is None:
                 return report  # no verified size to stream to, no root to rebuild
+            judge(latest.note, pins.witnesses, report, "latest checkpoint")
             commitments = _commitments(
                 stub, connection, anchors, latest, trusted_checkpoint, stored, report
             )
