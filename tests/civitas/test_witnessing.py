@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from civitas.audit_export import download_bundle
 from civitas.client import CivitasClient
+from ledger.fork_guard import STATE_FILE
 from tests.civitas.insider import delete_entry_and_rebuild, lone_entry_between, roll_back
 from tests.civitas.ledger_checks import open_node, wait_until_sequenced
 from tests.civitas.server_process import ServerProcess, add_account, civitas
@@ -226,6 +227,10 @@ def test_an_insiders_rewrite_is_refused_by_the_witnesses_and_caught_by_the_verif
             roll_back(node, early)
         else:
             delete_entry_and_rebuild(node, lone_entry_between(node, early, late))
+        # This insider holds the keys folder too, so they also remove the sequencer's memory of
+        # what it signed (tests/civitas/test_insider_attacks.py: without it, the sequencer
+        # refuses); against them only the witnesses stand.
+        (node.config.keys_dir / STATE_FILE).unlink()
     finally:
         node.close()
     witnessed.start_server()
