@@ -180,7 +180,10 @@ def _sequence(config: Config, args: argparse.Namespace) -> int:
             done = sequencer.catch_up(node.store.recorder.max_notification_id(), args.timeout)
             if not done:
                 print("civitas: another process is sequencing this ledger", file=sys.stderr)
-            return 0 if done else 1
+            halted = sequencer.guard.halted_reason if sequencer.guard else None
+            if halted:
+                print(f"civitas: refusing to sign: {halted}", file=sys.stderr)
+            return 0 if done and not halted else 1
         sequencer.start()
         sequencer.join()
     return 0

@@ -31,6 +31,7 @@ from ledger.fork_guard import (
 )
 from ledger.merkle import CompactRange, leaf_hash
 from ledger.sequencer import SequencerService
+from tests.civitas.server_process import civitas
 from tests.ledger.insider import delete_leaf, roll_back
 from tests.ledger.test_sequencer import write_accounts
 
@@ -79,7 +80,7 @@ def test_a_rolled_back_log_is_never_signed(node: Node) -> None:
     assert remembered(node) == 4
 
 
-def test_a_shorter_tree_is_a_fork_too(node: Node) -> None:
+def test_a_shorter_tree_is_a_fork_too(node: Node, database_url: str) -> None:
     write_accounts(node, 4)
     sequenced(node)
     roll_back(node, 2)
@@ -87,6 +88,11 @@ def test_a_shorter_tree_is_a_fork_too(node: Node) -> None:
     assert service.guard is not None
     assert "rolled back" in (service.guard.halted_reason or "")
     assert remembered(node) == 4
+    # The operator's foreground sequencer says so and fails.
+    ran = civitas(node.config.data_dir, database_url, "sequence", "--until-caught-up", check=False)
+    assert ran.returncode == 1
+    assert "refusing to sign" in ran.stderr
+    assert "REFUSING TO SIGN" in ran.stderr  # the CRITICAL log line
 
 
 def test_an_entry_deleted_mid_log_is_never_signed(node: Node) -> None:
