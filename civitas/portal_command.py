@@ -1,0 +1,102 @@
+"""`civitas portal`: run the citizen's web portal (portal/) against a Civitas server.
+
+The portal is a relying service like any agency's: it needs a service account with the
+`relying-service` capability. Give its key in $CIVITAS_PORTAL_API_KEY (or --api-key-file; a
+key on the command line would show in `ps`), or its mTLS certificate. With neither, and the
+server's data folder at hand (a developer's machine), the account `citizen-portal` is made
+there, or given a new key, as `civitas demo` does for its accounts; the key never leaves this
+process. The ledger's checkpoint key is then read from the same folder, so the in-browser check
+pins it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from civitas.config import DEFAULT_HOST, DEFAULT_PORT, Config, ConfigError
+from civitas.demo import create_or_rekey
+from civitas.node import Node
+from portal.app import serve
+from portal.config import CivitasTls, PortalConfig
+
+ACCOUNT = "citizen-portal"
+ROLE = "relying-service"
+KEY_VARIABLE = "CIVITAS_PORTAL_API_KEY"
+
+
+def add_portal_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", default=f"{DEFAULT_HOST}:{DEFAULT_PORT}", metavar="HOST:PORT")
+    parser.add_argument(
+        "--listen",
+        default="127.0.0.1:8080",
+        metavar="HOST:PORT",
+        help="where the portal serves HTTP(S) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--api-key-file", type=Path, help=f"the portal account's API key (else ${KEY_VARIABLE})"
+    )
+    parser.add_argument("--ca-cert", type=Path, metavar="PEM", help="TLS to Civitas: trust this CA")
+    parser.add_argument("--client-cert", type=Path, metavar="PEM", help="mTLS: the portal's cert")
+    parser.add_argument("--client-key", type=Path, metavar="PEM", help="mTLS: its key")
+    parser.add_argument("--https-cert", type=Path, metavar="PEM", help="the portal's own HTTPS")
+    parser.add_argument("--https-key", type=Path, metavar="PEM", help="its key")
+    parser.add_argument(
+        "--checkpoint-key",
+        default="",
+        help="the ledger's published checkpoint key (`civitas keys show`), pinned by the "
+        "in-browser receipt check (default: read from the data folder when there)",
+    )
+
+
+def _host_port(text: str, flag: str) -> tuple[str, int]:
+    host, colon, port = text.rpartition(":")
+    if not (host and colon and port.isdigit() and 0 < int(port) <= 65535):
+        raise ConfigError(f"{flag} must be HOST:PORT with a port 1..65535, not {text!r}")
+    return host, int(port)
+
+
+def run_portal_command(config: Config, args: argparse.Namespace) -> int:
+    _host_port(args.target, "--target")
+    host, port = _host_port(args.listen, "--listen")
+    if (args.client_cert or args.client_key) and not args.ca_cert:
+        raise ConfigError("--client-cert and --client-key need --ca-cert (mTLS runs over TLS)")
+    if (args.client_cert is None) != (args.client_key is None):
+        raise ConfigError("--client-cert and --client-key go together")
+    if (args.https_cert is None) != (args.https_key is None):
+        raise ConfigError("--https-cert and --https-key go together")
+    tls = CivitasTls(args.ca_cert, args.client_cert, args.client_key) if args.ca_cert else None
+    api_key = args.api_key_file.read_text().strip() if args.api_key_file else None
+    api_key = api_key or os.environ.get(KEY_VARIABLE) or None
+    checkpoint_key = args.checkpoint_key
+    if api_key is None and args.client_cert is None:
+        api_key, checkpoint_key = _local_account(config, checkpoint_key)
+    portal = PortalConfig(
+        target=args.target,
+        api_key=api_key,
+        civitas_tls=tls,
+        host=host,
+        port=port,
+        https_cert=args.https_cert,
+        https_key=args.https_key,
+        checkpoint_key=checkpoint_key,
+    )
+    print(f"the citizen portal on http{'s' if args.https_cert else ''}://{args.listen}")
+    serve(portal)
+    return 0
+
+
+def _local_account(config: Config, checkpoint_key: str) -> tuple[str, str]:
+    """A key for `citizen-portal` in the local data folder, and its ledger's checkpoint key."""
+    node = Node(config)
+    try:
+        if not node.keys.exists():
+            raise ConfigError(
+                f"no ledger in {config.data_dir}: give ${KEY_VARIABLE} (or --api-key-file), "
+                "or the server's --data-dir"
+            )
+        api_key, done = create_or_rekey(node, ACCOUNT, ROLE)
+        print(f"service account {ACCOUNT} ({ROLE}) {done} in {config.data_dir}")
+        return api_key, checkpoint_key or node.keys.load_keyring().checkpoint_keys[-1]
+    finally:
+        node.close()
