@@ -505,7 +505,7 @@ def choose_language(accept_language: str) -> str:
     return DEFAULT_LANGUAGE
 
 
-def translate(language: str, key: str, **values: object) -> str:
+def translate(language: str, key: str, /, **values: object) -> str:
     text = TEXTS[key][LANGUAGES.index(language)]
     return text.format(**values) if values else text
 

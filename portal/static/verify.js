@@ -107,7 +107,8 @@ function parseNote(note) {
 
 // A note verifier key: name+hex key hash+base64(type byte || 32-byte Ed25519 key).
 async function parseVerifierKey(vkey, type) {
-  const [name, hash, blob] = vkey.split('+');
+  const [name, hash, ...rest] = vkey.split('+'); // base64 may hold '+' too
+  const blob = rest.join('+');
   const bytes = fromBase64(blob);
   must(bytes[0] === type && bytes.length === 33, `key ${name} is not an Ed25519 key of this kind`);
   const expected = (await sha256(concat(utf8.encode(`${name}\n`), bytes))).slice(0, 4);
