@@ -28,7 +28,7 @@ from tests.portal.portal_world import (
 )
 
 if TYPE_CHECKING:  # without importing playwright where it is missing (the test skips)
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, ConsoleMessage, Page
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 VIRTUAL_AUTHENTICATOR = {
@@ -68,11 +68,13 @@ def page(browser: Browser, world: PortalWorld) -> Iterator[Page]:
     context.set_default_timeout(10_000)
     errors: list[str] = []
     opened = context.new_page()
+
+    def refused(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            errors.append(message.text)
+
     opened.on("pageerror", lambda error: errors.append(str(error)))
-    opened.on(
-        "console",
-        lambda message: "Content Security Policy" in message.text and errors.append(message.text),
-    )
+    opened.on("console", refused)
     yield opened
     assert not errors, errors  # no script failed, nor was one refused by the CSP
     context.close()
@@ -161,7 +163,7 @@ def test_an_authenticator_app_is_enrolled_with_its_qr_code_and_then_signs_in_wit
     page.goto("/account")
     shot(page, "sign-in-methods")
     page.click("form[action='/account/totp'] button")
-    assert page.locator("img.qr").get_attribute("src", timeout=5000).startswith("data:image/png")
+    assert str(page.locator("img.qr").get_attribute("src")).startswith("data:image/png")
     secret = page.inner_text("#totp-secret").replace(" ", "")
     app = pyotp.TOTP(secret)
     shot(page, "authenticator-app")
