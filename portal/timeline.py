@@ -89,12 +89,22 @@ def describe(kind: str, summary: dict[str, Any], language: str) -> str:
         )
         reason = summary.get("reason") or summary.get("note")
         return f"{text}. {translate(language, 'reason')}: {reason}" if reason else text
+    change_key = f"change.{say('change')}"
+    change = translate(language, change_key) if _known(change_key) else say("change")
     if kind in SECURITY_KINDS:
         method = summary.get("method")
-        change = f"{say('change')} ({method})" if method else say("change")
-        return translate(language, "security_line", change=change, by=say("by"))
+        change = f"{change} ({method})" if method else change
+        text = translate(language, "security_line", change=change, by=say("by"))
+        reason = summary.get("reason")
+        return f"{text}. {translate(language, 'reason')}: {reason}" if reason else text
     if kind == "session":
-        return translate(language, "session_line", change=say("change") or say("acr"))
+        if "acr" in summary:
+            return translate(
+                language, "session_opened", acr=say("acr"), service=say("relying_service")
+            )
+        return translate(language, "session_line", change=change)
+    if kind == "identity":
+        return translate(language, "identity_line", change=change)
     return ", ".join(f"{key}: {value}" for key, value in sorted(summary.items()))
 
 

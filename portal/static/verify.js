@@ -172,6 +172,18 @@ if (panel) {
   const say = (name, values = {}) => panel.dataset[`msg${name.replace(/(^|-)(\w)/g, (_, __, c) => c.toUpperCase())}`]
     .replace(/\{(\w+)\}/g, (_, key) => String(values[key]));
 
+  // Times and numbers as the page's language writes them (the ledger's times are UTC).
+  const inLocale = (values) => {
+    const shown = { ...values };
+    if (shown.at) {
+      shown.at = `${new Date(instant(shown.at)).toLocaleString(panel.dataset.lang, { dateStyle: 'long', timeStyle: 'medium', timeZone: 'UTC' })} UTC`;
+    }
+    for (const key of ['index', 'size', 'count']) {
+      if (typeof shown[key] === 'number') shown[key] = shown[key].toLocaleString(panel.dataset.lang);
+    }
+    return shown;
+  };
+
   async function run(text) {
     const result = document.getElementById('result');
     const verdict = document.getElementById('verdict');
@@ -185,7 +197,7 @@ if (panel) {
     };
     try {
       for (const [name, values] of await verifyReceipt(JSON.parse(text), panel.dataset.pinnedKey)) {
-        add(say(name, values), true);
+        add(say(name, inLocale(values)), true);
       }
       verdict.textContent = say('ok');
       verdict.className = 'verdict ok';
