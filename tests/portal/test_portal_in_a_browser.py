@@ -7,9 +7,12 @@ One Civitas server and one portal for the module; each test has its own browser 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -186,6 +189,11 @@ def test_an_authenticator_app_is_enrolled_with_its_qr_code_and_then_signs_in_wit
     shot(page, "recovery-codes")
     page.goto("/account")
     assert not page.locator("#recovery-codes").count()  # shown once
+    sign_out(page)
+    page.fill("#recovery_code-citizen_id", citizen_id)
+    page.fill("#recovery_code", codes[0])
+    page.click("form[action='/sign-in/recovery-code'] button")
+    page.wait_for_url("**/history")
 
 
 def test_a_data_access_by_an_agency_appears_live_within_two_seconds(
@@ -230,6 +238,21 @@ def test_a_receipt_verifies_in_the_browser_and_a_tampered_one_fails(
     page.set_input_files("#receipt-file", str(forged))
     page.wait_for_selector("#verdict[data-outcome=failed]")
     assert "signature does not verify" in page.inner_text("#checks")
+
+    # The whole history as a file: the CSV, and the receipts a checkpoint covers already.
+    download = page.request.get("/history/download")
+    with zipfile.ZipFile(io.BytesIO(download.body())) as archive:
+        names = archive.namelist()
+        table = list(csv.reader(io.StringIO(archive.read("history.csv").decode())))
+    assert table[0][:3] == ["position", "at", "kind"]
+    assert len(table) > 3
+    assert any(name.startswith("receipts/") for name in names)
+    # Printed, the history is the table alone: no navigation, forms or buttons.
+    page.goto("/history")
+    page.emulate_media(media="print")
+    assert not page.is_visible("nav.account-nav")
+    assert not page.is_visible("form.filters")
+    assert page.is_visible("table.history")
 
 
 def test_the_language_follows_the_browser_and_the_switch(
@@ -322,3 +345,73 @@ def test_every_page_has_no_accessibility_violations(world: PortalWorld, page: Pa
     page.locator("#history-items button", has_text="This wasn't me").first.click()
     page.wait_for_selector("h1")
     check("this wasn't me")
+
+
+MARK_FOCUSABLE = """() => {
+  const all = [...document.querySelectorAll(
+    'a[href], button, input:not([type=hidden]), select, textarea')]
+    .filter((e) => !e.closest('[hidden]') && e.getClientRects().length);
+  all.forEach((e, i) => { e.dataset.kb = String(i); });
+  return all.length;
+}"""
+FOCUSED = """() => {
+  const e = document.activeElement;
+  const style = getComputedStyle(e);
+  return [e.dataset.kb ?? null, style.outlineStyle !== 'none' || style.boxShadow !== 'none',
+    e.outerHTML.slice(0, 90) + ' ' + style.outlineStyle + ' ' + e.matches(':focus')];
+}"""
+
+
+def tab_through(page: Page, name: str) -> None:
+    """Tab reaches every link, button and field of the page, each with a visible focus."""
+    count = page.evaluate(MARK_FOCUSABLE)
+    reached: set[str] = set()
+    for _ in range(count * 4 + 5):  # a date field takes a stop per part
+        page.keyboard.press("Tab")
+        mark, visible, what = page.evaluate(FOCUSED)
+        if mark is not None:
+            assert visible, f"{name}: no visible focus on {what}"
+            reached.add(mark)
+        if len(reached) == count:
+            return
+    missing = sorted(set(map(str, range(count))) - reached, key=int)
+    raise AssertionError(f"{name}: Tab never reached elements {missing} of {count}")
+
+
+def tab_to(page: Page, selector: str) -> None:
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        if page.evaluate("(s) => document.activeElement.matches(s)", selector):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def test_a_citizen_signs_in_and_verifies_with_the_keyboard_alone(
+    world: PortalWorld, page: Page
+) -> None:
+    citizen_id, code = world.new_citizen("Keyboard")
+    activate(page, citizen_id, code)
+    page.goto("/sign-in")
+    tab_through(page, "sign-in")
+    page.goto("/sign-in")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to main content"
+    page.keyboard.press("Enter")
+    tab_to(page, "#password-citizen_id")
+    page.keyboard.type(citizen_id)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/history")
+    tab_through(page, "history")
+    page.goto("/account")
+    tab_through(page, "account")
+    page.goto("/history")
+    href = str(page.locator("#history-items a", has_text="Verify").first.get_attribute("href"))
+    wait_for_receipt(page, href.replace("/verify/", "/receipts/"))
+    page.goto(href)
+    tab_through(page, "verify")
+    page.goto(href)
+    tab_to(page, "#verify-button")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#verdict[data-outcome=verified]")
