@@ -48,6 +48,15 @@ def add_portal_arguments(parser: argparse.ArgumentParser) -> None:
         "in-browser receipt check (default: read from the data folder when there)",
     )
 
+    parser.add_argument(
+        "--renew-token-after",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="renew a citizen's Civitas token when it is this old, while they use the portal "
+        "(default: %(default)s; keep it under the server's idle limit)",
+    )
+
 
 def _host_port(text: str, flag: str) -> tuple[str, int]:
     host, colon, port = text.rpartition(":")
@@ -63,6 +72,8 @@ def run_portal_command(config: Config, args: argparse.Namespace) -> int:
         raise ConfigError("--client-cert and --client-key need --ca-cert (mTLS runs over TLS)")
     if (args.client_cert is None) != (args.client_key is None):
         raise ConfigError("--client-cert and --client-key go together")
+    if not 0 <= args.renew_token_after <= 86_400:
+        raise ConfigError("--renew-token-after must be 0 to 86400 seconds")
     if (args.https_cert is None) != (args.https_key is None):
         raise ConfigError("--https-cert and --https-key go together")
     tls = CivitasTls(args.ca_cert, args.client_cert, args.client_key) if args.ca_cert else None
@@ -80,6 +91,7 @@ def run_portal_command(config: Config, args: argparse.Namespace) -> int:
         https_cert=args.https_cert,
         https_key=args.https_key,
         checkpoint_key=checkpoint_key,
+        renew_token_after_seconds=args.renew_token_after,
     )
     print(f"the citizen portal on http{'s' if args.https_cert else ''}://{args.listen}")
     serve(portal)

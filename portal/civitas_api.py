@@ -127,6 +127,14 @@ class CivitasApi:
         assert isinstance(reply, ipb.TokenIntrospection)
         return reply
 
+    async def refresh(
+        self, token: str, client: ipb.ClientContext, language: str
+    ) -> ipb.AuthenticationResult:
+        request = ipb.RefreshSessionRequest(token=token, client=client)
+        reply = await self._unary(self._identity.RefreshSession, request, self._as_portal(language))
+        assert isinstance(reply, ipb.AuthenticationResult)
+        return reply
+
     async def set_password(
         self, citizen_id: str, password: str, activation_code: str, language: str
     ) -> None:

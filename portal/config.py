@@ -30,3 +30,6 @@ class PortalConfig:
     # in-browser check pins it, else it proves a receipt only against its own keyring.
     checkpoint_key: str = ""
     session_minutes: int = 30  # idle limit of a portal session (NIST AAL2 reauthentication)
+    # While a citizen uses the portal, their Civitas token is renewed (RefreshSession) when it
+    # is this old, so their Civitas session does not go idle under them (30 min by default).
+    renew_token_after_seconds: float = 300.0

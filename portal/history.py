@@ -77,10 +77,9 @@ async def history_page(request: Request, session: PortalSession) -> Response:
 async def live_history(request: Request, session: PortalSession) -> Response:
     """Server-sent events: each new history item as a rendered table row."""
     portal, language = portal_of(request), language_of(request)
-    try:
-        after = int(request.query_params.get("after", "0"))
-    except ValueError:
-        after = 0
+    # A reconnecting EventSource says the last item it had (Last-Event-ID): go on from there.
+    resumed = request.headers.get("last-event-id") or request.query_params.get("after", "0")
+    after = int(resumed) if resumed.isdigit() else 0
     template = portal.templates.get_template("history_row.html")
 
     async def events() -> AsyncIterator[str]:
@@ -93,7 +92,8 @@ async def live_history(request: Request, session: PortalSession) -> Response:
                 yield ": still here\n\n"
                 continue
             except (StopAsyncIteration, Refusal):
-                yield "event: ended\ndata: {}\n\n"
+                # The watch ends with the token that opened it (renewed, or the session over):
+                # the browser reconnects with the current one, or is sent to sign in.
                 return
             row = template.render(
                 item=line(item, language),

@@ -7,6 +7,7 @@ ceremony in progress needs (an attempt id, an enrolment id)."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
 import threading
@@ -34,6 +35,10 @@ class PortalSession:
     totp_authenticator_id: str = ""
     registration_id: str = ""  # a passkey registration in progress
     flash: str = ""  # one message for the next page
+    token_renewed_at: float = 0.0  # monotonic seconds of the sign-in or the last refresh
+    # One refresh at a time: a second refresh with the token the first replaced would be taken
+    # for a stolen token, and Civitas would end the whole session (TOKEN_ROTATED).
+    refresh_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def signed_in(self) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 import uuid
 
 from starlette.requests import Request
@@ -51,6 +52,7 @@ async def _finish(request: Request, result: ipb.AuthenticationResult) -> Respons
     session.token = result.token
     session.civitas_session_id = result.session_id
     session.acr = result.acr
+    session.token_renewed_at = time.monotonic()
     session.wants_acr = ""
     session.attempt_id = session.passkey_options = ""
     target, session.next_path = session.next_path, "/history"

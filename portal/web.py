@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC
 from functools import partial
@@ -25,6 +26,7 @@ from portal.i18n import (
     translate,
 )
 from portal.sessions import COOKIE, PortalSession, SessionStore
+from protos.civitas.v1 import identity_pb2 as ipb
 
 HERE = Path(__file__).parent
 # No inline script or style anywhere: scripts and styles are files from this origin; the TOTP
@@ -165,6 +167,28 @@ def sign_in_again(request: Request, *, step_up: bool = False) -> Response:
     return RedirectResponse("/sign-in", status_code=303)
 
 
+def _session_gone(refused: Refusal) -> bool:
+    return refused.reason in SESSION_GONE or refused.code.name == "UNAUTHENTICATED"
+
+
+async def _keep_alive(request: Request, session: PortalSession) -> None:
+    """A citizen using the portal keeps their Civitas session from going idle (its token's
+    `exp` is the idle deadline): the token is renewed once it is old enough."""
+    renew_after = portal_of(request).config.renew_token_after_seconds
+    if time.monotonic() - session.token_renewed_at < renew_after:
+        return
+    async with session.refresh_lock:
+        if time.monotonic() - session.token_renewed_at < renew_after:
+            return  # another request renewed it while this one waited
+        address = request.client.host if request.client else ""
+        client = ipb.ClientContext(
+            address=address, user_agent=request.headers.get("user-agent", "")[:256]
+        )
+        renewed = await portal_of(request).api.refresh(session.token, client, language_of(request))
+        session.token = renewed.token
+        session.token_renewed_at = time.monotonic()
+
+
 def for_citizens(
     page: Callable[[Request, PortalSession], Awaitable[Response]],
 ) -> Callable[[Request], Awaitable[Response]]:
@@ -177,11 +201,20 @@ def for_citizens(
             session.next_path = safe_path(str(request.url.path))
             return RedirectResponse("/sign-in", status_code=303)
         try:
-            return await page(request, session)
+            await _keep_alive(request, session)
+            used = session.token
+            try:
+                return await page(request, session)
+            except Refusal as refused:
+                if session.token == used or not _session_gone(refused):
+                    raise
+                # Another request renewed the token while this one ran (the old one no longer
+                # speaks for the session): once more with the new one.
+                return await page(request, session)
         except Refusal as refused:
             if refused.reason == "STEP_UP_REQUIRED":
                 return sign_in_again(request, step_up=True)
-            if refused.reason in SESSION_GONE or refused.code.name == "UNAUTHENTICATED":
+            if _session_gone(refused):
                 return sign_in_again(request)
             raise
 

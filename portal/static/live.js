@@ -10,8 +10,7 @@ if (print) {
   print.addEventListener('click', () => window.print());
 }
 if (body && body.dataset.live && typeof EventSource !== 'undefined') {
-  let url = body.dataset.live;
-  const source = new EventSource(url);
+  const source = new EventSource(body.dataset.live);
   source.onmessage = (event) => {
     const { position, row } = JSON.parse(event.data);
     if (document.getElementById(`item-${position}`)) return; // already shown
@@ -20,5 +19,6 @@ if (body && body.dataset.live && typeof EventSource !== 'undefined') {
     if (empty) empty.hidden = true;
     if (status) status.textContent = body.lastElementChild.textContent.replace(/\s+/g, ' ').trim();
   };
-  source.addEventListener('ended', () => source.close()); // the session ended: no reconnect
+  // When the stream ends (the token that opened it was renewed) the browser reconnects with
+  // Last-Event-ID; once the session is over the answer is the sign-in page and it stops.
 }

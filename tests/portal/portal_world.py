@@ -65,7 +65,9 @@ def chromium_or_skip() -> str:
 
 
 @contextmanager
-def portal_world(root: Path, database: str | None = None) -> Iterator[PortalWorld]:
+def portal_world(
+    root: Path, database: str | None = None, *portal_args: str
+) -> Iterator[PortalWorld]:
     data_dir = root / "data"
     database = database or f"sqlite:///{root / 'civitas.sqlite'}"
     civitas(data_dir, database, "init")
@@ -91,6 +93,7 @@ def portal_world(root: Path, database: str | None = None) -> Iterator[PortalWorl
         f"127.0.0.1:{portal_port}",
         "--checkpoint-key",
         keyring["checkpoint_keys"][-1],
+        *portal_args,
     ]
     environment = {
         **os.environ,

@@ -8,7 +8,9 @@ import ast
 import http.client
 import re
 import string
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -86,7 +88,9 @@ def test_the_portal_code_writes_no_file_and_keeps_no_database() -> None:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalWorld]:
-    with portal_world(tmp_path_factory.mktemp("portal-units")) as running:
+    # Renewing at every request: each citizen page refreshes their Civitas token.
+    renew_always = ("--renew-token-after", "0")
+    with portal_world(tmp_path_factory.mktemp("portal-units"), None, *renew_always) as running:
         yield running
 
 
@@ -153,3 +157,32 @@ def test_a_password_is_relayed_and_then_nowhere_no_log_no_file_no_echo(
     for secret in (PASSWORD, "not my password at all", code, citizen_id):
         assert secret not in log
     assert list(world.portal_home.iterdir()) == []  # the portal's folder and HOME: nothing
+
+
+def test_the_civitas_session_is_renewed_while_the_citizen_uses_the_portal_one_at_a_time(
+    world: PortalWorld,
+) -> None:
+    """Parallel pages renew the token one after another: a second refresh with a token the
+    first replaced would end the whole session (TOKEN_ROTATED), and sign the citizen out."""
+    citizen_id, code = world.new_citizen("Busy")
+    visitor = Visitor(world)
+    visitor.request("GET", "/activate")
+    password = PASSWORD.replace(" ", "+")
+    form = f"csrf={visitor.csrf}&citizen_id={citizen_id}&activation_code={code}"
+    assert visitor.request("POST", "/activate", f"{form}&password={password}")[0] == 303
+    visitor.request("GET", "/sign-in")
+    form = f"csrf={visitor.csrf}&citizen_id={citizen_id}&password={password}"
+    assert visitor.request("POST", "/sign-in/password", form)[0] == 303
+
+    with ThreadPoolExecutor(6) as pool:
+        statuses = list(pool.map(lambda _: visitor.request("GET", "/account")[0], range(12)))
+    assert statuses == [200] * 12  # never sent to sign in
+    deadline = time.monotonic() + 10
+    while True:
+        status, _, page = visitor.request("GET", "/history?kind=session")
+        assert status == 200
+        if page.count("Session renewed") >= 12:
+            break
+        assert time.monotonic() < deadline, page.count("Session renewed")
+        time.sleep(0.2)
+    assert "Session ended" not in visitor.request("GET", "/history")[2]
