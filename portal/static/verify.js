@@ -69,7 +69,7 @@ async function checkPayload(receipt, entry) {
 }
 
 // 3. RFC 9162 section 2.1.3.2: from the leaf hash up to the root, one proof hash a level.
-async function rootFromInclusionProof(index, size, leafHash, proof) {
+export async function rootFromInclusionProof(index, size, leafHash, proof) {
   must(index < size, `entry ${index} is outside a tree of ${size}`);
   let fn = index;
   let sn = size - 1;
@@ -165,7 +165,8 @@ export async function verifyReceipt(receipt, pinnedKey) {
 }
 
 // The page: words from data-msg-* attributes (the page's language), results as a list.
-const panel = document.getElementById('verifier');
+// The page (absent where the script is imported elsewhere, e.g. by its tests under Node).
+const panel = typeof document === 'undefined' ? null : document.getElementById('verifier');
 if (panel) {
   panel.hidden = false;
   document.getElementById('verify-no-js').hidden = true;
