@@ -31,7 +31,6 @@ class PortalSession:
     wants_acr: str = ""  # a page asked for a step-up to this level
     next_path: str = "/history"
     attempt_id: str = ""  # a passkey sign-in in progress
-    passkey_options: str = ""
     totp_authenticator_id: str = ""
     registration_id: str = ""  # a passkey registration in progress
     flash: str = ""  # one message for the next page
@@ -46,7 +45,7 @@ class PortalSession:
 
     def sign_out(self) -> None:
         self.citizen_id = self.token = self.civitas_session_id = self.acr = ""
-        self.attempt_id = self.passkey_options = self.totp_authenticator_id = ""
+        self.attempt_id = self.totp_authenticator_id = ""
         self.registration_id = ""
         self.csrf = secrets.token_urlsafe(32)  # a form from before is no good after
 

@@ -54,7 +54,7 @@ async def _finish(request: Request, result: ipb.AuthenticationResult) -> Respons
     session.acr = result.acr
     session.token_renewed_at = time.monotonic()
     session.wants_acr = ""
-    session.attempt_id = session.passkey_options = ""
+    session.attempt_id = ""
     target, session.next_path = session.next_path, "/history"
     return RedirectResponse(safe_path(target), status_code=303)
 
@@ -120,7 +120,6 @@ async def passkey_options(request: Request) -> Response:
     except Refusal as refused:
         return JSONResponse({"error": refused.message}, status_code=400)
     session.attempt_id = challenge.attempt_id
-    session.passkey_options = challenge.passkey_options_json
     return JSONResponse({"options": json.loads(challenge.passkey_options_json)})
 
 

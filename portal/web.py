@@ -110,7 +110,9 @@ def language_of(request: Request) -> str:
 
 def safe_path(path: str, default: str = "/history") -> str:
     """A path on this site only: no scheme, no host, no `//` (an open redirect otherwise)."""
-    if path.startswith("/") and not path.startswith("//") and "\\" not in path:
+    # Browsers drop tabs and newlines from a URL ("/\t/evil" is "//evil") and read "\" as "/".
+    unsafe = "\\" in path or any(c.isspace() or not c.isprintable() for c in path)
+    if path.startswith("/") and not path.startswith("//") and not unsafe:
         return path
     return default
 

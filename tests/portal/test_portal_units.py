@@ -13,11 +13,15 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from portal.i18n import LANGUAGES, TEXTS, choose_language, format_datetime, format_number
 from portal.timeline import KIND_FILTERS
+from portal.web import safe_path
 from tests.portal.portal_world import PASSWORD, PortalWorld, portal_world
 
 PORTAL = Path(__file__).resolve().parents[2] / "portal"
@@ -186,3 +190,20 @@ def test_the_civitas_session_is_renewed_while_the_citizen_uses_the_portal_one_at
         assert time.monotonic() < deadline, page.count("Session renewed")
         time.sleep(0.2)
     assert "Session ended" not in visitor.request("GET", "/history")[2]
+
+
+@given(st.text(max_size=200))
+def test_any_accept_language_header_gives_a_language_the_portal_speaks(header: str) -> None:
+    assert choose_language(header) in LANGUAGES
+
+
+@given(st.text(max_size=100) | st.text(alphabet="/\\\t\n\r :.@evil", max_size=12))
+def test_a_redirect_never_leaves_the_portal(target: str) -> None:
+    """`back=` and the next page after sign-in: a path here, never another site."""
+    path = safe_path(target)
+    assert path.startswith("/")
+    assert not path.startswith("//")
+    assert "\\" not in path
+    as_a_browser_reads_it = re.sub(r"[\t\n\r]", "", path).replace("\\", "/")
+    assert urlsplit(as_a_browser_reads_it).netloc == ""
+    assert urlsplit(as_a_browser_reads_it).scheme == ""
