@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from civitas.config import DEFAULT_HOST, DEFAULT_PORT, Config, ConfigError
@@ -93,6 +94,13 @@ def run_portal_command(config: Config, args: argparse.Namespace) -> int:
         checkpoint_key=checkpoint_key,
         renew_token_after_seconds=args.renew_token_after,
     )
+    if args.https_cert is None and host not in ("127.0.0.1", "::1", "localhost"):
+        # The session cookie is Secure: over plain HTTP only localhost keeps it.
+        print(
+            f"civitas portal: plain HTTP on {host}; browsers will not keep its session cookie "
+            "unless a TLS proxy serves it as HTTPS (or give --https-cert/--https-key)",
+            file=sys.stderr,
+        )
     print(f"the citizen portal on http{'s' if args.https_cert else ''}://{args.listen}")
     serve(portal)
     return 0

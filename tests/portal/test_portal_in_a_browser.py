@@ -124,6 +124,19 @@ def signed_in_citizen(world: PortalWorld, page: Page, name: str) -> str:
     return citizen_id
 
 
+def history_shows(page: Page, path: str, text: str) -> str:
+    """The history page at `path` once it lists `text` (the history follows the ledger moments
+    later); reloads as a citizen would. Returns the items' text."""
+    deadline = time.monotonic() + 10
+    while True:
+        page.goto(path)
+        items = page.inner_text("#history-items")
+        if text in items:
+            return items
+        assert time.monotonic() < deadline, f"{text!r} not in {path} after 10 s"
+        time.sleep(0.2)
+
+
 def wait_for_receipt(page: Page, path: str) -> str:
     """The receipt once a signed checkpoint covers the entry (about a second after it)."""
     deadline = time.monotonic() + 15
@@ -155,8 +168,7 @@ def test_a_passkey_made_in_the_portal_signs_the_citizen_in_without_their_number(
     page.wait_for_url("**/history")
     page.goto("/account")
     assert "You are signed in at level AAL2." in page.inner_text("main")
-    page.goto("/history?kind=security")
-    assert "passkey registered" in page.inner_text("#history-items")
+    history_shows(page, "/history?kind=security", "passkey registered")
 
 
 def test_an_authenticator_app_is_enrolled_with_its_qr_code_and_then_signs_in_with_a_code(
@@ -283,16 +295,15 @@ def test_this_wasnt_me_ends_every_session_and_is_recorded(
     elsewhere = browser.new_context(base_url=world.origin)
     other = elsewhere.new_page()
     sign_in_with_password(other, citizen_id)
-    page.goto("/history?kind=security")
+    history_shows(page, "/history?kind=security", "This wasn't me")
     page.locator("#history-items button", has_text="This wasn't me").first.click()
     page.wait_for_selector("h1:has-text('signed you out everywhere')")
     other.goto("/history")
     assert other.url.endswith("/sign-in")  # the other browser's session ended too
     elsewhere.close()
     sign_in_with_password(page, citizen_id)
-    page.goto("/history?kind=security")
+    history_shows(page, "/history?kind=security", "citizen reported: this wasn't me")
     ended = page.locator("#history-items tr", has_text="citizen reported: this wasn't me").first
-    ended.wait_for()
     assert "Session ended" in ended.inner_text()  # the report is in the ledger, as the reason
 
 
@@ -333,6 +344,11 @@ def test_every_page_has_no_accessibility_violations(world: PortalWorld, page: Pa
     page.click("form[action$='/information'] button")
     page.wait_for_url(f"**/cases/{case.transaction_id}")
     assert page.text_content("#case-status") == "In review"
+    page.fill("#withdraw", "we moved the fair to next year")
+    page.click("form[action$='/withdraw'] button")
+    page.wait_for_url(f"**/cases/{case.transaction_id}")
+    assert page.text_content("#case-status") == "Withdrawn"
+    assert not page.locator("#withdraw").count()  # nothing left to withdraw
     page.goto("/account")
     check("account")
     page.click("form[action='/account/totp'] button")
@@ -347,7 +363,7 @@ def test_every_page_has_no_accessibility_violations(world: PortalWorld, page: Pa
     page.click("#verify-button")
     page.wait_for_selector("#verdict[data-outcome=verified]")
     check("verify")
-    page.goto("/history?kind=security")
+    history_shows(page, "/history?kind=security", "This wasn't me")
     page.locator("#history-items button", has_text="This wasn't me").first.click()
     page.wait_for_selector("h1")
     check("this wasn't me")
@@ -421,3 +437,19 @@ def test_a_citizen_signs_in_and_verifies_with_the_keyboard_alone(
     tab_to(page, "#verify-button")
     page.keyboard.press("Enter")
     page.wait_for_selector("#verdict[data-outcome=verified]")
+
+
+def test_without_javascript_a_citizen_still_signs_in_and_reads_their_history(
+    world: PortalWorld, browser: Browser
+) -> None:
+    context = browser.new_context(base_url=world.origin, java_script_enabled=False)
+    page = context.new_page()
+    citizen_id, code = world.new_citizen("NoScript")
+    activate(page, citizen_id, code)
+    page.goto("/sign-in")
+    assert not page.is_visible("#passkey-sign-in")  # WebAuthn needs a script: said instead
+    assert page.is_visible("#passkey-no-js")
+    sign_in_with_password(page, citizen_id)
+    # No live updates without a script: the citizen reloads, as this does.
+    history_shows(page, "/history?kind=sign_in", "Signed in (password")
+    context.close()
