@@ -5,13 +5,14 @@ no file, no echo, a form without the session's CSRF token refused, the cookie lo
 from __future__ import annotations
 
 import ast
+import html
 import http.client
 import re
 import string
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,6 +23,8 @@ from hypothesis import strategies as st
 from portal.i18n import LANGUAGES, TEXTS, choose_language, format_datetime, format_number
 from portal.timeline import KIND_FILTERS
 from portal.web import safe_path
+from protos.civitas.v1 import identity_pb2 as ipb
+from protos.civitas.v1 import identity_pb2_grpc
 from tests.portal.portal_world import PASSWORD, PortalWorld, portal_world
 
 PORTAL = Path(__file__).resolve().parents[2] / "portal"
@@ -168,15 +171,7 @@ def test_the_civitas_session_is_renewed_while_the_citizen_uses_the_portal_one_at
 ) -> None:
     """Parallel pages renew the token one after another: a second refresh with a token the
     first replaced would end the whole session (TOKEN_ROTATED), and sign the citizen out."""
-    citizen_id, code = world.new_citizen("Busy")
-    visitor = Visitor(world)
-    visitor.request("GET", "/activate")
-    password = PASSWORD.replace(" ", "+")
-    form = f"csrf={visitor.csrf}&citizen_id={citizen_id}&activation_code={code}"
-    assert visitor.request("POST", "/activate", f"{form}&password={password}")[0] == 303
-    visitor.request("GET", "/sign-in")
-    form = f"csrf={visitor.csrf}&citizen_id={citizen_id}&password={password}"
-    assert visitor.request("POST", "/sign-in/password", form)[0] == 303
+    visitor, _ = signed_in_visitor(world, "Busy")
 
     with ThreadPoolExecutor(6) as pool:
         statuses = list(pool.map(lambda _: visitor.request("GET", "/account")[0], range(12)))
@@ -207,3 +202,48 @@ def test_a_redirect_never_leaves_the_portal(target: str) -> None:
     as_a_browser_reads_it = re.sub(r"[\t\n\r]", "", path).replace("\\", "/")
     assert urlsplit(as_a_browser_reads_it).netloc == ""
     assert urlsplit(as_a_browser_reads_it).scheme == ""
+
+
+def signed_in_visitor(world: PortalWorld, name: str) -> tuple[Visitor, str]:
+    citizen_id, code = world.new_citizen(name)
+    visitor = Visitor(world)
+    visitor.request("GET", "/activate")
+    password = PASSWORD.replace(" ", "+")
+    form = f"csrf={visitor.csrf}&citizen_id={citizen_id}&activation_code={code}"
+    assert visitor.request("POST", "/activate", f"{form}&password={password}")[0] == 303
+    visitor.request("GET", "/sign-in")
+    form = f"csrf={visitor.csrf}&citizen_id={citizen_id}&password={password}"
+    assert visitor.request("POST", "/sign-in/password", form)[0] == 303
+    return visitor, citizen_id
+
+
+def test_the_history_pages_and_filters_by_kind_and_period(world: PortalWorld) -> None:
+    visitor, citizen_id = signed_in_visitor(world, "Paged")
+    identity = identity_pb2_grpc.IdentityServiceStub(world.channel)
+    for number in range(30):
+        identity.GetCitizen(
+            ipb.GetCitizenRequest(citizen_id=citizen_id, purpose=f"audit sample {number}"),
+            metadata=[("authorization", f"Bearer {world.agency_key}")],
+        )
+    deadline = time.monotonic() + 15
+    while True:  # the history follows the ledger moments later
+        first = visitor.request("GET", "/history?kind=data_access")[2]
+        if 'rel="next"' in first:
+            break
+        assert time.monotonic() < deadline, "no second page after 15 s"
+        time.sleep(0.2)
+    assert first.count('<tr id="item-') == 25
+    next_page = re.search(r'href="([^"]+)" rel="next"', first)
+    assert next_page is not None
+    second = visitor.request("GET", html.unescape(next_page.group(1)))[2]
+    assert second.count('<tr id="item-') >= 5
+    assert "First page" in second
+    shown = re.findall(r"audit sample (\d+)", first + second)
+    assert sorted(map(int, shown)) == list(range(30))  # each once, none lost between pages
+    assert visitor.request("GET", "/history?kind=sign_in")[2].count('<tr id="item-') >= 1
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    later = visitor.request("GET", f"/history?kind=data_access&since={tomorrow}")[2]
+    assert '<tr id="item-' not in later
+    today = datetime.now(UTC).date().isoformat()
+    until_today = visitor.request("GET", f"/history?kind=data_access&until={today}")[2]
+    assert '<tr id="item-' not in until_today  # until is exclusive: nothing before today
