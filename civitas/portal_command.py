@@ -11,6 +11,7 @@ pins it."""
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import sys
 from pathlib import Path
@@ -50,6 +51,14 @@ def add_portal_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
     parser.add_argument(
+        "--witness-key",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="a witness's cosignature/v1 verifier key whose cosignatures the in-browser "
+        "receipt check verifies (repeat for several)",
+    )
+    parser.add_argument(
         "--renew-token-after",
         type=float,
         default=300.0,
@@ -57,6 +66,19 @@ def add_portal_arguments(parser: argparse.ArgumentParser) -> None:
         help="renew a citizen's Civitas token when it is this old, while they use the portal "
         "(default: %(default)s; keep it under the server's idle limit)",
     )
+
+
+def _witness_key(text: str) -> str:
+    """A cosignature/v1 note verifier key, `name+8 hex+base64(0x04 || 32 bytes)`, or refused."""
+    name, _, rest = text.partition("+")
+    key_id, _, blob = rest.partition("+")
+    try:
+        raw = base64.b64decode(blob, validate=True)
+    except ValueError:
+        raw = b""
+    if not (name and len(key_id) == 8 and len(raw) == 33 and raw[0] == 0x04) or " " in name:
+        raise ConfigError(f"--witness-key must be a cosignature/v1 verifier key, not {text!r}")
+    return text
 
 
 def _host_port(text: str, flag: str) -> tuple[str, int]:
@@ -77,6 +99,7 @@ def run_portal_command(config: Config, args: argparse.Namespace) -> int:
         raise ConfigError("--renew-token-after must be 0 to 86400 seconds")
     if (args.https_cert is None) != (args.https_key is None):
         raise ConfigError("--https-cert and --https-key go together")
+    witness_keys = tuple(_witness_key(key) for key in args.witness_key)
     tls = CivitasTls(args.ca_cert, args.client_cert, args.client_key) if args.ca_cert else None
     api_key = args.api_key_file.read_text().strip() if args.api_key_file else None
     api_key = api_key or os.environ.get(KEY_VARIABLE) or None
@@ -93,6 +116,7 @@ def run_portal_command(config: Config, args: argparse.Namespace) -> int:
         https_key=args.https_key,
         checkpoint_key=checkpoint_key,
         renew_token_after_seconds=args.renew_token_after,
+        witness_keys=witness_keys,
     )
     if args.https_cert is None and host not in ("127.0.0.1", "::1", "localhost"):
         # The session cookie is Secure: over plain HTTP only localhost keeps it.

@@ -29,6 +29,9 @@ class PortalConfig:
     # The ledger's checkpoint key as its operator publishes it (`civitas keys show`): the
     # in-browser check pins it, else it proves a receipt only against its own keyring.
     checkpoint_key: str = ""
+    # Witnesses whose cosignatures the in-browser check verifies (cosignature/v1 note verifier
+    # keys, docs/ledger-format.md section 4): a receipt's line naming one must verify.
+    witness_keys: tuple[str, ...] = ()
     session_minutes: int = 30  # idle limit of a portal session (NIST AAL2 reauthentication)
     # While a citizen uses the portal, their Civitas token is renewed (RefreshSession) when it
     # is this old, so their Civitas session does not go idle under them (30 min by default).

@@ -143,6 +143,7 @@ async def verify_page(request: Request, session: PortalSession) -> Response:
         stream=stream,
         version=version,
         checkpoint_key=portal.config.checkpoint_key,
+        witness_keys=portal.config.witness_keys,
     )
 
 

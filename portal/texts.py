@@ -373,9 +373,14 @@ TEXTS: dict[str, tuple[str, str, str]] = {
         "{count} témoins ont cosigné cette racine.",
     ),
     "check_no_witnesses": (
-        "No witness cosignature came with it.",
-        "Sellega ei tulnud ühtki tunnistaja kaasallkirja.",
-        "Aucune cosignature de témoin ne l'accompagne.",
+        "No witness this portal knows cosigned it.",
+        "Ükski sellele portaalile teadaolev tunnistaja ei ole seda kaasallkirjastanud.",
+        "Aucun témoin connu de ce portail ne l'a cosigné.",
+    ),
+    "verify_witnesses": (
+        "Witnesses whose cosignatures are checked",
+        "Tunnistajad, kelle kaasallkirju kontrollitakse",
+        "Témoins dont les cosignatures sont vérifiées",
     ),
     "check_failed": ("Failed: {why}", "Ebaõnnestus: {why}", "Échec : {why}"),
     "not_found_title": ("Page not found", "Lehte ei leitud", "Page introuvable"),

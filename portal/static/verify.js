@@ -7,8 +7,9 @@
 //   3. the RFC 9162 inclusion proof from the entry's leaf to the checkpoint's root hash;
 //   4. the checkpoint's signed-note signature, by the published checkpoint key when the page
 //      names one, else by a key of the receipt's own keyring;
-//   5. the witnesses' cosignatures (C2SP tlog-cosignature, cosignature/v1) on that checkpoint,
-//      for the witness keys the receipt's keyring lists as `witness_keys`, when there are any.
+//   5. the witnesses' cosignatures (C2SP tlog-cosignature, cosignature/v1, ledger-format
+//      section 4) on that checkpoint, by the witness keys the page names (the portal's
+//      --witness-key): a line naming one of them that does not verify fails the receipt.
 'use strict';
 
 const utf8 = new TextEncoder();
@@ -128,24 +129,28 @@ async function checkCheckpoint(note, trustedKeys) {
   throw new Failed('no trusted key signed the checkpoint');
 }
 
-// 5. Witness cosignatures (C2SP tlog-cosignature): key type 0x04, signature = key hash (4) ||
+// 5. Witness cosignatures (C2SP tlog-cosignature): key type 0x04, signature = key ID (4) ||
 // timestamp (8, big-endian seconds) || Ed25519 over "cosignature/v1\ntime <t>\n" || body.
-// The hook the witness policy plugs into: which witnesses count is the verifier's policy.
+// Which witnesses count is the reader's policy: the keys given. Lines of other witnesses are
+// skipped, as signed-note readers do; a line naming a given witness must verify.
 async function verifyWitnessCosignatures(note, witnessKeys) {
-  let count = 0;
+  const cosigned = new Set();
   for (const text of witnessKeys) {
     const key = await parseVerifierKey(text, 0x04);
     for (const sig of note.signatures) {
-      if (sig.name !== key.name || sig.bytes.length !== 76 || !equal(sig.bytes.slice(0, 4), key.keyHash)) continue;
+      if (sig.name !== key.name || !equal(sig.bytes.slice(0, 4), key.keyHash)) continue;
+      must(sig.bytes.length === 76, `the cosignature of ${key.name} is malformed`);
       const time = new DataView(sig.bytes.buffer, sig.bytes.byteOffset + 4, 8).getBigUint64(0);
       const message = concat(utf8.encode(`cosignature/v1\ntime ${time}\n`), utf8.encode(note.body));
-      if (await ed25519Verify(key.publicKey, sig.bytes.slice(12), message)) { count += 1; break; }
+      must(await ed25519Verify(key.publicKey, sig.bytes.slice(12), message),
+        `the cosignature of ${key.name} does not verify`);
+      cosigned.add(key.text);
     }
   }
-  return count;
+  return cosigned.size;
 }
 
-export async function verifyReceipt(receipt, pinnedKey) {
+export async function verifyReceipt(receipt, pinnedKey, witnessKeys = []) {
   const checks = [];
   const entry = JSON.parse(receipt.entry);
   checks.push(['signature', await checkSignature(receipt, entry)]);
@@ -159,7 +164,7 @@ export async function verifyReceipt(receipt, pinnedKey) {
   const key = await checkCheckpoint(note, pinnedKey ? [pinnedKey] : receipt.keyring.checkpoint_keys || []);
   checks.push(['checkpoint', { origin: note.origin, key: key.text }]);
   checks.push([pinnedKey ? 'pinned' : 'unpinned', {}]);
-  const witnesses = await verifyWitnessCosignatures(note, receipt.keyring.witness_keys || []);
+  const witnesses = await verifyWitnessCosignatures(note, witnessKeys);
   checks.push([witnesses ? 'witnesses' : 'no-witnesses', { count: witnesses }]);
   return checks;
 }
@@ -197,7 +202,8 @@ if (panel) {
       list.append(item);
     };
     try {
-      for (const [name, values] of await verifyReceipt(JSON.parse(text), panel.dataset.pinnedKey)) {
+      const witnessKeys = panel.dataset.witnessKeys.split(' ').filter((key) => key);
+      for (const [name, values] of await verifyReceipt(JSON.parse(text), panel.dataset.pinnedKey, witnessKeys)) {
         add(say(name, inLocale(values)), true);
       }
       verdict.textContent = say('ok');

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.timeout(120)
         (("--client-cert", "c.pem", "--client-key", "k.pem"), "need --ca-cert"),
         (("--https-cert", "c.pem"), "--https-cert and --https-key go together"),
         (("--renew-token-after", "-1"), "--renew-token-after must be 0 to 86400"),
+        (("--witness-key", "w+00000000+AQ=="), "--witness-key must be a cosignature/v1"),
         ((), "no ledger in"),  # no key given and no data folder to make an account in
     ],
 )

@@ -19,6 +19,13 @@ from tests.conftest import REPO_ROOT
 from tests.docs.test_ledger_format import examples
 
 CHECKS = REPO_ROOT / "tests" / "portal" / "verify_checks.mjs"
+# docs/ledger-format.md's worked example of a witness (section 9, added with the witnesses of
+# issue 15): its cosignature/v1 key, and the example checkpoint as served once it cosigned.
+WITNESS_KEY = "witness.example/w1+b72bab2e+BCVDuS/xCVURR2rcg2nbbdyTNmWhGXjdoUBO4QZsqVWd"
+COSIGNATURE_LINE = (
+    "\u2014 witness.example/w1 tyurLgAAAABpVbkA523+ZxeXYKrLzoRKUjbZxc6KxCyXErdgsT90ojlFh0x1j+GFvfI"
+    "bOmgd8Wslku+qTqBv83F3u2iBcKdyW6eRDg==\n"
+)
 
 
 def b64(data: bytes) -> str:
@@ -114,11 +121,45 @@ def test_verify_js_agrees_with_the_ledger_on_inclusion_and_the_worked_example() 
     result = run_checks(cases)
     assert result["wrong"] == []
     unpinned, pinned, wrong_pin, *forged = result["outcomes"]
-    assert unpinned == {
-        "outcome": "verified",
-        "checks": ["signature", "payload", "inclusion", "checkpoint", "unpinned", "no-witnesses"],
-    }
+    assert (unpinned["outcome"], unpinned["checks"]) == (
+        "verified",
+        ["signature", "payload", "inclusion", "checkpoint", "unpinned", "no-witnesses"],
+    )
     assert pinned["outcome"] == "verified"
     assert "pinned" in pinned["checks"]
     assert wrong_pin["outcome"] == "failed"
     assert [outcome["outcome"] for outcome in forged] == ["failed"] * len(CHANGES), forged
+
+
+def test_verify_js_checks_the_witnesses_it_is_given_and_skips_the_others() -> None:
+    receipt = worked_example_receipt()
+    cosigned = {**receipt, "checkpoint": receipt["checkpoint"] + COSIGNATURE_LINE}
+    signature = COSIGNATURE_LINE.rsplit(maxsplit=1)[-1]
+    flipped = signature[:-6] + ("A" if signature[-6] != "A" else "B") + signature[-5:]
+    forged = {
+        **receipt,
+        "checkpoint": receipt["checkpoint"] + COSIGNATURE_LINE.replace(signature, flipped),
+    }
+    cases = {
+        "inclusion": [],
+        "receipts": [
+            {"receipt": cosigned, "pinned": "", "witnesses": [WITNESS_KEY]},
+            {"receipt": cosigned, "pinned": "", "witnesses": []},  # unknown witness: skipped
+            {"receipt": receipt, "pinned": "", "witnesses": [WITNESS_KEY]},  # none cosigned
+            {"receipt": forged, "pinned": "", "witnesses": [WITNESS_KEY]},
+            {"receipt": forged, "pinned": "", "witnesses": []},
+        ],
+    }
+    known, unknown, uncosigned, bad, bad_unknown = run_checks(cases)["outcomes"]
+    assert (known["outcome"], known["checks"][-1], known["witnesses"]) == (
+        "verified",
+        "witnesses",
+        1,
+    )
+    assert (unknown["outcome"], unknown["checks"][-1]) == ("verified", "no-witnesses")
+    assert (uncosigned["outcome"], uncosigned["checks"][-1]) == ("verified", "no-witnesses")
+    assert bad == {
+        "outcome": "failed",
+        "why": "the cosignature of witness.example/w1 does not verify",
+    }
+    assert bad_unknown["outcome"] == "verified"  # a witness the reader does not trust

@@ -1,6 +1,7 @@
 // Runs portal/static/verify.js under Node (its WebCrypto is the browser's API) on cases the
 // Python side makes: {"inclusion": [[index, size, leafB64, [proofB64...], rootB64]...],
-// "receipts": [{receipt, pinned, expect: "verified" | "failed"}...]}. Prints one JSON line.
+// "receipts": [{receipt, pinned, witnesses}...]}. Prints one JSON line: the inclusion cases
+// that came out wrong, and each receipt's outcome.
 import { readFileSync } from 'node:fs';
 import { rootFromInclusionProof, verifyReceipt } from '../../portal/static/verify.js';
 
@@ -13,9 +14,10 @@ for (const [index, size, leaf, proof, root] of cases.inclusion) {
   if (!same(found, bytes(root))) wrong.push(`inclusion ${index}/${size}`);
 }
 const outcomes = [];
-for (const { receipt, pinned } of cases.receipts) {
+for (const { receipt, pinned, witnesses } of cases.receipts) {
   try {
-    outcomes.push({ outcome: 'verified', checks: (await verifyReceipt(receipt, pinned)).map(([n]) => n) });
+    const checks = await verifyReceipt(receipt, pinned, witnesses ?? []);
+    outcomes.push({ outcome: 'verified', checks: checks.map(([name]) => name), witnesses: checks.at(-1)[1].count });
   } catch (error) {
     outcomes.push({ outcome: 'failed', why: error.message });
   }
