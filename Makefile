@@ -34,7 +34,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy civitas ledger identity portal projections verifier protos/generate.py tests benchmarks
+	$(BIN)/mypy civitas ledger identity portal projections verifier witness protos/generate.py tests benchmarks
 
 test: lint typecheck
 	$(BIN)/pytest -q $(PYTEST_ARGS)

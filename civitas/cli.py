@@ -59,9 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             token_audience=getattr(args, "token_audience", None),
             metrics_port=getattr(args, "metrics_port", None),
             metrics_host=getattr(args, "metrics_host", None),
+            tiles_port=getattr(args, "tiles_port", None),
+            tiles_host=getattr(args, "tiles_host", None),
             log_format=getattr(args, "log_format", None),
             allow_aal3=getattr(args, "allow_aal3", None),
             attestation_roots=getattr(args, "attestation_roots", None),
+            witnesses=getattr(args, "witness", None) or (),
+            witness_threshold=getattr(args, "witness_threshold", None),
         )
         configure_logging(config.log_format)
         config = replace(config, create_schema=_may_create_schema(args.command, config))
@@ -361,9 +365,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--metrics-host", help="address for /metrics (default: --host)")
     serve.add_argument(
+        "--tiles-port",
+        type=int,
+        help="serve the log as C2SP tlog-tiles over HTTP on this port (0: any free port; "
+        "default $CIVITAS_TILES_PORT, else off; docs/ledger-format.md section 9)",
+    )
+    serve.add_argument("--tiles-host", help="address for the tiles (default: --host)")
+    serve.add_argument(
         "--log-format",
         choices=LOG_FORMATS,
         help="text for people (the default), json for a log pipeline ($CIVITAS_LOG_FORMAT)",
+    )
+    serve.add_argument(
+        "--witness",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("URL", "VKEY"),
+        help="a C2SP tlog-witness to cosign every checkpoint: its URL and cosignature/v1 "
+        "verifier key; repeatable ($CIVITAS_WITNESSES, see docs/witnesses.md)",
+    )
+    serve.add_argument(
+        "--witness-threshold",
+        type=int,
+        metavar="K",
+        help="cosignatures that make a checkpoint witnessed ($CIVITAS_WITNESS_THRESHOLD, "
+        "default: every --witness)",
     )
     serve.set_defaults(command=_serve)
 

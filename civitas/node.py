@@ -37,8 +37,10 @@ from ledger.schema import SCHEMA_VERSION, SchemaVersions
 from ledger.secret_file import SecretFile
 from ledger.sequencer import Sequencer, SequencerService, SequencerSettings
 from ledger.store import LOG_NAME, Database, LedgerStore
+from ledger.tiles import LogTiles
 from ledger.transactions import TransactionsApplication
 from ledger.view import RebuildableView, View, recorder_class
+from ledger.witnessing import WitnessFeeder, feeders
 from projections.audit_projection import AuditedProjections
 from projections.cases import Cases
 from projections.changes import ChangeFeed, PollingFeed, PostgresChangeFeed
@@ -340,7 +342,27 @@ class Node:
 
     @cached_property
     def audit(self) -> AuditLog:
-        return AuditLog(self.log_view, lambda: self.signer.keyring, self.config.checkpoint_interval)
+        policy = self.config.witnesses
+        return AuditLog(
+            self.log_view,
+            lambda: self.signer.keyring,
+            self.config.checkpoint_interval,
+            witnesses=policy.vkeys if policy else (),
+            witness_threshold=policy.threshold if policy else 0,
+        )
+
+    def witness_feeders(self, leading: Callable[[], bool]) -> list[WitnessFeeder]:
+        """One per configured witness, feeding it checkpoints while `leading` (the sequencer's
+        leader lock) holds."""
+        policy = self.config.witnesses
+        if policy is None:
+            return []
+        return list(feeders(self.log_view, policy, leading, policy.refresh_seconds))
+
+    @cached_property
+    def log_tiles(self) -> LogTiles:
+        """The tlog-tiles read API's source: the checkpoint is `audit`'s, GetLatestCheckpoint's."""
+        return LogTiles(self.log_view, self.audit.latest_checkpoint)
 
     def leader_lock(self, follower: str = "sequencer") -> LeaderLock:
         """One holder per follower of the log; the database URL keeps schemas apart."""

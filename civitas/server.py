@@ -24,7 +24,9 @@ from civitas.config import Config, ConfigError
 from civitas.metrics import serve_metrics
 from civitas.node import Node
 from civitas.server_tls import ServerTls, read_server_tls
+from civitas.tiles_http import serve_tiles
 from ledger.sequencer import SequencerService
+from ledger.witnessing import WitnessFeeder
 from projections.service import ProjectionService
 from protos.civitas.v1 import (
     audit_pb2_grpc,
@@ -114,9 +116,14 @@ def serve(config: Config) -> None:
     server, health_servicer = build_server(node)
     port = bind(server, config, tls)
     sequencer, projections = node.sequencer(), node.projections()
-    followers: list[SequencerService | ProjectionService] = [sequencer, *projections]
+    followers: list[SequencerService | ProjectionService | WitnessFeeder] = [
+        sequencer,
+        *projections,
+        *node.witness_feeders(sequencer.is_leader.is_set),
+    ]
     # Bound before any follower starts: a taken port must not leave leader locks held.
     metrics = serve_metrics(node, sequencer)
+    tiles = serve_tiles(node)
     for follower in followers:
         follower.start()
     server.start()
@@ -131,6 +138,8 @@ def serve(config: Config) -> None:
     server.stop(grace=5).wait()
     if metrics is not None:
         metrics.close()
+    if tiles is not None:
+        tiles.close()
     for follower in followers:
         follower.stop()
     node.close()

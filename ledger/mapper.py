@@ -23,6 +23,7 @@ from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic, resolve_topic
 
 from ledger.entry import (
+    MAX_ENTRY_BYTES,
     SIGNATURE_CONTEXT,
     MalformedEntry,
     format_timestamp,
@@ -36,6 +37,10 @@ from ledger.keyring import EntrySigner, verify_entry_signature
 
 class UnattributedEvent(ValueError):
     """An event reached the store without naming its actor."""
+
+
+class OversizedEntry(ValueError):
+    """An entry longer than a tlog-tiles entry bundle can carry (`MAX_ENTRY_BYTES`)."""
 
 
 class TamperedEntry(Exception):
@@ -150,6 +155,8 @@ class SignedMapper(Mapper[UUID]):
         entry_bytes = new_entry_bytes(
             actor, at, kid, digest.hex(), _stream_text(stream), event_class.topic, version
         )
+        if len(entry_bytes) > MAX_ENTRY_BYTES:
+            raise OversizedEntry(f"{event_class.topic}: a {len(entry_bytes)}-byte entry")
         return _UnsignedEntry(
             stream, version, event_class.topic, actor, at, kid, digest, payload, entry_bytes
         )

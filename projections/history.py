@@ -116,7 +116,7 @@ class History:
                 raise NotAllowed("this event is not in your history", reason="EVENT_NOT_YOURS")
             raise NotFound("no such event in your history", reason="EVENT_NOT_FOUND")
         index = self._log.leaf_index_of(item.position)
-        latest = self._audit.latest_checkpoint()
+        latest = self._audit.latest_checkpoint(covering=0 if index is None else index + 1)
         if index is None or index >= latest.tree_size:
             raise Unavailable(
                 "this event is not in a signed checkpoint yet; retry shortly",

@@ -168,3 +168,32 @@ def test_the_portal_check_catches_an_import_beyond_the_api(
     path.parent.mkdir()
     path.write_text(source)
     assert bool(portal_violations(path, tmp_path)) is broken
+
+
+WITNESS = ROOT / "witness"
+WITNESS_ALLOWED = {"cryptography", "witness"}  # it shares no code with the log it watches
+
+
+def foreign_imports(path: Path) -> set[str]:
+    """What a witness module imports beyond the standard library and ``cryptography``."""
+    # The package's parent as the root: relative imports resolve inside the package.
+    roots = {module.split(".")[0] for module in imported_modules(path, path.parents[1])}
+    return {root for root in roots if root not in sys.stdlib_module_names} - WITNESS_ALLOWED
+
+
+def test_the_witness_imports_only_the_stdlib_and_cryptography() -> None:
+    sources = sorted(WITNESS.rglob("*.py"))
+    assert len(sources) >= 6
+    found = {f"{path.name}: {sorted(foreign_imports(path))}" for path in sources}
+    assert all(line.endswith(": []") for line in found), sorted(found)
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["from ledger.checkpoint import sign_note\n", "import verifier.note\n", "import grpc\n"],
+)
+def test_the_witness_check_catches_a_foreign_import(source: str, tmp_path: Path) -> None:
+    path = tmp_path / "witness" / "x.py"
+    path.parent.mkdir()
+    path.write_text(source)
+    assert foreign_imports(path)

@@ -19,6 +19,7 @@ from verifier.parallel import ordered_map
 from verifier.progress import Progress
 from verifier.report import Report
 from verifier.trust import Anchors, Pins, resolve
+from verifier.witnesses import judge
 
 ENTRIES_FILE = "entries.jsonl"
 KEYRING_FILE = "keyring.json"
@@ -135,6 +136,9 @@ def verify_bundle(
     checkpoints = _load_checkpoints(
         folder / CHECKPOINTS_DIR, anchors.verifiers, anchors.keyring.origin, report
     )
+    if checkpoints:  # the newest must be witnessed: older ones may predate their cosigning
+        newest = max(checkpoints, key=lambda c: c.size)
+        judge(newest.note, pins.witnesses, report, f"{CHECKPOINTS_DIR}/{newest.size}.txt")
     commitments = [
         Commitment(c.size, c.root, "checkpoint_root", f"{CHECKPOINTS_DIR}/{c.size}.txt")
         for c in checkpoints

@@ -21,6 +21,7 @@ from verifier.progress import Progress
 from verifier.receipt import verify_receipt
 from verifier.report import Report, to_json, to_text
 from verifier.trust import Pins
+from verifier.witnesses import WitnessPolicy
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 API_KEY_VARIABLE = "CIVITAS_API_KEY"
@@ -72,6 +73,27 @@ def _parser() -> argparse.ArgumentParser:
             help="pin the log's checkpoint key (note verifier key <name>+<hash>+<key>); repeatable",
         )
         sub.add_argument("--keyring", type=Path, metavar="FILE", help="pin this keyring.json")
+        sub.add_argument(
+            "--witness-key",
+            action="append",
+            default=[],
+            metavar="VKEY",
+            help="a witness's cosignature/v1 key (<name>+<hash>+<base64(0x04 || key)>); "
+            "repeatable. The checkpoint must be cosigned by --witness-threshold of them",
+        )
+        sub.add_argument(
+            "--witness-threshold",
+            type=_positive,
+            metavar="K",
+            help="how many distinct witnesses must cosign (default: all --witness-key)",
+        )
+        sub.add_argument(
+            "--max-cosignature-age",
+            type=_positive,
+            metavar="SECONDS",
+            help="count only cosignatures at most this old: catches a log rolled back to an "
+            "earlier witnessed checkpoint (the log has them refreshed every minute)",
+        )
         sub.add_argument("--json", action="store_true", help="print the report as JSON")
     for sub in (bundle, live):
         sub.add_argument(
@@ -98,7 +120,24 @@ def _pins(arguments: argparse.Namespace) -> Pins:
             keyring = keyring_from_json(json.loads(arguments.keyring.read_bytes()))
         except (KeyringError, ValueError) as error:
             raise UsageError(f"--keyring {arguments.keyring}: {error}") from None
-    return Pins(keyring=keyring, checkpoint_keys=tuple(arguments.checkpoint_key))
+    return Pins(
+        keyring=keyring,
+        checkpoint_keys=tuple(arguments.checkpoint_key),
+        witnesses=_witness_policy(arguments),
+    )
+
+
+def _witness_policy(arguments: argparse.Namespace) -> WitnessPolicy | None:
+    if not arguments.witness_key:
+        if arguments.witness_threshold is not None or arguments.max_cosignature_age is not None:
+            raise UsageError("--witness-threshold and --max-cosignature-age need --witness-key")
+        return None
+    try:
+        return WitnessPolicy.of(
+            arguments.witness_key, arguments.witness_threshold, arguments.max_cosignature_age
+        )
+    except NoteError as error:
+        raise UsageError(f"--witness-key: {error}") from None
 
 
 def _trusted(arguments: argparse.Namespace) -> str | None:

@@ -35,6 +35,7 @@ from verifier.progress import Progress
 from verifier.replay import CHECK_OF, QUEUE, TIMELINE, Replay
 from verifier.report import Report
 from verifier.trust import Anchors, Pins, resolve
+from verifier.witnesses import judge
 
 LIVE_CHECKS = (
     "keyring",
@@ -228,6 +229,7 @@ def verify_live(
             latest = _latest_checkpoint(message, anchors, report)
             if latest is None:
                 return report  # no verified size to stream to, no root to rebuild
+            judge(latest.note, pins.witnesses, report, "latest checkpoint")
             commitments = [Commitment(latest.size, latest.root, "checkpoint_root", "latest")]
             if trusted_checkpoint is not None:
                 trusted = verify_trusted_checkpoint(trusted_checkpoint, anchors, report)

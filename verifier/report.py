@@ -67,6 +67,11 @@ CHECKS: dict[str, tuple[str, str]] = {
         "the server streams exactly the entries its checkpoint covers",
         "the server withheld, repeated or added entries relative to its own checkpoint",
     ),
+    "witness_cosignatures": (
+        "the checkpoint carries valid cosignatures by enough of the witnesses the auditor pinned",
+        "the witnesses did not vouch for this tree: they saw a larger or different one (a rollback "
+        "or a rewritten log), the log withheld it from them, or a cosignature was forged",
+    ),
     "inclusion": (
         "the inclusion proof leads from the entry to the checkpoint's root",
         "the entry is not in the tree the checkpoint commits to, or the proof was altered",
