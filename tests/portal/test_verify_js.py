@@ -19,13 +19,6 @@ from tests.conftest import REPO_ROOT
 from tests.docs.test_ledger_format import examples
 
 CHECKS = REPO_ROOT / "tests" / "portal" / "verify_checks.mjs"
-# docs/ledger-format.md's worked example of a witness (section 9, added with the witnesses of
-# issue 15): its cosignature/v1 key, and the example checkpoint as served once it cosigned.
-WITNESS_KEY = "witness.example/w1+b72bab2e+BCVDuS/xCVURR2rcg2nbbdyTNmWhGXjdoUBO4QZsqVWd"
-COSIGNATURE_LINE = (
-    "\u2014 witness.example/w1 tyurLgAAAABpVbkA523+ZxeXYKrLzoRKUjbZxc6KxCyXErdgsT90ojlFh0x1j+GFvfI"
-    "bOmgd8Wslku+qTqBv83F3u2iBcKdyW6eRDg==\n"
-)
 
 
 def b64(data: bytes) -> str:
@@ -132,21 +125,27 @@ def test_verify_js_agrees_with_the_ledger_on_inclusion_and_the_worked_example() 
 
 
 def test_verify_js_checks_the_witnesses_it_is_given_and_skips_the_others() -> None:
+    # docs/ledger-format.md's worked example of a witness: its cosignature/v1 key, and the
+    # example checkpoint as served once it cosigned.
+    ex = examples()
+    witness_key = ex["witness_key"].strip()
+    cosignature_line = ex["cosigned_checkpoint"].removeprefix(ex["checkpoint"])
+    assert cosignature_line.startswith("\u2014 witness.example/w1 ")
     receipt = worked_example_receipt()
-    cosigned = {**receipt, "checkpoint": receipt["checkpoint"] + COSIGNATURE_LINE}
-    signature = COSIGNATURE_LINE.rsplit(maxsplit=1)[-1]
+    cosigned = {**receipt, "checkpoint": ex["cosigned_checkpoint"]}
+    signature = cosignature_line.rsplit(maxsplit=1)[-1]
     flipped = signature[:-6] + ("A" if signature[-6] != "A" else "B") + signature[-5:]
     forged = {
         **receipt,
-        "checkpoint": receipt["checkpoint"] + COSIGNATURE_LINE.replace(signature, flipped),
+        "checkpoint": receipt["checkpoint"] + cosignature_line.replace(signature, flipped),
     }
     cases = {
         "inclusion": [],
         "receipts": [
-            {"receipt": cosigned, "pinned": "", "witnesses": [WITNESS_KEY]},
+            {"receipt": cosigned, "pinned": "", "witnesses": [witness_key]},
             {"receipt": cosigned, "pinned": "", "witnesses": []},  # unknown witness: skipped
-            {"receipt": receipt, "pinned": "", "witnesses": [WITNESS_KEY]},  # none cosigned
-            {"receipt": forged, "pinned": "", "witnesses": [WITNESS_KEY]},
+            {"receipt": receipt, "pinned": "", "witnesses": [witness_key]},  # none cosigned
+            {"receipt": forged, "pinned": "", "witnesses": [witness_key]},
             {"receipt": forged, "pinned": "", "witnesses": []},
         ],
     }
