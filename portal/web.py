@@ -160,7 +160,10 @@ def csrf_refused(request: Request) -> Response:
 def sign_in_again(request: Request, *, step_up: bool = False) -> Response:
     """Back to the sign-in page, coming back here after (the page asked for AAL2 if step_up)."""
     session = session_of(request)
-    session.next_path = safe_path(request.url.path if request.method == "GET" else "/account")
+    if request.method != "GET":
+        session.next_path = "/account"  # the forms that step up are all on that page
+    elif "text/html" in request.headers.get("accept", ""):  # a page, not the live stream
+        session.next_path = safe_path(request.url.path)
     if step_up:
         session.wants_acr = "AAL2"
         session.flash = translate(language_of(request), "step_up_needed")
@@ -200,7 +203,8 @@ def for_citizens(
     async def guarded(request: Request) -> Response:
         session = session_of(request)
         if not session.signed_in:
-            session.next_path = safe_path(str(request.url.path))
+            if "text/html" in request.headers.get("accept", ""):  # a page, not the live stream
+                session.next_path = safe_path(str(request.url.path))
             return RedirectResponse("/sign-in", status_code=303)
         try:
             await _keep_alive(request, session)

@@ -22,7 +22,7 @@ import pytest
 from civitas.client import CivitasClient
 from civitas.config import operator_actor
 from tests.civitas.server_process import ServerProcess, free_port
-from tests.conftest import ready_node
+from tests.conftest import REPO_ROOT, ready_node
 
 AGENCY = "building"
 SERVICE = "permit.event"
@@ -105,7 +105,7 @@ def portal_world(
         **os.environ,
         "CIVITAS_PORTAL_API_KEY": portal_key,
         "HOME": str(home),
-        "PYTHONPATH": str(Path.cwd()),
+        "PYTHONPATH": str(REPO_ROOT),  # this checkout, whichever venv runs the tests
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     with log_path.open("w") as log_file:

@@ -109,9 +109,11 @@ class Visitor:
         self.cookie = ""
         self.csrf = ""
 
-    def request(self, method: str, path: str, body: str = "") -> tuple[int, dict[str, str], str]:
+    def request(
+        self, method: str, path: str, body: str = "", accept: str = "text/html"
+    ) -> tuple[int, dict[str, str], str]:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": accept}
         if self.cookie:
             headers["Cookie"] = self.cookie
         connection.request(method, path, body=body, headers=headers)
@@ -245,3 +247,22 @@ def test_the_history_pages_and_filters_by_kind_and_period(world: PortalWorld) ->
     today = datetime.now(UTC).date().isoformat()
     until_today = visitor.request("GET", f"/history?kind=data_access&until={today}")[2]
     assert '<tr id="item-' not in until_today  # until is exclusive: nothing before today
+
+
+def test_after_sign_in_the_citizen_lands_on_the_page_they_asked_for_never_the_live_stream(
+    world: PortalWorld,
+) -> None:
+    citizen_id, code = world.new_citizen("Returning")
+    visitor = Visitor(world)
+    visitor.request("GET", "/activate")
+    password = PASSWORD.replace(" ", "+")
+    form = f"csrf={visitor.csrf}&citizen_id={citizen_id}&activation_code={code}"
+    assert visitor.request("POST", "/activate", f"{form}&password={password}")[0] == 303
+    assert visitor.request("GET", "/account")[0] == 303  # a page: remembered
+    # An open history page's stream reconnecting after the session ended: not remembered.
+    status, _, _ = visitor.request("GET", "/history/live", accept="text/event-stream")
+    assert status == 303
+    visitor.request("GET", "/sign-in")
+    form = f"csrf={visitor.csrf}&citizen_id={citizen_id}&password={password}"
+    status, headers, _ = visitor.request("POST", "/sign-in/password", form)
+    assert (status, headers["location"]) == (303, "/account")
