@@ -14,7 +14,7 @@ import ledger.mapper
 from civitas.node import Node
 from ledger.accounts import account_id
 from ledger.envelope import unpack
-from ledger.keyring import EntryKey
+from ledger.keyring import EntryKey, verify_entry_signature
 from ledger.mapper import SignedMapper, TamperedEntry
 from ledger.verified_entries import VerifiedEntries
 
@@ -54,11 +54,9 @@ def test_the_oldest_is_forgotten_first() -> None:
 class CountingChecks:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.count = 0
-        check = ledger.mapper.verify_entry_signature
-
         def counted(key: EntryKey, signature: bytes, signing_input: bytes) -> bool:
             self.count += 1
-            return check(key, signature, signing_input)
+            return verify_entry_signature(key, signature, signing_input)
 
         monkeypatch.setattr(ledger.mapper, "verify_entry_signature", counted)
 
