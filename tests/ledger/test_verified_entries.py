@@ -54,6 +54,7 @@ def test_the_oldest_is_forgotten_first() -> None:
 class CountingChecks:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.count = 0
+
         def counted(key: EntryKey, signature: bytes, signing_input: bytes) -> bool:
             self.count += 1
             return verify_entry_signature(key, signature, signing_input)
