@@ -23,6 +23,9 @@ from typing import Final
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from identity.activation import MAX_CODE_LENGTH
+from identity.tokens import MAX_TOKEN_LENGTH
+from identity.validation import MAX_ADDRESS, MAX_JSON, MAX_USER_AGENT
 from ledger.errors import FieldViolation, InvalidInput
 from protos.civitas.v1 import audit_pb2, history_pb2, identity_pb2, transaction_pb2
 
@@ -50,20 +53,20 @@ _ID = FieldLimit(64, why="a UUID is 36 characters")
 _PURPOSE = FieldLimit(256, why="why personal data is read, one sentence")
 _LABEL = FieldLimit(64, why="a name the citizen gives a sign-in method")
 _ACCOUNT_NAME = FieldLimit(256, why="an email address or a name")
-_TOKEN = FieldLimit(8 * KIB, why="a citizen's JWT (about 600 bytes) with room for longer keys")
-_ACTIVATION_CODE = FieldLimit(64, why="activation codes are 20 characters")
+_TOKEN = FieldLimit(MAX_TOKEN_LENGTH, why="a citizen's JWT: about 600 bytes")
+_ACTIVATION_CODE = FieldLimit(MAX_CODE_LENGTH, why="activation codes are 20 characters")
 _ADMIN_REASON = _text(500, "why an officer acted; at most 500 characters")
 _CASE_TEXT = _text(2000, "read by the citizen in their history; at most 2,000 characters")
 _PAGE_TOKEN = FieldLimit(128, why="page tokens this service gives are under 70 bytes")
-_WEBAUTHN_JSON = FieldLimit(64 * KIB, why="a WebAuthn response with attestation and extensions")
+_WEBAUTHN_JSON = FieldLimit(MAX_JSON, why="a WebAuthn response with attestation and extensions")
 _CODE = FieldLimit(16, why="a 6 to 8 digit code, with spaces a citizen may type")
 
 FIELD_LIMITS: Final[Mapping[str, FieldLimit]] = {
     f"{_PACKAGE}{name}": limit
     for name, limit in {
         # Shared messages
-        "ClientContext.address": FieldLimit(64, why="an IPv6 address with zone and port"),
-        "ClientContext.user_agent": FieldLimit(512, why="browsers send 100 to 300 bytes"),
+        "ClientContext.address": FieldLimit(MAX_ADDRESS, why="an IPv6 address, zone, port"),
+        "ClientContext.user_agent": FieldLimit(MAX_USER_AGENT, why="browsers send 100-300"),
         "CitizenProof.citizen_token": _TOKEN,
         "CitizenProof.activation_code": _ACTIVATION_CODE,
         "PersonalData.given_name": _text(256, "at most 256 characters"),

@@ -11,7 +11,7 @@ ERRORS_DOC = REPO_ROOT / "docs" / "errors.md"
 
 
 def test_the_doc_shows_the_table_of_the_code() -> None:
-    # Regenerate with: python -c "from civitas.api.field_limits import limits_markdown as m; print(m())"
+    # Regenerate: python -c "import civitas.api.field_limits as f; print(f.limits_markdown())"
     assert limits_markdown() in LIMITS_DOC.read_text()
 
 
