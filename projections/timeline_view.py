@@ -66,7 +66,7 @@ def _item(row: Any) -> TimelineItem:
         type=row["type"],
         stream=row["stream"],
         version=row["version"],
-        summary=WITHHELD if row["summary"] is None else json.loads(row["summary"]),
+        summary=dict(WITHHELD) if row["summary"] is None else json.loads(row["summary"]),
     )
 
 

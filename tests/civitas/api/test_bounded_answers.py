@@ -17,14 +17,16 @@ from typing import Any
 
 import grpc
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from civitas.api.projection_rows import MESSAGE_BUDGET_BYTES, ProjectionRowStream
 from civitas.client import CivitasClient, activation, bearer
 from civitas.node import Node
 from civitas.server import build_server
 from projections.audit_projection import AuditedProjections, AuditedTimelineRow
-from projections.history import PAGE_BUDGET_BYTES
-from projections.timeline_view import MAX_SUMMARY_CHARACTERS, WITHHELD
+from projections.history import PAGE_BUDGET_BYTES, within_budget
+from projections.timeline_view import MAX_SUMMARY_CHARACTERS, WITHHELD, TimelineItem
 from protos.civitas.v1 import history_pb2 as hpb
 from protos.civitas.v1 import history_pb2_grpc
 from tests.conftest import ready_node
@@ -148,3 +150,24 @@ def test_a_projection_stream_message_stays_within_its_budget_and_never_cuts_a_ro
         assert message.ByteSize() <= MESSAGE_BUDGET_BYTES + largest_row
     sent = [r.summary_json for m in messages for r in m.timeline]
     assert sent == [r.summary_json for r in rows]
+
+
+def _sized(n: int) -> int:
+    return len(json.dumps({"v": "x" * n}).encode())
+
+
+@given(st.lists(st.integers(0, 300), max_size=30), st.integers(1, 2000))
+def test_a_page_is_the_longest_prefix_within_its_budget_and_never_empty(
+    sizes: list[int], budget: int
+) -> None:
+    items = [
+        TimelineItem("c", n, datetime.now(UTC), "sign_in", "t", "s", 1, {"v": "x" * size})
+        for n, size in enumerate(sizes)
+    ]
+    page = within_budget(items, budget)
+    assert page == items[: len(page)]
+    assert bool(page) == bool(items)
+    used = sum(_sized(size) for size in sizes[: len(page)])
+    assert used <= budget or len(page) == 1
+    if len(page) < len(items):
+        assert used + _sized(sizes[len(page)]) > budget
