@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
@@ -31,6 +31,7 @@ from protos.civitas.v1 import audit_pb2, history_pb2, identity_pb2, transaction_
 
 PROTO_FILES = (audit_pb2, history_pb2, identity_pb2, transaction_pb2)
 _PACKAGE = "civitas.v1."
+RequestT = TypeVar("RequestT")
 UTF8_MAX_BYTES_PER_CHARACTER: Final = 4
 KIB: Final = 1024
 
@@ -151,9 +152,12 @@ FIELD_LIMITS: Final[Mapping[str, FieldLimit]] = {
 }
 
 
-def check_field_limits(request: Message) -> Message:
+def check_field_limits(request: RequestT) -> RequestT:
     """The request unchanged when every field is within its limit, else `InvalidInput`
-    (FIELD_TOO_LONG) naming each field that is not."""
+    (FIELD_TOO_LONG) naming each field that is not. A method without a protobuf request (raw
+    bytes, no deserializer) has no fields: gRPC's receive limit bounds it."""
+    if not isinstance(request, Message):
+        return request
     violations = list(_violations(request, ""))
     if violations:
         raise InvalidInput(violations, reason="FIELD_TOO_LONG")

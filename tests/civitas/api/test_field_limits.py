@@ -135,6 +135,10 @@ def test_strings_are_measured_in_utf8_bytes_not_characters() -> None:
     ]
 
 
+def test_a_request_of_raw_bytes_has_no_fields_to_check() -> None:
+    assert check_field_limits(b"raw") == b"raw"  # a generic handler without a deserializer
+
+
 @given(st.text(max_size=80))
 def test_a_string_passes_exactly_when_its_utf8_fits(address: str) -> None:
     request = ipb.ClientContext(address=address)
