@@ -14,6 +14,10 @@ from protos.civitas.v1 import audit_pb2 as pb
 
 # Rows per message: gRPC's cost per message, not per byte, dominates small rows (measured).
 ROWS_PER_MESSAGE = 256
+# ... and bytes per message (issue 14): rows recorded before requests were bounded can be
+# megabytes each, and 256 of them broke every client's 4 MiB receive limit. A row is never cut
+# (the auditor compares it with the ledger byte for byte): one larger than this goes alone.
+MESSAGE_BUDGET_BYTES = 1024 * 1024
 
 
 class ProjectionRowStream:
@@ -21,17 +25,23 @@ class ProjectionRowStream:
         self._projections = projections
 
     def stream(self, name: str) -> Iterator[pb.ProjectionRows]:
-        batch = pb.ProjectionRows()
+        batch, used = pb.ProjectionRows(), 0
         for row in self._projections.stream(name):
             if isinstance(row, ProjectionPosition):
                 yield pb.ProjectionRows(position=_position(row))
-            elif isinstance(row, AuditedQueueRow):
-                batch.queue.append(_queue_row(row))
+                continue
+            if isinstance(row, AuditedQueueRow):
+                queued = _queue_row(row)
+                batch.queue.append(queued)
+                used += queued.ByteSize()
             else:
-                batch.timeline.append(_timeline_row(row))
-            if len(batch.queue) + len(batch.timeline) == ROWS_PER_MESSAGE:
+                recorded = _timeline_row(row)
+                batch.timeline.append(recorded)
+                used += recorded.ByteSize()
+            rows = len(batch.queue) + len(batch.timeline)
+            if rows == ROWS_PER_MESSAGE or used >= MESSAGE_BUDGET_BYTES:
                 yield batch
-                batch = pb.ProjectionRows()
+                batch, used = pb.ProjectionRows(), 0
         if batch.queue or batch.timeline:
             yield batch
 
