@@ -1,4 +1,5 @@
-"""`civitas`: serve, initialise, manage service accounts and keys, sequence, export."""
+"""`civitas`: serve, initialise, manage service accounts and keys, sequence, export, and run
+the citizen portal."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from civitas.config import (
 from civitas.demo import add_demo_arguments, run_demo_command
 from civitas.logs import configure_logging
 from civitas.node import Node, utc_now
+from civitas.portal_command import add_portal_arguments, run_portal_command
 from ledger.errors import DomainError
 from ledger.export import export_bundle
 from ledger.keyring import KeyringError
@@ -436,6 +438,9 @@ def _parser() -> argparse.ArgumentParser:
     demo = _command(commands, "demo", "walk a citizen through a running server, step by step")
     add_demo_arguments(demo)
     demo.set_defaults(command=run_demo_command)
+    portal = _command(commands, "portal", "run the citizen's web portal against a server")
+    add_portal_arguments(portal)
+    portal.set_defaults(command=run_portal_command)
     return parser
 
 

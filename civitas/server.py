@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha import reflection
 from civitas.api.audit import AuditServicer
 from civitas.api.authentication import CallerAuthenticator
 from civitas.api.data_key_proofs import DataKeyProofStream
+from civitas.api.field_limits import MAX_REQUEST_BYTES
 from civitas.api.history import HistoryServicer
 from civitas.api.identity import IdentityServicer
 from civitas.api.interceptor import CallerInterceptor
@@ -46,7 +47,7 @@ def build_server(node: Node) -> tuple[grpc.Server, health.HealthServicer]:
             CallerInterceptor(authenticator.authenticate, ROLES, node.metrics.rpc_finished)
         ],
         options=[
-            ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+            ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),  # the largest valid request
             # gRPC shares a port with any process that binds it too: a second server on a taken
             # port would start and answer half the calls. Without it, binding fails.
             ("grpc.so_reuseport", 0),

@@ -123,6 +123,53 @@ def test_the_check_itself_catches_a_reversed_arrow(
     assert bool(violations(path, tmp_path)) is broken, violations(path, tmp_path)
 
 
+# The citizen portal is a relying service like any agency's: it reaches Civitas only through
+# the public gRPC API (the generated protos), never through the service's own code, so what it
+# shows is what any relying service could show. Only the composition root (civitas.cli) starts it.
+PORTAL_MAY_IMPORT = {"protos", "grpc", "grpc_status", "google", "starlette", "jinja2", "uvicorn"}
+SERVICE_PACKAGES = {"civitas", "ledger", "identity", "projections", "verifier", "witness"}
+
+
+def portal_violations(path: Path, root: Path = ROOT) -> list[str]:
+    found = []
+    for module in sorted(imported_modules(path, root)):
+        top = module.split(".")[0]
+        if top in SERVICE_PACKAGES or not (
+            top in PORTAL_MAY_IMPORT or top == "portal" or top in sys.stdlib_module_names
+        ):
+            found.append(f"{path.relative_to(root)} imports {module}")
+    return found
+
+
+def test_the_portal_reaches_civitas_only_through_the_generated_protos() -> None:
+    paths = sorted((ROOT / "portal").rglob("*.py"))
+    assert len(paths) > 5
+    found = [line for path in paths for line in portal_violations(path)]
+    assert not found, "the portal imports beyond the public API:\n" + "\n".join(found)
+    for package in SERVICE_PACKAGES - {"civitas"}:
+        for path in (ROOT / package).rglob("*.py") if (ROOT / package).exists() else []:
+            assert not {m for m in imported_modules(path) if m.split(".")[0] == "portal"}, path
+
+
+@pytest.mark.parametrize(
+    ("source", "broken"),
+    [
+        ("from civitas.client import CivitasClient\n", True),
+        ("import ledger.receipts\n", True),
+        ("import requests\n", True),
+        ("from protos.civitas.v1 import history_pb2\nimport json\n", False),
+        ("from starlette.routing import Route\nfrom . import i18n\n", False),
+    ],
+)
+def test_the_portal_check_catches_an_import_beyond_the_api(
+    source: str, broken: bool, tmp_path: Path
+) -> None:
+    path = tmp_path / "portal" / "x.py"
+    path.parent.mkdir()
+    path.write_text(source)
+    assert bool(portal_violations(path, tmp_path)) is broken
+
+
 WITNESS = ROOT / "witness"
 WITNESS_ALLOWED = {"cryptography", "witness"}  # it shares no code with the log it watches
 

@@ -28,6 +28,7 @@ from grpc_status import rpc_status
 
 from civitas.api.authorization import CURRENT_CALLER
 from civitas.api.call_log import CURRENT_REQUEST_ID, REQUEST_ID_HEADER, call_fields, request_id_from
+from civitas.api.field_limits import check_field_limits
 from civitas.api.rechecked_stream import RecheckedContext, StreamCaller, rechecked
 from civitas.api.roles import role_allowed
 from civitas.api.status import status_for
@@ -198,7 +199,7 @@ def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], 
 def _parsed(request: Any) -> Any:
     if request is _UNDECODABLE:
         raise MalformedRequest
-    return request
+    return check_field_limits(request)  # every field within its limit, before any work
 
 
 def _accept_language(context: grpc.ServicerContext) -> str:
