@@ -19,10 +19,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from civitas.audit_export import download_bundle
 from civitas.client import CivitasClient
-from ledger.fork_guard import STATE_FILE
-from tests.civitas.insider import delete_entry_and_rebuild, lone_entry_between, roll_back
 from tests.civitas.ledger_checks import open_node, wait_until_sequenced
 from tests.civitas.server_process import ServerProcess, add_account, civitas
+from tests.insider import delete_entry, lone_entry_between, roll_back
 from tests.witness.witness_process import WitnessProcess, init_witness
 from witness.note import Cosigner
 
@@ -124,10 +123,7 @@ class WitnessedLog:
         return self.verify("bundle", str(out), "--jobs", "1", *arguments)
 
     def witness_states(self) -> list[int]:
-        return [
-            json.loads(next((w.folder / "state").glob("*.json")).read_text())["size"]
-            for w in self.witnesses
-        ]
+        return [witness.cosigned_size() for witness in self.witnesses]
 
 
 def failed_checks(verified: subprocess.CompletedProcess[str]) -> set[str]:
@@ -223,14 +219,13 @@ def test_an_insiders_rewrite_is_refused_by_the_witnesses_and_caught_by_the_verif
 
     node = open_node(witnessed.data_dir, witnessed.database)
     try:
-        if attack == "roll back":
-            roll_back(node, early)
-        else:
-            delete_entry_and_rebuild(node, lone_entry_between(node, early, late))
         # This insider holds the keys folder too, so they also remove the sequencer's memory of
         # what it signed (tests/civitas/test_insider_attacks.py: without it, the sequencer
         # refuses); against them only the witnesses stand.
-        (node.config.keys_dir / STATE_FILE).unlink()
+        if attack == "roll back":
+            roll_back(node, early, keep_checkpoints=True, forget_signed=True)
+        else:
+            delete_entry(node, lone_entry_between(node, early, late), forget_signed=True)
     finally:
         node.close()
     witnessed.start_server()

@@ -32,7 +32,7 @@ from ledger.fork_guard import (
 from ledger.merkle import CompactRange, leaf_hash
 from ledger.sequencer import SequencerService
 from tests.civitas.server_process import civitas
-from tests.ledger.insider import delete_leaf, roll_back
+from tests.insider import delete_entry, roll_back
 from tests.ledger.test_sequencer import write_accounts
 
 
@@ -98,7 +98,7 @@ def test_a_shorter_tree_is_a_fork_too(node: Node, database_url: str) -> None:
 def test_an_entry_deleted_mid_log_is_never_signed(node: Node) -> None:
     write_accounts(node, 5)
     sequenced(node)
-    delete_leaf(node, 2)
+    delete_entry(node, 2)
     write_accounts(node, 2, "later")  # 6 entries: longer than the 5 signed, but not their extension
     service = sequenced(node)
     assert service.guard is not None

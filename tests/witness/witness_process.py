@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -59,6 +60,11 @@ class WitnessProcess:
 
     def log(self) -> str:
         return self.log_path.read_text()
+
+    def cosigned_size(self) -> int:
+        """The size this witness last cosigned, as its state file (of its one log) holds it."""
+        size: int = json.loads(next((self.folder / "state").glob("*.json")).read_text())["size"]
+        return size
 
     def restart(self, crash: str | None = None) -> WitnessProcess:
         """The same witness again on the same port, after a kill or a stop."""
