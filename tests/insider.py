@@ -11,6 +11,9 @@ in place, and the sequencer refuses to sign; one who holds the keys folder too r
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -18,8 +21,20 @@ from civitas.node import Node
 from ledger.envelope import erase_payload
 from ledger.fork_guard import STATE_FILE
 from ledger.store import LOG_NAME
+from tests.civitas.ledger_checks import open_node
 
 TREE_TABLES = ("merkle_leaves", "merkle_nodes", "checkpoints", "checkpoint_cosignatures")
+
+
+@contextmanager
+def insider_node(data_dir: Path, database: str) -> Iterator[Node]:
+    """The ledger as the insider opens it: the data folder and the database, with the server
+    stopped or writing beside it."""
+    node = open_node(data_dir, database)
+    try:
+        yield node
+    finally:
+        node.close()
 
 
 def notification_of_leaf(node: Node, index: int) -> int:

@@ -23,13 +23,18 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from civitas.api.roles import AUDIT_SERVICE
-from civitas.config import build_config
-from civitas.node import Node
 from protos.civitas.v1 import audit_pb2_grpc, transaction_pb2_grpc
 from protos.civitas.v1 import transaction_pb2 as tpb
 from tests.civitas.server_process import ServerProcess, civitas
 from tests.civitas.test_server import wait_for_checkpoint
-from tests.insider import delete_entry, edit_statistics, fake_erasure, leaf_of_type, roll_back
+from tests.insider import (
+    delete_entry,
+    edit_statistics,
+    fake_erasure,
+    insider_node,
+    leaf_of_type,
+    roll_back,
+)
 from tests.verifier.test_against_writer import failed_checks, verify
 from tests.verifier.test_replay import _check, _ledger, _populate, _settle
 from tests.witness.witness_process import WitnessProcess, init_witness
@@ -52,7 +57,7 @@ class Witness:
 @contextmanager
 def witness(tmp_path: Path, data_dir: Path, database: str) -> Iterator[Witness]:
     """A `civitas-witness` process that trusts the ledger's checkpoint key."""
-    with offline_node(data_dir, database) as node:
+    with insider_node(data_dir, database) as node:
         log_key = node.checkpoint_signer().verifier_key
     vkey = init_witness(tmp_path / "witness", "witness.test/w1")
     process = WitnessProcess(tmp_path / "witness", [log_key])
@@ -63,23 +68,13 @@ def witness(tmp_path: Path, data_dir: Path, database: str) -> Iterator[Witness]:
 
 
 @contextmanager
-def server(data_dir: Path, database: str, witness: Witness | None) -> Iterator[ServerProcess]:
-    cosigning = ("--witness", witness.process.url, witness.vkey) if witness else ()
+def server(data_dir: Path, database: str, cosigner: Witness | None) -> Iterator[ServerProcess]:
+    cosigning = ("--witness", cosigner.process.url, cosigner.vkey) if cosigner else ()
     process = ServerProcess(data_dir, database, "--metrics-port", "0", *cosigning)
     try:
         yield process
     finally:
         process.stop()
-
-
-@contextmanager
-def offline_node(data_dir: Path, database: str) -> Iterator[Node]:
-    """The database as the insider opens it, with the server stopped."""
-    node = Node(build_config(data_dir=str(data_dir), database=database, environ={}))
-    try:
-        yield node
-    finally:
-        node.close()
 
 
 def live(process: ServerProcess, key: str, state: Path, *extra: str) -> tuple[int, dict[str, Any]]:
@@ -148,7 +143,7 @@ def test_a_rollback_is_refused_reported_and_re_anchored(tmp_path: Path, database
             before = verify("bundle", str(tmp_path / "before"), *bundle_state, *cosigner.policy)
             assert before[0] == 0, json.dumps(before[1], indent=1)
 
-        with offline_node(data_dir, database_url) as node:
+        with insider_node(data_dir, database_url) as node:
             roll_back(node, earlier, keep_checkpoints=True)
 
         with server(data_dir, database_url, cosigner) as process:
@@ -220,7 +215,7 @@ def test_a_deleted_decision_is_refused_and_caught(tmp_path: Path, database_url: 
             assert cosigner.process.cosigned_size() == settled
             assert live(process, key, state, *cosigner.policy)[0] == 0
 
-        with offline_node(data_dir, database_url) as node:
+        with insider_node(data_dir, database_url) as node:
             rejected, _ = leaf_of_type(node, "ledger.Transaction.Rejected")
             delete_entry(node, rejected)
 
@@ -260,7 +255,7 @@ def test_a_faked_erasure_and_edited_statistics_are_caught(
         code, report = live(process, key, state, *replay)
         assert code == 0, json.dumps(report, indent=1)
 
-        with offline_node(data_dir, database_url) as node:
+        with insider_node(data_dir, database_url) as node:
             edit_statistics(node)
         code, report = live(process, key, state, *replay)
         assert code == 1
@@ -269,7 +264,7 @@ def test_a_faked_erasure_and_edited_statistics_are_caught(
         assert any("served 6, replay 1" in reason for reason in reasons), reasons
         assert any(reason.startswith("decided_at: served") for reason in reasons), reasons
 
-        with offline_node(data_dir, database_url) as node:
+        with insider_node(data_dir, database_url) as node:
             assert fake_erasure(node, ids["rejected"]) == 3  # submitted, review, rejected
         code, report = live(process, key, state, *cosigner.policy)
         assert code == 1

@@ -21,7 +21,7 @@ from civitas.audit_export import download_bundle
 from civitas.client import CivitasClient
 from tests.civitas.ledger_checks import open_node, wait_until_sequenced
 from tests.civitas.server_process import ServerProcess, add_account, civitas
-from tests.insider import delete_entry, lone_entry_between, roll_back
+from tests.insider import delete_entry, insider_node, lone_entry_between, roll_back
 from tests.witness.witness_process import WitnessProcess, init_witness
 from witness.note import Cosigner
 
@@ -217,8 +217,7 @@ def test_an_insiders_rewrite_is_refused_by_the_witnesses_and_caught_by_the_verif
     late, _ = witnessed.wait_witnessed()
     witnessed.server.stop()
 
-    node = open_node(witnessed.data_dir, witnessed.database)
-    try:
+    with insider_node(witnessed.data_dir, witnessed.database) as node:
         # This insider holds the keys folder too, so they also remove the sequencer's memory of
         # what it signed (tests/civitas/test_insider_attacks.py: without it, the sequencer
         # refuses); against them only the witnesses stand.
@@ -226,8 +225,6 @@ def test_an_insiders_rewrite_is_refused_by_the_witnesses_and_caught_by_the_verif
             roll_back(node, early, keep_checkpoints=True, forget_signed=True)
         else:
             delete_entry(node, lone_entry_between(node, early, late), forget_signed=True)
-    finally:
-        node.close()
     witnessed.start_server()
     witnessed.register(4)  # the insider's new history grows past what the witnesses hold
 

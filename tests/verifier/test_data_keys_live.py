@@ -4,19 +4,16 @@ key row, or an erasure that left its key behind, is caught from outside the serv
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from uuid import UUID
 
 import grpc
 
-from civitas.config import build_config
-from civitas.node import Node
 from identity.personal_data import data_key_table
 from protos.civitas.v1.audit_pb2_grpc import AuditServiceStub
 from tests.civitas.server_process import add_account, civitas, running_server
 from tests.civitas.test_server import wait_for_checkpoint
+from tests.insider import insider_node
 from tests.verifier.test_against_writer import checkpoint_key, failed_checks, verify
 
 
@@ -31,21 +28,11 @@ def data_keys_check(report: dict[str, object]) -> dict[str, object]:
     return found
 
 
-@contextmanager
-def insider(data_dir: Path, database: str) -> Iterator[Node]:
-    """Someone with the data folder and the database, writing beside the running server."""
-    node = Node(build_config(data_dir=str(data_dir), database=database, environ={}))
-    try:
-        yield node
-    finally:
-        node.close()
-
-
 def test_a_data_key_deleted_without_erasure_is_caught(tmp_path: Path, database_url: str) -> None:
     data_dir = tmp_path / "data"
     civitas(data_dir, database_url, "init", "--origin", "civitas.test/data-keys")
     key = add_account(data_dir, database_url, "auditor-1", "auditor")
-    with insider(data_dir, database_url) as node:
+    with insider_node(data_dir, database_url) as node:
         kept, shredded, erased = (
             node.identity.register_citizen(
                 person(f"DK-{n}"), "IAL1", "", "r", "cli:test"
@@ -66,7 +53,7 @@ def test_a_data_key_deleted_without_erasure_is_caught(tmp_path: Path, database_u
         assert code == 0, report
         assert data_keys_check(report)["checked"] == 3  # kept, shredded-to-be, and erased
 
-        with insider(data_dir, database_url) as node:
+        with insider_node(data_dir, database_url) as node:
             node.data_keys.destroy(UUID(shredded))  # a key row deleted, no Erased event
         code, report = verify("live", *target, *pin, env={"CIVITAS_API_KEY": key})
         assert code == 1
@@ -76,7 +63,7 @@ def test_a_data_key_deleted_without_erasure_is_caught(tmp_path: Path, database_u
         assert [f["where"].split()[1] for f in failures] == [shredded]
         assert "no Erased event" in failures[0]["reason"]
 
-        with insider(data_dir, database_url) as node:
+        with insider_node(data_dir, database_url) as node:
             data_key_table(node.store.datastore).insert(UUID(erased), erased_key_row)
         code, report = verify("live", *target, *pin, env={"CIVITAS_API_KEY": key})
         assert code == 1
