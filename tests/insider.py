@@ -1,7 +1,8 @@
 """What an insider does to the log, the way they would: straight in the tables of the database
-(SQLite or PostgreSQL), with the server stopped. These are issue 15's attacks, which every layer
-must catch: the sequencer (tests/ledger/test_fork_guard.py), the witnesses
-(tests/civitas/test_witnessing.py) and `civitas-verify` (tests/civitas/test_insider_attacks.py).
+(SQLite or PostgreSQL), with the server stopped. These are issue 15's attacks, which the
+sequencer, the witnesses and `civitas-verify` must each catch: tests/ledger/test_fork_guard.py
+(the sequencer alone), tests/civitas/test_insider_attacks.py (a running server with one witness)
+and tests/civitas/test_witnessing.py (two witnesses, 2-of-2, against an insider with the keys).
 
 An insider with the database alone leaves the keys folder's memory of the last signed checkpoint
 in place, and the sequencer refuses to sign; one who holds the keys folder too removes it
