@@ -125,21 +125,36 @@ class History:
             )
         return self._audit.receipt(index)
 
+    @property
+    def changes(self) -> ChangeFeed:
+        """What moves when the timeline grows (an asynchronous watcher waits on it)."""
+        return self._changes
+
+    def watch_start(self, after_position: int, kinds: Sequence[str]) -> int:
+        """The position a watch starts after, once its request is checked."""
+        _check_kinds(kinds)
+        if after_position > MAX_POSITION:
+            raise InvalidInput.of("after_position", f"at most {MAX_POSITION}")
+        return after_position
+
+    def items_after(
+        self, citizen_id: str, position: int, kinds: Sequence[str]
+    ) -> list[TimelineItem]:
+        """The next items of a watch, at most a page of them."""
+        items = self._timeline.items(
+            citizen_id, after_position=position, kinds=kinds, limit=MAX_PAGE
+        )
+        return [self._shown(item) for item in items]
+
     def watch(
         self, citizen_id: str, after_position: int, kinds: Sequence[str], active: Callable[[], bool]
     ) -> Iterator[TimelineItem]:
         """Items after `after_position`, then each new one as the timeline records it."""
-        _check_kinds(kinds)
-        if after_position > MAX_POSITION:
-            raise InvalidInput.of("after_position", f"at most {MAX_POSITION}")
-        position = after_position
+        position = self.watch_start(after_position, kinds)
         while active():
             generation = self._changes.generation
-            items = self._timeline.items(
-                citizen_id, after_position=position, kinds=kinds, limit=MAX_PAGE
-            )
-            for item in items:
-                yield self._shown(item)
+            items = self.items_after(citizen_id, position, kinds)
+            yield from items
             if items:
                 position = items[-1].position
             else:
