@@ -9,6 +9,7 @@ import logging
 import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -39,21 +40,24 @@ from protos.civitas.v1 import (
 )
 
 log = logging.getLogger("civitas.server")
+# grpc.aio's health service: in grpcio-health-checking, not in its type stubs.
+AsyncHealthServicer: Any = health.aio.HealthServicer  # type: ignore[attr-defined]
 
 # HTTP/2 streams one client connection may hold open at once (gRPC's default is unlimited on
 # the server, but clients and proxies assume 100); per-caller limits bound what one caller holds.
 MAX_STREAMS_PER_CONNECTION = 1000
 
 
-def build_server(node: Node) -> tuple[ServerLoop, health.aio.HealthServicer]:
+def build_server(node: Node) -> tuple[ServerLoop, Any]:
     """The server, on its own event loop (`server_loop.py`), and its health service."""
     limits = node.config.call_limits
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = AsyncHealthServicer()
+    interceptor = _caller_interceptor(node)
 
     def build(workers: ThreadPoolExecutor) -> grpc.aio.Server:
         server = grpc.aio.server(
             migration_thread_pool=workers,
-            interceptors=[_caller_interceptor(node)],
+            interceptors=[interceptor],
             options=[
                 ("grpc.max_receive_message_length", 4 * 1024 * 1024),
                 # gRPC shares a port with any process that binds it too: a second server on a
@@ -68,6 +72,7 @@ def build_server(node: Node) -> tuple[ServerLoop, health.aio.HealthServicer]:
         return server
 
     loop = ServerLoop(build, limits.rpc_workers)
+    loop.before_stop(interceptor.end_watches)
     for name in ("", *SERVICES):
         loop.run(health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING))
     return loop, health_servicer
@@ -85,9 +90,7 @@ def _caller_interceptor(node: Node) -> CallerInterceptor:
     )
 
 
-def _add_services(
-    node: Node, server: grpc.aio.Server, health_servicer: health.aio.HealthServicer
-) -> None:
+def _add_services(node: Node, server: grpc.aio.Server, health_servicer: Any) -> None:
     audit_pb2_grpc.add_AuditServiceServicer_to_server(
         AuditServicer(
             node.audit,

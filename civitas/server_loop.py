@@ -32,6 +32,11 @@ class ServerLoop:
         self._thread = threading.Thread(target=self._run_loop, name="grpc-aio", daemon=True)
         self._thread.start()
         self.server: grpc.aio.Server = self.call(lambda: build(self._workers))
+        self._before_stop: list[Callable[[], None]] = []
+
+    def before_stop(self, callback: Callable[[], None]) -> None:
+        """Call `callback` when `stop` begins, before calls are cut (ending the watches)."""
+        self._before_stop.append(callback)
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run `coroutine` on the server's loop and wait for its result."""
@@ -58,6 +63,8 @@ class ServerLoop:
         """Stop serving (calls still running get `grace` seconds), then the loop and the
         workers. Returns an event that is set once everything has stopped."""
         stopped = threading.Event()
+        for callback in self._before_stop:
+            callback()
         if self._thread.is_alive():
             self.run(self.server.stop(grace))
             self._loop.call_soon_threadsafe(self._loop.stop)

@@ -139,7 +139,7 @@ class History:
 
     def items_after(
         self, citizen_id: str, position: int, kinds: Sequence[str]
-    ) -> list[TimelineItem]:
+    ) -> Sequence[TimelineItem]:
         """The next items of a watch, at most a page of them."""
         items = self._timeline.items(
             citizen_id, after_position=position, kinds=kinds, limit=MAX_PAGE

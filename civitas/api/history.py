@@ -44,7 +44,7 @@ class HistoryServicer(history_pb2_grpc.HistoryServiceServicer):
         receipt = self._history.receipt(_citizen(), request.stream, request.version)
         return pb.Receipt(json=json.dumps(receipt))
 
-    async def WatchMyHistory(  # type: ignore[override]  # the async form grpc.aio runs
+    async def WatchMyHistory(  # the async form grpc.aio runs
         self, request: pb.WatchMyHistoryRequest, context: WatchContext
     ) -> AsyncIterator[pb.HistoryItem]:
         """Items after `after_position`, then each new one as the timeline records it. Idle,

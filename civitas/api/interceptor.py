@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from eventsourcing.persistence import InterfaceError, OperationalError
@@ -85,10 +85,17 @@ class _Refusal:
     trailing_metadata: tuple[tuple[str, str | bytes], ...] = ()
 
 
-class CallerInterceptor(grpc.aio.ServerInterceptor):
+if TYPE_CHECKING:
+    _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
+    Handler = grpc.RpcMethodHandler[Any, Any]
+else:  # generic only in the type stubs
+    _ServerInterceptor = grpc.aio.ServerInterceptor
+
+
+class CallerInterceptor(_ServerInterceptor):
     def __init__(
         self,
-        authenticate: Callable[[AnyContext], Caller],
+        authenticate: Callable[[Any], Caller],  # given a unary call's or a stream's context
         roles: Mapping[str, frozenset[str]],
         on_finished: CallObserver | None = None,
         allowance: CallerAllowance | None = None,
@@ -101,18 +108,25 @@ class CallerInterceptor(grpc.aio.ServerInterceptor):
         self._on_finished = on_finished
         self._allowance = allowance or CallerAllowance(2**31, 2**31)
         self._watch_lifetime = watch_lifetime
+        self._ending_watches = False
+
+    def end_watches(self) -> None:
+        """The server is stopping: each watch ends cleanly at its next wake (within a second),
+        and its client resumes from its last position, on another replica if need be."""
+        self._ending_watches = True
 
     async def intercept_service(
         self,
         continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
         ],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        # None when no service has the method (the stubs say otherwise): gRPC says UNIMPLEMENTED.
+        handler: grpc.RpcMethodHandler[Any, Any] | None = await continuation(handler_call_details)
         method: str = handler_call_details.method
         if handler is None or method.startswith(OPEN_SERVICES):
-            return handler
+            return handler  # type: ignore[return-value]
         allowed = self._roles.get(method.lstrip("/"), frozenset())  # no entry: nobody
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
@@ -159,7 +173,8 @@ class CallerInterceptor(grpc.aio.ServerInterceptor):
             refusal = _refusal(error, call.method, context)
             call.code = refusal.code
             self._finished(call)  # before the caller hears: an abort is sent at once
-            context.abort(refusal.code, refusal.details, refusal.trailing_metadata)
+            context.set_trailing_metadata(refusal.trailing_metadata)
+            context.abort(refusal.code, refusal.details)
         finally:
             self._finished(call)
             CURRENT_REQUEST_ID.reset(request)
@@ -172,7 +187,7 @@ class CallerInterceptor(grpc.aio.ServerInterceptor):
         lifetime = self._watch_lifetime if method in WATCHES else math.inf
 
         async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            call = _Call(method.lstrip("/"), request_id_from(context.invocation_metadata()))
+            call = _Call(method.lstrip("/"), request_id_from(_metadata(context)))
             CURRENT_REQUEST_ID.set(call.request_id)
             try:
                 with suppress(Exception):  # the call is over already: nobody to tell
@@ -183,7 +198,9 @@ class CallerInterceptor(grpc.aio.ServerInterceptor):
                     CURRENT_CALLER.set(caller)
                     # The caller is checked again before each item and while the stream waits.
                     again = StreamCaller(partial(self._authorised, context, allowed), caller)
-                    watch = WatchContext(context, again, time.monotonic() + lifetime)
+                    watch = WatchContext(
+                        context, again, time.monotonic() + lifetime, lambda: self._ending_watches
+                    )
                     async for item in rechecked(behaviour(_parsed(request), watch), again):
                         yield item
                         if watch.expired:
@@ -273,8 +290,12 @@ def _parsed(request: Any) -> Any:
     return request
 
 
-def _accept_language(context: grpc.ServicerContext) -> str:
-    return str(dict(context.invocation_metadata()).get("accept-language", ""))
+def _accept_language(context: AnyContext) -> str:
+    return str(dict(_metadata(context)).get("accept-language", ""))
+
+
+def _metadata(context: AnyContext) -> tuple[tuple[str, str | bytes], ...]:
+    return tuple(context.invocation_metadata() or ())
 
 
 def _send_request_id(context: grpc.ServicerContext, request_id: str) -> None:

@@ -61,17 +61,20 @@ class WatchContext:
         context: grpc.aio.ServicerContext[Any, Any],
         caller: StreamCaller,
         ends_at: float,
+        server_stopping: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._context = context
         self._caller = caller
         self._ends_at = ends_at
+        self._server_stopping = server_stopping
         self._clock = clock
 
     @property
     def expired(self) -> bool:
-        """The stream has lived its allowed time: it ends, and the client resumes."""
-        return self._clock() >= self._ends_at
+        """The stream has lived its allowed time, or the server is stopping: it ends, and the
+        client resumes from its last position."""
+        return self._clock() >= self._ends_at or self._server_stopping()
 
     async def active(self) -> bool:
         """Whether the watch goes on; raises the refusal when the caller's right has ended."""

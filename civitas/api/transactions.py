@@ -163,7 +163,7 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
             next_page_token=token,
         )
 
-    async def WatchTransaction(  # type: ignore[override]  # the async form grpc.aio runs
+    async def WatchTransaction(  # the async form grpc.aio runs
         self, request: pb.WatchTransactionRequest, context: WatchContext
     ) -> AsyncIterator[pb.Transaction]:
         """The case now, then again after each step. Idle, it waits on the timeline's change

@@ -49,6 +49,7 @@ class Context:
 
     def __init__(self) -> None:
         self.ended = False
+        self.stopping = False
 
     def done(self) -> bool:
         return self.ended
@@ -85,7 +86,7 @@ async def _async_items(items: list[int]) -> AsyncIterator[int]:
 
 def watch_context(credentials: Credentials, clock: Clock, real: Context) -> Any:
     caller = StreamCaller(credentials.check, ALICE, clock)
-    return WatchContext(cast(Any, real), caller, ends_at=clock.now + 60, clock=clock)
+    return WatchContext(cast(Any, real), caller, clock.now + 60, lambda: real.stopping, clock)
 
 
 def test_an_idle_stream_is_checked_once_a_check_is_due() -> None:
@@ -124,6 +125,14 @@ def test_a_watch_ends_when_its_lifetime_is_over() -> None:
     clock.now += 59.9
     assert not context.expired
     clock.now += 0.1
+    assert context.expired
+    assert not asyncio.run(context.active())
+
+
+def test_a_watch_ends_when_the_server_stops() -> None:
+    credentials, clock, real = Credentials(), Clock(), Context()
+    context = watch_context(credentials, clock, real)
+    real.stopping = True
     assert context.expired
     assert not asyncio.run(context.active())
 
