@@ -102,6 +102,14 @@ def _limit_flags(serve: argparse.ArgumentParser) -> None:
         f"($CIVITAS_MAX_STREAM_SECONDS, default {limits.stream_lifetime_seconds:g})",
     )
     serve.add_argument(
+        "--stream-recheck-seconds",
+        dest="stream_recheck_seconds",
+        type=float,
+        help="how often an idle watch checks its caller's credentials again; every item is "
+        "checked before it is sent ($CIVITAS_STREAM_RECHECK_SECONDS, "
+        f"default {limits.stream_recheck_seconds:g})",
+    )
+    serve.add_argument(
         "--rpc-workers",
         dest="rpc_workers",
         type=int,

@@ -87,6 +87,7 @@ def _caller_interceptor(node: Node) -> CallerInterceptor:
         node.metrics.rpc_finished,
         CallerAllowance(limits.streams_per_caller, limits.calls_per_caller),
         watch_lifetime=limits.stream_lifetime_seconds,
+        recheck_seconds=limits.stream_recheck_seconds,
     )
 
 

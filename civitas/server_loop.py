@@ -1,9 +1,11 @@
 """A `grpc.aio` server on an event loop of its own, driven from ordinary synchronous code.
 
-The server's streams wait on the loop (an idle watch is a suspended coroutine, not a thread);
-unary calls and every blocking read run in the worker pool, which is both gRPC's migration
-pool and the loop's default executor (`asyncio.to_thread`). `civitas serve`, the tests and the
-benchmarks start, bind and stop it like the synchronous server it replaced.
+The server's streams wait on the loop (an idle watch is a suspended coroutine, not a thread).
+Unary calls run in the worker pool (gRPC's migration pool); the streams' blocking reads and
+credential rechecks in a small pool of their own, the loop's default executor
+(`asyncio.to_thread`), so that no amount of stream housekeeping delays a unary call.
+`civitas serve`, the tests and the benchmarks start, bind and stop it like the synchronous
+server it replaced.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, TypeVar
 import grpc
 
 T = TypeVar("T")
+STREAM_WORKERS = 4
 
 
 class ServerLoop:
@@ -27,8 +30,13 @@ class ServerLoop:
     ) -> None:
         """`build` makes the server on the loop, given the worker pool it must use."""
         self._workers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc")
+        # The streams' own reads and rechecks: a pool apart, so a wave of idle watches checking
+        # their callers never queues ahead of a unary call.
+        self._stream_workers = ThreadPoolExecutor(
+            max_workers=STREAM_WORKERS, thread_name_prefix="stream"
+        )
         self._loop = asyncio.new_event_loop()
-        self._loop.set_default_executor(self._workers)
+        self._loop.set_default_executor(self._stream_workers)
         self._thread = threading.Thread(target=self._run_loop, name="grpc-aio", daemon=True)
         self._thread.start()
         self.server: grpc.aio.Server = self.call(lambda: build(self._workers))
@@ -70,6 +78,7 @@ class ServerLoop:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join()
         self._workers.shutdown(wait=True, cancel_futures=True)
+        self._stream_workers.shutdown(wait=True, cancel_futures=True)
         stopped.set()
         return stopped
 

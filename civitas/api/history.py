@@ -10,7 +10,7 @@ import grpc
 
 from civitas.api.authorization import citizen_of, current_caller
 from civitas.api.change_waiter import ChangeWaiters
-from civitas.api.rechecked_stream import RECHECK_SECONDS, WatchContext
+from civitas.api.rechecked_stream import WatchContext
 from civitas.api.timestamps import bound_from, to_timestamp
 from projections.history import History
 from projections.timeline_view import TimelineItem
@@ -52,15 +52,18 @@ class HistoryServicer(history_pb2_grpc.HistoryServiceServicer):
         citizen, kinds = _citizen(), list(request.kinds)
         position = self._history.watch_start(request.after_position, kinds)
         changes = self._changes.current()
+        read_at = None  # the feed's generation when the timeline was last read
         while await context.active():
-            generation = changes.generation
+            if read_at == changes.generation:  # nothing new: only the caller's recheck was due
+                await changes.wait(read_at, context.recheck_seconds)
+                continue
+            read_at = changes.generation
             items = await asyncio.to_thread(self._history.items_after, citizen, position, kinds)
             for item in items:
                 yield _item(item)
             if items:
                 position = items[-1].position
-            else:
-                await changes.wait(generation, RECHECK_SECONDS)
+                read_at = None  # a full page may have more behind it: read again at once
 
 
 def _citizen() -> str:

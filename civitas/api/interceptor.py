@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -34,7 +35,12 @@ from grpc_status import rpc_status
 from civitas.api.authorization import CURRENT_CALLER
 from civitas.api.call_log import CURRENT_REQUEST_ID, REQUEST_ID_HEADER, call_fields, request_id_from
 from civitas.api.caller_limits import CallerAllowance
-from civitas.api.rechecked_stream import StreamCaller, WatchContext, rechecked
+from civitas.api.rechecked_stream import (
+    RECHECK_SECONDS,
+    StreamCaller,
+    WatchContext,
+    rechecked,
+)
 from civitas.api.roles import role_allowed
 from civitas.api.status import status_for
 from ledger.accounts import Caller
@@ -100,6 +106,7 @@ class CallerInterceptor(_ServerInterceptor):
         on_finished: CallObserver | None = None,
         allowance: CallerAllowance | None = None,
         watch_lifetime: float = math.inf,
+        recheck_seconds: float = RECHECK_SECONDS,
     ) -> None:
         """`roles` maps each `package.Service/Method` to the roles allowed (civitas.api.roles);
         `allowance` bounds what one caller holds; a watch ends after `watch_lifetime` seconds."""
@@ -108,6 +115,7 @@ class CallerInterceptor(_ServerInterceptor):
         self._on_finished = on_finished
         self._allowance = allowance or CallerAllowance(2**31, 2**31)
         self._watch_lifetime = watch_lifetime
+        self._recheck_seconds = recheck_seconds
         self._ending_watches = False
 
     def end_watches(self) -> None:
@@ -197,7 +205,14 @@ class CallerInterceptor(_ServerInterceptor):
                 with self._allowance.stream(caller):
                     CURRENT_CALLER.set(caller)
                     # The caller is checked again before each item and while the stream waits.
-                    again = StreamCaller(partial(self._authorised, context, allowed), caller)
+                    again = StreamCaller(
+                        partial(self._authorised, context, allowed),
+                        caller,
+                        interval=self._recheck_seconds,
+                        # At a random point of the interval: watches opened together (a
+                        # reconnect storm) must not all recheck in the same instant ever after.
+                        first_check_in=random.uniform(0, self._recheck_seconds),  # noqa: S311
+                    )
                     watch = WatchContext(
                         context, again, time.monotonic() + lifetime, lambda: self._ending_watches
                     )

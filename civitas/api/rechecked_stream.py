@@ -31,13 +31,19 @@ class StreamCaller:
         check: Callable[[], object],
         opened_by: object,
         clock: Callable[[], float] = time.monotonic,
+        interval: float = RECHECK_SECONDS,
+        first_check_in: float | None = None,
     ) -> None:
         """`check` authenticates the call's credentials again (raising a DomainError when they
         no longer hold) and returns the caller, which must be the one that opened the stream."""
         self._check = check
         self._opened_by = opened_by
         self._clock = clock
-        self._checked_at = clock()
+        self.interval = interval
+        # `first_check_in` < interval moves the whole schedule earlier (see the interceptor).
+        self._checked_at = (
+            clock() - interval + (interval if first_check_in is None else first_check_in)
+        )
 
     def recheck(self) -> None:
         caller = self._check()
@@ -48,7 +54,7 @@ class StreamCaller:
         self._checked_at = self._clock()
 
     def due(self) -> bool:
-        return self._clock() - self._checked_at >= RECHECK_SECONDS
+        return self._clock() - self._checked_at >= self.interval
 
 
 class WatchContext:
@@ -69,6 +75,11 @@ class WatchContext:
         self._ends_at = ends_at
         self._server_stopping = server_stopping
         self._clock = clock
+
+    @property
+    def recheck_seconds(self) -> float:
+        """How long a watch may wait idle before it must call `active()` again."""
+        return self._caller.interval
 
     @property
     def expired(self) -> bool:

@@ -22,7 +22,7 @@ from civitas.api.authorization import (
     require_readable_case,
 )
 from civitas.api.change_waiter import ChangeWaiters
-from civitas.api.rechecked_stream import RECHECK_SECONDS, WatchContext
+from civitas.api.rechecked_stream import WatchContext
 from civitas.api.timestamps import optional_timestamp, to_timestamp
 from ledger.transactions import CaseCheck, TransactionsApplication, TransactionView
 from projections.cases import Cases
@@ -178,7 +178,7 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
                 yield _transaction(current)
                 last = current
             else:
-                await changes.wait(generation, RECHECK_SECONDS)
+                await changes.wait(generation, context.recheck_seconds)
 
     def _first_view(self, transaction_id: str) -> TransactionView:
         caller = current_caller()
