@@ -135,7 +135,7 @@ def _health_misses(channel: grpc.Channel, calls: int) -> int:
         try:
             health.Check(health_pb2.HealthCheckRequest(), timeout=HEALTH_DEADLINE)
         except grpc.RpcError as error:
-            if error.code() != grpc.StatusCode.DEADLINE_EXCEEDED:  # type: ignore[attr-defined]
+            if error.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise
             missed += 1
     return missed
@@ -177,7 +177,7 @@ async def hold(target: str, streams: int, tokens: list[str]) -> None:
     for call in calls:
         call.cancel()
     for channel in channels:
-        await channel.close()
+        await channel.close(None)
 
 
 if __name__ == "__main__":
