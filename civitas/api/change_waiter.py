@@ -25,13 +25,15 @@ class ChangeWaiter:
     def generation(self) -> int:
         return self._generation
 
-    async def wait(self, since_generation: int, timeout: float) -> None:
-        """Return once the feed moves past `since_generation`, or after `timeout`."""
+    async def wait(
+        self, since_generation: int, timeout: float, or_until: asyncio.Future[None] | None = None
+    ) -> None:
+        """Return once the feed moves past `since_generation`, `or_until` resolves, or after
+        `timeout`. (`asyncio.wait` never cancels the futures: the shared one stays.)"""
         if self._generation != since_generation:
             return
-        # shield: a watcher that times out or is cancelled must not cancel the shared future.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._moved), timeout)
+        futures = {self._moved} if or_until is None else {self._moved, or_until}
+        await asyncio.wait(futures, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
 
     def _from_feed(self) -> None:
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more

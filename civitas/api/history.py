@@ -55,7 +55,7 @@ class HistoryServicer(history_pb2_grpc.HistoryServiceServicer):
         read_at = None  # the feed's generation when the timeline was last read
         while await context.active():
             if read_at == changes.generation:  # nothing new: only the caller's recheck was due
-                await changes.wait(read_at, context.recheck_seconds)
+                await context.idle(changes, read_at)
                 continue
             read_at = changes.generation
             items = await asyncio.to_thread(self._history.items_after, citizen, position, kinds)

@@ -117,11 +117,16 @@ class CallerInterceptor(_ServerInterceptor):
         self._watch_lifetime = watch_lifetime
         self._recheck_seconds = recheck_seconds
         self._ending_watches = False
+        self._stopping: asyncio.Future[None] | None = None  # made on the loop, by a first stream
 
     def end_watches(self) -> None:
-        """The server is stopping: each watch ends cleanly at its next wake (within a second),
-        and its client resumes from its last position, on another replica if need be."""
+        """The server is stopping: each watch wakes and ends cleanly (OK), and its client
+        resumes from its last position, on another replica if need be. From any thread."""
         self._ending_watches = True
+        stopping = self._stopping
+        if stopping is not None:
+            with suppress(RuntimeError):  # the loop has closed: no watch is left
+                stopping.get_loop().call_soon_threadsafe(_resolve, stopping)
 
     async def intercept_service(
         self,
@@ -213,8 +218,14 @@ class CallerInterceptor(_ServerInterceptor):
                         # reconnect storm) must not all recheck in the same instant ever after.
                         first_check_in=random.uniform(0, self._recheck_seconds),  # noqa: S311
                     )
+                    if self._stopping is None:
+                        self._stopping = asyncio.get_running_loop().create_future()
                     watch = WatchContext(
-                        context, again, time.monotonic() + lifetime, lambda: self._ending_watches
+                        context,
+                        again,
+                        time.monotonic() + lifetime,
+                        lambda: self._ending_watches,
+                        self._stopping,
                     )
                     async for item in rechecked(behaviour(_parsed(request), watch), again):
                         yield item
@@ -257,6 +268,11 @@ class CallerInterceptor(_ServerInterceptor):
             seconds * 1000,
             extra=call_fields(call.method, call.caller, call.code.name, seconds),
         )
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _refusal(error: Exception, method: str, context: AnyContext) -> _Refusal:

@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 
+from civitas.api.change_waiter import ChangeWaiter
 from ledger.errors import NotAllowed
 
 # While a watch is idle: how long a revoked credential may still hold it open. Each check is a
@@ -68,18 +69,21 @@ class WatchContext:
         caller: StreamCaller,
         ends_at: float,
         server_stopping: Callable[[], bool] = lambda: False,
+        stopped: asyncio.Future[None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`stopped` resolves when the server stops: an idle watch wakes for it at once."""
         self._context = context
         self._caller = caller
         self._ends_at = ends_at
         self._server_stopping = server_stopping
+        self._stopped = stopped
         self._clock = clock
 
-    @property
-    def recheck_seconds(self) -> float:
-        """How long a watch may wait idle before it must call `active()` again."""
-        return self._caller.interval
+    async def idle(self, changes: ChangeWaiter, since_generation: int) -> None:
+        """Wait until the feed moves past `since_generation`, a recheck of the caller is due,
+        or the server stops; then the watch asks `active()` again."""
+        await changes.wait(since_generation, self._caller.interval, self._stopped)
 
     @property
     def expired(self) -> bool:

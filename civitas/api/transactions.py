@@ -178,7 +178,7 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
                 yield _transaction(current)
                 last = current
             else:
-                await changes.wait(generation, context.recheck_seconds)
+                await context.idle(changes, generation)
 
     def _first_view(self, transaction_id: str) -> TransactionView:
         caller = current_caller()

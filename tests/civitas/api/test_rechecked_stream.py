@@ -86,7 +86,7 @@ async def _async_items(items: list[int]) -> AsyncIterator[int]:
 
 def watch_context(credentials: Credentials, clock: Clock, real: Context) -> Any:
     caller = StreamCaller(credentials.check, ALICE, clock)
-    return WatchContext(cast(Any, real), caller, clock.now + 60, lambda: real.stopping, clock)
+    return WatchContext(cast(Any, real), caller, clock.now + 60, lambda: real.stopping, clock=clock)
 
 
 def test_an_idle_stream_is_checked_once_a_check_is_due() -> None:
