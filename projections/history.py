@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -43,7 +43,8 @@ MAX_PAGE = 500
 # Positions and versions are signed 64-bit integers in both databases; a larger number from the
 # wire (the protos say uint64) names nothing and must be refused before it reaches a query.
 MAX_POSITION = 2**63 - 1
-WATCH_POLL_SECONDS = 0.1  # with PostgreSQL, notifications wake a watcher before this
+# With SQLite, how often the one probe asks whether the timeline grew (PostgreSQL notifies).
+WATCH_POLL_SECONDS = 0.1
 
 
 # (citizen id, an item's summary) -> the summary with the values sealed for them opened: the
@@ -145,20 +146,6 @@ class History:
             citizen_id, after_position=position, kinds=kinds, limit=MAX_PAGE
         )
         return [self._shown(item) for item in items]
-
-    def watch(
-        self, citizen_id: str, after_position: int, kinds: Sequence[str], active: Callable[[], bool]
-    ) -> Iterator[TimelineItem]:
-        """Items after `after_position`, then each new one as the timeline records it."""
-        position = self.watch_start(after_position, kinds)
-        while active():
-            generation = self._changes.generation
-            items = self.items_after(citizen_id, position, kinds)
-            yield from items
-            if items:
-                position = items[-1].position
-            else:
-                self._changes.wait(generation, WATCH_POLL_SECONDS)
 
     def _exists(self, stream: str, version: int) -> bool:
         try:

@@ -48,10 +48,6 @@ class CallerAllowance:
         with self._held(self._calls, self._calls_per_caller, caller):
             yield
 
-    def open_streams(self, caller: Caller) -> int:
-        with self._lock:
-            return self._streams[_key(caller)]
-
     @contextmanager
     def _held(self, counts: Counter[tuple[str, str]], limit: int, caller: Caller) -> Iterator[None]:
         key = _key(caller)
