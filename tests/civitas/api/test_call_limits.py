@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent import futures
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -31,7 +32,7 @@ from protos.civitas.v1 import history_pb2_grpc, identity_pb2_grpc
 from protos.civitas.v1 import identity_pb2 as ipb
 from tests.civitas.api.test_history import register, sign_in, wait_for
 from tests.civitas.api.test_streams_end import Watched
-from tests.civitas.server_process import ServerProcess, add_account, civitas
+from tests.civitas.server_process import ServerProcess, add_account, civitas, running_server
 from tests.civitas.status_details import detail, reason
 
 STREAMS = 2
@@ -129,8 +130,27 @@ def _accepted(served: dict[str, Any], token: str) -> bool:
 def test_a_watch_ends_after_its_lifetime_and_resumes_from_its_last_position_losing_nothing(
     served: dict[str, Any],
 ) -> None:
-    identity, agency, history = served["identity"], served["agency"], served["history"]
-    citizen = register(identity, agency, "LIM-RESUME")
+    resumes_losing_nothing(served["identity"], served["agency"], served["history"], "LIM-RESUME")
+
+
+def test_resuming_loses_nothing_on_postgres(tmp_path: Path, postgres_schema_url: str) -> None:
+    data_dir = tmp_path / "data"
+    civitas(data_dir, postgres_schema_url, "init")
+    role = "agency:tax,registrar,relying-service"
+    agency = bearer(add_account(data_dir, postgres_schema_url, "portal", role))
+    lifetime = ("--max-stream-seconds", str(LIFETIME))
+    with running_server(data_dir, postgres_schema_url, *lifetime) as (port, _):
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        identity = identity_pb2_grpc.IdentityServiceStub(channel)
+        history = history_pb2_grpc.HistoryServiceStub(channel)
+        resumes_losing_nothing(identity, agency, history, "LIM-RESUME-PG")
+        channel.close()
+
+
+def resumes_losing_nothing(identity: Any, agency: Any, history: Any, national_id: str) -> None:
+    """A citizen signs in every 0.1 s while her client follows her history through two
+    lifetimes, reconnecting after each: it sees every item once, in order."""
+    citizen = register(identity, agency, national_id)
     token = sign_in(identity, agency, citizen)
     stop = threading.Event()
 
