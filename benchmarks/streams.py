@@ -161,8 +161,7 @@ async def hold(target: str, streams: int, tokens: list[str]) -> None:
         for _ in range(-(-streams // STREAMS_PER_CHANNEL))
     ]
     calls = []
-    # In steps: gRPC's core cancels calls that wait too long to be taken up (more than 1,000
-    # pending), as a burst of thousands at once would; citizens do not all connect in one ms.
+    # In steps, as citizens arrive: each step's watches must all have opened before the next.
     for first in range(0, streams, OPEN_AT_ONCE):
         step = []
         for n in range(first, min(first + OPEN_AT_ONCE, streams)):

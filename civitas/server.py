@@ -46,6 +46,7 @@ AsyncHealthServicer: Any = health.aio.HealthServicer  # type: ignore[attr-define
 # HTTP/2 streams one client connection may hold open at once (gRPC's default is unlimited on
 # the server, but clients and proxies assume 100); per-caller limits bound what one caller holds.
 MAX_STREAMS_PER_CONNECTION = 1000
+MAX_PENDING_CALLS = 20_000
 
 
 def build_server(node: Node) -> tuple[ServerLoop, Any]:
@@ -66,6 +67,11 @@ def build_server(node: Node) -> tuple[ServerLoop, Any]:
                 # Watches are long and many per client connection (a portal multiplexes its
                 # citizens' watches): HTTP/2's default of 100 streams would cap them.
                 ("grpc.max_concurrent_streams", MAX_STREAMS_PER_CONNECTION),
+                # Calls arrived but not yet taken up by the loop: past 1,000 (gRPC's default)
+                # gRPC cancels them, which a reconnect burst after a restart reaches at once.
+                # Measured: 4,000 watches opened together, 1,239 CANCELLED; raised, none.
+                ("grpc.server.max_pending_requests", MAX_PENDING_CALLS),
+                ("grpc.server.max_pending_requests_hard_limit", 2 * MAX_PENDING_CALLS),
             ],
         )
         _add_services(node, server, health_servicer)
