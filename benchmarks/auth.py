@@ -7,6 +7,10 @@ Keycloak's "Concepts for sizing CPU and memory resources"), measured on the same
 
 Usage (from the repository root):
     .venv/bin/python -m benchmarks.auth [--seconds 20] [--clients 16] [--citizens 160]
+        [--py-spy /path/to/py-spy]
+
+With `--py-spy`, the server is sampled during the TOTP run and its CPU per sign-in is printed
+by part (benchmarks/server_profile.py; docs/decisions/totp-sign-in-profile.md).
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from benchmarks import server_profile
 from civitas.client import CivitasClient, activation, channel_for
 from civitas.totp_app import TotpApp
 from tests.civitas.server_process import ServerProcess, add_account, civitas
@@ -76,6 +82,9 @@ def main() -> None:
     parser.add_argument(
         "--citizens", type=int, default=160, help="TOTP citizens per client (each step once)"
     )
+    parser.add_argument(
+        "--py-spy", default="", help="a py-spy executable: profile the server's TOTP sign-ins"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
@@ -86,7 +95,7 @@ def main() -> None:
         try:
             client = CivitasClient(channel_for(server.target), key)
             totp_rate, totp_cpu = bench_totp(
-                client, args.clients, args.seconds, args.citizens, server.process.pid
+                client, args.clients, args.seconds, args.citizens, server.process.pid, args.py_spy
             )
             print(
                 f"TOTP server CPU        {totp_cpu * 1000:8.2f} ms per sign-in "
@@ -113,7 +122,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 def bench_totp(
-    client: CivitasClient, clients: int, seconds: float, per_client: int, server_pid: int
+    client: CivitasClient,
+    clients: int,
+    seconds: float,
+    per_client: int,
+    server_pid: int,
+    py_spy: str = "",
 ) -> tuple[float, float]:
     """(sign-ins per second, server CPU seconds per sign-in)."""
     # A TOTP step is accepted once per authenticator (RFC 6238 section 5.2), so each client
@@ -145,11 +159,34 @@ def bench_totp(
     # What the server spends per sign-in, whatever else the machine is doing: the figure behind
     # the per-core target (a wall-clock rate moves with the machine's load).
     cpu_before = cpu_seconds(server_pid)
-    wall, latencies = run_clients(clients, seconds, one)
+    with profiled(py_spy, server_pid, seconds) as finished:
+        wall, latencies = run_clients(clients, seconds, one)
+        finished.append(len(latencies))
     cpu = (cpu_seconds(server_pid) - cpu_before) / len(latencies)
     if waits[0]:
         print(f"warning: clients ran out of unspent TOTP steps {waits[0]} times; raise --citizens")
     return report("TOTP", wall, latencies), cpu
+
+
+@contextmanager
+def profiled(py_spy: str, pid: int, seconds: float) -> Iterator[list[int]]:
+    """With a py-spy, sample *pid* while the block runs, then print its CPU per sign-in by
+    part; the block appends the number of sign-ins to the list it is given."""
+    finished: list[int] = []
+    if not py_spy:
+        yield finished
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        stacks = Path(tmp) / "stacks.txt"
+        before = server_profile.thread_cpu(pid)
+        sampler = server_profile.record(py_spy, pid, max(1, int(seconds) - 1), stacks)
+        yield finished
+        used = server_profile.used_between(before, server_profile.thread_cpu(pid))
+        sampler.wait()
+        lines = stacks.read_text().splitlines() if stacks.exists() else []
+        print("server CPU per TOTP sign-in, by part (py-spy):")
+        for part, ms in server_profile.summarise(lines, used, finished[0]):
+            print(f"  {part:<52} {ms:6.2f} ms")
 
 
 def bench_password(client: CivitasClient, clients: int, seconds: float) -> float:

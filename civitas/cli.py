@@ -1,4 +1,5 @@
-"""`civitas`: serve, initialise, manage service accounts and keys, sequence, export."""
+"""`civitas`: serve, initialise, manage service accounts and keys, sequence, export, and run
+the citizen portal."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from civitas.config import (
 from civitas.demo import add_demo_arguments, run_demo_command
 from civitas.logs import configure_logging
 from civitas.node import Node, utc_now
+from civitas.portal_command import add_portal_arguments, run_portal_command
 from ledger.errors import DomainError
 from ledger.export import export_bundle
 from ledger.keyring import KeyringError
@@ -59,9 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             token_audience=getattr(args, "token_audience", None),
             metrics_port=getattr(args, "metrics_port", None),
             metrics_host=getattr(args, "metrics_host", None),
+            tiles_port=getattr(args, "tiles_port", None),
+            tiles_host=getattr(args, "tiles_host", None),
             log_format=getattr(args, "log_format", None),
             allow_aal3=getattr(args, "allow_aal3", None),
             attestation_roots=getattr(args, "attestation_roots", None),
+            witnesses=getattr(args, "witness", None) or (),
+            witness_threshold=getattr(args, "witness_threshold", None),
             call_limits={name: getattr(args, name, None) for name in LIMIT_VARIABLES},
         )
         configure_logging(config.log_format)
@@ -219,9 +225,30 @@ def _sequence(config: Config, args: argparse.Namespace) -> int:
             done = sequencer.catch_up(node.store.recorder.max_notification_id(), args.timeout)
             if not done:
                 print("civitas: another process is sequencing this ledger", file=sys.stderr)
-            return 0 if done else 1
+            halted = sequencer.guard.halted_reason if sequencer.guard else None
+            if halted:
+                print(f"civitas: refusing to sign: {halted}", file=sys.stderr)
+            return 0 if done and not halted else 1
         sequencer.start()
         sequencer.join()
+    return 0
+
+
+def _re_anchor(config: Config, args: argparse.Namespace) -> int:
+    """Let the sequencer sign again after it found a fork: recorded in the log as an event."""
+    with _ready_node(config) as node:
+        guard = node.fork_guard()
+        done = node.log_anchors.re_anchor(
+            guard,
+            node.log_view,
+            node.checkpoint_signer,
+            reason=args.reason,
+            operator=args.operator or operator_actor(),
+            actor=operator_actor(),
+        )
+        given_up = f"the checkpoint of {done.old_size:,} entries" if done.old_size >= 0 else "none"
+        print(f"re-anchored: gave up {given_up}; signed the tree of {done.new_size:,} entries")
+        print(done.note, end="")
     return 0
 
 
@@ -402,9 +429,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--metrics-host", help="address for /metrics (default: --host)")
     serve.add_argument(
+        "--tiles-port",
+        type=int,
+        help="serve the log as C2SP tlog-tiles over HTTP on this port (0: any free port; "
+        "default $CIVITAS_TILES_PORT, else off; docs/ledger-format.md section 9)",
+    )
+    serve.add_argument("--tiles-host", help="address for the tiles (default: --host)")
+    serve.add_argument(
         "--log-format",
         choices=LOG_FORMATS,
         help="text for people (the default), json for a log pipeline ($CIVITAS_LOG_FORMAT)",
+    )
+    serve.add_argument(
+        "--witness",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("URL", "VKEY"),
+        help="a C2SP tlog-witness to cosign every checkpoint: its URL and cosignature/v1 "
+        "verifier key; repeatable ($CIVITAS_WITNESSES, see docs/witnesses.md)",
+    )
+    serve.add_argument(
+        "--witness-threshold",
+        type=int,
+        metavar="K",
+        help="cosignatures that make a checkpoint witnessed ($CIVITAS_WITNESS_THRESHOLD, "
+        "default: every --witness)",
     )
     _limit_flags(serve)
     serve.set_defaults(command=_serve)
@@ -432,6 +482,9 @@ def _parser() -> argparse.ArgumentParser:
     demo = _command(commands, "demo", "walk a citizen through a running server, step by step")
     add_demo_arguments(demo)
     demo.set_defaults(command=run_demo_command)
+    portal = _command(commands, "portal", "run the citizen's web portal against a server")
+    add_portal_arguments(portal)
+    portal.set_defaults(command=run_portal_command)
     return parser
 
 
@@ -475,6 +528,18 @@ def _add_log_commands(commands: Subcommands) -> None:
     sequence.add_argument("--until-caught-up", action="store_true")
     sequence.add_argument("--timeout", type=float, default=600.0)
     sequence.set_defaults(command=_sequence)
+
+    ledger = _command(commands, "ledger", "the signed log itself")
+    ledger_commands = ledger.add_subparsers(required=True, metavar="ACTION")
+    re_anchor = _command(
+        ledger_commands,
+        "re-anchor",
+        "after the sequencer refused to sign a fork: record why (a ledger event) and let it "
+        "sign the current tree",
+    )
+    re_anchor.add_argument("--reason", required=True, help="why; every auditor reads it")
+    re_anchor.add_argument("--operator", help="who decided (default: cli:<login name>)")
+    re_anchor.set_defaults(command=_re_anchor)
 
     export = _command(
         commands, "export", "write the export bundle (docs/ledger-format.md section 6)"

@@ -5,10 +5,18 @@ from __future__ import annotations
 import getpass
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
+
+from ledger.witnessing import (
+    REFRESH_SECONDS,
+    Witness,
+    WitnessKey,
+    WitnessKeyError,
+    WitnessPolicy,
+)
 
 DEFAULT_DATA_DIR = "civitas-data"
 DEFAULT_HOST = "127.0.0.1"
@@ -85,8 +93,13 @@ class Config:
     token_audience: str = DEFAULT_TOKEN_AUDIENCE
     metrics_port: int | None = None  # Prometheus `/metrics` over HTTP; None: not served, 0: any
     metrics_host: str = DEFAULT_HOST
+    tiles_port: int | None = None  # the C2SP tlog-tiles read API over HTTP; None: not served
+    tiles_host: str = DEFAULT_HOST
     log_format: str = "text"  # or "json", one object a line, for a log pipeline
     call_limits: CallLimits = CallLimits()
+    # C2SP tlog-witnesses that cosign each checkpoint, and how many make it witnessed
+    # (docs/witnesses.md); None without witnesses.
+    witnesses: WitnessPolicy | None = None
 
     @property
     def keys_dir(self) -> Path:
@@ -152,10 +165,14 @@ def build_config(
     token_audience: str | None = None,
     metrics_port: int | None = None,
     metrics_host: str | None = None,
+    tiles_port: int | None = None,
+    tiles_host: str | None = None,
     log_format: str | None = None,
     allow_aal3: bool | None = None,
     attestation_roots: str | None = None,
     call_limits: Mapping[str, float | None] | None = None,
+    witnesses: Sequence[Sequence[str]] = (),
+    witness_threshold: int | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Config:
     """Flags win over the environment (CIVITAS_*), which wins over the defaults."""
@@ -217,10 +234,16 @@ def build_config(
             "--metrics-port/CIVITAS_METRICS_PORT",
         ),
         metrics_host=metrics_host or env.get("CIVITAS_METRICS_HOST") or host,
+        tiles_port=_optional_port(
+            tiles_port if tiles_port is not None else env.get("CIVITAS_TILES_PORT"),
+            "--tiles-port/CIVITAS_TILES_PORT",
+        ),
+        tiles_host=tiles_host or env.get("CIVITAS_TILES_HOST") or host,
         log_format=chosen_log_format,
         allow_aal3=aal3,
         attestation_roots=Path(roots) if roots else None,
         call_limits=_call_limits(call_limits or {}, env),
+        witnesses=_witness_policy(witnesses, witness_threshold, env),
     )
 
 
@@ -244,6 +267,37 @@ def _call_limits(flags: Mapping[str, float | None], env: Mapping[str, str]) -> C
     limits = CallLimits(**values)  # type: ignore[arg-type]
     limits.check()
     return limits
+
+
+def _witness_policy(
+    given: Sequence[Sequence[str]], threshold: int | None, env: Mapping[str, str]
+) -> WitnessPolicy | None:
+    """--witness URL VKEY (repeatable), else $CIVITAS_WITNESSES ("URL VKEY,URL VKEY");
+    --witness-threshold, else $CIVITAS_WITNESS_THRESHOLD, else every witness."""
+    pairs = [tuple(pair) for pair in given] or [
+        tuple(item.split()) for item in env.get("CIVITAS_WITNESSES", "").split(",") if item.strip()
+    ]
+    name = "--witness/CIVITAS_WITNESSES"
+    witnesses = []
+    for pair in pairs:
+        if len(pair) != 2 or not pair[0].startswith(("http://", "https://")):
+            raise ConfigError(f"{name}: each witness is an http(s) URL and a verifier key")
+        try:
+            witnesses.append(Witness(pair[0], WitnessKey.parse(pair[1])))
+        except WitnessKeyError as error:
+            raise ConfigError(f"{name}: {error}") from None
+    if len({witness.key.public_key for witness in witnesses}) != len(witnesses):
+        raise ConfigError(f"{name}: a witness key is given twice")
+    text = env.get("CIVITAS_WITNESS_THRESHOLD")
+    k = threshold if threshold is not None else (int(text) if text else len(witnesses))
+    if not witnesses:
+        if threshold is not None:
+            raise ConfigError("--witness-threshold needs --witness")
+        return None
+    if not 1 <= k <= len(witnesses):
+        raise ConfigError(f"--witness-threshold must be between 1 and {len(witnesses)}")
+    refresh = _number(env, "CIVITAS_WITNESS_REFRESH_SECONDS", REFRESH_SECONDS)
+    return WitnessPolicy(tuple(witnesses), k, refresh)
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

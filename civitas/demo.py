@@ -200,14 +200,14 @@ def _demo_keys(
             if given:
                 keys[kind] = given
                 continue
-            keys[kind], done = _create_or_rekey(node, name, role)
+            keys[kind], done = create_or_rekey(node, name, role)
             print(f"  service account {name} ({role}) {done} in {config.data_dir}", file=out)
     finally:
         node.close()
     return keys["agency"], keys["auditor"]
 
 
-def _create_or_rekey(node: Node, name: str, role: str) -> tuple[str, str]:
+def create_or_rekey(node: Node, name: str, role: str) -> tuple[str, str]:
     """The account's new API key, and what was done to get it."""
     actor = operator_actor()
     try:

@@ -30,15 +30,19 @@ from ledger.audit import AuditLog
 from ledger.catalogue import ServiceCatalogue
 from ledger.checkpoint import NoteSigner
 from ledger.data_access import DataAccessLog
+from ledger.fork_guard import CheckpointStateFile, ForkGuard
 from ledger.keyring import EntrySigner, KeyFolder, PublicKeyring
 from ledger.leader import FileLeaderLock, LeaderLock, PostgresLeaderLock
 from ledger.log_recorder import MerkleLogRecorder
+from ledger.reanchor import LogAnchors
 from ledger.schema import SCHEMA_VERSION, SchemaVersions
 from ledger.secret_file import SecretFile
 from ledger.sequencer import Sequencer, SequencerService, SequencerSettings
 from ledger.store import LOG_NAME, Database, LedgerStore
+from ledger.tiles import LogTiles
 from ledger.transactions import TransactionsApplication
 from ledger.view import RebuildableView, View, recorder_class
+from ledger.witnessing import WitnessFeeder, feeders
 from projections.audit_projection import AuditedProjections
 from projections.cases import Cases
 from projections.changes import ChangeFeed, PostgresChangeFeed, ProbingFeed
@@ -341,7 +345,27 @@ class Node:
 
     @cached_property
     def audit(self) -> AuditLog:
-        return AuditLog(self.log_view, lambda: self.signer.keyring, self.config.checkpoint_interval)
+        policy = self.config.witnesses
+        return AuditLog(
+            self.log_view,
+            lambda: self.signer.keyring,
+            self.config.checkpoint_interval,
+            witnesses=policy.vkeys if policy else (),
+            witness_threshold=policy.threshold if policy else 0,
+        )
+
+    def witness_feeders(self, leading: Callable[[], bool]) -> list[WitnessFeeder]:
+        """One per configured witness, feeding it checkpoints while `leading` (the sequencer's
+        leader lock) holds."""
+        policy = self.config.witnesses
+        if policy is None:
+            return []
+        return list(feeders(self.log_view, policy, leading, policy.refresh_seconds))
+
+    @cached_property
+    def log_tiles(self) -> LogTiles:
+        """The tlog-tiles read API's source: the checkpoint is `audit`'s, GetLatestCheckpoint's."""
+        return LogTiles(self.log_view, self.audit.latest_checkpoint)
 
     def leader_lock(self, follower: str = "sequencer") -> LeaderLock:
         """One holder per follower of the log; the database URL keeps schemas apart."""
@@ -375,8 +399,18 @@ class Node:
                 checkpoint_signer=self.checkpoint_signer,
                 leader_lock=self.leader_lock(),
                 checkpoint_interval=self.config.checkpoint_interval,
+                guard=self.fork_guard(),
             )
         )
+
+    @cached_property
+    def log_anchors(self) -> LogAnchors:
+        """Re-anchorings (imported here also so that every reader knows their event type)."""
+        return LogAnchors(self.store)
+
+    def fork_guard(self) -> ForkGuard:
+        """The sequencer's memory of what it signed, in the keys folder the replicas share."""
+        return ForkGuard(CheckpointStateFile(self.config.keys_dir), self.signer.keyring.origin)
 
     def __enter__(self) -> Self:
         return self

@@ -19,18 +19,21 @@ from civitas.api.audit import AuditServicer
 from civitas.api.authentication import CallerAuthenticator
 from civitas.api.caller_limits import CallerAllowance
 from civitas.api.data_key_proofs import DataKeyProofStream
+from civitas.api.field_limits import MAX_REQUEST_BYTES
 from civitas.api.history import HistoryServicer
 from civitas.api.identity import IdentityServicer
 from civitas.api.interceptor import CallerInterceptor
 from civitas.api.projection_rows import ProjectionRowStream
-from civitas.api.roles import ROLES, SERVICES
+from civitas.api.roles import AUDIT_SERVICE, ROLES, SERVICES
 from civitas.api.transactions import TransactionServicer
 from civitas.config import Config, ConfigError
 from civitas.metrics import serve_metrics
 from civitas.node import Node
 from civitas.server_loop import ServerLoop
 from civitas.server_tls import ServerTls, read_server_tls
+from civitas.tiles_http import serve_tiles
 from ledger.sequencer import SequencerService
+from ledger.witnessing import WitnessFeeder
 from projections.service import ProjectionService
 from protos.civitas.v1 import (
     audit_pb2_grpc,
@@ -60,7 +63,7 @@ def build_server(node: Node) -> tuple[ServerLoop, Any]:
             migration_thread_pool=workers,
             interceptors=[interceptor],
             options=[
-                ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+                ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),  # the largest valid one
                 # gRPC shares a port with any process that binds it too: a second server on a
                 # taken port would start and answer half the calls. Without it, binding fails.
                 ("grpc.so_reuseport", 0),
@@ -117,6 +120,26 @@ def _add_services(node: Node, server: grpc.aio.Server, health_servicer: Any) -> 
     )
 
 
+def report_signing_halt(
+    sequencer: SequencerService, server: ServerLoop, health_servicer: Any
+) -> None:
+    """The audit service answers NOT_SERVING while the sequencer refuses to sign a fork: its
+    checkpoints stop growing, and a load balancer or an operator's probe should see it. (The
+    sequencer's thread tells it; the aio health service is set on the server's loop.)"""
+    if sequencer.guard is None:
+        return
+    sequencer.guard.on_change(
+        lambda reason: server.submit(
+            health_servicer.set(
+                AUDIT_SERVICE,
+                health_pb2.HealthCheckResponse.SERVING
+                if reason is None
+                else health_pb2.HealthCheckResponse.NOT_SERVING,
+            )
+        )
+    )
+
+
 def bind(server: ServerLoop, config: Config, tls: ServerTls | None) -> int:
     address = f"{config.host}:{config.port}"
     try:
@@ -159,9 +182,15 @@ def serve(config: Config) -> None:
     server, health_servicer = build_server(node)
     port = bind(server, config, tls)
     sequencer, projections = node.sequencer(), node.projections()
-    followers: list[SequencerService | ProjectionService] = [sequencer, *projections]
+    report_signing_halt(sequencer, server, health_servicer)
+    followers: list[SequencerService | ProjectionService | WitnessFeeder] = [
+        sequencer,
+        *projections,
+        *node.witness_feeders(sequencer.is_leader.is_set),
+    ]
     # Bound before any follower starts: a taken port must not leave leader locks held.
     metrics = serve_metrics(node, sequencer)
+    tiles = serve_tiles(node)
     for follower in followers:
         follower.start()
     server.start()
@@ -176,6 +205,8 @@ def serve(config: Config) -> None:
     server.stop(grace=5).wait()
     if metrics is not None:
         metrics.close()
+    if tiles is not None:
+        tiles.close()
     for follower in followers:
         follower.stop()
     node.close()

@@ -50,6 +50,17 @@ class ServerLoop:
         """Run `coroutine` on the server's loop and wait for its result."""
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
+    def submit(self, coroutine: Coroutine[Any, Any, object]) -> None:
+        """Schedule `coroutine` on the server's loop from any thread, without waiting; once the
+        loop has stopped, nothing is left to tell."""
+        if self._loop.is_closed():
+            coroutine.close()
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        except RuntimeError:  # closed meanwhile
+            coroutine.close()
+
     def call(self, function: Callable[[], T]) -> T:
         """Call `function` on the server's loop (gRPC's aio objects belong to their loop)."""
 

@@ -22,6 +22,7 @@ from identity.citizen import (
     Presented,
 )
 from identity.citizen_fields import sealed_client
+from identity.personal_data import FieldSealer
 from identity.refusals import AuthenticationFailedError
 from identity.sealed_secrets import CitizenSecrets
 from identity.session import (
@@ -51,6 +52,9 @@ class Completion:
     presented: Presented
     now: datetime
     actor: str
+    # The citizen's data key, read and unwrapped once for the whole try: it seals where they
+    # signed in from and opens their factors' secrets.
+    sealer: FieldSealer
 
 
 class Authentication(SessionCommands):
@@ -127,13 +131,14 @@ class Authentication(SessionCommands):
         )
         # Where and with what the citizen signed in is theirs: sealed with their key (erasure
         # shreds it), shown to them alone in their history.
-        context = sealed_client(self._sealer(citizen), context)
-        completion = Completion(citizen, attempt, context, presented, self._clock(), actor)
+        sealer = self._sealer(citizen)
+        context = sealed_client(sealer, context)
+        completion = Completion(citizen, attempt, context, presented, self._clock(), actor, sealer)
         self._refuse_spent_attempt(completion)
         session_id = uuid.uuid4()
         outcome = self._authenticate(completion, str(session_id))
         if "password" in outcome.methods:
-            self._rehash_outdated_password(completion.citizen, presented.password, actor)
+            self._rehash_outdated_password(completion, presented.password)
         session = self._open_session(completion, session_id, outcome)
         # One save: the sign-in, the spent attempt and the new session are stored together.
         self.save(completion.citizen, attempt, session)
@@ -157,7 +162,7 @@ class Authentication(SessionCommands):
         outcome = citizen.authenticate(
             completion.context,
             completion.presented,
-            self._factor_checks(citizen, attempt, completion.now),
+            self._factor_checks(completion),
             self.settings.lockout,
             completion.now,
             session_id=session_id,
@@ -203,13 +208,13 @@ class Authentication(SessionCommands):
             self.save(attempt)
         raise AuthenticationFailedError(refusal)
 
-    def _rehash_outdated_password(self, citizen: Citizen, password: str, actor: str) -> None:
+    def _rehash_outdated_password(self, completion: Completion, password: str) -> None:
         """A password that has just matched is hashed again when its stored hash was made with
         other Argon2id parameters than today's: raising the parameters reaches every citizen
         who signs in, and the plain password is only ever at hand during a sign-in."""
-        secrets = self._secrets(citizen)
+        citizen, secrets = completion.citizen, CitizenSecrets(completion.sealer)
         if secrets.needs_rehash(citizen.password_hash()):
-            citizen.rehash_password(secrets.hash_password(password), actor=actor)
+            citizen.rehash_password(secrets.hash_password(password), actor=completion.actor)
 
     def _open_session(self, completion: Completion, session_id: UUID, outcome: Outcome) -> Session:
         now = completion.now
@@ -227,9 +232,9 @@ class Authentication(SessionCommands):
             idle_expires_at=min(now + self.settings.session_idle, expires_at),
         )
 
-    def _factor_checks(
-        self, citizen: Citizen, attempt: AuthenticationAttempt, now: datetime
-    ) -> FactorChecks:
+    def _factor_checks(self, completion: Completion) -> FactorChecks:
+        citizen, attempt = completion.citizen, completion.attempt
+
         def passkey(factors: Sequence[Factor], assertion_json: str) -> PasskeyResult:
             return self._check_passkey(
                 factors,
@@ -240,7 +245,7 @@ class Authentication(SessionCommands):
             )
 
         # One data key read and unwrap for every check of the attempt.
-        sealer = self._sealer(citizen)
+        sealer = completion.sealer
         secrets = CitizenSecrets(sealer)
         return FactorChecks(
             password_matches=secrets.password_matches,

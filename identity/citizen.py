@@ -454,7 +454,14 @@ class Citizen(LedgerAggregate):
                 if result.ok
                 else {}
             )
-            failed = [result.authenticator_id] if result.authenticator_id else []
+            # A response that names none of the citizen's passkeys (malformed, empty, another
+            # credential) is still a failed try of the factor: it counts against each passkey
+            # that may be tried now, as a wrong code does against each authenticator app.
+            failed = (
+                [result.authenticator_id]
+                if result.authenticator_id
+                else [f.authenticator_id for f in self._usable("passkey", policy, now)]
+            )
             return result.ok, failed, result.reason, update
         factor = self._factor_of("recovery_codes")
         assert factor is not None
@@ -468,14 +475,7 @@ class Citizen(LedgerAggregate):
     ) -> tuple[bool, list[str], str, dict[str, Any]]:
         # Only factors that may be tried now are tried, and a miss counts against each of them:
         # otherwise a second TOTP authenticator would let guessing go on past the lockout.
-        usable = [
-            f
-            for f in self.factors.values()
-            if f.method == "totp"
-            and f.confirmed
-            and not is_locked(policy, f.failures)
-            and retry_after(policy, f.failures, f.last_failure_at, now) <= timedelta(0)
-        ]
+        usable = self._usable("totp", policy, now)
         for factor in usable:
             step = checks.totp_step(factor.secret, code, now)
             if step is None:
@@ -485,6 +485,17 @@ class Citizen(LedgerAggregate):
                 return False, [factor.authenticator_id], "totp_replayed", {}
             return True, [factor.authenticator_id], "", {"last_step": step}
         return False, [f.authenticator_id for f in usable], "totp_mismatch", {}
+
+    def _usable(self, method: str, policy: LockoutPolicy, now: datetime) -> list[Factor]:
+        """The confirmed factors of `method` that may be tried now: neither locked nor waiting."""
+        return [
+            f
+            for f in self.factors.values()
+            if f.method == method
+            and f.confirmed
+            and not is_locked(policy, f.failures)
+            and retry_after(policy, f.failures, f.last_failure_at, now) <= timedelta(0)
+        ]
 
     @event("AuthenticationSucceeded")
     def _authentication_succeeded(

@@ -103,13 +103,15 @@ def sign_compact(private_key: Ed25519PrivateKey, header: bytes, payload: bytes) 
 class TokenSigner:
     """Signs JWTs with one Ed25519 key, named by *kid* in the header and in the JWK."""
 
-    __slots__ = ("_key", "_kid")
+    __slots__ = ("_header", "_key", "_kid")
 
     def __init__(self, kid: str, private_key: Ed25519PrivateKey) -> None:
         if not kid:
             raise ValueError("kid must not be empty")
         self._kid = kid
         self._key = private_key
+        # ``typ`` is "JWT" for explicit typing (RFC 8725 §3.11); the same for every token.
+        self._header = canonical_json({"alg": ALGORITHM, "kid": kid, "typ": "JWT"})
 
     @property
     def kid(self) -> str:
@@ -119,9 +121,8 @@ class TokenSigner:
         return f"TokenSigner(kid={self._kid!r})"
 
     def sign(self, claims: Mapping[str, object]) -> str:
-        """The compact JWT of *claims*; ``typ`` is "JWT" for explicit typing (RFC 8725 §3.11)."""
-        header = {"alg": ALGORITHM, "kid": self._kid, "typ": "JWT"}
-        return sign_compact(self._key, canonical_json(header), canonical_json(claims))
+        """The compact JWT of *claims*."""
+        return sign_compact(self._key, self._header, canonical_json(claims))
 
     def jwk(self) -> dict[str, str]:
         """The public key as a JWK (RFC 8037 §2), with no private member."""

@@ -21,6 +21,8 @@ PERSONAL_FIELDS = (
 ASSURANCE_LEVELS = ("IAL1", "IAL2", "IAL3")
 MAX_TEXT = 256
 MAX_JSON = 64 * 1024
+MAX_ADDRESS = 64  # an IPv6 address with its zone and port
+MAX_USER_AGENT = 512  # browsers send 100 to 300 characters
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 POLICY_MESSAGES = {
@@ -57,8 +59,13 @@ def validate_personal_data(personal_data: dict[str, str], assurance: str, eviden
 
 
 def client_violations(client: tuple[str, str]) -> list[FieldViolation]:
-    """The ClientContext of a request: recorded with the event, in the ledger, so kept short."""
-    limits = (("client.address", client[0], MAX_TEXT), ("client.user_agent", client[1], 1024))
+    """The ClientContext of a request: recorded with the event, in the ledger, so kept short.
+    The gRPC edge refuses the same sizes in bytes first (civitas/api/field_limits.py); this
+    holds for every other caller of the application."""
+    limits = (
+        ("client.address", client[0], MAX_ADDRESS),
+        ("client.user_agent", client[1], MAX_USER_AGENT),
+    )
     return [
         FieldViolation(name, f"at most {limit} characters")
         for name, value, limit in limits

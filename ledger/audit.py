@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ledger.envelope import unpack
 from ledger.errors import InvalidInput, OutOfRange, Unavailable
@@ -46,9 +46,14 @@ class AuditLog:
         view: MerkleLogRecorder,
         keyring: Callable[[], PublicKeyring],
         checkpoint_interval: float = CHECKPOINT_INTERVAL_SECONDS,
+        witnesses: tuple[str, ...] = (),
+        witness_threshold: int = 0,
     ) -> None:
         self._view = view
         self._keyring = keyring
+        # The log's own witness policy (verifier keys, k): which checkpoint counts as witnessed.
+        self._witnesses = witnesses
+        self._witness_threshold = witness_threshold
         # How long until the sequencer signs what is stored now: a caller asking too early is
         # told to retry after this (RetryInfo), not that it cannot be done.
         self.checkpoint_interval = checkpoint_interval
@@ -56,18 +61,34 @@ class AuditLog:
     def keyring(self) -> PublicKeyring:
         return self._keyring()
 
-    def latest_checkpoint(self) -> StoredCheckpoint:
-        checkpoint = self._view.latest_checkpoint()
+    def latest_checkpoint(self, covering: int = 0) -> StoredCheckpoint:
+        """The newest checkpoint the witness policy is met for, if it covers `covering` leaves,
+        else the newest signed one; with the witnesses' cosignature lines (docs/witnesses.md)."""
+        checkpoint = self._newest_witnessed(covering) or self._view.latest_checkpoint()
         if checkpoint is None:
             raise Unavailable(
                 "no checkpoint has been signed yet",
                 reason="NOT_YET_SEQUENCED",
                 retry_after=self.checkpoint_interval,
             )
-        return checkpoint
+        return self._with_cosignatures(checkpoint)
+
+    def _newest_witnessed(self, covering: int) -> StoredCheckpoint | None:
+        if not self._witnesses:
+            return None
+        size = self._view.newest_cosigned(self._witnesses, self._witness_threshold)
+        if size is None or size < covering:
+            return None
+        return self._view.checkpoint_of_size(size)
+
+    def _with_cosignatures(self, checkpoint: StoredCheckpoint) -> StoredCheckpoint:
+        lines = self._view.cosignatures(checkpoint.tree_size)
+        if not lines:
+            return checkpoint
+        return replace(checkpoint, note=checkpoint.note + "".join(lines.values()))
 
     def checkpoints(self, up_to_size: int) -> Iterator[StoredCheckpoint]:
-        return self._view.iter_checkpoints(up_to_size)
+        return map(self._with_cosignatures, self._view.iter_checkpoints(up_to_size))
 
     def inclusion_proof(self, index: int, tree_size: int = 0) -> InclusionProof:
         size = tree_size or self.latest_checkpoint().tree_size
@@ -98,7 +119,7 @@ class AuditLog:
         """One entry with everything needed to check it offline (docs/ledger-format.md section
         7): the entry, its signature and payload, an inclusion proof against the latest
         checkpoint, that checkpoint, and the public keyring."""
-        checkpoint = self.latest_checkpoint()
+        checkpoint = self.latest_checkpoint(covering=index + 1)
         proof = self.inclusion_proof(index, checkpoint.tree_size)
         entry = next(self.entries(index, index + 1))
         keyring = self.keyring()

@@ -17,6 +17,9 @@ from typing import NamedTuple
 
 ENTRY_FORMAT_VERSION = 1
 SIGNATURE_CONTEXT = b"civitas/entry/v1\n"
+# C2SP tlog-tiles entry bundles give each entry a big-endian uint16 length (ledger/tiles.py), so
+# no entry is signed longer. Real entries are a few hundred bytes: only a huge actor could reach it.
+MAX_ENTRY_BYTES = 0xFFFF
 ENTRY_KEYS = ("actor", "at", "kid", "payload_sha256", "stream", "type", "v", "version")
 
 _encode_string = json.encoder.encode_basestring

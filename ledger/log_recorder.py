@@ -51,6 +51,11 @@ class MerkleLogRecorder(View):
             "PRIMARY KEY (level, idx)){keyed_table}",
             "CREATE TABLE IF NOT EXISTS {checkpoints} ("
             "tree_size {integer} PRIMARY KEY, root_hash {bytes} NOT NULL, note {text} NOT NULL)",
+            # Witnesses' cosignature lines (docs/witnesses.md), one per checkpoint and witness
+            # (named by its verifier key): served after the checkpoint's own signature line.
+            "CREATE TABLE IF NOT EXISTS {checkpoint_cosignatures} ("
+            "tree_size {integer} NOT NULL, witness {text} NOT NULL, line {text} NOT NULL, "
+            "PRIMARY KEY (tree_size, witness))",
         ]
 
     def tree_size(self) -> int:
@@ -86,6 +91,19 @@ class MerkleLogRecorder(View):
                 c, "level, idx, hash", "merkle_nodes", {"level": "small", "idx": "integer"}, keys
             )
         return {(row["level"], row["idx"]): bytes(row["hash"]) for row in rows}
+
+    def node_range(self, level: int, start: int, stop: int) -> list[bytes]:
+        """The stored hashes of nodes (level, start) to (level, stop - 1), in order, in one
+        query: a tlog-tiles hash tile (ledger/tiles.py). A node not stored is left out."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                self.sql(
+                    "SELECT hash FROM {merkle_nodes} WHERE level = ? AND idx >= ? AND idx < ? "
+                    "ORDER BY idx"
+                ),
+                (level, start, stop),
+            )
+            return [bytes(row["hash"]) for row in c.fetchall()]
 
     def node(self, level: int, index: int) -> bytes:
         found = self.nodes([(level, index)])
@@ -126,6 +144,51 @@ class MerkleLogRecorder(View):
         while chunk := self.checkpoints(above, up_to, batch):
             yield from chunk
             above = chunk[-1].tree_size
+
+    def add_cosignature(self, tree_size: int, witness: str, line: str) -> None:
+        """Keep a witness's cosignature line of the checkpoint of `tree_size`; a later one of the
+        same checkpoint replaces it (its timestamp is newer: fresher evidence, same tree)."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                self.sql(
+                    "INSERT INTO {checkpoint_cosignatures} VALUES (?, ?, ?) "
+                    "ON CONFLICT (tree_size, witness) DO UPDATE SET line = excluded.line"
+                ),
+                (tree_size, witness, line),
+            )
+
+    def cosignatures(self, tree_size: int) -> dict[str, str]:
+        """The cosignature lines of one checkpoint, by witness."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                self.sql(
+                    "SELECT witness, line FROM {checkpoint_cosignatures} WHERE tree_size = ? "
+                    "ORDER BY witness"
+                ),
+                (tree_size,),
+            )
+            return {row["witness"]: row["line"] for row in c.fetchall()}
+
+    def newest_cosigned(self, witnesses: Sequence[str], threshold: int) -> int | None:
+        """The largest tree size cosigned by at least `threshold` of `witnesses`."""
+        if not witnesses:
+            return None
+        with self.datastore.transaction(commit=False) as c:
+            marks = self.dialect.marks(len(witnesses))  # placeholders only: values are parameters
+            query = (
+                "SELECT tree_size FROM {checkpoint_cosignatures} "  # noqa: S608 - placeholders
+                f"WHERE witness IN ({marks}) GROUP BY tree_size HAVING COUNT(*) >= ? "
+                "ORDER BY tree_size DESC LIMIT 1"
+            )
+            c.execute(self.sql(query), (*witnesses, threshold))
+            row = c.fetchone()
+        return None if row is None else int(row["tree_size"])
+
+    def checkpoint_of_size(self, tree_size: int) -> StoredCheckpoint | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.sql("SELECT * FROM {checkpoints} WHERE tree_size = ?"), (tree_size,))
+            row = c.fetchone()
+        return None if row is None else _checkpoint(row)
 
     def leaf_index_of(self, notification_id: int) -> int | None:
         """The leaf an event became, or None while it is not sequenced yet."""

@@ -23,6 +23,7 @@ from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic, resolve_topic
 
 from ledger.entry import (
+    MAX_ENTRY_BYTES,
     SIGNATURE_CONTEXT,
     MalformedEntry,
     format_timestamp,
@@ -32,10 +33,15 @@ from ledger.entry import (
 )
 from ledger.envelope import MalformedEnvelope, SignedEntry, pack, unpack
 from ledger.keyring import EntrySigner, verify_entry_signature
+from ledger.verified_entries import VERIFIED, VerifiedEntries
 
 
 class UnattributedEvent(ValueError):
     """An event reached the store without naming its actor."""
+
+
+class OversizedEntry(ValueError):
+    """An entry longer than a tlog-tiles entry bundle can carry (`MAX_ENTRY_BYTES`)."""
 
 
 class TamperedEntry(Exception):
@@ -94,18 +100,35 @@ def _sign_each(private_key: Ed25519PrivateKey, signing_inputs: list[bytes]) -> l
     return [private_key.sign(signing_input) for signing_input in signing_inputs]
 
 
+@lru_cache(maxsize=64)
+def _public_bytes(private_key: Ed25519PrivateKey) -> bytes:
+    """The raw public key of one of the signer's (cached) private keys."""
+    return private_key.public_key().public_bytes_raw()
+
+
 class SignedMapper(Mapper[UUID]):
     def __init__(
-        self, transcoder: Transcoder, signer: EntrySigner, *, verify_on_read: bool = True
+        self,
+        transcoder: Transcoder,
+        signer: EntrySigner,
+        *,
+        verify_on_read: bool = True,
+        verified: VerifiedEntries = VERIFIED,
     ) -> None:
         super().__init__(transcoder=transcoder)
         self.signer = signer
         self.verify_on_read = verify_on_read
+        # Entries signed or checked by this process: read back, their signatures are not
+        # checked again (ledger/verified_entries.py says when that is sound).
+        self.verified = verified
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
         kid, private_key = self.signer.current_key()
         unsigned = self._unsigned(domain_event, kid)
-        return unsigned.stored(private_key.sign(unsigned.signing_input()))
+        signing_input = unsigned.signing_input()
+        signature = private_key.sign(signing_input)
+        self.verified.remember(signature, signing_input, _public_bytes(private_key))
+        return unsigned.stored(signature)
 
     def to_stored_events(
         self, domain_events: Sequence[DomainEventProtocol[UUID]]
@@ -118,12 +141,13 @@ class SignedMapper(Mapper[UUID]):
         kid, private_key = self.signer.current_key()
         unsigned = [self._unsigned(event, kid) for event in domain_events]
         size = -(-len(unsigned) // SIGNING_THREADS)
-        chunks = [
-            [u.signing_input() for u in unsigned[start : start + size]]
-            for start in range(0, len(unsigned), size)
-        ]
+        inputs = [u.signing_input() for u in unsigned]
+        chunks = [inputs[start : start + size] for start in range(0, len(inputs), size)]
         signed = _signing_pool().map(partial(_sign_each, private_key), chunks)
         signatures = [signature for chunk in signed for signature in chunk]
+        public_key = _public_bytes(private_key)
+        for signing_input, signature in zip(inputs, signatures, strict=True):
+            self.verified.remember(signature, signing_input, public_key)
         return [u.stored(signature) for u, signature in zip(unsigned, signatures, strict=True)]
 
     def _unsigned(self, domain_event: DomainEventProtocol[UUID], kid: str) -> _UnsignedEntry:
@@ -150,6 +174,8 @@ class SignedMapper(Mapper[UUID]):
         entry_bytes = new_entry_bytes(
             actor, at, kid, digest.hex(), _stream_text(stream), event_class.topic, version
         )
+        if len(entry_bytes) > MAX_ENTRY_BYTES:
+            raise OversizedEntry(f"{event_class.topic}: a {len(entry_bytes)}-byte entry")
         return _UnsignedEntry(
             stream, version, event_class.topic, actor, at, kid, digest, payload, entry_bytes
         )
@@ -204,10 +230,12 @@ class SignedMapper(Mapper[UUID]):
         key = self.signer.public_key(entry.kid)
         if key is None or not key.is_valid_at(parse_timestamp(entry.at)):
             raise TamperedEntry(f"{_where(stored_event)}: no valid key {entry.kid!r} at {entry.at}")
-        if not verify_entry_signature(
-            key, signed.signature, SIGNATURE_CONTEXT + signed.entry_bytes
-        ):
-            raise TamperedEntry(f"{_where(stored_event)}: signature does not verify")
+        signing_input = SIGNATURE_CONTEXT + signed.entry_bytes
+        public_key = key.public_key.public_bytes_raw()
+        if not self.verified.known(signed.signature, signing_input, public_key):
+            if not verify_entry_signature(key, signed.signature, signing_input):
+                raise TamperedEntry(f"{_where(stored_event)}: signature does not verify")
+            self.verified.remember(signed.signature, signing_input, public_key)
         if (
             signed.payload is not None
             and hashlib.sha256(signed.payload).hexdigest() != entry.payload_sha256

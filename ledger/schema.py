@@ -17,7 +17,8 @@ from psycopg.sql import SQL, Identifier
 # The schema this release reads and writes. Raise it with every change to a table, and teach
 # `Node.upgrade_schema` the step that brings the previous version to it.
 # 2 (issue 14): the snapshots table (ledger/snapshots.py), made by the store's recorder.
-SCHEMA_VERSION = 2
+# 3 (issue 15): the witnesses' cosignatures (checkpoint_cosignatures), made by the log's view.
+SCHEMA_VERSION = 3
 TABLE = "civitas_schema_versions"
 
 

@@ -24,6 +24,7 @@ from eventsourcing.projection import Projection, ProjectionRunner
 
 from ledger.checkpoint import Checkpoint, NoteSigner, sign_checkpoint
 from ledger.envelope import unpack
+from ledger.fork_guard import ForkGuard
 from ledger.leader import LeaderLock, lead_while_running
 from ledger.log_recorder import MerkleLogRecorder, StoredCheckpoint
 from ledger.merkle import CompactRange, Node, leaf_hash
@@ -107,23 +108,41 @@ class Sequencer(Projection[MerkleLogRecorder]):
 
 
 class CheckpointWriter:
-    """Signs a checkpoint for the durable tree whenever it has grown."""
+    """Signs a checkpoint for the durable tree whenever it has grown, and only when the tree
+    extends the last checkpoint this log signed (`ForkGuard`)."""
 
     def __init__(
-        self, view: MerkleLogRecorder, origin: str, signer: Callable[[], NoteSigner]
+        self,
+        view: MerkleLogRecorder,
+        origin: str,
+        signer: Callable[[], NoteSigner],
+        guard: ForkGuard | None = None,
     ) -> None:
         self._view = view
         self._origin = origin
         self._signer = signer
+        self._guard = guard
         latest = view.latest_checkpoint()
         self.size = latest.tree_size if latest else -1
 
     def write(self, tree: CompactRange) -> StoredCheckpoint | None:
-        if tree.size <= self.size:
+        # Nothing new to sign: unless the guard has not yet checked this tree against what it
+        # remembers (a restart on a rolled-back database), or is halted (a re-anchor may have
+        # lifted it), or the tree is smaller than the database's latest checkpoint.
+        guard = self._guard
+        unchanged = tree.size == self.size and (guard is None or guard.trusts_signed_tree)
+        if unchanged or (tree.size < self.size and guard is None):
             return None
         root_hash = tree.root()
         checkpoint = Checkpoint(self._origin, tree.size, root_hash)
-        stored = StoredCheckpoint(tree.size, root_hash, sign_checkpoint(checkpoint, self._signer()))
+
+        def sign() -> str:
+            return sign_checkpoint(checkpoint, self._signer())
+
+        note = sign() if guard is None else guard.sign_if_consistent(self._view, tree, sign)
+        if note is None:
+            return None
+        stored = StoredCheckpoint(tree.size, root_hash, note)
         self._view.add_checkpoint(stored)
         self.size = tree.size
         return stored
@@ -138,6 +157,7 @@ class SequencerSettings:
     leader_lock: LeaderLock
     checkpoint_interval: float = CHECKPOINT_INTERVAL_SECONDS
     retry_interval: float = 1.0
+    guard: ForkGuard | None = None  # None only in tests of the tree alone
 
 
 class SequencerService:
@@ -148,6 +168,7 @@ class SequencerService:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sequencer", daemon=True)
         self.is_leader = threading.Event()
+        self.guard = settings.guard
 
     def start(self) -> None:
         self._thread.start()
@@ -197,7 +218,9 @@ class SequencerService:
         ) as runner:
             sequencer = runner.projection
             assert isinstance(sequencer, Sequencer)
-            checkpoints = CheckpointWriter(runner.view, settings.origin, settings.checkpoint_signer)
+            checkpoints = CheckpointWriter(
+                runner.view, settings.origin, settings.checkpoint_signer, settings.guard
+            )
             last_checkpoint = -math.inf  # the first checkpoint is due at once, whatever the uptime
             while not self._stopping.is_set() and settings.leader_lock.still_held():
                 runner.run_forever(timeout=TICK_SECONDS)

@@ -52,7 +52,7 @@ from ledger.envelope import erase_payload
 from ledger.keyring import EntrySigner
 from ledger.leader import advisory_lock_key, held_file_lock
 from ledger.mapper import SignedMapper
-from ledger.repository import CachedRepository, Collected, copy_aggregate
+from ledger.repository import CachedRepository, Collected
 from ledger.secure_delete import reclaim
 from ledger.snapshots import SnapshotStore
 from ledger.sql_dialect import POSTGRES_EVENTS, SQLITE_EVENTS, dialect_of
@@ -421,10 +421,10 @@ class LedgerApplication(Application[UUID]):
         recordings = super()._record(processing_event)
         # What was just saved is what the store now holds: cached as it is, the next read
         # fast-forwards from here instead of reading back (and re-checking) our own events.
-        cache = self.repository.cache
-        if cache is not None:
-            for aggregate_id, aggregate in processing_event.aggregates.items():
-                cache.put(aggregate_id, copy_aggregate(aggregate))
+        repository = self.repository
+        if isinstance(repository, CachedRepository):
+            for aggregate in processing_event.aggregates.values():
+                repository.remember(aggregate)
         return recordings
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:

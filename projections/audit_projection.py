@@ -66,8 +66,23 @@ class AuditedTimelineRow:
     summary_json: str  # as stored: the auditor, not this service, decides whether it is valid
 
 
-AuditedRow = ProjectionPosition | AuditedQueueRow | AuditedTimelineRow
-RowReader = Callable[[Mapping[str, Any]], AuditedQueueRow | AuditedTimelineRow]
+@dataclass(frozen=True)
+class AuditedStatisticsRow:
+    kind: str  # "auth": a day's sign-ins by method and outcome; "case": a case's times
+    day: str = ""
+    method: str = ""
+    outcome: str = ""
+    count: int = 0
+    transaction_id: str = ""
+    service_code: str = ""
+    submitted_at: str = ""
+    decided_at: str = ""
+
+
+AuditedRow = ProjectionPosition | AuditedQueueRow | AuditedTimelineRow | AuditedStatisticsRow
+RowReader = Callable[
+    [Mapping[str, Any]], AuditedQueueRow | AuditedTimelineRow | AuditedStatisticsRow
+]
 
 
 def served_time(value: datetime | str | None) -> str:
@@ -115,6 +130,25 @@ def _timeline_row(row: Mapping[str, Any]) -> AuditedTimelineRow:
     )
 
 
+def _statistics_row(row: Mapping[str, Any]) -> AuditedStatisticsRow:
+    if row["row_kind"] == "auth":
+        day = row["day"]
+        return AuditedStatisticsRow(
+            "auth",
+            day=day if isinstance(day, str) else day.isoformat(),
+            method=row["method"],
+            outcome=row["outcome"],
+            count=row["count"],
+        )
+    return AuditedStatisticsRow(
+        "case",
+        transaction_id=row["transaction_id"],
+        service_code=row["service_code"] or "",
+        submitted_at=served_time(row["submitted_at"]),
+        decided_at=served_time(row["decided_at"]),
+    )
+
+
 @dataclass(frozen=True)
 class AuditedRows:
     """What an auditor reads of one projection: every row in key order, and each row's form."""
@@ -129,6 +163,18 @@ TIMELINE_ROWS = AuditedRows(
     "LEFT JOIN {merkle_leaves} l ON l.notification_id = t.position "
     "ORDER BY t.citizen_id, t.position",
     _timeline_row,
+)
+# Both statistics tables in one stream (one snapshot): each branch fills the other's columns
+# with typed NULLs, as PostgreSQL wants one type per column of a UNION.
+STATISTICS_ROWS = AuditedRows(
+    "SELECT 'auth' AS row_kind, day, method, outcome, count, "
+    "CAST(NULL AS {text}) AS transaction_id, CAST(NULL AS {text}) AS service_code, "
+    "CAST(NULL AS {moment}) AS submitted_at, CAST(NULL AS {moment}) AS decided_at "
+    "FROM {stats_auth_daily} UNION ALL "
+    "SELECT 'case', CAST(NULL AS {day}), CAST(NULL AS {text}), CAST(NULL AS {text}), "
+    "CAST(NULL AS {integer}), transaction_id, service_code, submitted_at, decided_at "
+    "FROM {stats_cases} ORDER BY row_kind, day, method, outcome, transaction_id",
+    _statistics_row,
 )
 POSITION_QUERY = (
     "SELECT t.notification_id, l.leaf_index FROM {tracking} t "

@@ -14,6 +14,7 @@ from ledger.view import RebuildableView
 from projections.audit_projection import (
     QUEUE_ROWS,
     SEQUENCER_WAIT_SECONDS,
+    STATISTICS_ROWS,
     TIMELINE_ROWS,
     AuditedProjections,
     AuditedRows,
@@ -41,7 +42,7 @@ class Registered(Generic[V]):
 
 TIMELINE = Registered(CitizenTimeline, TimelineView, TIMELINE_ROWS)
 QUEUE = Registered(TransactionQueue, QueueView, QUEUE_ROWS)
-STATISTICS = Registered(Statistics, StatisticsView)
+STATISTICS = Registered(Statistics, StatisticsView, STATISTICS_ROWS)
 
 PROJECTIONS: Mapping[str, Registered[Any]] = {p.name: p for p in (TIMELINE, QUEUE, STATISTICS)}
 

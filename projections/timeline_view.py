@@ -42,6 +42,17 @@ class Link:
 
 
 ERASED_TYPE = "identity.Citizen.Erased"
+# A summary longer than this is not even read out of the table (issue 14): rows recorded before
+# requests were bounded can hold megabytes (a 3.8 MB user agent in a sign-in). The item is still
+# listed, with this summary in place of its own; its receipt proves the event as it is. Every
+# summary recorded under the request limits is far shorter (a few KiB).
+MAX_SUMMARY_CHARACTERS = 16 * 1024
+WITHHELD: dict[str, Any] = {"summary_withheld": f"longer than {MAX_SUMMARY_CHARACTERS} characters"}
+# The row's columns, with the summary left out past its limit: the database never sends it.
+_COLUMNS = (
+    "citizen_id, position, at, kind, type, stream, version, "
+    f"CASE WHEN LENGTH(summary) > {MAX_SUMMARY_CHARACTERS} THEN NULL ELSE summary END AS summary"
+)
 
 
 def _item(row: Any) -> TimelineItem:
@@ -55,7 +66,7 @@ def _item(row: Any) -> TimelineItem:
         type=row["type"],
         stream=row["stream"],
         version=row["version"],
-        summary=json.loads(row["summary"]),
+        summary=dict(WITHHELD) if row["summary"] is None else json.loads(row["summary"]),
     )
 
 
@@ -164,7 +175,8 @@ class TimelineView(RebuildableView):
         with self.datastore.transaction(commit=False) as c:
             c.execute(
                 self.sql(
-                    "SELECT * FROM {timeline} WHERE citizen_id = ? AND stream = ? AND version = ?"
+                    f"SELECT {_COLUMNS} FROM {{timeline}} "  # noqa: S608
+                    "WHERE citizen_id = ? AND stream = ? AND version = ?"
                 ),
                 (citizen_id, stream, version),
             )
@@ -186,7 +198,8 @@ class TimelineView(RebuildableView):
         with self.datastore.transaction(commit=False) as c:
             c.execute(
                 self.sql(
-                    "SELECT * FROM {timeline} WHERE citizen_id = ? AND position > ?"  # noqa: S608
+                    f"SELECT {_COLUMNS} FROM {{timeline}} "  # noqa: S608
+                    "WHERE citizen_id = ? AND position > ?"
                     f"{clauses} ORDER BY position LIMIT ?"
                 ),
                 [citizen_id, after_position, *map(self.dialect.param, params), limit],

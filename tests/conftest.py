@@ -18,6 +18,15 @@ REQUIRE_POSTGRES = os.environ.get("CIVITAS_REQUIRE_POSTGRES") == "1"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def verifier_state_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`civitas-verify live` remembers checkpoints under $XDG_STATE_HOME: each test its own, and
+    never the user's."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state-home")))
+
+
 def postgres_or_skip() -> str:
     if not POSTGRES_URL:
         if REQUIRE_POSTGRES:

@@ -12,6 +12,7 @@ reader has to follow.
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,79 @@ def test_the_check_itself_catches_a_reversed_arrow(
     path.parent.mkdir(parents=True)
     path.write_text(source)
     assert bool(violations(path, tmp_path)) is broken, violations(path, tmp_path)
+
+
+# The citizen portal is a relying service like any agency's: it reaches Civitas only through
+# the public gRPC API (the generated protos), never through the service's own code, so what it
+# shows is what any relying service could show. Only the composition root (civitas.cli) starts it.
+PORTAL_MAY_IMPORT = {"protos", "grpc", "grpc_status", "google", "starlette", "jinja2", "uvicorn"}
+SERVICE_PACKAGES = {"civitas", "ledger", "identity", "projections", "verifier", "witness"}
+
+
+def portal_violations(path: Path, root: Path = ROOT) -> list[str]:
+    found = []
+    for module in sorted(imported_modules(path, root)):
+        top = module.split(".")[0]
+        if top in SERVICE_PACKAGES or not (
+            top in PORTAL_MAY_IMPORT or top == "portal" or top in sys.stdlib_module_names
+        ):
+            found.append(f"{path.relative_to(root)} imports {module}")
+    return found
+
+
+def test_the_portal_reaches_civitas_only_through_the_generated_protos() -> None:
+    paths = sorted((ROOT / "portal").rglob("*.py"))
+    assert len(paths) > 5
+    found = [line for path in paths for line in portal_violations(path)]
+    assert not found, "the portal imports beyond the public API:\n" + "\n".join(found)
+    for package in SERVICE_PACKAGES - {"civitas"}:
+        for path in (ROOT / package).rglob("*.py") if (ROOT / package).exists() else []:
+            assert not {m for m in imported_modules(path) if m.split(".")[0] == "portal"}, path
+
+
+@pytest.mark.parametrize(
+    ("source", "broken"),
+    [
+        ("from civitas.client import CivitasClient\n", True),
+        ("import ledger.receipts\n", True),
+        ("import requests\n", True),
+        ("from protos.civitas.v1 import history_pb2\nimport json\n", False),
+        ("from starlette.routing import Route\nfrom . import i18n\n", False),
+    ],
+)
+def test_the_portal_check_catches_an_import_beyond_the_api(
+    source: str, broken: bool, tmp_path: Path
+) -> None:
+    path = tmp_path / "portal" / "x.py"
+    path.parent.mkdir()
+    path.write_text(source)
+    assert bool(portal_violations(path, tmp_path)) is broken
+
+
+WITNESS = ROOT / "witness"
+WITNESS_ALLOWED = {"cryptography", "witness"}  # it shares no code with the log it watches
+
+
+def foreign_imports(path: Path) -> set[str]:
+    """What a witness module imports beyond the standard library and ``cryptography``."""
+    # The package's parent as the root: relative imports resolve inside the package.
+    roots = {module.split(".")[0] for module in imported_modules(path, path.parents[1])}
+    return {root for root in roots if root not in sys.stdlib_module_names} - WITNESS_ALLOWED
+
+
+def test_the_witness_imports_only_the_stdlib_and_cryptography() -> None:
+    sources = sorted(WITNESS.rglob("*.py"))
+    assert len(sources) >= 6
+    found = {f"{path.name}: {sorted(foreign_imports(path))}" for path in sources}
+    assert all(line.endswith(": []") for line in found), sorted(found)
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["from ledger.checkpoint import sign_note\n", "import verifier.note\n", "import grpc\n"],
+)
+def test_the_witness_check_catches_a_foreign_import(source: str, tmp_path: Path) -> None:
+    path = tmp_path / "witness" / "x.py"
+    path.parent.mkdir()
+    path.write_text(source)
+    assert foreign_imports(path)

@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from verifier.erasure import ErasureAudit, reanchor_notes
 from verifier.leaves import ChunkResult
 from verifier.merkle import HASH_SIZE, CompactRange
 from verifier.report import Report
@@ -33,6 +34,8 @@ class LogAudit:
         self._tree = CompactRange()
         self._last_version: dict[str, int] = {}
         self._due = deque(sorted(commitments, key=lambda commitment: commitment.size))
+        self._erasure = ErasureAudit()
+        self._reanchors: list[tuple[int, bytes | None]] = []
         self._compare_due()  # a checkpoint of the empty log is due before any leaf
 
     @property
@@ -49,10 +52,15 @@ class LogAudit:
         record_chunk(self._report, chunk)
         self._fold(chunk.leaf_hashes)
         self._check_versions(chunk.start, chunk.streams, chunk.versions)
+        self._erasure.add(chunk.erased_entries, chunk.closings)
+        self._reanchors.extend(chunk.reanchors)
         self._report.entries = self._tree.size
 
     def finish(self) -> None:
-        """Commitments beyond the last leaf mean missing leaves: a truncated or rolled-back log."""
+        """Commitments beyond the last leaf mean missing leaves: a truncated or rolled-back log.
+        Erased payloads are judged now that every closing event has been seen."""
+        self._erasure.finish(self._report)
+        self._report.notes.extend(reanchor_notes(self._reanchors))
         while self._due:
             commitment = self._due.popleft()
             self._report.check(commitment.check).fail(

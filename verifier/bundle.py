@@ -18,7 +18,10 @@ from verifier.note import NoteError, NoteVerifier
 from verifier.parallel import ordered_map
 from verifier.progress import Progress
 from verifier.report import Report
+from verifier.state import CHECK as STORED
+from verifier.state import VerifierState, remember_if_passed, remembered_checkpoint
 from verifier.trust import Anchors, Pins, resolve
+from verifier.witnesses import judge
 
 ENTRIES_FILE = "entries.jsonl"
 KEYRING_FILE = "keyring.json"
@@ -37,6 +40,7 @@ BUNDLE_CHECKS = (
     "key_window",
     "payload",
     "stream_versions",
+    "erasure",
     "checkpoint_signature",
     "checkpoint_root",
 )
@@ -119,13 +123,16 @@ def verify_bundle(
     jobs: int = 1,
     chunk_lines: int = CHUNK_LINES,
     progress: Progress | None = None,
+    state: VerifierState | None = None,
 ) -> Report:
-    """Run every check on a bundle. Missing files raise OSError (the CLI's usage/IO error)."""
+    """Run every check on a bundle. Missing files raise OSError (the CLI's usage/IO error).
+    With a `state`, the bundle is held to the checkpoint remembered there for its origin, and
+    its latest checkpoint is remembered when every check passes."""
     entries_path = folder / ENTRIES_FILE
     if not entries_path.is_file():
         raise FileNotFoundError(f"{entries_path} is missing")
     report = Report("bundle", str(folder))
-    for name in BUNDLE_CHECKS:
+    for name in (*BUNDLE_CHECKS, *((STORED,) if state is not None else ())):
         report.check(name)
     offered = load_keyring(folder / KEYRING_FILE, report) or pins.keyring
     if offered is None:
@@ -135,6 +142,9 @@ def verify_bundle(
     checkpoints = _load_checkpoints(
         folder / CHECKPOINTS_DIR, anchors.verifiers, anchors.keyring.origin, report
     )
+    if checkpoints:  # the newest must be witnessed: older ones may predate their cosigning
+        newest = max(checkpoints, key=lambda c: c.size)
+        judge(newest.note, pins.witnesses, report, f"{CHECKPOINTS_DIR}/{newest.size}.txt")
     commitments = [
         Commitment(c.size, c.root, "checkpoint_root", f"{CHECKPOINTS_DIR}/{c.size}.txt")
         for c in checkpoints
@@ -142,6 +152,9 @@ def verify_bundle(
     if trusted_checkpoint is not None:
         trusted = verify_trusted_checkpoint(trusted_checkpoint, anchors, report)
         commitments += [trusted] if trusted else []
+    stored = remembered_checkpoint(state, anchors, report) if state is not None else None
+    if stored is not None:
+        commitments.append(Commitment(stored.size, stored.root, STORED, "remembered checkpoint"))
     audit = LogAudit(report, commitments)
     progress = progress or Progress("verifying", None)
     chunks = _LineChunks(entries_path, chunk_lines)
@@ -158,7 +171,24 @@ def verify_bundle(
     progress.close()
     audit.finish()
     _note_coverage(report, checkpoints, audit.size)
+    if state is not None:
+        latest = max(checkpoints, key=lambda checkpoint: checkpoint.size, default=None)
+        _hold_to_stored(report, stored, latest)
+        remember_if_passed(state, anchors, latest, report)
     return report
+
+
+def _hold_to_stored(report: Report, stored: Checkpoint | None, latest: Checkpoint | None) -> None:
+    """The bundle's latest checkpoint must not be older than the remembered one."""
+    if stored is None:
+        return
+    if latest is None or latest.size < stored.size:
+        size = 0 if latest is None else latest.size
+        report.check(STORED).fail(
+            f"the bundle's latest checkpoint covers {size:,} entries, but this verifier already "
+            f"verified a checkpoint of {stored.size:,}: the log was rolled back",
+            where=CHECKPOINTS_DIR,
+        )
 
 
 def _note_coverage(report: Report, checkpoints: list[Checkpoint], size: int) -> None:

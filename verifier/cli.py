@@ -20,7 +20,9 @@ from verifier.parallel import default_jobs
 from verifier.progress import Progress
 from verifier.receipt import verify_receipt
 from verifier.report import Report, to_json, to_text
+from verifier.state import VerifierState, default_state_dir
 from verifier.trust import Pins
+from verifier.witnesses import WitnessPolicy
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 API_KEY_VARIABLE = "CIVITAS_API_KEY"
@@ -60,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     live.add_argument(
         "--replay",
         action="store_true",
-        help="also rebuild the transaction queue and citizen timeline from the entries' payloads "
+        help="also rebuild the transaction queue, citizen timeline and statistics from the "
+        "entries' payloads "
         "and compare them with what the service serves",
     )
     for sub in (bundle, receipt, live):
@@ -72,8 +75,53 @@ def _parser() -> argparse.ArgumentParser:
             help="pin the log's checkpoint key (note verifier key <name>+<hash>+<key>); repeatable",
         )
         sub.add_argument("--keyring", type=Path, metavar="FILE", help="pin this keyring.json")
+        sub.add_argument(
+            "--witness-key",
+            action="append",
+            default=[],
+            metavar="VKEY",
+            help="a witness's cosignature/v1 key (<name>+<hash>+<base64(0x04 || key)>); "
+            "repeatable. The checkpoint must be cosigned by --witness-threshold of them",
+        )
+        sub.add_argument(
+            "--witness-threshold",
+            type=_positive,
+            metavar="K",
+            help="how many distinct witnesses must cosign (default: all --witness-key)",
+        )
+        sub.add_argument(
+            "--max-cosignature-age",
+            type=_positive,
+            metavar="SECONDS",
+            help="count only cosignatures at most this old: catches a log rolled back to an "
+            "earlier witnessed checkpoint (the log has them refreshed every minute)",
+        )
         sub.add_argument("--json", action="store_true", help="print the report as JSON")
+    live.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help="where the checkpoint last verified per log is remembered, to catch a rollback "
+        "on the next run (default: $XDG_STATE_HOME/civitas-verify, else "
+        "~/.local/state/civitas-verify)",
+    )
+    live.add_argument(
+        "--no-state", action="store_true", help="neither read nor remember a checkpoint"
+    )
+    bundle.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help="hold the bundle to the checkpoint remembered here for its log (as live does), "
+        "and remember its latest when every check passes",
+    )
     for sub in (bundle, live):
+        sub.add_argument(
+            "--forget-state",
+            action="store_true",
+            help="replace the remembered checkpoint instead of holding the log to it: only "
+            "after reading why the log was re-anchored",
+        )
         sub.add_argument(
             "--trusted-checkpoint",
             type=Path,
@@ -98,12 +146,38 @@ def _pins(arguments: argparse.Namespace) -> Pins:
             keyring = keyring_from_json(json.loads(arguments.keyring.read_bytes()))
         except (KeyringError, ValueError) as error:
             raise UsageError(f"--keyring {arguments.keyring}: {error}") from None
-    return Pins(keyring=keyring, checkpoint_keys=tuple(arguments.checkpoint_key))
+    return Pins(
+        keyring=keyring,
+        checkpoint_keys=tuple(arguments.checkpoint_key),
+        witnesses=_witness_policy(arguments),
+    )
+
+
+def _witness_policy(arguments: argparse.Namespace) -> WitnessPolicy | None:
+    if not arguments.witness_key:
+        if arguments.witness_threshold is not None or arguments.max_cosignature_age is not None:
+            raise UsageError("--witness-threshold and --max-cosignature-age need --witness-key")
+        return None
+    try:
+        return WitnessPolicy.of(
+            arguments.witness_key, arguments.witness_threshold, arguments.max_cosignature_age
+        )
+    except NoteError as error:
+        raise UsageError(f"--witness-key: {error}") from None
 
 
 def _trusted(arguments: argparse.Namespace) -> str | None:
     path: Path | None = arguments.trusted_checkpoint
     return None if path is None else read_text_exactly(path)
+
+
+def _state(arguments: argparse.Namespace) -> VerifierState | None:
+    folder: Path | None = arguments.state_dir
+    if arguments.command == "live" and folder is None and not arguments.no_state:
+        folder = default_state_dir()
+    if arguments.command == "live" and arguments.no_state:
+        folder = None
+    return None if folder is None else VerifierState(folder, forget=arguments.forget_state)
 
 
 def _read_optional(path: Path | None) -> bytes | None:
@@ -119,6 +193,7 @@ def _run(arguments: argparse.Namespace) -> Report:
             trusted_checkpoint=_trusted(arguments),
             jobs=arguments.jobs,
             progress=Progress(f"verifying {arguments.folder}"),
+            state=_state(arguments),
         )
     if arguments.command == "receipt":
         try:
@@ -142,6 +217,7 @@ def _run(arguments: argparse.Namespace) -> Report:
         jobs=arguments.jobs,
         progress=Progress(f"verifying {arguments.target}"),
         replay=arguments.replay,
+        state=_state(arguments),
     )
 
 

@@ -20,12 +20,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from verifier.canonical import b64decode_strict
 from verifier.entry import Entry, EntryError, parse_entry, signed_message
+from verifier.erasure import CLOSING_TYPES, Marked
 from verifier.keyring import EntryKey, Keyring
 from verifier.merkle import leaf_hash
 
 LINE_KEYS = frozenset({"index", "entry", "signature", "payload"})
 # One leaf as the live stream delivers it: (index, entry text, signature, payload or None).
 Record = tuple[int, str, bytes, bytes | None]
+
+
+REANCHORED = "ledger.LogAnchor.ReAnchored"
 
 
 # Per-entry checks in the order ChunkResult counts them; a list of ints is cheaper to bump in the
@@ -43,6 +47,12 @@ class ChunkResult:
     passes: list[int] = field(default_factory=lambda: [0] * len(CHECK_NAMES))
     failures: list[tuple[str, int, str]] = field(default_factory=list)  # (check, leaf, reason)
     erased: list[int] = field(default_factory=list)
+    # What the log-wide erasure check needs: (leaf, type, stream, version) of each erased entry
+    # and of each event that may close a stream to erasure (verifier/erasure.py).
+    erased_entries: list[Marked] = field(default_factory=list)
+    closings: list[Marked] = field(default_factory=list)
+    # (leaf, payload or None) of each `ledger.LogAnchor.ReAnchored` entry, reported to the auditor.
+    reanchors: list[tuple[int, bytes | None]] = field(default_factory=list)
 
     @property
     def count(self) -> int:
@@ -156,10 +166,15 @@ class LeafChecker:
         result.passes[_ENTRY] += 1
         result.add_leaf(leaf_hash(entry.canonical_bytes), entry.stream, entry.version)
         self._queue_signature(result, position, entry, signature, signature_error)
+        if entry.type in CLOSING_TYPES:
+            result.closings.append((position, entry.type, entry.stream, entry.version))
+        elif entry.type == REANCHORED:
+            result.reanchors.append((position, payload))
         if payload_error:
             result.fail("payload", position, payload_error)
         elif payload is None:
             result.erased.append(position)
+            result.erased_entries.append((position, entry.type, entry.stream, entry.version))
         elif hashlib.sha256(payload).hexdigest() == entry.payload_sha256:
             result.passes[_PAYLOAD] += 1
         else:

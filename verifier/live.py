@@ -32,9 +32,12 @@ from verifier.merkle import ProofError, verify_consistency
 from verifier.note import NoteError
 from verifier.parallel import ordered_map
 from verifier.progress import Progress
-from verifier.replay import CHECK_OF, QUEUE, TIMELINE, Replay
+from verifier.replay import CHECK_OF, QUEUE, STATISTICS, TIMELINE, Replay
 from verifier.report import Report
+from verifier.state import CHECK as STORED
+from verifier.state import VerifierState, remember_if_passed, remembered_checkpoint
 from verifier.trust import Anchors, Pins, resolve
+from verifier.witnesses import judge
 
 LIVE_CHECKS = (
     "keyring",
@@ -44,6 +47,7 @@ LIVE_CHECKS = (
     "key_window",
     "payload",
     "stream_versions",
+    "erasure",
     "entry_count",
     "checkpoint_signature",
     "checkpoint_root",
@@ -166,8 +170,9 @@ def _consistency(
     trusted: Commitment,
     latest: Checkpoint,
     report: Report,
+    check_name: str = "consistency_proof",
 ) -> None:
-    check = report.check("consistency_proof")
+    check = report.check(check_name)
     if trusted.size > latest.size:
         check.fail(
             f"the log shrank from {trusted.size:,} to {latest.size:,} entries",
@@ -207,10 +212,13 @@ def verify_live(
     chunk_records: int = CHUNK_RECORDS,
     progress: Progress | None = None,
     replay: bool = False,
+    state: VerifierState | None = None,
 ) -> Report:
-    """Run every check against the server; raise LiveError if it cannot be asked."""
+    """Run every check against the server; raise LiveError if it cannot be asked. With a
+    `state`, the log is held to the checkpoint remembered there, and a passing run's is kept."""
     report = Report("live", connection.target)
-    for name in (*LIVE_CHECKS, *(CHECK_OF.values() if replay else ())):
+    stored_checks = (STORED,) if state is not None else ()
+    for name in (*LIVE_CHECKS, *stored_checks, *(CHECK_OF.values() if replay else ())):
         report.check(name)
     try:
         with connection.channel() as channel, ExitStack() as open_calls:
@@ -218,29 +226,34 @@ def verify_live(
             anchors = _anchors(stub, connection, pins, report)
             if anchors is None:
                 return report
+            stored = remembered_checkpoint(state, anchors, report) if state else None
             # The read models and the data keys first: their positions say how far the
             # checkpoint must reach.
             served = _open_projections(stub, connection, open_calls, report) if replay else []
             proved = _open_data_keys(stub, connection, open_calls, report)
             sizes_needed = [projection.tree_size for projection in served]
             needed = max([*sizes_needed, proved.tree_size if proved else 0], default=0)
-            message = _checkpoint_covering(stub, connection, needed)
+            message = _checkpoint_covering(stub, connection, needed, stored, report)
+            if message is None:
+                return report
             latest = _latest_checkpoint(message, anchors, report)
             if latest is None:
                 return report  # no verified size to stream to, no root to rebuild
-            commitments = [Commitment(latest.size, latest.root, "checkpoint_root", "latest")]
-            if trusted_checkpoint is not None:
-                trusted = verify_trusted_checkpoint(trusted_checkpoint, anchors, report)
-                if trusted is not None:
-                    commitments.append(trusted)
-                    _consistency(stub, connection, trusted, latest, report)
+            judge(latest.note, pins.witnesses, report, "latest checkpoint")
+            commitments = _commitments(
+                stub, connection, anchors, latest, trusted_checkpoint, stored, report
+            )
             served = _covered(served, latest.size, report)
             report.notes.extend(
                 f"replay: the {p.name} was compared as of the log's first {p.tree_size:,} entries"
                 for p in served
             )
             sizes = {projection.name: projection.tree_size for projection in served}
-            rebuilt = Replay(sizes.get(QUEUE), sizes.get(TIMELINE)) if served else None
+            rebuilt = (
+                Replay(sizes.get(QUEUE), sizes.get(TIMELINE), sizes.get(STATISTICS))
+                if served
+                else None
+            )
             citizen_keys = CitizenKeys()
             watchers: list[EntryWatcher] = [citizen_keys]
             if rebuilt is not None:
@@ -267,6 +280,37 @@ def verify_live(
         details = error.details() if isinstance(error, grpc.Call) else str(error)
         raise LiveError(f"AuditService at {connection.target}: {code}: {details}") from None
     audit.finish()
+    _count_entries(audit, latest, report)
+    if state is not None:
+        remember_if_passed(state, anchors, latest, report)
+    return report
+
+
+def _commitments(
+    stub: audit_pb2_grpc.AuditServiceStub,
+    connection: Connection,
+    anchors: Anchors,
+    latest: Checkpoint,
+    trusted_checkpoint: str | None,
+    stored: Checkpoint | None,
+    report: Report,
+) -> list[Commitment]:
+    """The roots the entries must rebuild: the latest checkpoint's, the one the auditor kept
+    and the one this verifier remembered, each earlier one linked to the latest by a proof."""
+    commitments = [Commitment(latest.size, latest.root, "checkpoint_root", "latest")]
+    if trusted_checkpoint is not None:
+        trusted = verify_trusted_checkpoint(trusted_checkpoint, anchors, report)
+        if trusted is not None:
+            commitments.append(trusted)
+            _consistency(stub, connection, trusted, latest, report)
+    if stored is not None:
+        remembered = Commitment(stored.size, stored.root, STORED, "remembered checkpoint")
+        commitments.append(remembered)
+        _consistency(stub, connection, remembered, latest, report, STORED)
+    return commitments
+
+
+def _count_entries(audit: LogAudit, latest: Checkpoint, report: Report) -> None:
     if audit.size == latest.size:
         report.check("entry_count").passed()
     else:
@@ -274,7 +318,6 @@ def verify_live(
             f"the server streamed {audit.size:,} entries for a checkpoint of {latest.size:,}",
             where="StreamEntries",
         )
-    return report
 
 
 @dataclass(frozen=True)
@@ -293,12 +336,13 @@ def _open_projections(
     """Each read model's stream, read up to its position. The rest is read after the entries:
     the server holds its snapshot meanwhile, so the rows stay those of that position."""
     served = []
-    for name in (QUEUE, TIMELINE):
+    for name in (QUEUE, TIMELINE, STATISTICS):
         request = audit_pb2.StreamProjectionRequest(name=name)
         call = stub.StreamProjection(request, metadata=connection.metadata())
         open_calls.callback(call.cancel)
         first = next(call, None)
-        if first is None or first.position.name != name or first.queue or first.timeline:
+        rows = len(first.queue) + len(first.timeline) + len(first.statistics) if first else 0
+        if first is None or first.position.name != name or rows:
             report.check(CHECK_OF[name]).fail(
                 "the stream does not begin with the projection's position",
                 where="StreamProjection",
@@ -309,17 +353,34 @@ def _open_projections(
 
 
 def _checkpoint_covering(
-    stub: audit_pb2_grpc.AuditServiceStub, connection: Connection, size: int
-) -> audit_pb2.Checkpoint:
+    stub: audit_pb2_grpc.AuditServiceStub,
+    connection: Connection,
+    size: int,
+    stored: Checkpoint | None = None,
+    report: Report | None = None,
+) -> audit_pb2.Checkpoint | None:
     """The latest checkpoint, waiting a while for one of at least `size` entries: a projection
-    may be a moment ahead of the last signed checkpoint (one is signed about every second)."""
+    may be a moment ahead of the last signed checkpoint (one is signed about every second).
+    None (a failed check) when the server has none though this verifier remembers one."""
     deadline = time.monotonic() + CHECKPOINT_WAIT_SECONDS
     while True:
-        message: audit_pb2.Checkpoint = stub.GetLatestCheckpoint(
-            audit_pb2.GetLatestCheckpointRequest(),
-            metadata=connection.metadata(),
-            timeout=RPC_TIMEOUT,
-        )
+        try:
+            message: audit_pb2.Checkpoint = stub.GetLatestCheckpoint(
+                audit_pb2.GetLatestCheckpointRequest(),
+                metadata=connection.metadata(),
+                timeout=RPC_TIMEOUT,
+            )
+        except grpc.RpcError as error:
+            code = error.code() if isinstance(error, grpc.Call) else None
+            if stored is None or report is None or code != grpc.StatusCode.UNAVAILABLE:
+                raise
+            report.check(STORED).fail(
+                f"the server offers no signed checkpoint, but this verifier verified one of "
+                f"{stored.size:,} entries: its sequencer refuses to sign (a rolled-back or "
+                "rewritten log), or the log was replaced",
+                where="GetLatestCheckpoint",
+            )
+            return None
         if message.tree_size >= size or time.monotonic() > deadline:
             return message
         time.sleep(CHECKPOINT_POLL_SECONDS)

@@ -17,6 +17,7 @@ from verifier.merkle import verify_inclusion
 from verifier.note import NoteError
 from verifier.report import Report
 from verifier.trust import Anchors, Pins, resolve
+from verifier.witnesses import judge
 
 RECEIPT_KEYS = frozenset(
     {"origin", "index", "entry", "signature", "payload", "inclusion_proof", "checkpoint", "keyring"}
@@ -132,5 +133,6 @@ def verify_receipt(document: object, *, pins: Pins, subject: str) -> Report:
     report.entries = 1
     checkpoint = _checkpoint(receipt, anchors, report)
     if checkpoint is not None:
+        judge(receipt.checkpoint, pins.witnesses, report, "checkpoint")
         _inclusion(receipt, bytes(chunk.leaf_hashes), checkpoint, report)
     return report

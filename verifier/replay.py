@@ -28,10 +28,11 @@ from verifier.replay_rows import (
     compare_queue,
     compare_timeline,
 )
+from verifier.replay_statistics import StatisticsReplay
 from verifier.report import Report
 
-QUEUE, TIMELINE = "queue", "timeline"
-CHECK_OF = {QUEUE: "replay_queue", TIMELINE: "replay_timeline"}
+QUEUE, TIMELINE, STATISTICS = "queue", "timeline", "statistics"
+CHECK_OF = {QUEUE: "replay_queue", TIMELINE: "replay_timeline", STATISTICS: "replay_statistics"}
 
 # The queue: the status a case is in after each step, and which steps are decisions.
 STATUS_AFTER = {
@@ -129,17 +130,23 @@ class _Event:
 
 
 class Replay:
-    """Both read models rebuilt from entries fed in log order, each up to its own tree size
+    """The read models rebuilt from entries fed in log order, each up to its own tree size
     (None: that read model is not replayed)."""
 
-    def __init__(self, queue_size: int | None, timeline_size: int | None) -> None:
-        self.sizes = {QUEUE: queue_size, TIMELINE: timeline_size}
+    def __init__(
+        self,
+        queue_size: int | None,
+        timeline_size: int | None,
+        statistics_size: int | None = None,
+    ) -> None:
+        self.sizes = {QUEUE: queue_size, TIMELINE: timeline_size, STATISTICS: statistics_size}
+        self.statistics = StatisticsReplay()
         self.queue: dict[str, QueueRow] = {}
         self.timeline: dict[tuple[str, int], TimelineRow | ErasedItem] = {}
         self.unknown_citizen_leaves: set[int] = set()  # erased items whose citizen is unknown
         self.scrubbed_citizens: set[str] = set()  # erased: their rows but `Erased` may be gone
         self._citizen_of: dict[str, str] = {}  # session or case id -> citizen id
-        self.mismatches = {QUEUE: Mismatches(), TIMELINE: Mismatches()}
+        self.mismatches = {name: Mismatches() for name in CHECK_OF}
 
     def add(self, leaf: int, entry: str, payload: bytes | None) -> None:
         """Fold in the entry at `leaf` (entries must come in log order)."""
@@ -172,6 +179,8 @@ class Replay:
             try:
                 if name == QUEUE:
                     self._queue(event)
+                elif name == STATISTICS:
+                    self._statistics(event)
                 else:
                     _TIMELINE_RULES[aggregate](self, event)
             except PayloadError as error:
@@ -195,6 +204,19 @@ class Replay:
                 row.status = STATUS_AFTER[event.name]
                 if event.name in DECISIONS:
                     row.decided_at = payload_time(fields.get("at"))
+
+    # --- the statistics: counts and times, never who (verifier/replay_statistics.py) ---------
+
+    def _statistics(self, event: _Event) -> None:
+        if event.aggregate == "identity.Citizen":
+            self.statistics.sign_in(event.name, event.at, event.fields)
+        elif event.aggregate == "ledger.Transaction" and event.fields is not None:
+            self._case_times(event, event.fields)
+
+    def _case_times(self, event: _Event, fields: dict[str, Any]) -> None:
+        if event.name == "Submitted" or event.name in DECISIONS:
+            at = payload_time(fields.get("at"))
+            self.statistics.case_step(event.leaf, event.name, event.stream, fields, at)
 
     # --- the timeline: one row per event a citizen may see ----------------------------------
 
@@ -289,6 +311,8 @@ class Replay:
         mismatches = self.mismatches[name]
         if name == QUEUE:
             passed = compare_queue(self.queue, served, mismatches)
+        elif name == STATISTICS:
+            passed = self.statistics.compare(served, mismatches)
         else:
             passed, erased = compare_timeline(
                 self.timeline,

@@ -55,6 +55,17 @@ CHECKS: dict[str, tuple[str, str]] = {
         "the entries are not those the log committed to: edited, removed, inserted or reordered "
         "entries, a rolled-back log, or a forked checkpoint",
     ),
+    "stored_checkpoint": (
+        "the log is consistent with the checkpoint this verifier remembered from its last run",
+        "the log was rolled back, or entries were removed or changed, since this verifier last "
+        "verified it (the server's own checkpoint may verify: it was re-signed after the fact)",
+    ),
+    "erasure": (
+        "every erased payload is a citizen's, erased by an Erased (or Released, Revoked) event "
+        "later on its stream",
+        "a payload was deleted where nothing may be erased (a transaction step, say), or "
+        "without the event that erases it: an insider removed what the log recorded",
+    ),
     "trusted_checkpoint": (
         "the log is consistent with the checkpoint the auditor kept",
         "the log was rolled back or forked since the auditor kept that checkpoint",
@@ -66,6 +77,11 @@ CHECKS: dict[str, tuple[str, str]] = {
     "entry_count": (
         "the server streams exactly the entries its checkpoint covers",
         "the server withheld, repeated or added entries relative to its own checkpoint",
+    ),
+    "witness_cosignatures": (
+        "the checkpoint carries valid cosignatures by enough of the witnesses the auditor pinned",
+        "the witnesses did not vouch for this tree: they saw a larger or different one (a rollback "
+        "or a rewritten log), the log withheld it from them, or a cosignature was forged",
     ),
     "inclusion": (
         "the inclusion proof leads from the entry to the checkpoint's root",
@@ -85,6 +101,12 @@ CHECKS: dict[str, tuple[str, str]] = {
         "the citizen timeline the service serves equals the one rebuilt from the payloads",
         "citizens are shown a history that is not the ledger's: an item was changed, hidden or "
         "invented in the read model (or its projection is broken)",
+    ),
+    "replay_statistics": (
+        "the statistics the service serves (sign-ins per day, case times) equal those rebuilt "
+        "from the entries",
+        "the figures reported to the people who run the services are not the ledger's: counts "
+        "or case times were changed, added or removed in the read model",
     ),
 }
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from verifier.keyring import Keyring
 from verifier.note import NoteVerifier, parse_verifier_key
+from verifier.witnesses import WitnessPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +20,7 @@ class Pins:
 
     keyring: Keyring | None = None
     checkpoint_keys: tuple[str, ...] = ()
+    witnesses: WitnessPolicy | None = None  # k of n pinned witness keys must cosign
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ from grpc_status import rpc_status
 from civitas.api.authorization import CURRENT_CALLER
 from civitas.api.call_log import CURRENT_REQUEST_ID, REQUEST_ID_HEADER, call_fields, request_id_from
 from civitas.api.caller_limits import CallerAllowance
+from civitas.api.field_limits import check_field_limits
 from civitas.api.rechecked_stream import (
     RECHECK_SECONDS,
     StreamCaller,
@@ -318,7 +319,7 @@ def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], 
 def _parsed(request: Any) -> Any:
     if request is _UNDECODABLE:
         raise MalformedRequest
-    return request
+    return check_field_limits(request)  # every field within its limit, before any work
 
 
 def _accept_language(context: AnyContext) -> str:

@@ -25,9 +25,10 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 def to_timestamp(moment: datetime) -> Timestamp:
     if moment.tzinfo is None:
         raise ValueError("a Timestamp is made from an aware datetime only")
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
+    # What `Timestamp.FromDatetime` computes, at a fraction of its cost (every sign-in's answer
+    # carries one): timedelta keeps seconds and microseconds non-negative, as Timestamp does.
+    since = moment - _EPOCH
+    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
 
 
 def optional_timestamp(moment: datetime | None) -> Timestamp | None:

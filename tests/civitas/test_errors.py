@@ -316,8 +316,8 @@ BAD_REQUESTS: list[tuple[str, str, Message, set[str]]] = [
     (
         "IdentityService",
         "CompleteAuthentication",
-        ipb.CompleteAuthenticationRequest(client=ipb.ClientContext(user_agent="u" * 1025)),
-        {"password", "totp_code", "passkey_assertion_json", "recovery_code", "client.user_agent"},
+        ipb.CompleteAuthenticationRequest(client=ipb.ClientContext(user_agent="u" * 512)),
+        {"password", "totp_code", "passkey_assertion_json", "recovery_code"},
     ),
     (
         "IdentityService",

@@ -39,6 +39,7 @@ from google.rpc import error_details_pb2
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from civitas.api.field_limits import MAX_REQUEST_BYTES  # larger requests: RESOURCE_EXHAUSTED
 from civitas.api.roles import ROLES, role_allowed
 from civitas.client import CivitasClient, activation, citizen_token
 from civitas.node import Node
@@ -94,7 +95,6 @@ EXPECTED = {
     Code.OUT_OF_RANGE,
     Code.UNAVAILABLE,  # only NOT_YET_SEQUENCED: not in a signed checkpoint yet
 }
-MAX_REQUEST_BYTES = 4 * 1024 * 1024  # the server's limit: larger requests are RESOURCE_EXHAUSTED
 # A server stream that was still open when the fuzz stopped reading: ended by the client.
 STREAM_ENDED_BY_US = {Code.CANCELLED, Code.DEADLINE_EXCEEDED}
 # Ended by gRPC itself, before or after the service: no Civitas reason to give.

@@ -54,6 +54,13 @@ def test_rfc6238_appendix_b_sha1(unix_time: int, counter: int, code: str) -> Non
     assert pyotp.TOTP(RFC6238_SEED, digits=8).at(moment) == code
 
 
+@given(st.binary(min_size=14, max_size=40), st.integers(min_value=0, max_value=2**40))
+def test_codes_are_pyotps(seed: bytes, step: int) -> None:
+    """The HOTP arithmetic here (RFC 4226 §5.3) gives the codes pyotp gives, whatever the seed."""
+    encoded = base64.b32encode(seed).decode("ascii")
+    assert totp_code(encoded, step) == pyotp.TOTP(encoded).generate_otp(step)
+
+
 def test_time_step_boundaries() -> None:
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     assert time_step(epoch) == 0

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+
 import pytest
+from eventsourcing.persistence import Tracking
 
 from civitas.node import Node
 from ledger.errors import InvalidInput, Unavailable
+from ledger.store import LOG_NAME
 from projections.audit_projection import (
     RETRY_SECONDS,
     AuditedQueueRow,
+    AuditedStatisticsRow,
     AuditedTimelineRow,
     ProjectionPosition,
     served_time,
 )
 from projections.registry import audited_projections
+from projections.statistics_view import AuthCount, CaseTimes
+from tests.ledger.test_sequencer import write_accounts
 from tests.projections.test_timeline import ACTOR, signed_in_citizen
 
 
@@ -63,8 +70,36 @@ def test_rows_come_with_the_tree_size_they_reflect(node: Node) -> None:
 def test_only_the_audited_read_models_can_be_asked_for(node: Node) -> None:
     audited = audited_projections(node.projection_view)
     with pytest.raises(InvalidInput) as raised:
-        list(audited.stream("statistics"))
+        list(audited.stream("sessions"))
     assert [violation.field for violation in raised.value.violations] == ["name"]
+
+
+def test_the_statistics_are_served_from_both_tables(node: Node) -> None:
+    """Issue 15: the statistics are audited too (one UNION of its two tables, typed alike on
+    SQLite and PostgreSQL)."""
+    view = node.statistics_view
+    day = date(2026, 3, 1)
+    submitted = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    counts = [AuthCount(day, "password", "success", 2)]
+    cases = [CaseTimes("case-1", "tax.return", submitted, submitted + timedelta(days=2))]
+    write_accounts(node, 1)
+    position = node.store.recorder.max_notification_id()
+    assert position is not None
+    assert node.sequencer().catch_up(position)
+    view.record(counts, cases, Tracking(LOG_NAME, position))
+    rows = list(audited_projections(node.projection_view, sequencer_wait=0).stream("statistics"))
+    assert rows[1:] == [
+        AuditedStatisticsRow(
+            "auth", day="2026-03-01", method="password", outcome="success", count=2
+        ),
+        AuditedStatisticsRow(
+            "case",
+            transaction_id="case-1",
+            service_code="tax.return",
+            submitted_at="2026-03-01T09:00:00.000000Z",
+            decided_at="2026-03-03T09:00:00.000000Z",
+        ),
+    ]
 
 
 def test_stored_times_are_served_in_the_entry_form() -> None:

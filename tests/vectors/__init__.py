@@ -7,3 +7,4 @@ from pathlib import Path
 VECTORS = Path(__file__).resolve().parent
 MERKLE = VECTORS / "merkle"
 NOTE = VECTORS / "note"
+COSIGNATURE = VECTORS / "cosignature"

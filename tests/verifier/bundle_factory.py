@@ -240,6 +240,7 @@ def make_log(
         log.windows["k2"] = (rotation, None)
     ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(streams)]
     versions = dict.fromkeys(ids, 0)
+    drafts: list[tuple[dict[str, object], bytes]] = []
     for i in range(entries):
         stream = ids[i % streams] if i < streams else rng.choice(ids)  # every stream starts early
         versions[stream] += 1
@@ -257,7 +258,29 @@ def make_log(
             "v": 1,
             "version": versions[stream],
         }
+        drafts.append((fields, payload))
+    _erasable(drafts, erased)
+    for i, (fields, payload) in enumerate(drafts):
         record = log.sign_entry(fields)
         record.index, record.payload = i, None if i in erased else payload
         log.records.append(record)
     return log
+
+
+def _erasable(drafts: list[tuple[dict[str, object], bytes]], erased: frozenset[int]) -> None:
+    """Make the erased entries lawful, as the verifier's `erasure` check wants: each is a
+    session's `Refreshed`, and the next event of its stream that is not erased the `Revoked`
+    that erases it (docs/erasure.md)."""
+    for i in sorted(erased):
+        if i >= len(drafts):
+            continue
+        fields = drafts[i][0]
+        fields["type"] = "identity.Session.Refreshed"
+        later = (
+            j
+            for j in range(i + 1, len(drafts))
+            if drafts[j][0]["stream"] == fields["stream"] and j not in erased
+        )
+        closing = next(later, None)
+        if closing is not None:
+            drafts[closing][0]["type"] = "identity.Session.Revoked"

@@ -276,7 +276,7 @@ def test_rows_that_no_checkpoint_covers_fail(log: Log, monkeypatch: pytest.Monke
     monkeypatch.setattr(live, "CHECKPOINT_WAIT_SECONDS", 0.3)
     with serving(_UnprovenProjections(log)) as target:
         report = verify_live(Connection(target, api_key=API_KEY), pins=Pins(), replay=True)
-    assert report.failed_checks() == ["replay_queue", "replay_timeline"]
+    assert report.failed_checks() == ["replay_queue", "replay_timeline", "replay_statistics"]
     (queue,) = report.checks["replay_queue"].failures
     assert queue.reason == "the stream does not begin with the projection's position"
     (timeline,) = report.checks["replay_timeline"].failures
@@ -402,8 +402,9 @@ def test_the_served_read_models_equal_the_replay(tmp_path: Path, database_url: s
         erased_note = "8 timeline rows reflect erased payloads"
         assert any(erased_note in n for n in report["notes"]), report["notes"]
 
+        assert _check(report, "replay_statistics")["checked"] > 0
         unknown = audit.StreamProjection(
-            audit_pb2.StreamProjectionRequest(name="statistics"), metadata=bearer(key)
+            audit_pb2.StreamProjectionRequest(name="sessions"), metadata=bearer(key)
         )
         assert status_code(lambda: list(unknown)) == grpc.StatusCode.INVALID_ARGUMENT
         agency = audit.StreamProjection(

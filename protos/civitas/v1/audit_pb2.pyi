@@ -164,15 +164,39 @@ class TimelineProjectionRow(_message.Message):
     summary_json: str
     def __init__(self, citizen_id: _Optional[str] = ..., leaf_index: _Optional[int] = ..., notification_id: _Optional[int] = ..., at: _Optional[str] = ..., kind: _Optional[str] = ..., type: _Optional[str] = ..., stream: _Optional[str] = ..., version: _Optional[int] = ..., summary_json: _Optional[str] = ...) -> None: ...
 
+class StatisticsProjectionRow(_message.Message):
+    __slots__ = ("kind", "day", "method", "outcome", "count", "transaction_id", "service_code", "submitted_at", "decided_at")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_CODE_FIELD_NUMBER: _ClassVar[int]
+    SUBMITTED_AT_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_AT_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    day: str
+    method: str
+    outcome: str
+    count: int
+    transaction_id: str
+    service_code: str
+    submitted_at: str
+    decided_at: str
+    def __init__(self, kind: _Optional[str] = ..., day: _Optional[str] = ..., method: _Optional[str] = ..., outcome: _Optional[str] = ..., count: _Optional[int] = ..., transaction_id: _Optional[str] = ..., service_code: _Optional[str] = ..., submitted_at: _Optional[str] = ..., decided_at: _Optional[str] = ...) -> None: ...
+
 class ProjectionRows(_message.Message):
-    __slots__ = ("position", "queue", "timeline")
+    __slots__ = ("position", "queue", "timeline", "statistics")
     POSITION_FIELD_NUMBER: _ClassVar[int]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     TIMELINE_FIELD_NUMBER: _ClassVar[int]
+    STATISTICS_FIELD_NUMBER: _ClassVar[int]
     position: ProjectionPosition
     queue: _containers.RepeatedCompositeFieldContainer[QueueProjectionRow]
     timeline: _containers.RepeatedCompositeFieldContainer[TimelineProjectionRow]
-    def __init__(self, position: _Optional[_Union[ProjectionPosition, _Mapping]] = ..., queue: _Optional[_Iterable[_Union[QueueProjectionRow, _Mapping]]] = ..., timeline: _Optional[_Iterable[_Union[TimelineProjectionRow, _Mapping]]] = ...) -> None: ...
+    statistics: _containers.RepeatedCompositeFieldContainer[StatisticsProjectionRow]
+    def __init__(self, position: _Optional[_Union[ProjectionPosition, _Mapping]] = ..., queue: _Optional[_Iterable[_Union[QueueProjectionRow, _Mapping]]] = ..., timeline: _Optional[_Iterable[_Union[TimelineProjectionRow, _Mapping]]] = ..., statistics: _Optional[_Iterable[_Union[StatisticsProjectionRow, _Mapping]]] = ...) -> None: ...
 
 class ProveDataKeysRequest(_message.Message):
     __slots__ = ("challenge",)

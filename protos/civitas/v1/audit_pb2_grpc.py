@@ -106,7 +106,8 @@ class AuditServiceServicer:
 
     def StreamProjection(self, request, context):
         """A whole read model from one consistent moment, for an independent replay to compare:
-        queue rows ordered by transaction_id, timeline rows by (citizen_id, leaf_index).
+        queue rows ordered by transaction_id, timeline rows by (citizen_id, leaf_index),
+        statistics rows by kind, then (day, method, outcome) or transaction_id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
