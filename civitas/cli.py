@@ -17,7 +17,9 @@ from eventsourcing.persistence import PersistenceError
 from civitas.config import (
     DEFAULT_HOST,
     DEFAULT_PORT,
+    LIMIT_VARIABLES,
     LOG_FORMATS,
+    CallLimits,
     Config,
     ConfigError,
     build_config,
@@ -66,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             attestation_roots=getattr(args, "attestation_roots", None),
             witnesses=getattr(args, "witness", None) or (),
             witness_threshold=getattr(args, "witness_threshold", None),
+            call_limits={name: getattr(args, name, None) for name in LIMIT_VARIABLES},
         )
         configure_logging(config.log_format)
         config = replace(config, create_schema=_may_create_schema(args.command, config))
@@ -78,6 +81,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"civitas: the database refused: {error}", file=sys.stderr)
         return 2
     return result
+
+
+def _limit_flags(serve: argparse.ArgumentParser) -> None:
+    """What one caller may hold of the server (docs/relying-services.md, Limits)."""
+    limits = CallLimits()
+    serve.add_argument(
+        "--max-streams-per-caller",
+        dest="streams_per_caller",
+        type=int,
+        help="open streams one caller (account or citizen) may hold "
+        f"($CIVITAS_MAX_STREAMS_PER_CALLER, default {limits.streams_per_caller})",
+    )
+    serve.add_argument(
+        "--max-calls-per-caller",
+        dest="calls_per_caller",
+        type=int,
+        help="unary calls one caller may have in flight "
+        f"($CIVITAS_MAX_CALLS_PER_CALLER, default {limits.calls_per_caller})",
+    )
+    serve.add_argument(
+        "--max-stream-seconds",
+        dest="stream_lifetime_seconds",
+        type=float,
+        help="a watch ends after this long and the client resumes from its last position "
+        f"($CIVITAS_MAX_STREAM_SECONDS, default {limits.stream_lifetime_seconds:g})",
+    )
+    serve.add_argument(
+        "--stream-recheck-seconds",
+        dest="stream_recheck_seconds",
+        type=float,
+        help="how often an idle watch checks its caller's credentials again; every item is "
+        "checked before it is sent ($CIVITAS_STREAM_RECHECK_SECONDS, "
+        f"default {limits.stream_recheck_seconds:g})",
+    )
+    serve.add_argument(
+        "--rpc-workers",
+        dest="rpc_workers",
+        type=int,
+        help=f"threads running unary calls ($CIVITAS_RPC_WORKERS, default {limits.rpc_workers})",
+    )
 
 
 def _may_create_schema(command: object, config: Config) -> bool:
@@ -413,6 +456,7 @@ def _parser() -> argparse.ArgumentParser:
         help="cosignatures that make a checkpoint witnessed ($CIVITAS_WITNESS_THRESHOLD, "
         "default: every --witness)",
     )
+    _limit_flags(serve)
     serve.set_defaults(command=_serve)
 
     init = _command(commands, "init", "create the data folder and the first keys")

@@ -42,6 +42,26 @@ class TlsFiles:
 
 
 @dataclass(frozen=True)
+class CallLimits:
+    """What one caller may hold of a running server (civitas/api/caller_limits.py), and how
+    long a watch lives before the server ends it and the client resumes from its position."""
+
+    streams_per_caller: int = 8  # open server streams (watches, audit streams)
+    calls_per_caller: int = 16  # unary RPCs in flight: half the workers, so two callers share
+    stream_lifetime_seconds: float = 1800.0  # a watch then ends OK; the client reconnects
+    # An idle watch checks its caller's credentials this often (an item is always checked
+    # before it is sent): the cost of 10,000 idle watches is 10,000 / this checks a second.
+    stream_recheck_seconds: float = 30.0
+    rpc_workers: int = 32  # threads running unary RPCs (the streams need none while idle)
+
+    def check(self) -> None:
+        if min(self.streams_per_caller, self.calls_per_caller, self.rpc_workers) < 1:
+            raise ConfigError("stream, call and worker limits must each be at least 1")
+        if min(self.stream_lifetime_seconds, self.stream_recheck_seconds) <= 0:
+            raise ConfigError("the stream lifetime and recheck interval must be positive")
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path
     database_url: str
@@ -76,6 +96,7 @@ class Config:
     tiles_port: int | None = None  # the C2SP tlog-tiles read API over HTTP; None: not served
     tiles_host: str = DEFAULT_HOST
     log_format: str = "text"  # or "json", one object a line, for a log pipeline
+    call_limits: CallLimits = CallLimits()
     # C2SP tlog-witnesses that cosign each checkpoint, and how many make it witnessed
     # (docs/witnesses.md); None without witnesses.
     witnesses: WitnessPolicy | None = None
@@ -149,6 +170,7 @@ def build_config(
     log_format: str | None = None,
     allow_aal3: bool | None = None,
     attestation_roots: str | None = None,
+    call_limits: Mapping[str, float | None] | None = None,
     witnesses: Sequence[Sequence[str]] = (),
     witness_threshold: int | None = None,
     environ: Mapping[str, str] | None = None,
@@ -220,8 +242,31 @@ def build_config(
         log_format=chosen_log_format,
         allow_aal3=aal3,
         attestation_roots=Path(roots) if roots else None,
+        call_limits=_call_limits(call_limits or {}, env),
         witnesses=_witness_policy(witnesses, witness_threshold, env),
     )
+
+
+# CallLimits field -> its environment variable; `civitas serve` names the flags after the field.
+LIMIT_VARIABLES = {
+    "streams_per_caller": "CIVITAS_MAX_STREAMS_PER_CALLER",
+    "calls_per_caller": "CIVITAS_MAX_CALLS_PER_CALLER",
+    "stream_lifetime_seconds": "CIVITAS_MAX_STREAM_SECONDS",
+    "stream_recheck_seconds": "CIVITAS_STREAM_RECHECK_SECONDS",
+    "rpc_workers": "CIVITAS_RPC_WORKERS",
+}
+
+
+def _call_limits(flags: Mapping[str, float | None], env: Mapping[str, str]) -> CallLimits:
+    defaults = CallLimits()
+    values: dict[str, float] = {}
+    for name, variable in LIMIT_VARIABLES.items():
+        flag = flags.get(name)
+        value = flag if flag is not None else _number(env, variable, getattr(defaults, name))
+        values[name] = value if name.endswith("_seconds") else int(value)
+    limits = CallLimits(**values)  # type: ignore[arg-type]
+    limits.check()
+    return limits
 
 
 def _witness_policy(

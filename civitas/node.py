@@ -45,8 +45,8 @@ from ledger.view import RebuildableView, View, recorder_class
 from ledger.witnessing import WitnessFeeder, feeders
 from projections.audit_projection import AuditedProjections
 from projections.cases import Cases
-from projections.changes import ChangeFeed, PollingFeed, PostgresChangeFeed
-from projections.history import History
+from projections.changes import ChangeFeed, PostgresChangeFeed, ProbingFeed
+from projections.history import WATCH_POLL_SECONDS, History
 from projections.queue_view import QueueView
 from projections.reader import KEYS_DIR_VARIABLE, VERIFY_VARIABLE
 from projections.registry import (
@@ -318,7 +318,8 @@ class Node:
         channel = self.timeline_view.channel
         if channel is not None:
             return PostgresChangeFeed(self.database.postgres_conninfo, channel)
-        return PollingFeed()
+        # SQLite has no notifications: one probe for the process, not a query per watcher.
+        return ProbingFeed(self.timeline_view.latest_position, WATCH_POLL_SECONDS)
 
     def projections(self) -> list[ProjectionService]:
         self.create_views()

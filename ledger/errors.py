@@ -79,6 +79,12 @@ class Unavailable(DomainError):
     reason = "UNAVAILABLE"
 
 
+class ResourceExhausted(DomainError):
+    """The caller has as many calls open as they may: retry once one of them ends."""
+
+    reason = "TOO_MANY_CALLS"
+
+
 @dataclass(frozen=True)
 class FieldViolation:
     field: str  # the proto field path, e.g. `amount.minor_units`

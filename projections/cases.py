@@ -9,8 +9,7 @@ from a replay of events on the request path.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,7 +26,6 @@ from projections.queue_view import QueueRow, QueueView
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
-WATCH_POLL_SECONDS = 0.1
 STATUSES = tuple(status.value for status in TransactionStatus)
 OPEN = ("SUBMITTED", "IN_REVIEW", "INFORMATION_REQUESTED")
 
@@ -94,16 +92,3 @@ class Cases:
         age = max(0, (now - row.submitted_at).days)
         sla = self._catalogue.get(row.service_code).sla_days
         return QueuedCase(row, age, sla, overdue=row.status in OPEN and age > sla)
-
-    def watch(
-        self, read: Callable[[], TransactionView], active: Callable[[], bool]
-    ) -> Iterator[TransactionView]:
-        """The case now, then again after each step, until the caller goes away."""
-        last: TransactionView | None = None
-        while active():
-            current = read()
-            if current != last:
-                yield current
-                last = current
-            else:
-                time.sleep(WATCH_POLL_SECONDS)

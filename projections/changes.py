@@ -1,4 +1,5 @@
-"""Wake watchers when a read model changes: PostgreSQL LISTEN/NOTIFY, polling as the fallback.
+"""Wake watchers when a read model changes: PostgreSQL LISTEN/NOTIFY; with SQLite, one
+probe of the view's latest position for the whole process.
 
 The view sends NOTIFY in the transaction that writes its rows, so the signal arrives on commit,
 in every replica. A watcher notes the feed's generation before it reads, then waits for the
@@ -10,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 import psycopg
 
@@ -19,6 +20,19 @@ log = logging.getLogger(__name__)
 
 
 class ChangeFeed(ABC):
+    """Also tells listeners (`on_change`) of each move: an event loop's watchers wait on the
+    loop, not in a thread (civitas/api/change_waiter.py)."""
+
+    _listeners: tuple[Callable[[], None], ...] = ()
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (from the feed's thread; it must not block) each time it moves."""
+        self._listeners = (*self._listeners, listener)
+
+    def _tell_listeners(self) -> None:
+        for listener in self._listeners:
+            listener()
+
     @property
     @abstractmethod
     def generation(self) -> int: ...
@@ -32,18 +46,47 @@ class ChangeFeed(ABC):
         """Stop listening."""
 
 
-class PollingFeed(ChangeFeed):
-    """SQLite: no notifications, so every wait is simply the polling interval."""
+class ProbingFeed(ChangeFeed):
+    """SQLite in one process: one thread asks `probe` (the view's latest position) every
+    `interval` and moves the generation when the answer changes. One query per interval for
+    the whole process, however many watchers wait."""
+
+    def __init__(self, probe: Callable[[], object], interval: float) -> None:
+        self._probe = probe
+        self._interval = interval
+        self._changed = threading.Condition()
+        self._generation = 0
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="change-probe", daemon=True)
+        self._thread.start()
 
     @property
     def generation(self) -> int:
-        return 0
+        with self._changed:
+            return self._generation
 
     def wait(self, since_generation: int, timeout: float) -> None:
-        time.sleep(timeout)
+        with self._changed:
+            self._changed.wait_for(lambda: self._generation != since_generation, timeout)
 
     def close(self) -> None:
-        """Nothing to stop."""
+        self._stopping.set()
+        self._thread.join(timeout=5)
+
+    def _watch(self) -> None:
+        last = None
+        while not self._stopping.wait(self._interval):
+            try:
+                latest = self._probe()
+            except Exception:  # a locked or closing database: the next probe asks again
+                log.debug("change probe failed", exc_info=True)
+                continue
+            if latest != last:
+                last = latest
+                with self._changed:
+                    self._generation += 1
+                    self._changed.notify_all()
+                self._tell_listeners()
 
 
 class PostgresChangeFeed(ChangeFeed):
@@ -86,6 +129,7 @@ class PostgresChangeFeed(ChangeFeed):
         with self._changed:
             self._generation += 1
             self._changed.notify_all()
+        self._tell_listeners()
 
 
 def channel_name(schema: str, view: str) -> str:

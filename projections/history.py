@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -48,7 +48,8 @@ WATCH_BATCH = 100  # items a watch reads at a time: each is sent as soon as it i
 # Positions and versions are signed 64-bit integers in both databases; a larger number from the
 # wire (the protos say uint64) names nothing and must be refused before it reaches a query.
 MAX_POSITION = 2**63 - 1
-WATCH_POLL_SECONDS = 0.1  # with PostgreSQL, notifications wake a watcher before this
+# With SQLite, how often the one probe asks whether the timeline grew (PostgreSQL notifies).
+WATCH_POLL_SECONDS = 0.1
 
 
 # (citizen id, an item's summary) -> the summary with the values sealed for them opened: the
@@ -130,25 +131,26 @@ class History:
             )
         return self._audit.receipt(index)
 
-    def watch(
-        self, citizen_id: str, after_position: int, kinds: Sequence[str], active: Callable[[], bool]
-    ) -> Iterator[TimelineItem]:
-        """Items after `after_position`, then each new one as the timeline records it."""
+    @property
+    def changes(self) -> ChangeFeed:
+        """What moves when the timeline grows (an asynchronous watcher waits on it)."""
+        return self._changes
+
+    def watch_start(self, after_position: int, kinds: Sequence[str]) -> int:
+        """The position a watch starts after, once its request is checked."""
         _check_kinds(kinds)
         if after_position > MAX_POSITION:
             raise InvalidInput.of("after_position", f"at most {MAX_POSITION}")
-        position = after_position
-        while active():
-            generation = self._changes.generation
-            items = self._timeline.items(
-                citizen_id, after_position=position, kinds=kinds, limit=WATCH_BATCH
-            )
-            for item in items:
-                yield self._shown(item)
-            if items:
-                position = items[-1].position
-            else:
-                self._changes.wait(generation, WATCH_POLL_SECONDS)
+        return after_position
+
+    def items_after(
+        self, citizen_id: str, position: int, kinds: Sequence[str]
+    ) -> Sequence[TimelineItem]:
+        """The next items of a watch, at most a page of them."""
+        items = self._timeline.items(
+            citizen_id, after_position=position, kinds=kinds, limit=WATCH_BATCH
+        )
+        return [self._shown(item) for item in items]
 
     def _exists(self, stream: str, version: int) -> bool:
         try:

@@ -150,6 +150,13 @@ class TimelineView(RebuildableView):
         if scrubbed:
             reclaim(self.datastore, "timeline")
 
+    def latest_position(self) -> int:
+        """The highest position recorded (0 when none): a watcher's cue that rows arrived."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.sql("SELECT max(position) AS latest FROM {timeline}"))
+            row = c.fetchone()
+        return int(row["latest"] or 0) if row is not None else 0
+
     def erased_citizens(self) -> set[str]:
         """The citizens whose erasure the timeline has recorded."""
         with self.datastore.transaction(commit=False) as c:

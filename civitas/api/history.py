@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 import grpc
 
 from civitas.api.authorization import citizen_of, current_caller
+from civitas.api.change_waiter import ChangeWaiters
+from civitas.api.rechecked_stream import WatchContext
 from civitas.api.timestamps import bound_from, to_timestamp
 from projections.history import History
 from projections.timeline_view import TimelineItem
@@ -18,6 +21,7 @@ from protos.civitas.v1 import history_pb2_grpc
 class HistoryServicer(history_pb2_grpc.HistoryServiceServicer):
     def __init__(self, history: History) -> None:
         self._history = history
+        self._changes = ChangeWaiters(history.changes)
 
     def ListMyHistory(
         self, request: pb.ListMyHistoryRequest, context: grpc.ServicerContext
@@ -40,14 +44,26 @@ class HistoryServicer(history_pb2_grpc.HistoryServiceServicer):
         receipt = self._history.receipt(_citizen(), request.stream, request.version)
         return pb.Receipt(json=json.dumps(receipt))
 
-    def WatchMyHistory(
-        self, request: pb.WatchMyHistoryRequest, context: grpc.ServicerContext
-    ) -> Iterator[pb.HistoryItem]:
-        items = self._history.watch(
-            _citizen(), request.after_position, list(request.kinds), context.is_active
-        )
-        for item in items:
-            yield _item(item)
+    async def WatchMyHistory(  # the async form grpc.aio runs
+        self, request: pb.WatchMyHistoryRequest, context: WatchContext
+    ) -> AsyncIterator[pb.HistoryItem]:
+        """Items after `after_position`, then each new one as the timeline records it. Idle,
+        it is a suspended coroutine waiting on the change feed, not a thread."""
+        citizen, kinds = _citizen(), list(request.kinds)
+        position = self._history.watch_start(request.after_position, kinds)
+        changes = self._changes.current()
+        read_at = None  # the feed's generation when the timeline was last read
+        while await context.active():
+            if read_at == changes.generation:  # nothing new: only the caller's recheck was due
+                await context.idle(changes, read_at)
+                continue
+            read_at = changes.generation
+            items = await asyncio.to_thread(self._history.items_after, citizen, position, kinds)
+            for item in items:
+                yield _item(item)
+            if items:
+                position = items[-1].position
+                read_at = None  # a full page may have more behind it: read again at once
 
 
 def _citizen() -> str:

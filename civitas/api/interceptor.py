@@ -3,8 +3,11 @@
 `CallerInterceptor` authenticates the caller (`authentication.py`), checks the role table for
 the method (`roles.py`), makes the caller available to the servicers (`authorization.py`), and
 turns domain errors into `google.rpc.Status` with details (`status.py`): the one place they
-are mapped, so no servicer builds a status by hand. A server stream's caller is checked again
-before each item and while it waits (`rechecked_stream.py`): a watch ends when its right does.
+are mapped, so no servicer builds a status by hand. It holds each caller to its allowance of
+streams and calls in flight (`caller_limits.py`). The server is `grpc.aio`: a unary call runs in
+a worker thread; a stream is an async generator on the event loop, so an idle one holds no
+thread. A stream's caller is checked again before each item and while it waits
+(`rechecked_stream.py`): a watch ends when its right does, or when its lifetime is over.
 It also gives each call a request id (its log lines carry it, the caller gets it back as
 `x-request-id`) and, when the call ends, writes one access log line and feeds the metrics.
 Health and reflection pass through untouched: probes would drown the service's own traffic.
@@ -12,10 +15,13 @@ Health and reflection pass through untouched: probes would drown the service's o
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
+import random
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import partial
@@ -28,8 +34,14 @@ from grpc_status import rpc_status
 
 from civitas.api.authorization import CURRENT_CALLER
 from civitas.api.call_log import CURRENT_REQUEST_ID, REQUEST_ID_HEADER, call_fields, request_id_from
+from civitas.api.caller_limits import CallerAllowance
 from civitas.api.field_limits import check_field_limits
-from civitas.api.rechecked_stream import RecheckedContext, StreamCaller, rechecked
+from civitas.api.rechecked_stream import (
+    RECHECK_SECONDS,
+    StreamCaller,
+    WatchContext,
+    rechecked,
+)
 from civitas.api.roles import role_allowed
 from civitas.api.status import status_for
 from ledger.accounts import Caller
@@ -46,14 +58,19 @@ OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 # an authentication attempt completes once. Every other unexpected error is INTERNAL.
 DATABASE_UNREACHABLE = (OperationalError, InterfaceError)
 
-if TYPE_CHECKING:
-    _ServerInterceptor = grpc.ServerInterceptor[Any, Any]
-else:  # generic only in the type stubs
-    _ServerInterceptor = grpc.ServerInterceptor
-
+# The watches: open-ended, resumable from the position of the last item the client got, so
+# they may be ended after their lifetime. The audit streams end by themselves and cannot resume.
+WATCHES = frozenset(
+    {
+        "/civitas.v1.HistoryService/WatchMyHistory",
+        "/civitas.v1.TransactionService/WatchTransaction",
+    }
+)
 
 # (method, final status code, seconds): called once per RPC, when it ends.
 CallObserver = Callable[[str, grpc.StatusCode, float], None]
+# The context of a unary call (run in a worker thread) or of a stream (on the event loop).
+AnyContext = grpc.ServicerContext | grpc.aio.ServicerContext[Any, Any]
 
 
 @dataclass
@@ -63,29 +80,67 @@ class _Call:
     caller: str | None = None
     code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
     started: float = field(default_factory=time.perf_counter)
+    ended: float | None = None
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    """How a failed call ends: code, message and the status details in trailing metadata."""
+
+    code: grpc.StatusCode
+    details: str
+    trailing_metadata: tuple[tuple[str, str | bytes], ...] = ()
+
+
+if TYPE_CHECKING:
+    _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
+    Handler = grpc.RpcMethodHandler[Any, Any]
+else:  # generic only in the type stubs
+    _ServerInterceptor = grpc.aio.ServerInterceptor
 
 
 class CallerInterceptor(_ServerInterceptor):
     def __init__(
         self,
-        authenticate: Callable[[grpc.ServicerContext], Caller],
+        authenticate: Callable[[Any], Caller],  # given a unary call's or a stream's context
         roles: Mapping[str, frozenset[str]],
         on_finished: CallObserver | None = None,
+        allowance: CallerAllowance | None = None,
+        watch_lifetime: float = math.inf,
+        recheck_seconds: float = RECHECK_SECONDS,
     ) -> None:
-        """`roles` maps each `package.Service/Method` to the roles allowed (civitas.api.roles)."""
+        """`roles` maps each `package.Service/Method` to the roles allowed (civitas.api.roles);
+        `allowance` bounds what one caller holds; a watch ends after `watch_lifetime` seconds."""
         self._authenticate = authenticate
         self._roles = roles
         self._on_finished = on_finished
+        self._allowance = allowance or CallerAllowance(2**31, 2**31)
+        self._watch_lifetime = watch_lifetime
+        self._recheck_seconds = recheck_seconds
+        self._ending_watches = False
+        self._stopping: asyncio.Future[None] | None = None  # made on the loop, by a first stream
 
-    def intercept_service(
+    def end_watches(self) -> None:
+        """The server is stopping: each watch wakes and ends cleanly (OK), and its client
+        resumes from its last position, on another replica if need be. From any thread."""
+        self._ending_watches = True
+        stopping = self._stopping
+        if stopping is not None:
+            with suppress(RuntimeError):  # the loop has closed: no watch is left
+                stopping.get_loop().call_soon_threadsafe(_resolve, stopping)
+
+    async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
+        ],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = continuation(handler_call_details)
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        # None when no service has the method (the stubs say otherwise): gRPC says UNIMPLEMENTED.
+        handler: grpc.RpcMethodHandler[Any, Any] | None = await continuation(handler_call_details)
         method: str = handler_call_details.method
         if handler is None or method.startswith(OPEN_SERVICES):
-            return handler
+            return handler  # type: ignore[return-value]
         allowed = self._roles.get(method.lstrip("/"), frozenset())  # no entry: nobody
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
@@ -100,6 +155,15 @@ class CallerInterceptor(_ServerInterceptor):
                 response_serializer=handler.response_serializer,
             )
         return handler
+
+    def _unary(self, behaviour: Any, allowed: frozenset[str], method: str) -> Any:
+        """A plain function: gRPC runs it in a worker thread, with a synchronous context."""
+
+        def call(request: Any, context: grpc.ServicerContext) -> Any:
+            with self._serving(context, allowed, method) as caller, self._allowance.call(caller):
+                return behaviour(_parsed(request), context)
+
+        return call
 
     @contextmanager
     def _serving(
@@ -118,26 +182,71 @@ class CallerInterceptor(_ServerInterceptor):
                 yield caller
             finally:
                 CURRENT_CALLER.reset(token)
-            # A stream whose client went away ends quietly; it did not succeed.
-            call.code = grpc.StatusCode.OK if context.is_active() else grpc.StatusCode.CANCELLED
-        except DomainError as error:
-            status = rpc_status.to_status(status_for(error, _accept_language(context)))
-            call.code = status.code
-            context.abort_with_status(status)
-        except GeneratorExit:  # the client cancelled a stream
-            call.code = grpc.StatusCode.CANCELLED
-            raise
-        except DATABASE_UNREACHABLE:
-            call.code = grpc.StatusCode.UNAVAILABLE
-            _abort_unavailable(context, call.method)
-        except Exception:
-            call.code = grpc.StatusCode.INTERNAL
-            _abort_internal(context, call.method)
+            call.code = grpc.StatusCode.OK
+        except Exception as error:
+            refusal = _refusal(error, call.method, context)
+            call.code = refusal.code
+            self._finished(call)  # before the caller hears: an abort is sent at once
+            context.set_trailing_metadata(refusal.trailing_metadata)
+            context.abort(refusal.code, refusal.details)
         finally:
             self._finished(call)
             CURRENT_REQUEST_ID.reset(request)
 
-    def _authorised(self, context: grpc.ServicerContext, allowed: frozenset[str]) -> Caller:
+    def _stream(self, behaviour: Any, allowed: frozenset[str], method: str) -> Any:
+        """An async generator: the stream waits on the event loop, not in a worker thread.
+
+        The context variables are set, never reset: each stream is its own task with its own
+        copy of them, and a cancelled stream is closed later, from another task."""
+        lifetime = self._watch_lifetime if method in WATCHES else math.inf
+
+        async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            call = _Call(method.lstrip("/"), request_id_from(_metadata(context)))
+            CURRENT_REQUEST_ID.set(call.request_id)
+            try:
+                with suppress(Exception):  # the call is over already: nobody to tell
+                    await context.send_initial_metadata(((REQUEST_ID_HEADER, call.request_id),))
+                caller = await asyncio.to_thread(self._authorised, context, allowed)
+                call.caller = caller.name
+                with self._allowance.stream(caller):
+                    CURRENT_CALLER.set(caller)
+                    # The caller is checked again before each item and while the stream waits.
+                    again = StreamCaller(
+                        partial(self._authorised, context, allowed),
+                        caller,
+                        interval=self._recheck_seconds,
+                        # At a random point of the interval: watches opened together (a
+                        # reconnect storm) must not all recheck in the same instant ever after.
+                        first_check_in=random.uniform(0, self._recheck_seconds),  # noqa: S311
+                    )
+                    if self._stopping is None:
+                        self._stopping = asyncio.get_running_loop().create_future()
+                    watch = WatchContext(
+                        context,
+                        again,
+                        time.monotonic() + lifetime,
+                        lambda: self._ending_watches,
+                        self._stopping,
+                    )
+                    async for item in rechecked(behaviour(_parsed(request), watch), again):
+                        yield item
+                        if watch.expired:
+                            break
+                call.code = grpc.StatusCode.OK
+            except (asyncio.CancelledError, GeneratorExit):  # the client went away
+                call.code = grpc.StatusCode.CANCELLED
+                raise
+            except Exception as error:
+                refusal = _refusal(error, call.method, context)
+                call.code = refusal.code
+                self._finished(call)  # before the caller hears: an abort is sent at once
+                await context.abort(refusal.code, refusal.details, refusal.trailing_metadata)
+            finally:
+                self._finished(call)
+
+        return call
+
+    def _authorised(self, context: AnyContext, allowed: frozenset[str]) -> Caller:
         caller = self._authenticate(context)
         if not role_allowed(caller.role, allowed):
             raise NotAllowed(
@@ -146,7 +255,11 @@ class CallerInterceptor(_ServerInterceptor):
         return caller
 
     def _finished(self, call: _Call) -> None:
-        seconds = time.perf_counter() - call.started
+        """Log and count the call, once."""
+        if call.ended is not None:
+            return
+        call.ended = time.perf_counter()
+        seconds = call.ended - call.started
         if self._on_finished is not None:
             self._on_finished(call.method, call.code, seconds)
         access_log.info(
@@ -157,22 +270,29 @@ class CallerInterceptor(_ServerInterceptor):
             extra=call_fields(call.method, call.caller, call.code.name, seconds),
         )
 
-    def _unary(self, behaviour: Any, allowed: frozenset[str], method: str) -> Any:
-        def call(request: Any, context: grpc.ServicerContext) -> Any:
-            with self._serving(context, allowed, method):
-                return behaviour(_parsed(request), context)
 
-        return call
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
-    def _stream(self, behaviour: Any, allowed: frozenset[str], method: str) -> Any:
-        def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            with self._serving(context, allowed, method) as opened_by:
-                # The caller is checked again before each item and while the stream waits.
-                caller = StreamCaller(partial(self._authorised, context, allowed), opened_by)
-                items = behaviour(_parsed(request), RecheckedContext(context, caller))
-                yield from rechecked(items, caller)
 
-        return call
+def _refusal(error: Exception, method: str, context: AnyContext) -> _Refusal:
+    """What a call that raised `error` ends with: a domain error's status with its details,
+    UNAVAILABLE when the database is out of reach, else INTERNAL with an incident id."""
+    if isinstance(error, DomainError):
+        status = rpc_status.to_status(status_for(error, _accept_language(context)))
+        return _Refusal(status.code, status.details, tuple(status.trailing_metadata))
+    if isinstance(error, DATABASE_UNREACHABLE):
+        log.warning("%s: the database is unreachable; the caller may retry", method, exc_info=True)
+        unavailable = Unavailable(
+            "the ledger database is unreachable; retry shortly",
+            reason="DATABASE_UNREACHABLE",
+            retry_after=COOL_DOWN_SECONDS,  # the breaker asks the database again after this
+        )
+        return _refusal(unavailable, method, context)
+    incident = uuid.uuid4().hex[:12]
+    log.error("internal error in %s (incident %s)", method, incident, exc_info=error)
+    return _Refusal(grpc.StatusCode.INTERNAL, f"internal error (incident {incident})")
 
 
 # gRPC aborts with INTERNAL when a request deserializer raises, before any handler or this
@@ -202,26 +322,14 @@ def _parsed(request: Any) -> Any:
     return check_field_limits(request)  # every field within its limit, before any work
 
 
-def _accept_language(context: grpc.ServicerContext) -> str:
-    return str(dict(context.invocation_metadata()).get("accept-language", ""))
+def _accept_language(context: AnyContext) -> str:
+    return str(dict(_metadata(context)).get("accept-language", ""))
+
+
+def _metadata(context: AnyContext) -> tuple[tuple[str, str | bytes], ...]:
+    return tuple(context.invocation_metadata() or ())
 
 
 def _send_request_id(context: grpc.ServicerContext, request_id: str) -> None:
-    with suppress(grpc.RpcError):  # the call is over already: nobody to tell
+    with suppress(Exception):  # the call is over already: nobody to tell
         context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
-
-
-def _abort_unavailable(context: grpc.ServicerContext, method: str) -> None:
-    log.warning("%s: the database is unreachable; the caller may retry", method, exc_info=True)
-    error = Unavailable(
-        "the ledger database is unreachable; retry shortly",
-        reason="DATABASE_UNREACHABLE",
-        retry_after=COOL_DOWN_SECONDS,  # the breaker asks the database again after this
-    )
-    context.abort_with_status(rpc_status.to_status(status_for(error, _accept_language(context))))
-
-
-def _abort_internal(context: grpc.ServicerContext, method: str) -> None:
-    incident = uuid.uuid4().hex[:12]
-    log.exception("internal error in %s (incident %s)", method, incident)
-    context.abort(grpc.StatusCode.INTERNAL, f"internal error (incident {incident})")

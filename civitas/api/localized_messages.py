@@ -17,6 +17,7 @@ from ledger.errors import (
     NotAllowed,
     NotFound,
     OutOfRange,
+    ResourceExhausted,
     Unauthenticated,
     Unavailable,
 )
@@ -35,6 +36,7 @@ MESSAGES: dict[str, dict[type[DomainError], str]] = {
         Unavailable: "This is not ready yet. Please try again in a moment.",
         FailedPrecondition: "This cannot be done at this stage.",
         OutOfRange: "You asked for more than exists.",
+        ResourceExhausted: "Too much is open at once. Please try again in a moment.",
     },
     "et": {
         MalformedRequest: "Teenus, mida kasutate, saatis päringu, mida me ei suutnud lugeda.",
@@ -47,6 +49,7 @@ MESSAGES: dict[str, dict[type[DomainError], str]] = {
         Unavailable: "See ei ole veel valmis. Palun proovige hetke pärast uuesti.",
         FailedPrecondition: "Seda ei saa selles etapis teha.",
         OutOfRange: "Küsisite rohkem, kui on olemas.",
+        ResourceExhausted: "Liiga palju on korraga avatud. Palun proovige hetke pärast uuesti.",
     },
     "fr": {
         MalformedRequest: "Le service que vous utilisez a envoyé une demande illisible.",
@@ -59,6 +62,7 @@ MESSAGES: dict[str, dict[type[DomainError], str]] = {
         Unavailable: "Ce n'est pas encore prêt. Veuillez réessayer dans un instant.",
         FailedPrecondition: "Cette action n'est pas possible à ce stade.",
         OutOfRange: "Vous avez demandé plus que ce qui existe.",
+        ResourceExhausted: "Trop de demandes sont ouvertes. Veuillez réessayer dans un instant.",
     },
 }
 

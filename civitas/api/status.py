@@ -19,6 +19,7 @@ from ledger.errors import (
     NotAllowed,
     NotFound,
     OutOfRange,
+    ResourceExhausted,
     Unauthenticated,
     Unavailable,
 )
@@ -34,6 +35,7 @@ _CODES: list[tuple[type[DomainError], int]] = [
     (Aborted, code_pb2.ABORTED),
     (Unavailable, code_pb2.UNAVAILABLE),
     (OutOfRange, code_pb2.OUT_OF_RANGE),
+    (ResourceExhausted, code_pb2.RESOURCE_EXHAUSTED),
     (FailedPrecondition, code_pb2.FAILED_PRECONDITION),
 ]
 

@@ -6,7 +6,8 @@ Writes go to the transaction domain (`ledger.transactions`), reads to the read m
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator
 from functools import partial
 
 import grpc
@@ -20,17 +21,24 @@ from civitas.api.authorization import (
     require_own_case,
     require_readable_case,
 )
+from civitas.api.change_waiter import ChangeWaiters
+from civitas.api.rechecked_stream import WatchContext
 from civitas.api.timestamps import optional_timestamp, to_timestamp
 from ledger.transactions import CaseCheck, TransactionsApplication, TransactionView
 from projections.cases import Cases
+from projections.changes import ChangeFeed
 from protos.civitas.v1 import transaction_pb2 as pb
 from protos.civitas.v1 import transaction_pb2_grpc
 
 
 class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
-    def __init__(self, transactions: TransactionsApplication, cases: Cases) -> None:
+    def __init__(
+        self, transactions: TransactionsApplication, cases: Cases, changes: ChangeFeed
+    ) -> None:
+        """`changes`: the timeline's change feed, which moves with every step of a case."""
         self._transactions = transactions
         self._cases = cases
+        self._changes = ChangeWaiters(changes)
 
     def SubmitTransaction(
         self, request: pb.SubmitTransactionRequest, context: grpc.ServicerContext
@@ -155,24 +163,31 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
             next_page_token=token,
         )
 
-    def WatchTransaction(
-        self, request: pb.WatchTransactionRequest, context: grpc.ServicerContext
-    ) -> Iterator[pb.Transaction]:
+    async def WatchTransaction(  # the async form grpc.aio runs
+        self, request: pb.WatchTransactionRequest, context: WatchContext
+    ) -> AsyncIterator[pb.Transaction]:
+        """The case now, then again after each step. Idle, it waits on the timeline's change
+        feed (every step of a case is in its citizen's timeline), not in a thread."""
+        first = await asyncio.to_thread(self._first_view, request.transaction_id)
+        changes = self._changes.current()
+        last: TransactionView | None = None
+        while await context.active():
+            generation = changes.generation
+            current = await asyncio.to_thread(self._transactions.get, first.id)
+            if current != last:
+                yield _transaction(current)
+                last = current
+            else:
+                await context.idle(changes, generation)
+
+    def _first_view(self, transaction_id: str) -> TransactionView:
         caller = current_caller()
         may_read = partial(require_readable_case, caller)
         if is_citizen(caller):
-            first = self._cases.read(may_read, request.transaction_id)
-        else:
-            first = self._cases.read_as_agency(
-                may_read,
-                _agency(),
-                request.transaction_id,
-                "watching the case's progress",
-                _actor(),
-            )
-        views = self._cases.watch(lambda: self._transactions.get(first.id), context.is_active)
-        for view in views:
-            yield _transaction(view)
+            return self._cases.read(may_read, transaction_id)
+        return self._cases.read_as_agency(
+            may_read, _agency(), transaction_id, "watching the case's progress", _actor()
+        )
 
 
 def _actor() -> str:

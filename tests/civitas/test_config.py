@@ -95,3 +95,23 @@ def test_the_node_reads_the_allow_list_and_refuses_a_bad_one(tmp_path: Path) -> 
     roots.write_text("{}")
     with pytest.raises(ConfigError, match="entries"):
         Node(config).attestation_trust  # noqa: B018
+
+
+def test_call_limits_come_from_flags_then_the_environment_then_defaults() -> None:
+    defaults = build_config(environ={}).call_limits
+    assert (defaults.streams_per_caller, defaults.calls_per_caller) == (8, 16)
+    env = {"CIVITAS_MAX_STREAMS_PER_CALLER": "3", "CIVITAS_MAX_STREAM_SECONDS": "60"}
+    from_env = build_config(environ=env).call_limits
+    assert (from_env.streams_per_caller, from_env.stream_lifetime_seconds) == (3, 60.0)
+    flags = {"streams_per_caller": 5.0, "stream_recheck_seconds": 2.5}
+    from_flags = build_config(call_limits=flags, environ=env).call_limits
+    assert (from_flags.streams_per_caller, from_flags.stream_recheck_seconds) == (5, 2.5)
+    assert from_flags.stream_lifetime_seconds == 60.0
+
+
+@pytest.mark.parametrize(
+    "flags", [{"streams_per_caller": 0.0}, {"calls_per_caller": 0.0}, {"rpc_workers": 0.0}]
+)
+def test_a_limit_that_would_refuse_everyone_is_refused(flags: dict[str, float]) -> None:
+    with pytest.raises(ConfigError):
+        build_config(call_limits=flags, environ={})

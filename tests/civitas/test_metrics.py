@@ -28,6 +28,7 @@ from civitas.metrics import (
     ledger_gauges,
 )
 from civitas.node import Node
+from civitas.server_loop import ServerLoop
 from identity.application import AuthenticationRecorded
 from ledger.accounts import Caller
 from ledger.errors import InvalidInput
@@ -348,17 +349,20 @@ def test_server() -> Iterator[tuple[grpc.Channel, ServiceMetrics]]:
         "Crash": grpc.unary_unary_rpc_method_handler(crash),
         "Refuse": grpc.unary_unary_rpc_method_handler(refuse),
     }
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=4),
-        interceptors=[
-            CallerInterceptor(
-                authenticate,
-                {f"test.Probe/{name}": frozenset({"admin"}) for name in handlers},
-                metrics.rpc_finished,
-            )
-        ],
+    interceptor = CallerInterceptor(
+        authenticate,
+        {f"test.Probe/{name}": frozenset({"admin"}) for name in handlers},
+        metrics.rpc_finished,
     )
-    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.Probe", handlers)])
+
+    def build(workers: futures.ThreadPoolExecutor) -> grpc.aio.Server:
+        server = grpc.aio.server(migration_thread_pool=workers, interceptors=[interceptor])
+        server.add_generic_rpc_handlers(
+            [grpc.method_handlers_generic_handler("test.Probe", handlers)]
+        )
+        return server
+
+    server = ServerLoop(build, workers=4)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")

@@ -35,7 +35,7 @@ def test_positions_and_versions_past_64_bits_are_invalid_input(node: Node) -> No
         history.receipt(citizen, "", 2**64 - 1)
     assert field_of(raised) == ["stream", "version"]
     with pytest.raises(InvalidInput) as raised:
-        next(history.watch(citizen, MAX_POSITION + 1, [], lambda: True))
+        history.watch_start(MAX_POSITION + 1, [])
     assert field_of(raised) == ["after_position"]
     for position in (MAX_POSITION + 1, 10**30):
         with pytest.raises(InvalidInput) as raised:

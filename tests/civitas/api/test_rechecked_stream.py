@@ -1,15 +1,18 @@
-"""A stream's caller checked again: before every item, and while idle once a second."""
+"""A stream's caller checked again: before every item, and while idle once a second; a watch
+ends when its lifetime is over."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import pytest
 
 from civitas.api.rechecked_stream import (
     RECHECK_SECONDS,
-    RecheckedContext,
     StreamCaller,
+    WatchContext,
     rechecked,
 )
 from ledger.accounts import Caller
@@ -42,52 +45,96 @@ class Clock:
 
 
 class Context:
-    def __init__(self) -> None:
-        self.active = True
+    """The part of a grpc.aio context a watch asks: has the call ended?"""
 
-    def is_active(self) -> bool:
-        return self.active
+    def __init__(self) -> None:
+        self.ended = False
+        self.stopping = False
+
+    def done(self) -> bool:
+        return self.ended
 
     def peer(self) -> str:
         return "ipv4:127.0.0.1:1"
 
 
+async def first_items(stream: AsyncIterator[int], count: int) -> list[int]:
+    return [await anext(stream) for _ in range(count)]
+
+
 def test_every_item_is_sent_only_after_a_check() -> None:
     credentials = Credentials()
     caller = StreamCaller(credentials.check, ALICE, Clock())
-    stream = rechecked(iter([1, 2, 3]), caller)
-    assert next(stream) == 1
-    assert next(stream) == 2
-    credentials.revoked = True  # between two items
-    with pytest.raises(Unauthenticated):
-        next(stream)
-    assert credentials.checks == 3
+
+    async def run() -> None:
+        for items in (iter([1, 2, 3]), _async_items([1, 2, 3])):  # the audit streams, the watches
+            credentials.revoked, credentials.checks = False, 0
+            stream = rechecked(items, caller)
+            assert await first_items(stream, 2) == [1, 2]
+            credentials.revoked = True  # between two items
+            with pytest.raises(Unauthenticated):
+                await anext(stream)
+            assert credentials.checks == 3
+
+    asyncio.run(run())
+
+
+async def _async_items(items: list[int]) -> AsyncIterator[int]:
+    for item in items:
+        yield item
+
+
+def watch_context(credentials: Credentials, clock: Clock, real: Context) -> Any:
+    caller = StreamCaller(credentials.check, ALICE, clock)
+    return WatchContext(cast(Any, real), caller, clock.now + 60, lambda: real.stopping, clock=clock)
 
 
 def test_an_idle_stream_is_checked_once_a_check_is_due() -> None:
     credentials, clock, real = Credentials(), Clock(), Context()
-    context: Any = RecheckedContext(cast(Any, real), StreamCaller(credentials.check, ALICE, clock))
-    assert context.is_active()
-    assert credentials.checks == 0  # not due yet: polling stays cheap
-    clock.now += RECHECK_SECONDS
-    assert context.is_active()
-    assert credentials.checks == 1
-    credentials.revoked = True
-    clock.now += RECHECK_SECONDS / 2
-    assert context.is_active()  # checked half a second ago
-    clock.now += RECHECK_SECONDS / 2
-    with pytest.raises(Unauthenticated):
-        context.is_active()
+    context = watch_context(credentials, clock, real)
+
+    async def run() -> None:
+        assert await context.active()
+        assert credentials.checks == 0  # not due yet: waking stays cheap
+        clock.now += RECHECK_SECONDS
+        assert await context.active()
+        assert credentials.checks == 1
+        credentials.revoked = True
+        clock.now += RECHECK_SECONDS / 2
+        assert await context.active()  # checked half a second ago
+        clock.now += RECHECK_SECONDS / 2
+        with pytest.raises(Unauthenticated):
+            await context.active()
+
+    asyncio.run(run())
     assert context.peer() == "ipv4:127.0.0.1:1"  # the rest is the real context's
 
 
 def test_a_gone_client_is_not_checked() -> None:
     credentials, clock, real = Credentials(), Clock(), Context()
-    context: Any = RecheckedContext(cast(Any, real), StreamCaller(credentials.check, ALICE, clock))
-    real.active = False
+    context = watch_context(credentials, clock, real)
+    real.ended = True
     clock.now += 10 * RECHECK_SECONDS
-    assert not context.is_active()
+    assert not asyncio.run(context.active())
     assert credentials.checks == 0
+
+
+def test_a_watch_ends_when_its_lifetime_is_over() -> None:
+    credentials, clock, real = Credentials(), Clock(), Context()
+    context = watch_context(credentials, clock, real)
+    clock.now += 59.9
+    assert not context.expired
+    clock.now += 0.1
+    assert context.expired
+    assert not asyncio.run(context.active())
+
+
+def test_a_watch_ends_when_the_server_stops() -> None:
+    credentials, clock, real = Credentials(), Clock(), Context()
+    context = watch_context(credentials, clock, real)
+    real.stopping = True
+    assert context.expired
+    assert not asyncio.run(context.active())
 
 
 def test_another_caller_on_the_same_credentials_is_refused() -> None:

@@ -71,7 +71,9 @@ def served(tmp_path: Path) -> Iterator[dict[str, Any]]:
         ),
         "admin": bearer(add_account(data_dir, database, "operator", "admin")),
     }
-    with running_server(data_dir, database) as (port, _):
+    # Idle watches recheck their callers every second here (30 s by default: the cost of
+    # rechecking 10,000 idle watches, each of which checks every item before it sends it).
+    with running_server(data_dir, database, "--stream-recheck-seconds", "1") as (port, _):
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         yield {
             **accounts,
@@ -237,7 +239,7 @@ def test_a_watch_ends_when_its_session_goes_idle(
             data_dir, database, "building-office", "agency:building,registrar,relying-service"
         )
     )
-    with running_server(data_dir, database) as (port, _):
+    with running_server(data_dir, database, "--stream-recheck-seconds", "1") as (port, _):
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         identity = identity_pb2_grpc.IdentityServiceStub(channel)
         history = history_pb2_grpc.HistoryServiceStub(channel)

@@ -1,0 +1,71 @@
+"""Watches on the event loop wake when the feed moves (from its own thread) or the server stops,
+and otherwise only when their wait is over."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from civitas.api.change_waiter import ChangeWaiters
+from projections.changes import ChangeFeed
+
+
+class ManualFeed(ChangeFeed):
+    """Moves when the test says, from another thread, as the real feeds do."""
+
+    generation = 0
+
+    def wait(self, since_generation: int, timeout: float) -> None:
+        raise NotImplementedError  # the waiters never block a thread
+
+    def close(self) -> None:
+        """Nothing to stop."""
+
+    def move_soon(self, delay: float) -> None:
+        threading.Timer(delay, self._tell_listeners).start()
+
+
+def waited(feed: ManualFeed, timeout: float, stop_after: float | None = None) -> float:
+    waiters = ChangeWaiters(feed)
+
+    async def run() -> float:
+        waiter = waiters.current()
+        stop = asyncio.get_running_loop().create_future()
+        if stop_after is not None:
+            asyncio.get_running_loop().call_later(stop_after, stop.set_result, None)
+        started = time.monotonic()
+        await waiter.wait(waiter.generation, timeout, stop)
+        return time.monotonic() - started
+
+    return asyncio.run(run())
+
+
+def test_a_waiting_watch_wakes_when_the_feed_moves() -> None:
+    feed = ManualFeed()
+    feed.move_soon(0.1)
+    assert waited(feed, timeout=5) < 2
+
+
+def test_a_waiting_watch_wakes_when_the_server_stops() -> None:
+    assert waited(ManualFeed(), timeout=5, stop_after=0.1) < 2
+
+
+def test_otherwise_it_waits_its_time_out() -> None:
+    assert waited(ManualFeed(), timeout=0.2) >= 0.2
+
+
+def test_a_move_before_the_wait_is_not_lost() -> None:
+    feed = ManualFeed()
+    waiters = ChangeWaiters(feed)
+
+    async def run() -> float:
+        waiter = waiters.current()
+        seen = waiter.generation
+        feed.move_soon(0)
+        await asyncio.sleep(0.2)  # the move lands between the read and the wait
+        started = time.monotonic()
+        await waiter.wait(seen, 5)
+        return time.monotonic() - started
+
+    assert asyncio.run(run()) < 0.1
