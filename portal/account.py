@@ -16,12 +16,11 @@ from portal.civitas_api import Refusal
 from portal.i18n import translate
 from portal.sessions import PortalSession
 from portal.web import (
-    checked_form,
-    csrf_refused,
     for_citizens,
     language_of,
     portal_of,
     session_of,
+    takes_form,
 )
 
 
@@ -34,10 +33,8 @@ async def account_page(request: Request, session: PortalSession) -> Response:
 
 
 @for_citizens
-async def begin_totp(request: Request, session: PortalSession) -> Response:
-    form = await checked_form(request)
-    if form is None:
-        return csrf_refused(request)
+@takes_form
+async def begin_totp(request: Request, form: dict[str, str], session: PortalSession) -> Response:
     portal, language = portal_of(request), language_of(request)
     enrolment = await portal.api.begin_totp(session.citizen_id, session.token, language)
     session.totp_authenticator_id = enrolment.authenticator_id
@@ -59,10 +56,8 @@ def _totp_page(request: Request, uri: str, png: bytes, error: str) -> Response:
 
 
 @for_citizens
-async def confirm_totp(request: Request, session: PortalSession) -> Response:
-    form = await checked_form(request)
-    if form is None:
-        return csrf_refused(request)
+@takes_form
+async def confirm_totp(request: Request, form: dict[str, str], session: PortalSession) -> Response:
     portal, language = portal_of(request), language_of(request)
     code = form.get("code", "").strip()
     try:
@@ -94,10 +89,10 @@ async def begin_passkey(request: Request, session: PortalSession) -> Response:
 
 
 @for_citizens
-async def complete_passkey(request: Request, session: PortalSession) -> Response:
-    form = await checked_form(request)
-    if form is None:
-        return csrf_refused(request)
+@takes_form
+async def complete_passkey(
+    request: Request, form: dict[str, str], session: PortalSession
+) -> Response:
     portal, language = portal_of(request), language_of(request)
     try:
         await portal.api.complete_passkey(
@@ -117,10 +112,10 @@ async def complete_passkey(request: Request, session: PortalSession) -> Response
 
 
 @for_citizens
-async def recovery_codes(request: Request, session: PortalSession) -> Response:
-    form = await checked_form(request)
-    if form is None:
-        return csrf_refused(request)
+@takes_form
+async def recovery_codes(
+    request: Request, form: dict[str, str], session: PortalSession
+) -> Response:
     portal = portal_of(request)
     codes = await portal.api.issue_recovery_codes(
         session.citizen_id, session.token, language_of(request)
@@ -129,10 +124,8 @@ async def recovery_codes(request: Request, session: PortalSession) -> Response:
 
 
 @for_citizens
-async def end_session(request: Request, session: PortalSession) -> Response:
-    form = await checked_form(request)
-    if form is None:
-        return csrf_refused(request)
+@takes_form
+async def end_session(request: Request, form: dict[str, str], session: PortalSession) -> Response:
     target = request.path_params["session"]
     await portal_of(request).api.revoke_session(
         target, "ended by the citizen", session.token, language_of(request)

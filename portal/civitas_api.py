@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -24,6 +25,7 @@ from protos.civitas.v1 import transaction_pb2 as tpb
 
 Metadata = tuple[tuple[str, str], ...]
 TIMEOUT = 15.0  # seconds for each unary call
+Reply = TypeVar("Reply")
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,14 @@ class CivitasApi:
         except grpc.aio.AioRpcError as error:
             raise refusal(error) from None
 
+    async def _answer(
+        self, method: object, request: object, metadata: Metadata, answer: type[Reply]
+    ) -> Reply:
+        """A unary call whose reply must be of the `answer` type (mypy knows it from here on)."""
+        reply = await self._unary(method, request, metadata)
+        assert isinstance(reply, answer)
+        return reply
+
     # --- signing in ------------------------------------------------------------------------
 
     async def begin_sign_in(
@@ -104,36 +114,42 @@ class CivitasApi:
         request = ipb.BeginAuthenticationRequest(
             citizen_id=citizen_id, required_acr=required_acr, client=client
         )
-        reply = await self._unary(
-            self._identity.BeginAuthentication, request, self._as_portal(language)
+        return await self._answer(
+            self._identity.BeginAuthentication,
+            request,
+            self._as_portal(language),
+            ipb.AuthenticationChallenge,
         )
-        assert isinstance(reply, ipb.AuthenticationChallenge)
-        return reply
 
     async def complete_sign_in(
         self, request: ipb.CompleteAuthenticationRequest, language: str
     ) -> ipb.AuthenticationResult:
-        reply = await self._unary(
-            self._identity.CompleteAuthentication, request, self._as_portal(language)
+        return await self._answer(
+            self._identity.CompleteAuthentication,
+            request,
+            self._as_portal(language),
+            ipb.AuthenticationResult,
         )
-        assert isinstance(reply, ipb.AuthenticationResult)
-        return reply
 
     async def introspect(self, token: str, language: str) -> ipb.TokenIntrospection:
         request = ipb.IntrospectTokenRequest(token=token)
-        reply = await self._unary(
-            self._identity.IntrospectToken, request, self._as_portal(language)
+        return await self._answer(
+            self._identity.IntrospectToken,
+            request,
+            self._as_portal(language),
+            ipb.TokenIntrospection,
         )
-        assert isinstance(reply, ipb.TokenIntrospection)
-        return reply
 
     async def refresh(
         self, token: str, client: ipb.ClientContext, language: str
     ) -> ipb.AuthenticationResult:
         request = ipb.RefreshSessionRequest(token=token, client=client)
-        reply = await self._unary(self._identity.RefreshSession, request, self._as_portal(language))
-        assert isinstance(reply, ipb.AuthenticationResult)
-        return reply
+        return await self._answer(
+            self._identity.RefreshSession,
+            request,
+            self._as_portal(language),
+            ipb.AuthenticationResult,
+        )
 
     async def set_password(
         self, citizen_id: str, password: str, activation_code: str, language: str
@@ -151,11 +167,12 @@ class CivitasApi:
         request = ipb.BeginTotpEnrollmentRequest(
             citizen_id=citizen_id, label="Civitas", proof=ipb.CitizenProof(citizen_token=token)
         )
-        reply = await self._unary(
-            self._identity.BeginTotpEnrollment, request, self._as_portal(language)
+        return await self._answer(
+            self._identity.BeginTotpEnrollment,
+            request,
+            self._as_portal(language),
+            ipb.TotpEnrollment,
         )
-        assert isinstance(reply, ipb.TotpEnrollment)
-        return reply
 
     async def confirm_totp(
         self, citizen_id: str, token: str, authenticator_id: str, code: str, language: str
@@ -174,11 +191,12 @@ class CivitasApi:
         request = ipb.BeginPasskeyRegistrationRequest(
             citizen_id=citizen_id, label=label, proof=ipb.CitizenProof(citizen_token=token)
         )
-        reply = await self._unary(
-            self._identity.BeginPasskeyRegistration, request, self._as_portal(language)
+        return await self._answer(
+            self._identity.BeginPasskeyRegistration,
+            request,
+            self._as_portal(language),
+            ipb.PasskeyRegistrationOptions,
         )
-        assert isinstance(reply, ipb.PasskeyRegistrationOptions)
-        return reply
 
     async def complete_passkey(
         self, citizen_id: str, token: str, registration_id: str, credential: str, language: str
@@ -197,10 +215,9 @@ class CivitasApi:
         request = ipb.IssueRecoveryCodesRequest(
             citizen_id=citizen_id, proof=ipb.CitizenProof(citizen_token=token)
         )
-        reply = await self._unary(
-            self._identity.IssueRecoveryCodes, request, self._as_portal(language)
+        reply = await self._answer(
+            self._identity.IssueRecoveryCodes, request, self._as_portal(language), ipb.RecoveryCodes
         )
-        assert isinstance(reply, ipb.RecoveryCodes)
         return list(reply.codes)
 
     async def sessions(self, citizen_id: str, token: str, language: str) -> list[ipb.Session]:
@@ -213,10 +230,12 @@ class CivitasApi:
                 page_token=page_token,
                 proof=ipb.CitizenProof(citizen_token=token),
             )
-            reply = await self._unary(
-                self._identity.ListSessions, request, self._as_portal(language)
+            reply = await self._answer(
+                self._identity.ListSessions,
+                request,
+                self._as_portal(language),
+                ipb.ListSessionsResponse,
             )
-            assert isinstance(reply, ipb.ListSessionsResponse)
             found += list(reply.sessions)
             page_token = reply.next_page_token
             if not page_token:
@@ -248,18 +267,18 @@ class CivitasApi:
             page_size=page_size,
             page_token=page_token,
         )
-        reply = await self._unary(
-            self._history.ListMyHistory, request, self._as_citizen(token, language)
+        return await self._answer(
+            self._history.ListMyHistory,
+            request,
+            self._as_citizen(token, language),
+            hpb.ListMyHistoryResponse,
         )
-        assert isinstance(reply, hpb.ListMyHistoryResponse)
-        return reply
 
     async def receipt(self, token: str, stream: str, version: int, language: str) -> str:
         request = hpb.GetReceiptRequest(stream=stream, version=version)
-        reply = await self._unary(
-            self._history.GetReceipt, request, self._as_citizen(token, language)
+        reply = await self._answer(
+            self._history.GetReceipt, request, self._as_citizen(token, language), hpb.Receipt
         )
-        assert isinstance(reply, hpb.Receipt)
         return str(reply.json)
 
     async def watch(
@@ -278,11 +297,12 @@ class CivitasApi:
 
     async def case(self, token: str, transaction_id: str, language: str) -> tpb.Transaction:
         request = tpb.GetTransactionRequest(transaction_id=transaction_id)
-        reply = await self._unary(
-            self._transactions.GetTransaction, request, self._as_citizen(token, language)
+        return await self._answer(
+            self._transactions.GetTransaction,
+            request,
+            self._as_citizen(token, language),
+            tpb.Transaction,
         )
-        assert isinstance(reply, tpb.Transaction)
-        return reply
 
     async def withdraw(self, token: str, transaction_id: str, reason: str, language: str) -> None:
         request = tpb.TransitionRequest(transaction_id=transaction_id, reason=reason)

@@ -20,12 +20,11 @@ from portal.i18n import translate
 from portal.sessions import PortalSession
 from portal.timeline import KIND_FILTERS, csv_row, line
 from portal.web import (
-    checked_form,
-    csrf_refused,
     for_citizens,
     language_of,
     portal_of,
     session_of,
+    takes_form,
 )
 
 PAGE_SIZE = 25
@@ -148,13 +147,11 @@ async def verify_page(request: Request, session: PortalSession) -> Response:
 
 
 @for_citizens
-async def not_me(request: Request, session: PortalSession) -> Response:
+@takes_form
+async def not_me(request: Request, form: dict[str, str], session: PortalSession) -> Response:
     """ "This wasn't me": every session of the citizen ends, each revocation recorded in the
     ledger with the event the citizen disowned as its reason (sealed with their key). Civitas
     has no separate "disavow" call; the revocations are the record (docs/portal.md)."""
-    form = await checked_form(request)
-    if form is None:
-        return csrf_refused(request)
     portal, language = portal_of(request), language_of(request)
     disowned = f"{form.get('stream', '')[:64]}/{form.get('version', '')[:12]}"
     reason = f"citizen reported: this wasn't me ({disowned})"
@@ -214,10 +211,8 @@ async def case_page(request: Request, session: PortalSession) -> Response:
 
 
 @for_citizens
-async def case_action(request: Request, session: PortalSession) -> Response:
-    form = await checked_form(request)
-    if form is None:
-        return csrf_refused(request)
+@takes_form
+async def case_action(request: Request, form: dict[str, str], session: PortalSession) -> Response:
     portal, language = portal_of(request), language_of(request)
     case_id, action = request.path_params["case"], request.path_params["action"]
     text = form.get("text", "").strip()

@@ -17,12 +17,11 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from portal.civitas_api import Refusal
 from portal.i18n import LANGUAGES, translate
 from portal.web import (
-    checked_form,
-    csrf_refused,
     language_of,
     portal_of,
     safe_path,
     session_of,
+    takes_form,
 )
 from protos.civitas.v1 import identity_pb2 as ipb
 
@@ -75,10 +74,8 @@ async def sign_in_with_recovery_code(request: Request) -> Response:
     return await _sign_in_with_secret(request, "recovery_code")
 
 
-async def _sign_in_with_secret(request: Request, kind: str) -> Response:
-    form = await checked_form(request)
-    if form is None:
-        return csrf_refused(request)
+@takes_form
+async def _sign_in_with_secret(request: Request, form: dict[str, str], kind: str) -> Response:
     portal, session, language = portal_of(request), session_of(request), language_of(request)
     citizen_id = form.get("citizen_id", "").strip()
     errors: dict[str, str] = {}
@@ -123,10 +120,8 @@ async def passkey_options(request: Request) -> Response:
     return JSONResponse({"options": json.loads(challenge.passkey_options_json)})
 
 
-async def sign_in_with_passkey(request: Request) -> Response:
-    form = await checked_form(request)
-    if form is None:
-        return csrf_refused(request)
+@takes_form
+async def sign_in_with_passkey(request: Request, form: dict[str, str]) -> Response:
     portal, session, language = portal_of(request), session_of(request), language_of(request)
     complete = ipb.CompleteAuthenticationRequest(
         attempt_id=session.attempt_id,
@@ -147,10 +142,8 @@ async def activate_page(request: Request) -> Response:
     return portal_of(request).render(request, "activate.html", errors={}, values={})
 
 
-async def activate(request: Request) -> Response:
-    form = await checked_form(request)
-    if form is None:
-        return csrf_refused(request)
+@takes_form
+async def activate(request: Request, form: dict[str, str]) -> Response:
     portal, session, language = portal_of(request), session_of(request), language_of(request)
     citizen_id = form.get("citizen_id", "").strip()
     errors: dict[str, str] = {}
@@ -177,10 +170,8 @@ async def activate(request: Request) -> Response:
     )
 
 
-async def sign_out(request: Request) -> Response:
-    form = await checked_form(request)
-    if form is None:
-        return csrf_refused(request)
+@takes_form
+async def sign_out(request: Request, form: dict[str, str]) -> Response:
     portal, session = portal_of(request), session_of(request)
     if session.signed_in:
         # Already ended (revoked elsewhere, idle) is fine: signing out here is what matters.

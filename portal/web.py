@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec
 
 import jinja2
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
@@ -29,6 +29,7 @@ from portal.sessions import COOKIE, PortalSession, SessionStore
 from protos.civitas.v1 import identity_pb2 as ipb
 
 HERE = Path(__file__).parent
+Rest = ParamSpec("Rest")  # what a form handler takes after the request and the form
 # No inline script or style anywhere: scripts and styles are files from this origin; the TOTP
 # QR code is a data: image; forms post only here; no page may be framed (clickjacking).
 CSP = (
@@ -155,6 +156,21 @@ async def checked_form(request: Request) -> dict[str, str] | None:
 
 def csrf_refused(request: Request) -> Response:
     return portal_of(request).render(request, "expired.html", status_code=403)
+
+
+def takes_form(
+    handler: Callable[Concatenate[Request, dict[str, str], Rest], Awaitable[Response]],
+) -> Callable[Concatenate[Request, Rest], Awaitable[Response]]:
+    """A handler of a posted form, given the form's text fields; a form whose CSRF token is not
+    this session's gets the expired page and the handler never runs."""
+
+    async def checked(request: Request, /, *args: Rest.args, **kwargs: Rest.kwargs) -> Response:
+        form = await checked_form(request)
+        if form is None:
+            return csrf_refused(request)
+        return await handler(request, form, *args, **kwargs)
+
+    return checked
 
 
 def sign_in_again(request: Request, *, step_up: bool = False) -> Response:

@@ -1,8 +1,9 @@
 """A small, self-contained maker of Civitas logs, bundles and receipts for the verifier's tests.
 
 It uses ``cryptography`` directly and computes Merkle trees with the recursive definitions of
-RFC 9162 (MTH, PATH, SUBPROOF) rather than the verifier's streaming code, so the tests compare two
-independent implementations. It does not import the writer (``ledger``) either.
+RFC 9162 (MTH, PATH, SUBPROOF; tests/rfc9162_tree.py) rather than the verifier's streaming code,
+so the tests compare two independent implementations. It does not import the writer (``ledger``)
+either.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from tests.rfc9162_tree import inclusion_path, mth, mth_leaf
 
 ORIGIN = "civitas.example/ledger"
 START = datetime(2026, 11, 22, 14, 0, 0, 123456, tzinfo=UTC)
@@ -38,54 +41,6 @@ def seeded_key(label: str) -> Ed25519PrivateKey:
 
 def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-# --- RFC 9162 section 2.1, recursively -------------------------------------------------------
-
-
-def mth_leaf(data: bytes) -> bytes:
-    return hashlib.sha256(b"\x00" + data).digest()
-
-
-def _node(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
-
-
-def _split(n: int) -> int:
-    k = 1
-    while k * 2 < n:
-        k *= 2
-    return k
-
-
-def mth(leaves: list[bytes]) -> bytes:
-    if not leaves:
-        return hashlib.sha256(b"").digest()
-    if len(leaves) == 1:
-        return leaves[0]
-    k = _split(len(leaves))
-    return _node(mth(leaves[:k]), mth(leaves[k:]))
-
-
-def inclusion_path(m: int, leaves: list[bytes]) -> list[bytes]:
-    if len(leaves) <= 1:
-        return []
-    k = _split(len(leaves))
-    if m < k:
-        return [*inclusion_path(m, leaves[:k]), mth(leaves[k:])]
-    return [*inclusion_path(m - k, leaves[k:]), mth(leaves[:k])]
-
-
-def consistency_proof(m: int, leaves: list[bytes]) -> list[bytes]:
-    def subproof(m: int, d: list[bytes], complete: bool) -> list[bytes]:
-        if m == len(d):
-            return [] if complete else [mth(d)]
-        k = _split(len(d))
-        if m <= k:
-            return [*subproof(m, d[:k], complete), mth(d[k:])]
-        return [*subproof(m - k, d[k:], False), mth(d[:k])]
-
-    return subproof(m, leaves, True) if 0 < m < len(leaves) else []
 
 
 # --- signed notes ----------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import grpc
 
 from protos.civitas.v1 import audit_pb2, audit_pb2_grpc
-from tests.verifier.bundle_factory import Log, consistency_proof, raw_public, rfc3339
+from tests.rfc9162_tree import consistency_proof
+from tests.verifier.bundle_factory import Log, raw_public, rfc3339
 
 API_KEY = "test-api-key"
 

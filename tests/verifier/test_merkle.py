@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.rfc9162_tree import consistency_proof, inclusion_path, mth, mth_leaf
 from tests.vectors import MERKLE
-from tests.verifier.bundle_factory import consistency_proof, inclusion_path, mth, mth_leaf
 from verifier import merkle
 
 VECTORS = MERKLE

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.verifier.bundle_factory import Log, mth_leaf
+from tests.rfc9162_tree import mth_leaf
+from tests.verifier.bundle_factory import Log
 
 README = Path(__file__).resolve().parents[2] / "verifier" / "README.md"
 SUCCESS = "Signature Verified Successfully"
