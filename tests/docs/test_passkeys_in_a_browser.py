@@ -11,8 +11,6 @@ browser download is never used. Without them the test skips, except under CI=tru
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,23 +24,12 @@ from civitas.client import CivitasClient, bearer
 from civitas.soft_authenticator import new_attestation_model
 from protos.civitas.v1 import identity_pb2 as ipb
 from protos.civitas.v1 import identity_pb2_grpc
+from tests.browser import add_virtual_authenticator, chromium_or_skip
 from tests.civitas.server_process import add_account, civitas, running_server
 from tests.conftest import REPO_ROOT
 
 SNIPPET = REPO_ROOT / "docs" / "examples" / "node" / "webauthn-browser.js"
 PAGE = b"<!doctype html><title>portal</title><p>sign in"
-# Chrome's virtual authenticator: a platform authenticator with a PIN or biometrics, whose keys
-# are not backup eligible (device-bound). Until issue 13 that alone made its sign-ins AAL3; its
-# attestation chains to no root the operator listed, so it now earns AAL2, even on a server
-# that offers AAL3.
-VIRTUAL_AUTHENTICATOR = {
-    "protocol": "ctap2",
-    "transport": "internal",
-    "hasResidentKey": True,
-    "hasUserVerification": True,
-    "isUserVerified": True,
-    "automaticPresenceSimulation": True,
-}
 # Browsers without the WebAuthn L3 JSON methods, as the page sees them.
 REMOVE_JSON_METHODS = """() => {
   delete PublicKeyCredential.parseCreationOptionsFromJSON;
@@ -54,20 +41,6 @@ CALL = """async ([name, argument]) => {
 }"""
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def _chromium_or_skip() -> str:
-    chromium = shutil.which("chromium")
-    try:
-        import playwright.sync_api  # noqa: F401 - only whether it is installed
-    except ImportError:
-        chromium = None
-    if chromium is None:
-        message = "Debian's chromium and the playwright package are needed for the browser test"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message}; .ci/run installs them, so this is a broken CI machine")
-        pytest.skip(message)
-    return chromium
 
 
 class _Portal(BaseHTTPRequestHandler):
@@ -105,7 +78,7 @@ def portal_origin() -> Iterator[str]:
 def test_a_passkey_made_in_chromium_registers_and_signs_in_at_aal2(
     tmp_path: Path, portal_origin: str, json_methods: str
 ) -> None:
-    chromium = _chromium_or_skip()
+    chromium = chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
     database = f"sqlite:///{tmp_path / 'civitas.sqlite'}"
@@ -126,9 +99,7 @@ def test_a_passkey_made_in_chromium_registers_and_signs_in_at_aal2(
         browser = playwright.chromium.launch(executable_path=chromium)
         page = browser.new_page()
         page.goto(portal_origin)
-        devtools = page.context.new_cdp_session(page)
-        devtools.send("WebAuthn.enable")
-        devtools.send("WebAuthn.addVirtualAuthenticator", {"options": VIRTUAL_AUTHENTICATOR})
+        add_virtual_authenticator(page)
         if json_methods == "manual":
             page.evaluate(REMOVE_JSON_METHODS)
         assert page.evaluate(CALL, ["hasJsonSupport", None]) is (json_methods == "native")

@@ -5,7 +5,6 @@ an agency's (registering citizens, reading their data, running their cases)."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -17,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-import pytest
 
 from civitas.client import CivitasClient
 from civitas.config import operator_actor
@@ -49,20 +47,6 @@ class PortalWorld:
 
     def log(self) -> str:
         return self.portal_log.read_text()
-
-
-def chromium_or_skip() -> str:
-    chromium = shutil.which("chromium")
-    try:
-        import playwright.sync_api  # noqa: F401 - only whether it is installed
-    except ImportError:
-        chromium = None
-    if chromium is None:
-        message = "Debian's chromium and the playwright package are needed for the browser test"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message}; .ci/run installs them, so this is a broken CI machine")
-        pytest.skip(message)
-    return chromium
 
 
 @contextmanager

@@ -22,11 +22,11 @@ import pytest
 
 from protos.civitas.v1 import identity_pb2 as ipb
 from protos.civitas.v1 import identity_pb2_grpc
+from tests.browser import add_virtual_authenticator, chromium_or_skip
 from tests.portal.portal_world import (
     PASSWORD,
     SERVICE,
     PortalWorld,
-    chromium_or_skip,
     portal_world,
 )
 
@@ -34,14 +34,6 @@ if TYPE_CHECKING:  # without importing playwright where it is missing (the test 
     from playwright.sync_api import Browser, ConsoleMessage, Page
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
-VIRTUAL_AUTHENTICATOR = {
-    "protocol": "ctap2",
-    "transport": "internal",
-    "hasResidentKey": True,
-    "hasUserVerification": True,
-    "isUserVerified": True,
-    "automaticPresenceSimulation": True,
-}
 # CIVITAS_PORTAL_SCREENSHOTS=docs/portal makes the tests save the pages the README shows.
 SCREENSHOTS = os.environ.get("CIVITAS_PORTAL_SCREENSHOTS", "")
 
@@ -152,9 +144,7 @@ def wait_for_receipt(page: Page, path: str) -> str:
 def test_a_passkey_made_in_the_portal_signs_the_citizen_in_without_their_number(
     world: PortalWorld, page: Page
 ) -> None:
-    devtools = page.context.new_cdp_session(page)
-    devtools.send("WebAuthn.enable")
-    devtools.send("WebAuthn.addVirtualAuthenticator", {"options": VIRTUAL_AUTHENTICATOR})
+    add_virtual_authenticator(page)
     signed_in_citizen(world, page, "Passkey")
     page.goto("/account")
     page.fill("#passkey-label", "my laptop")

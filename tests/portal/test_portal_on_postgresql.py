@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import chromium_or_skip
 from tests.civitas.private_postgres import fresh_schema
 from tests.conftest import postgres_or_skip
-from tests.portal.portal_world import chromium_or_skip, portal_world
+from tests.portal.portal_world import portal_world
 from tests.portal.test_portal_in_a_browser import assert_a_data_access_appears_live
 
 pytestmark = pytest.mark.timeout(240)
