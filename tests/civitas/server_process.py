@@ -102,6 +102,20 @@ def running_server(data_dir: Path, database: str, *args: str) -> Iterator[tuple[
         server.stop()
 
 
+@contextmanager
+def served_with_account(
+    tmp_path: Path, name: str, role: str, *args: str
+) -> Iterator[tuple[str, int, Path]]:
+    """A new SQLite ledger (tmp_path/civitas.sqlite, data folder tmp_path/data) with one service
+    account, served by `civitas serve *args`; yields (the account's API key, port, log file)."""
+    database = f"sqlite:///{tmp_path / 'civitas.sqlite'}"
+    data_dir = tmp_path / "data"
+    civitas(data_dir, database, "init")
+    key = add_account(data_dir, database, name, role)
+    with running_server(data_dir, database, *args) as (port, log_path):
+        yield key, port, log_path
+
+
 def _wait_for_port(process: subprocess.Popen[bytes], log_path: Path) -> int:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -8,7 +8,6 @@ import sqlite3
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from concurrent import futures
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,13 +27,13 @@ from civitas.metrics import (
     ledger_gauges,
 )
 from civitas.node import Node
-from civitas.server_loop import ServerLoop
 from identity.application import AuthenticationRecorded
 from ledger.accounts import Caller
 from ledger.errors import InvalidInput
 from protos.civitas.v1 import history_pb2, history_pb2_grpc, identity_pb2_grpc
 from protos.civitas.v1 import identity_pb2 as pb
-from tests.civitas.server_process import add_account, civitas, running_server, status_code
+from tests.civitas.probe_server import probe_channel, probe_roles
+from tests.civitas.server_process import served_with_account, status_code
 
 PASSWORD = "correct horse battery staple, twice"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -110,11 +109,9 @@ def sign_in(
 def test_a_served_process_counts_rpcs_and_authentications_and_its_lag_reaches_zero(
     tmp_path: Path,
 ) -> None:
-    database = f"sqlite:///{tmp_path / 'civitas.sqlite'}"
-    data_dir = tmp_path / "data"
-    civitas(data_dir, database, "init")
-    key = add_account(data_dir, database, "tax-portal", "agency:tax,registrar,relying-service")
-    with running_server(data_dir, database, "--metrics-port", "0") as (port, log_path):
+    roles = "agency:tax,registrar,relying-service"
+    served = served_with_account(tmp_path, "tax-portal", roles, "--metrics-port", "0")
+    with served as (key, port, log_path):
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         stub = identity_pb2_grpc.IdentityServiceStub(channel)
         jwks = stub.GetJwks(pb.GetJwksRequest(), metadata=bearer(key))
@@ -351,24 +348,11 @@ def test_server() -> Iterator[tuple[grpc.Channel, ServiceMetrics]]:
     }
     interceptor = CallerInterceptor(
         authenticate,
-        {f"test.Probe/{name}": frozenset({"admin"}) for name in handlers},
+        probe_roles(handlers),
         metrics.rpc_finished,
     )
-
-    def build(workers: futures.ThreadPoolExecutor) -> grpc.aio.Server:
-        server = grpc.aio.server(migration_thread_pool=workers, interceptors=[interceptor])
-        server.add_generic_rpc_handlers(
-            [grpc.method_handlers_generic_handler("test.Probe", handlers)]
-        )
-        return server
-
-    server = ServerLoop(build, workers=4)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    yield channel, metrics
-    channel.close()
-    server.stop(None)
+    with probe_channel(handlers, interceptor, workers=4) as channel:
+        yield channel, metrics
 
 
 def test_internal_errors_and_domain_errors_are_counted_with_their_codes(

@@ -25,7 +25,7 @@ from civitas.config import ConfigError, build_config
 from civitas.node import Node
 from civitas.tiles_http import TilesEndpoint
 from protos.civitas.v1 import audit_pb2, audit_pb2_grpc
-from tests.civitas.server_process import add_account, civitas, running_server
+from tests.civitas.server_process import served_with_account
 from tests.conftest import ready_node
 from tests.ledger.test_sequencer import write_accounts
 from tests.tiles_client import (
@@ -336,11 +336,8 @@ def test_a_taken_port_and_too_many_connections_are_refused(
 def test_civitas_serve_publishes_the_checkpoint_getlatestcheckpoint_returns(
     tmp_path: Path,
 ) -> None:
-    database = f"sqlite:///{tmp_path / 'civitas.sqlite'}"
-    data_dir = tmp_path / "data"
-    civitas(data_dir, database, "init")
-    key = add_account(data_dir, database, "auditor-1", "auditor")
-    with running_server(data_dir, database, "--tiles-port", "0") as (port, log_path):
+    served = served_with_account(tmp_path, "auditor-1", "auditor", "--tiles-port", "0")
+    with served as (key, port, log_path):
         match = re.search(
             r"civitas tiles on http://127\.0\.0\.1:(\d+)/checkpoint", log_path.read_text()
         )

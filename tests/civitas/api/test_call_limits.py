@@ -13,7 +13,6 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from concurrent import futures
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from civitas.api.caller_limits import CallerAllowance
 from civitas.api.interceptor import CallerInterceptor
 from civitas.client import bearer
-from civitas.server_loop import ServerLoop
 from ledger.accounts import Caller
 from protos.civitas.v1 import history_pb2 as hpb
 from protos.civitas.v1 import history_pb2_grpc, identity_pb2_grpc
 from protos.civitas.v1 import identity_pb2 as ipb
 from tests.civitas.api.test_history import register, sign_in, wait_for
 from tests.civitas.api.test_streams_end import Watched
+from tests.civitas.probe_server import probe_channel, probe_roles
 from tests.civitas.server_process import ServerProcess, add_account, civitas, running_server
 from tests.civitas.status_details import detail, reason
 
@@ -234,27 +233,14 @@ def held() -> Iterator[tuple[grpc.Channel, threading.Event]]:
     }
     interceptor = CallerInterceptor(
         authenticate,
-        {f"test.Probe/{name}": frozenset({"admin"}) for name in handlers},
+        probe_roles(handlers),
         allowance=CallerAllowance(streams_per_caller=1, calls_per_caller=CALLS),
     )
-
-    def build(workers: futures.ThreadPoolExecutor) -> grpc.aio.Server:
-        server = grpc.aio.server(migration_thread_pool=workers, interceptors=[interceptor])
-        server.add_generic_rpc_handlers(
-            [grpc.method_handlers_generic_handler("test.Probe", handlers)]
-        )
-        return server
-
-    server = ServerLoop(build, workers=8)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        yield channel, release
-    finally:
-        release.set()
-        channel.close()
-        server.stop(None)
+    with probe_channel(handlers, interceptor, workers=8) as channel:
+        try:
+            yield channel, release
+        finally:
+            release.set()  # a call still held ends before the channel and the server close
 
 
 def test_a_caller_at_its_in_flight_limit_is_refused_while_another_is_served(
