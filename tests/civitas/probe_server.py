@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent import futures
 from contextlib import contextmanager
+from typing import Any
 
 import grpc
 
@@ -13,16 +14,17 @@ from civitas.api.interceptor import CallerInterceptor
 from civitas.server_loop import ServerLoop
 
 SERVICE = "test.Probe"
+Handlers = dict[str, grpc.RpcMethodHandler[Any, Any]]  # by method name
 
 
-def probe_roles(handlers: dict[str, grpc.RpcMethodHandler]) -> dict[str, frozenset[str]]:
+def probe_roles(handlers: Handlers) -> dict[str, frozenset[str]]:
     """Each handler's full method name, open to an admin."""
     return {f"{SERVICE}/{name}": frozenset({"admin"}) for name in handlers}
 
 
 @contextmanager
 def probe_channel(
-    handlers: dict[str, grpc.RpcMethodHandler], interceptor: CallerInterceptor, workers: int
+    handlers: Handlers, interceptor: CallerInterceptor, workers: int
 ) -> Iterator[grpc.Channel]:
     """`handlers` served as test.Probe/NAME behind `interceptor`; a channel to them."""
 
