@@ -14,17 +14,18 @@ from civitas.api.interceptor import CallerInterceptor
 from civitas.server_loop import ServerLoop
 
 SERVICE = "test.Probe"
-Handlers = dict[str, grpc.RpcMethodHandler[Any, Any]]  # by method name
 
 
-def probe_roles(handlers: Handlers) -> dict[str, frozenset[str]]:
+def probe_roles(handlers: dict[str, grpc.RpcMethodHandler[Any, Any]]) -> dict[str, frozenset[str]]:
     """Each handler's full method name, open to an admin."""
     return {f"{SERVICE}/{name}": frozenset({"admin"}) for name in handlers}
 
 
 @contextmanager
 def probe_channel(
-    handlers: Handlers, interceptor: CallerInterceptor, workers: int
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]],
+    interceptor: CallerInterceptor,
+    workers: int,
 ) -> Iterator[grpc.Channel]:
     """`handlers` served as test.Probe/NAME behind `interceptor`; a channel to them."""
 
