@@ -20,30 +20,48 @@ log = logging.getLogger(__name__)
 
 
 class ChangeFeed(ABC):
-    """Also tells listeners (`on_change`) of each move: an event loop's watchers wait on the
-    loop, not in a thread (civitas/api/change_waiter.py)."""
+    """A generation that moves each time the view changes, moved by one thread of the feed's
+    own (`_follow`). Also tells listeners (`on_change`) of each move: an event loop's watchers
+    wait on the loop, not in a thread (civitas/api/change_waiter.py)."""
 
     _listeners: tuple[Callable[[], None], ...] = ()
+
+    def __init__(self, thread_name: str) -> None:
+        self._changed = threading.Condition()
+        self._generation = 0
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._follow, name=thread_name, daemon=True)
+        self._thread.start()
 
     def on_change(self, listener: Callable[[], None]) -> None:
         """Call `listener` (from the feed's thread; it must not block) each time it moves."""
         self._listeners = (*self._listeners, listener)
 
-    def _tell_listeners(self) -> None:
-        for listener in self._listeners:
-            listener()
-
     @property
-    @abstractmethod
-    def generation(self) -> int: ...
+    def generation(self) -> int:
+        with self._changed:
+            return self._generation
 
-    @abstractmethod
     def wait(self, since_generation: int, timeout: float) -> None:
         """Return once the generation moves past `since_generation`, or after `timeout`."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._generation != since_generation, timeout)
+
+    def close(self) -> None:
+        """Stop following."""
+        self._stopping.set()
+        self._thread.join(timeout=5)
 
     @abstractmethod
-    def close(self) -> None:
-        """Stop listening."""
+    def _follow(self) -> None:
+        """Until `_stopping` is set, `_bump` on every change of the view."""
+
+    def _bump(self) -> None:
+        with self._changed:
+            self._generation += 1
+            self._changed.notify_all()
+        for listener in self._listeners:
+            listener()
 
 
 class ProbingFeed(ChangeFeed):
@@ -54,26 +72,9 @@ class ProbingFeed(ChangeFeed):
     def __init__(self, probe: Callable[[], object], interval: float) -> None:
         self._probe = probe
         self._interval = interval
-        self._changed = threading.Condition()
-        self._generation = 0
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="change-probe", daemon=True)
-        self._thread.start()
+        super().__init__("change-probe")
 
-    @property
-    def generation(self) -> int:
-        with self._changed:
-            return self._generation
-
-    def wait(self, since_generation: int, timeout: float) -> None:
-        with self._changed:
-            self._changed.wait_for(lambda: self._generation != since_generation, timeout)
-
-    def close(self) -> None:
-        self._stopping.set()
-        self._thread.join(timeout=5)
-
-    def _watch(self) -> None:
+    def _follow(self) -> None:
         last = None
         while not self._stopping.wait(self._interval):
             try:
@@ -83,36 +84,16 @@ class ProbingFeed(ChangeFeed):
                 continue
             if latest != last:
                 last = latest
-                with self._changed:
-                    self._generation += 1
-                    self._changed.notify_all()
-                self._tell_listeners()
+                self._bump()
 
 
 class PostgresChangeFeed(ChangeFeed):
     def __init__(self, conninfo: str, channel: str) -> None:
         self._conninfo = conninfo
         self._channel = channel
-        self._changed = threading.Condition()
-        self._generation = 0
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._listen, name="change-feed", daemon=True)
-        self._thread.start()
+        super().__init__("change-feed")
 
-    @property
-    def generation(self) -> int:
-        with self._changed:
-            return self._generation
-
-    def wait(self, since_generation: int, timeout: float) -> None:
-        with self._changed:
-            self._changed.wait_for(lambda: self._generation != since_generation, timeout)
-
-    def close(self) -> None:
-        self._stopping.set()
-        self._thread.join(timeout=5)
-
-    def _listen(self) -> None:
+    def _follow(self) -> None:
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(self._conninfo, autocommit=True) as connection:
@@ -124,12 +105,6 @@ class PostgresChangeFeed(ChangeFeed):
                 log.warning("change feed %s lost its connection; retrying", self._channel)
                 self._bump()  # wake watchers so they re-read rather than wait out a gap
                 self._stopping.wait(1.0)
-
-    def _bump(self) -> None:
-        with self._changed:
-            self._generation += 1
-            self._changed.notify_all()
-        self._tell_listeners()
 
 
 def channel_name(schema: str, view: str) -> str:

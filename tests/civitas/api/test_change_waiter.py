@@ -14,16 +14,17 @@ from projections.changes import ChangeFeed
 class ManualFeed(ChangeFeed):
     """Moves when the test says, from another thread, as the real feeds do."""
 
-    generation = 0
+    def __init__(self) -> None:
+        super().__init__("manual-feed")
+
+    def _follow(self) -> None:
+        """Follows nothing: the test moves it (`move_soon`)."""
 
     def wait(self, since_generation: int, timeout: float) -> None:
         raise NotImplementedError  # the waiters never block a thread
 
-    def close(self) -> None:
-        """Nothing to stop."""
-
     def move_soon(self, delay: float) -> None:
-        threading.Timer(delay, self._tell_listeners).start()
+        threading.Timer(delay, self._bump).start()
 
 
 def waited(feed: ManualFeed, timeout: float, stop_after: float | None = None) -> float:
