@@ -36,8 +36,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy civitas ledger identity portal projections verifier witness protos/generate.py tests benchmarks
 
+# Most tests wait on servers, subprocesses and browsers rather than compute, so the suite runs on
+# more workers than cores. A file's tests stay on one worker (--dist loadfile): they share
+# module-scoped servers and folders. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 test: lint typecheck
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 protos: $(STAMP)
 	$(BIN)/python -m protos.generate

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import os
+import random
 import re
 import socket
 import subprocess
@@ -128,11 +131,32 @@ def _wait_for_port(process: subprocess.Popen[bytes], log_path: Path) -> int:
     raise AssertionError(f"civitas serve did not start:\n{log_path.read_text()}")
 
 
+# Under pytest-xdist the workers run side by side: each draws ports from a band of its own, below
+# the kernel's ephemeral range (32768 and up on Linux), so two workers never pick the same port
+# and no outgoing connection takes one between the pick and the bind.
+PORTS_PER_WORKER = 500
+FIRST_WORKER_PORT = 20_000
+_next_port = itertools.count(random.randrange(PORTS_PER_WORKER))
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    """A loopback port nothing listens on, for a server a test starts itself."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", …; unset without xdist
+    if not worker.startswith("gw"):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port: int = probe.getsockname()[1]
+            return port
+    band = FIRST_WORKER_PORT + int(worker[2:]) * PORTS_PER_WORKER
+    for _ in range(PORTS_PER_WORKER):
+        candidate = band + next(_next_port) % PORTS_PER_WORKER
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return candidate
+    raise RuntimeError(f"no free port in {band}-{band + PORTS_PER_WORKER - 1}")
 
 
 def status_code(call: Callable[..., object], *args: object, **kwargs: object) -> grpc.StatusCode:
