@@ -1,7 +1,8 @@
 """The gRPC server: services, health, reflection, transport security, and a clean shutdown.
 
 It is a `grpc.aio` server (`server_loop.py`): a stream waits on the event loop, so thousands
-of idle watches cost memory, not worker threads; unary calls run in a pool of workers."""
+of idle watches cost memory, not worker threads; unary calls do their work in a pool of workers
+(`rpc_workers` threads, named rpc_*)."""
 
 from __future__ import annotations
 
@@ -56,10 +57,13 @@ def build_server(node: Node) -> tuple[ServerLoop, Any]:
     """The server, on its own event loop (`server_loop.py`), and its health service."""
     limits = node.config.call_limits
     health_servicer = AsyncHealthServicer()
-    interceptor = _caller_interceptor(node)
+    workers = ThreadPoolExecutor(max_workers=limits.rpc_workers, thread_name_prefix="rpc")
+    interceptor = _caller_interceptor(node, workers)
 
-    def build(workers: ThreadPoolExecutor) -> grpc.aio.Server:
+    def build() -> grpc.aio.Server:
         server = grpc.aio.server(
+            # The interceptor runs every intercepted unary call's work in `workers` itself;
+            # only a synchronous handler it passes through (none today) would use this.
             migration_thread_pool=workers,
             interceptors=[interceptor],
             options=[
@@ -80,19 +84,20 @@ def build_server(node: Node) -> tuple[ServerLoop, Any]:
         _add_services(node, server, health_servicer)
         return server
 
-    loop = ServerLoop(build, limits.rpc_workers)
+    loop = ServerLoop(build, workers)
     loop.before_stop(interceptor.end_watches)
     for name in ("", *SERVICES):
         loop.run(health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING))
     return loop, health_servicer
 
 
-def _caller_interceptor(node: Node) -> CallerInterceptor:
+def _caller_interceptor(node: Node, workers: ThreadPoolExecutor) -> CallerInterceptor:
     limits = node.config.call_limits
     authenticator = CallerAuthenticator(node.accounts, node.identity.citizen_caller)
     return CallerInterceptor(
         authenticator.authenticate,
         ROLES,
+        workers,
         node.metrics.rpc_finished,
         CallerAllowance(limits.streams_per_caller, limits.calls_per_caller),
         watch_lifetime=limits.stream_lifetime_seconds,

@@ -1,9 +1,10 @@
 """A `grpc.aio` server on an event loop of its own, driven from ordinary synchronous code.
 
 The server's streams wait on the loop (an idle watch is a suspended coroutine, not a thread).
-Unary calls run in the worker pool (gRPC's migration pool); the streams' blocking reads and
-credential rechecks in a small pool of their own, the loop's default executor
-(`asyncio.to_thread`), so that no amount of stream housekeeping delays a unary call.
+Unary calls do their work in the worker pool it is given (the interceptor hands it to them);
+the streams' blocking reads and credential rechecks in a small pool of their own, the loop's
+default executor (`asyncio.to_thread`), so that no amount of stream housekeeping delays a unary
+call.
 `civitas serve`, the tests and the benchmarks start, bind and stop it like the synchronous
 server it replaced.
 """
@@ -25,11 +26,12 @@ STREAM_WORKERS = 4
 class ServerLoop:
     def __init__(
         self,
-        build: Callable[[ThreadPoolExecutor], grpc.aio.Server],
-        workers: int,
+        build: Callable[[], grpc.aio.Server],
+        workers: ThreadPoolExecutor,
     ) -> None:
-        """`build` makes the server on the loop, given the worker pool it must use."""
-        self._workers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc")
+        """`build` makes the server on the loop; `workers`, the pool its unary calls run in,
+        is shut down with it."""
+        self._workers = workers
         # The streams' own reads and rechecks: a pool apart, so a wave of idle watches checking
         # their callers never queues ahead of a unary call.
         self._stream_workers = ThreadPoolExecutor(
@@ -39,7 +41,7 @@ class ServerLoop:
         self._loop.set_default_executor(self._stream_workers)
         self._thread = threading.Thread(target=self._run_loop, name="grpc-aio", daemon=True)
         self._thread.start()
-        self.server: grpc.aio.Server = self.call(lambda: build(self._workers))
+        self.server: grpc.aio.Server = self.call(build)
         self._before_stop: list[Callable[[], None]] = []
 
     def before_stop(self, callback: Callable[[], None]) -> None:

@@ -4,10 +4,12 @@
 the method (`roles.py`), makes the caller available to the servicers (`authorization.py`), and
 turns domain errors into `google.rpc.Status` with details (`status.py`): the one place they
 are mapped, so no servicer builds a status by hand. It holds each caller to its allowance of
-streams and calls in flight (`caller_limits.py`). The server is `grpc.aio`: a unary call runs in
-a worker thread; a stream is an async generator on the event loop, so an idle one holds no
-thread. A stream's caller is checked again before each item and while it waits
-(`rechecked_stream.py`): a watch ends when its right does, or when its lifetime is over.
+streams and calls in flight (`caller_limits.py`). The server is `grpc.aio`: a unary call's
+headers and refusal are sent on the event loop, its caller check and servicer run in a worker
+thread (one hop there and back: see `_unary`); a stream is an async generator on the event
+loop, so an idle one holds no thread. A stream's caller is checked again before each item and
+while it waits (`rechecked_stream.py`): a watch ends when its right does, or when its lifetime
+is over.
 It also gives each call a request id (its log lines carry it, the caller gets it back as
 `x-request-id`) and, when the call ends, writes one access log line and feeds the metrics.
 Health and reflection pass through untouched: probes would drown the service's own traffic.
@@ -16,13 +18,15 @@ Health and reflection pass through untouched: probes would drown the service's o
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import math
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Executor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -44,6 +48,7 @@ from civitas.api.rechecked_stream import (
 )
 from civitas.api.roles import role_allowed
 from civitas.api.status import status_for
+from civitas.api.unary_context import UnaryContext
 from ledger.accounts import Caller
 from ledger.breaker import COOL_DOWN_SECONDS
 from ledger.errors import DomainError, MalformedRequest, NotAllowed, Unavailable
@@ -69,8 +74,8 @@ WATCHES = frozenset(
 
 # (method, final status code, seconds): called once per RPC, when it ends.
 CallObserver = Callable[[str, grpc.StatusCode, float], None]
-# The context of a unary call (run in a worker thread) or of a stream (on the event loop).
-AnyContext = grpc.ServicerContext | grpc.aio.ServicerContext[Any, Any]
+# A unary call's context in a worker thread, or a call's on the event loop.
+AnyContext = UnaryContext | grpc.aio.ServicerContext[Any, Any]
 
 
 @dataclass
@@ -104,15 +109,18 @@ class CallerInterceptor(_ServerInterceptor):
         self,
         authenticate: Callable[[Any], Caller],  # given a unary call's or a stream's context
         roles: Mapping[str, frozenset[str]],
+        workers: Executor,
         on_finished: CallObserver | None = None,
         allowance: CallerAllowance | None = None,
         watch_lifetime: float = math.inf,
         recheck_seconds: float = RECHECK_SECONDS,
     ) -> None:
         """`roles` maps each `package.Service/Method` to the roles allowed (civitas.api.roles);
-        `allowance` bounds what one caller holds; a watch ends after `watch_lifetime` seconds."""
+        unary calls run in `workers`; `allowance` bounds what one caller holds; a watch ends after
+        `watch_lifetime` seconds."""
         self._authenticate = authenticate
         self._roles = roles
+        self._workers = workers
         self._on_finished = on_finished
         self._allowance = allowance or CallerAllowance(2**31, 2**31)
         self._watch_lifetime = watch_lifetime
@@ -157,41 +165,59 @@ class CallerInterceptor(_ServerInterceptor):
         return handler
 
     def _unary(self, behaviour: Any, allowed: frozenset[str], method: str) -> Any:
-        """A plain function: gRPC runs it in a worker thread, with a synchronous context."""
+        """A coroutine on the event loop, which sends the call's request id and any refusal
+        itself; the caller check and `behaviour` (synchronous, perhaps waiting on the database)
+        run in a worker. Left to grpc.aio, a synchronous handler would run in the same pool but
+        block on a round trip to the loop for each header or abort it sends."""
 
-        def call(request: Any, context: grpc.ServicerContext) -> Any:
-            with self._serving(context, allowed, method) as caller, self._allowance.call(caller):
-                return behaviour(_parsed(request), context)
+        async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            call = _Call(method.lstrip("/"), request_id_from(_metadata(context)))
+            CURRENT_REQUEST_ID.set(call.request_id)  # each call is a task with its own context
+            with suppress(Exception):  # the call is over already: nobody to tell
+                await context.send_initial_metadata(((REQUEST_ID_HEADER, call.request_id),))
+            outcome = await asyncio.get_running_loop().run_in_executor(
+                self._workers,
+                partial(
+                    contextvars.copy_context().run,  # the request id reaches the worker's logs
+                    self._served,
+                    behaviour,
+                    request,
+                    UnaryContext(context),
+                    allowed,
+                    call,
+                ),
+            )
+            if isinstance(outcome, _Refusal):
+                await context.abort(outcome.code, outcome.details, outcome.trailing_metadata)
+            return outcome
 
         return call
 
-    @contextmanager
-    def _serving(
-        self, context: grpc.ServicerContext, allowed: frozenset[str], method: str
-    ) -> Iterator[Caller]:
-        """Authenticate and authorise the caller for the call, map what it raises, and account
-        for it: its request id on every line logged meanwhile, then an access line and metrics."""
-        call = _Call(method.lstrip("/"), request_id_from(context.invocation_metadata()))
-        request = CURRENT_REQUEST_ID.set(call.request_id)
+    def _served(
+        self,
+        behaviour: Any,
+        request: Any,
+        context: UnaryContext,
+        allowed: frozenset[str],
+        call: _Call,
+    ) -> Any:
+        """In a worker: authenticate and authorise the caller, hold their allowance while
+        `behaviour` runs, and account for the call (an access line and metrics). Returns the
+        response, or the refusal the loop is to end the call with."""
         try:
-            _send_request_id(context, call.request_id)
             caller = self._authorised(context, allowed)
             call.caller = caller.name
-            token = CURRENT_CALLER.set(caller)
-            try:
-                yield caller
-            finally:
-                CURRENT_CALLER.reset(token)
+            CURRENT_CALLER.set(caller)  # in this call's own copy of the context
+            with self._allowance.call(caller):
+                response = behaviour(_parsed(request), context)
             call.code = grpc.StatusCode.OK
+            return response
         except Exception as error:
             refusal = _refusal(error, call.method, context)
             call.code = refusal.code
-            self._finished(call)  # before the caller hears: an abort is sent at once
-            context.set_trailing_metadata(refusal.trailing_metadata)
-            context.abort(refusal.code, refusal.details)
+            return refusal
         finally:
-            self._finished(call)
-            CURRENT_REQUEST_ID.reset(request)
+            self._finished(call)  # before the caller hears: an abort is sent at once
 
     def _stream(self, behaviour: Any, allowed: frozenset[str], method: str) -> Any:
         """An async generator: the stream waits on the event loop, not in a worker thread.
@@ -328,8 +354,3 @@ def _accept_language(context: AnyContext) -> str:
 
 def _metadata(context: AnyContext) -> tuple[tuple[str, str | bytes], ...]:
     return tuple(context.invocation_metadata() or ())
-
-
-def _send_request_id(context: grpc.ServicerContext, request_id: str) -> None:
-    with suppress(Exception):  # the call is over already: nobody to tell
-        context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))

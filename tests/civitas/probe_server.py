@@ -25,12 +25,13 @@ def probe_roles(handlers: dict[str, grpc.RpcMethodHandler[Any, Any]]) -> dict[st
 def probe_channel(
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]],
     interceptor: CallerInterceptor,
-    workers: int,
+    workers: futures.ThreadPoolExecutor,
 ) -> Iterator[grpc.Channel]:
-    """`handlers` served as test.Probe/NAME behind `interceptor`; a channel to them."""
+    """`handlers` served as test.Probe/NAME behind `interceptor`, which was given `workers`;
+    a channel to them."""
 
-    def build(pool: futures.ThreadPoolExecutor) -> grpc.aio.Server:
-        server = grpc.aio.server(migration_thread_pool=pool, interceptors=[interceptor])
+    def build() -> grpc.aio.Server:
+        server = grpc.aio.server(migration_thread_pool=workers, interceptors=[interceptor])
         server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(SERVICE, handlers)])
         return server
 

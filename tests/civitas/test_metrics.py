@@ -8,6 +8,7 @@ import sqlite3
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -346,12 +347,11 @@ def test_server() -> Iterator[tuple[grpc.Channel, ServiceMetrics]]:
         "Crash": grpc.unary_unary_rpc_method_handler(crash),
         "Refuse": grpc.unary_unary_rpc_method_handler(refuse),
     }
+    workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rpc")
     interceptor = CallerInterceptor(
-        authenticate,
-        probe_roles(handlers),
-        metrics.rpc_finished,
+        authenticate, probe_roles(handlers), workers, metrics.rpc_finished
     )
-    with probe_channel(handlers, interceptor, workers=4) as channel:
+    with probe_channel(handlers, interceptor, workers) as channel:
         yield channel, metrics
 
 

@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -231,12 +232,14 @@ def held() -> Iterator[tuple[grpc.Channel, threading.Event]]:
         "Hold": grpc.unary_unary_rpc_method_handler(hold),
         "Echo": grpc.unary_unary_rpc_method_handler(lambda request, context: request),
     }
+    workers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="rpc")
     interceptor = CallerInterceptor(
         authenticate,
         probe_roles(handlers),
+        workers,
         allowance=CallerAllowance(streams_per_caller=1, calls_per_caller=CALLS),
     )
-    with probe_channel(handlers, interceptor, workers=8) as channel:
+    with probe_channel(handlers, interceptor, workers) as channel:
         try:
             yield channel, release
         finally:
