@@ -64,6 +64,7 @@ def main() -> None:
         f"   p99 {quantiles[98] * 1000:6.2f} ms   ({len(latencies)} in {wall:.1f} s)"
     )
     print(f"server CPU per call: {used / len(latencies) * 1e6:.0f} µs")
+    print(f"{kind}_call_server_cpu_us={used / len(latencies) * 1e6:.0f}")
 
 
 if __name__ == "__main__":
