@@ -28,6 +28,7 @@ from civitas.api.projection_rows import ProjectionRowStream
 from civitas.api.roles import AUDIT_SERVICE, ROLES, SERVICES
 from civitas.api.transactions import TransactionServicer
 from civitas.config import Config, ConfigError
+from civitas.garbage_collector import settle_after_startup
 from civitas.metrics import serve_metrics
 from civitas.node import Node
 from civitas.server_loop import ServerLoop
@@ -198,6 +199,7 @@ def serve(config: Config) -> None:
     tiles = serve_tiles(node)
     for follower in followers:
         follower.start()
+    settle_after_startup()  # its figures: civitas/garbage_collector.py
     server.start()
     log.info("civitas serving on %s:%d (data in %s)", config.host, port, config.data_dir)
 

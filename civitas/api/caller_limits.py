@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from ledger.accounts import Caller
 from ledger.errors import ResourceExhausted
@@ -24,6 +22,8 @@ from ledger.errors import ResourceExhausted
 # A stream is freed when its client leaves, which may take a while; a unary call in a moment.
 STREAM_RETRY_SECONDS = 5.0
 CALL_RETRY_SECONDS = 1.0
+
+Key = tuple[str, str]  # ("citizen" or "account", the caller's name)
 
 
 class CallerAllowance:
@@ -34,37 +34,45 @@ class CallerAllowance:
     def __init__(self, streams_per_caller: int, calls_per_caller: int) -> None:
         self._streams_per_caller = streams_per_caller
         self._calls_per_caller = calls_per_caller
-        self._streams: Counter[tuple[str, str]] = Counter()
-        self._calls: Counter[tuple[str, str]] = Counter()
-        self._lock = threading.Lock()
+        self.streams: Counter[Key] = Counter()
+        self._calls: Counter[Key] = Counter()
+        self.lock = threading.Lock()
 
-    @contextmanager
-    def stream(self, caller: Caller) -> Iterator[None]:
-        with self._held(self._streams, self._streams_per_caller, caller):
-            yield
+    def stream(self, caller: Caller) -> _Held:
+        return _Held(self, self.streams, self._streams_per_caller, _key(caller))
 
-    @contextmanager
-    def call(self, caller: Caller) -> Iterator[None]:
-        with self._held(self._calls, self._calls_per_caller, caller):
-            yield
+    def call(self, caller: Caller) -> _Held:
+        return _Held(self, self._calls, self._calls_per_caller, _key(caller))
 
-    @contextmanager
-    def _held(self, counts: Counter[tuple[str, str]], limit: int, caller: Caller) -> Iterator[None]:
-        key = _key(caller)
-        with self._lock:
-            if counts[key] >= limit:
-                raise _refusal(counts is self._streams, limit)
+
+class _Held:
+    """One stream or call counted against its caller while the `with` block runs. A class, not
+    a `contextmanager` generator: an idle watch keeps it for hours, and a generator and its
+    wrapper are two more objects for the garbage collector to visit, per watch, each pass."""
+
+    __slots__ = ("_allowance", "_counts", "_key", "_limit")
+
+    def __init__(
+        self, allowance: CallerAllowance, counts: Counter[tuple[str, str]], limit: int, key: Key
+    ) -> None:
+        self._allowance, self._counts, self._limit, self._key = allowance, counts, limit, key
+
+    def __enter__(self) -> None:
+        counts, key = self._counts, self._key
+        with self._allowance.lock:
+            if counts[key] >= self._limit:
+                raise _refusal(counts is self._allowance.streams, self._limit)
             counts[key] += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                counts[key] -= 1
-                if not counts[key]:
-                    del counts[key]  # the table holds only callers with something open
+
+    def __exit__(self, *_: object) -> None:
+        counts, key = self._counts, self._key
+        with self._allowance.lock:
+            counts[key] -= 1
+            if not counts[key]:
+                del counts[key]  # the table holds only callers with something open
 
 
-def _key(caller: Caller) -> tuple[str, str]:
+def _key(caller: Caller) -> Key:
     return ("citizen" if caller.role == "citizen" else "account", caller.name)
 
 

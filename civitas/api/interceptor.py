@@ -39,6 +39,7 @@ from grpc_status import rpc_status
 from civitas.api.authorization import CURRENT_CALLER
 from civitas.api.call_log import CURRENT_REQUEST_ID, REQUEST_ID_HEADER, call_fields, request_id_from
 from civitas.api.caller_limits import CallerAllowance
+from civitas.api.change_waiter import StopSignal
 from civitas.api.field_limits import check_field_limits
 from civitas.api.rechecked_stream import (
     RECHECK_SECONDS,
@@ -126,16 +127,18 @@ class CallerInterceptor(_ServerInterceptor):
         self._watch_lifetime = watch_lifetime
         self._recheck_seconds = recheck_seconds
         self._ending_watches = False
-        self._stopping: asyncio.Future[None] | None = None  # made on the loop, by a first stream
+        self._watches_ending = lambda: self._ending_watches  # one for every watch, not one each
+        self._stopping: StopSignal | None = None  # made on the loop, by a first stream
+        # The wrapped handler of each method, made once: gRPC keeps a call's handler for as long
+        # as the call lasts, so one made per call would be kept alive by every idle watch.
+        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
 
     def end_watches(self) -> None:
         """The server is stopping: each watch wakes and ends cleanly (OK), and its client
         resumes from its last position, on another replica if need be. From any thread."""
         self._ending_watches = True
-        stopping = self._stopping
-        if stopping is not None:
-            with suppress(RuntimeError):  # the loop has closed: no watch is left
-                stopping.get_loop().call_soon_threadsafe(_resolve, stopping)
+        if self._stopping is not None:
+            self._stopping.set()
 
     async def intercept_service(
         self,
@@ -149,6 +152,12 @@ class CallerInterceptor(_ServerInterceptor):
         method: str = handler_call_details.method
         if handler is None or method.startswith(OPEN_SERVICES):
             return handler  # type: ignore[return-value]
+        wrapped = self._wrapped.get(method)
+        if wrapped is None or wrapped[0] is not handler:
+            wrapped = self._wrapped[method] = (handler, self._wrap(handler, method))
+        return wrapped[1]
+
+    def _wrap(self, handler: Handler, method: str) -> Handler:
         allowed = self._roles.get(method.lstrip("/"), frozenset())  # no entry: nobody
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
@@ -246,12 +255,12 @@ class CallerInterceptor(_ServerInterceptor):
                         first_check_in=random.uniform(0, self._recheck_seconds),  # noqa: S311
                     )
                     if self._stopping is None:
-                        self._stopping = asyncio.get_running_loop().create_future()
+                        self._stopping = StopSignal(asyncio.get_running_loop())
                     watch = WatchContext(
                         context,
                         again,
                         time.monotonic() + lifetime,
-                        lambda: self._ending_watches,
+                        self._watches_ending,
                         self._stopping,
                     )
                     async for item in rechecked(behaviour(_parsed(request), watch), again):
@@ -295,11 +304,6 @@ class CallerInterceptor(_ServerInterceptor):
             seconds * 1000,
             extra=call_fields(call.method, call.caller, call.code.name, seconds),
         )
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 def _refusal(error: Exception, method: str, context: AnyContext) -> _Refusal:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import grpc
 
-from civitas.api.change_waiter import ChangeWaiter
+from civitas.api.change_waiter import ChangeWaiter, StopSignal
 from ledger.errors import NotAllowed
 
 # While a watch is idle: how long a revoked credential may still hold it open. Each check is a
@@ -69,10 +69,10 @@ class WatchContext:
         caller: StreamCaller,
         ends_at: float,
         server_stopping: Callable[[], bool] = lambda: False,
-        stopped: asyncio.Future[None] | None = None,
+        stopped: StopSignal | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`stopped` resolves when the server stops: an idle watch wakes for it at once."""
+        """`stopped` is set when the server stops: an idle watch wakes for it at once."""
         self._context = context
         self._caller = caller
         self._ends_at = ends_at
@@ -80,10 +80,11 @@ class WatchContext:
         self._stopped = stopped
         self._clock = clock
 
-    async def idle(self, changes: ChangeWaiter, since_generation: int) -> None:
+    def idle(self, changes: ChangeWaiter, since_generation: int) -> Awaitable[None]:
         """Wait until the feed moves past `since_generation`, a recheck of the caller is due,
-        or the server stops; then the watch asks `active()` again."""
-        await changes.wait(since_generation, self._caller.interval, self._stopped)
+        or the server stops; then the watch asks `active()` again. (The waiter's coroutine
+        itself, not one more wrapped around it, that an idle watch would hold while it waits.)"""
+        return changes.wait(since_generation, self._caller.interval, self._stopped)
 
     @property
     def expired(self) -> bool:

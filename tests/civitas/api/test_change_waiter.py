@@ -7,7 +7,7 @@ import asyncio
 import threading
 import time
 
-from civitas.api.change_waiter import ChangeWaiters
+from civitas.api.change_waiter import ChangeWaiters, StopSignal
 from projections.changes import ChangeFeed
 
 
@@ -32,9 +32,9 @@ def waited(feed: ManualFeed, timeout: float, stop_after: float | None = None) ->
 
     async def run() -> float:
         waiter = waiters.current()
-        stop = asyncio.get_running_loop().create_future()
+        stop = StopSignal(asyncio.get_running_loop())
         if stop_after is not None:
-            asyncio.get_running_loop().call_later(stop_after, stop.set_result, None)
+            threading.Timer(stop_after, stop.set).start()  # from another thread, as the server
         started = time.monotonic()
         await waiter.wait(waiter.generation, timeout, stop)
         return time.monotonic() - started
