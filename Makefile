@@ -39,7 +39,7 @@ typecheck: $(STAMP)
 # Most tests wait on servers, subprocesses and browsers rather than compute, so the suite runs on
 # more workers than cores. A file's tests stay on one worker (--dist loadfile): they share
 # module-scoped servers and folders. TEST_WORKERS=0 runs it in one process.
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 4
 test: lint typecheck
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -25,6 +28,43 @@ def verifier_state_home(
     """`civitas-verify live` remembers checkpoints under $XDG_STATE_HOME: each test its own, and
     never the user's."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state-home")))
+
+
+# The shared PostgreSQL server allows 100 connections (its default), and one test's servers may
+# hold 40 of them (the load test's). Under pytest-xdist, at most this many PostgreSQL tests run
+# at once, whatever the number of workers; SQLite tests are not held back.
+POSTGRES_TESTS_AT_ONCE = 2
+
+
+@pytest.fixture(autouse=True)
+def postgres_slot(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    if "postgres" not in request.node.nodeid.lower() or "PYTEST_XDIST_WORKER" not in os.environ:
+        yield
+        return
+    # The workers' temporary folders share the run's: the slots are lock files there.
+    slots = tmp_path_factory.getbasetemp().parent
+    with held_slot([slots / f"postgres-slot-{n}" for n in range(POSTGRES_TESTS_AT_ONCE)]):
+        yield
+
+
+@contextmanager
+def held_slot(slots: list[Path]) -> Iterator[None]:
+    """Hold the first free one of `slots` (lock files) while the block runs."""
+    while True:
+        for slot in slots:
+            with slot.open("a") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+                return
+        time.sleep(0.05)
 
 
 def postgres_or_skip() -> str:

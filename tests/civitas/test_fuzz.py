@@ -289,9 +289,10 @@ def test_every_rpc_answers_fuzzed_requests_with_an_expected_status(
     request = data.draw(messages(method.input_type, world.hints), label="request")
     before = world.last_notification()
 
-    # A refused caller's stream ends at once with its refusal: wait for it however busy the
-    # machine, where a served stream is read for a moment only.
-    stream_seconds = REFUSAL_SECONDS if caller in refused else STREAM_SECONDS
+    # A refused caller's stream, or one too large to receive, ends at once with its refusal:
+    # wait for it however busy the machine, where a served stream is read for a moment only.
+    ends_at_once = caller in refused or request.ByteSize() > MAX_REQUEST_BYTES
+    stream_seconds = REFUSAL_SECONDS if ends_at_once else STREAM_SECONDS
     code, error = _invoke(world.channel, method, request, world.credentials[caller], stream_seconds)
 
     event(code.name)  # --hypothesis-show-statistics: how deep the fuzz got, RPC by RPC

@@ -91,7 +91,7 @@ def live(process: ServerProcess, key: str, state: Path, *extra: str) -> tuple[in
     )
 
 
-def audit_health(process: ServerProcess, wanted: int, timeout: float = 15) -> int:
+def audit_health(process: ServerProcess, wanted: int, timeout: float = 60) -> int:
     """The AuditService's health once it is `wanted` (or the last seen, after `timeout`)."""
     stub = health_pb2_grpc.HealthStub(grpc.insecure_channel(process.target))
     deadline = time.monotonic() + timeout
@@ -117,7 +117,7 @@ def notes(report: dict[str, Any]) -> list[str]:
     return found
 
 
-def wait_for_log(process: ServerProcess, text: str, timeout: float = 15) -> str:
+def wait_for_log(process: ServerProcess, text: str, timeout: float = 60) -> str:
     deadline = time.monotonic() + timeout
     while text not in process.log() and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -185,7 +185,7 @@ def test_another_postgres_replica_takes_over_when_the_sequencer_dies(
         node.close()
 
 
-def _wait_for_checkpoint(node: Node, size: int, timeout: float = 10) -> None:
+def _wait_for_checkpoint(node: Node, size: int, timeout: float = 30) -> None:
     wait_until(lambda: signed_size(node) >= size, timeout, f"a checkpoint of size {size}")
 
 
@@ -232,7 +232,7 @@ def signed_size(node: Node) -> int:
     return checkpoint.tree_size if checkpoint else 0
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, f"no {what or 'success'} within {timeout} s"

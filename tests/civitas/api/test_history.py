@@ -59,7 +59,7 @@ def register(
     return str(registered.citizen_id)
 
 
-def wait_for(predicate, timeout: float = 10.0):  # type: ignore[no-untyped-def]
+def wait_for(predicate, timeout: float = 30.0):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
