@@ -129,4 +129,3 @@ def test_writes_for_another_citizen_do_not_wake_her_watches(
         assert reads[ALICE] - before <= 2 * WATCHES  # one read for her row (and one to be sure)
 
     run_with_watches(node, body)
-
