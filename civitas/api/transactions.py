@@ -173,14 +173,16 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
         first = await asyncio.to_thread(self._first_view, request.transaction_id)
         last: TransactionView | None = None
         with self._changes.watching(first.citizen_id) as changes:
+            read_at = None  # the citizen's generation when the case was last read
             while await context.active():
-                generation = changes.generation
+                if read_at == changes.generation:  # nothing new: only the recheck was due
+                    await context.idle(changes, read_at)
+                    continue
+                read_at = changes.generation
                 current = await asyncio.to_thread(self._transactions.get, first.id)
                 if current != last:
                     yield _transaction(current)
                     last = current
-                else:
-                    await context.idle(changes, generation)
 
     def _first_view(self, transaction_id: str) -> TransactionView:
         caller = current_caller()

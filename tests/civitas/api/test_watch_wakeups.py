@@ -1,9 +1,9 @@
 """A write wakes only the watches it concerns (issue 14: no thundering herd).
 
-In process, on SQLite and PostgreSQL: twenty watches of one citizen stay idle, and do not read
-her timeline again, while another citizen's timeline grows (a caller who can cause writes, say
-failed sign-ins against any citizen id, cannot keep the server re-reading for everyone); a write
-to her own timeline still reaches every one of them at once.
+In process, on SQLite and PostgreSQL: twenty watches of one citizen (her history, or her case)
+stay idle, and read nothing again, while another citizen's timeline grows (a caller who can
+cause writes, say failed sign-ins against any citizen id, cannot keep the server re-reading for
+everyone); a write to her own timeline still reaches every one of them at once.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, cast
 
 import pytest
@@ -20,10 +20,14 @@ from eventsourcing.persistence import Tracking
 from civitas.api.authorization import CURRENT_CALLER
 from civitas.api.history import HistoryServicer
 from civitas.api.rechecked_stream import StreamCaller, WatchContext
+from civitas.api.transactions import TransactionServicer
 from civitas.node import Node
 from ledger.accounts import Caller
+from ledger.transactions import TransactionView
 from projections.timeline_view import TimelineItem
 from protos.civitas.v1 import history_pb2 as hpb
+from protos.civitas.v1 import transaction_pb2 as tpb
+from tests.projections.test_timeline import ACTOR, signed_in_citizen
 
 WATCHES = 20
 ALICE, BOB = "citizen-alice", "citizen-bob"
@@ -65,10 +69,14 @@ def counting_reads(node: Node, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     return reads
 
 
-async def watch(servicer: HistoryServicer, citizen: str, received: list[Any]) -> None:
+def watch_context(citizen: str) -> WatchContext:
     caller = Caller(citizen, "citizen")
     CURRENT_CALLER.set(caller)  # this task's own context, as the interceptor sets it per call
-    context = WatchContext(cast(Any, Context()), StreamCaller(lambda: caller, caller), math.inf)
+    return WatchContext(cast(Any, Context()), StreamCaller(lambda: caller, caller), math.inf)
+
+
+async def watch(servicer: HistoryServicer, citizen: str, received: list[Any]) -> None:
+    context = watch_context(citizen)
     async for item in servicer.WatchMyHistory(hpb.WatchMyHistoryRequest(), context):
         received.append(item)
 
@@ -89,14 +97,13 @@ async def in_thread(action: Callable[[], None]) -> None:
 
 
 def run_with_watches(
-    node: Node, body: Callable[[list[list[Any]]], Awaitable[None]], citizen: str = ALICE
+    body: Callable[[list[list[Any]]], Awaitable[None]],
+    watch: Callable[[list[Any]], Coroutine[Any, Any, None]],
 ) -> None:
-    servicer = HistoryServicer(node.history)
-
     async def run() -> None:
         await asyncio.sleep(0.5)  # the feed follows the view (PostgreSQL: its LISTEN is up)
         received: list[list[Any]] = [[] for _ in range(WATCHES)]
-        tasks = [asyncio.create_task(watch(servicer, citizen, r)) for r in received]
+        tasks = [asyncio.create_task(watch(r)) for r in received]
         try:
             await body(received)
         finally:
@@ -128,4 +135,50 @@ def test_writes_for_another_citizen_do_not_wake_her_watches(
         assert [len(r) for r in received] == [1] * WATCHES
         assert reads[ALICE] - before <= 2 * WATCHES  # one read for her row (and one to be sure)
 
-    run_with_watches(node, body)
+    servicer = HistoryServicer(node.history)
+    run_with_watches(body, lambda received: watch(servicer, ALICE, received))
+
+
+def test_writes_for_another_citizen_do_not_wake_the_watches_of_her_case(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = signed_in_citizen(node, "H-1")
+    case = node.transactions.submit(
+        "records", "k-1", "records.request", alice, None, None, [], "", ACTOR
+    )
+    reads = Counter[str]()
+    read = node.transactions.get
+
+    def counted(transaction_id: str) -> TransactionView:
+        reads[transaction_id] += 1
+        return read(transaction_id)
+
+    monkeypatch.setattr(node.transactions, "get", counted)
+    servicer = TransactionServicer(node.transactions, node.cases, node.timeline_changes)
+    timeline = Timeline(node)
+
+    async def watch_case(received: list[Any]) -> None:
+        context = watch_context(alice)
+        request = tpb.WatchTransactionRequest(transaction_id=case.id)
+        async for item in servicer.WatchTransaction(request, context):
+            received.append(item.status)
+
+    async def body(received: list[list[Any]]) -> None:
+        await until(lambda: all(received))  # the case as it is now
+        await asyncio.sleep(0.3)
+        before = reads[case.id]
+        for _ in range(10):
+            await in_thread(lambda: timeline.add(BOB))
+            await asyncio.sleep(0.15)
+        await asyncio.sleep(0.3)
+        assert reads[case.id] - before == 0  # before: 20 re-reads per commit
+
+        def step() -> None:  # the step, then its row in her timeline, as the projection writes
+            node.transactions.start_review(lambda _: None, case.id, "checking", ACTOR)
+            timeline.add(alice)
+
+        await in_thread(step)
+        assert await until(lambda: all(len(r) == 2 for r in received)) < 1.5
+        assert {tuple(r) for r in received} == {("SUBMITTED", "IN_REVIEW")}
+
+    run_with_watches(body, watch_case)
