@@ -3,6 +3,8 @@
 Rows and the tracking position are written in one transaction, so a projection killed at any
 moment resumes with nothing skipped and nothing repeated. Two small link tables remember which
 citizen a session or a transaction belongs to, for events that do not name the citizen.
+Watchers hear whose timelines grew (projections/changes.py): on PostgreSQL a NOTIFY per citizen
+written, on commit; with SQLite the probe asks `latest_position` and `citizens_between`.
 """
 
 from __future__ import annotations
