@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, cast
@@ -45,15 +46,15 @@ class Timeline:
 
     def __init__(self, node: Node) -> None:
         self._node = node
-        self._position = 1000
+        self.position = 1000
 
     def add(self, citizen: str) -> None:
-        self._position += 1
+        self.position += 1
         at = self._node.audit.keyring().entry_keys[0].not_before
         item = TimelineItem(
-            citizen, self._position, at, "identity", "identity.Citizen.SignInFailed", "s", 1, {}
+            citizen, self.position, at, "identity", "identity.Citizen.SignInFailed", "s", 1, {}
         )
-        self._node.timeline_view.record([item], [], Tracking("ledger", self._position))
+        self._node.timeline_view.record([item], [], Tracking("ledger", self.position))
 
 
 def counting_reads(node: Node, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
@@ -182,3 +183,31 @@ def test_writes_for_another_citizen_do_not_wake_the_watches_of_her_case(
         assert {tuple(r) for r in received} == {("SUBMITTED", "IN_REVIEW")}
 
     run_with_watches(body, watch_case)
+
+
+def test_her_watches_miss_none_of_her_rows_among_many_commits(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits for her and others in quick succession, some landing while her watches read:
+    every watch ends up with every one of her rows, in order."""
+    timeline = Timeline(node)
+    written: list[int] = []
+
+    def write() -> None:
+        for i in range(150):
+            citizen = ALICE if i % 3 == 0 else BOB
+            timeline.add(citizen)
+            if citizen == ALICE:
+                written.append(timeline.position)
+            time.sleep(0.003 * (i % 5))
+        time.sleep(0.3)  # and one more of hers, alone: the last row the feed sees
+        timeline.add(ALICE)
+        written.append(timeline.position)
+
+    async def body(received: list[list[Any]]) -> None:
+        await in_thread(write)
+        await until(lambda: all(len(r) == len(written) for r in received))
+        assert all([item.position for item in r] == written for r in received)
+
+    servicer = HistoryServicer(node.history)
+    run_with_watches(body, lambda received: watch(servicer, ALICE, received))
