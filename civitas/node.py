@@ -46,7 +46,7 @@ from ledger.witnessing import WitnessFeeder, feeders
 from projections.audit_projection import AuditedProjections
 from projections.cases import Cases
 from projections.changes import ChangeFeed, PostgresChangeFeed, ProbingFeed
-from projections.history import WATCH_POLL_SECONDS, History
+from projections.history import WATCH_POLL_SECONDS, WATCH_PROBE_MOST_ROWS, History
 from projections.queue_view import QueueView
 from projections.reader import KEYS_DIR_VARIABLE, VERIFY_VARIABLE
 from projections.registry import (
@@ -319,7 +319,12 @@ class Node:
         if channel is not None:
             return PostgresChangeFeed(self.database.postgres_conninfo, channel)
         # SQLite has no notifications: one probe for the process, not a query per watcher.
-        return ProbingFeed(self.timeline_view.latest_position, WATCH_POLL_SECONDS)
+        view = self.timeline_view
+        return ProbingFeed(
+            view.latest_position,
+            lambda after, up_to: view.citizens_between(after, up_to, WATCH_PROBE_MOST_ROWS),
+            WATCH_POLL_SECONDS,
+        )
 
     def projections(self) -> list[ProjectionService]:
         self.create_views()

@@ -18,7 +18,9 @@ from psycopg.sql import SQL, Identifier
 # `Node.upgrade_schema` the step that brings the previous version to it.
 # 2 (issue 14): the snapshots table (ledger/snapshots.py), made by the store's recorder.
 # 3 (issue 15): the witnesses' cosignatures (checkpoint_cosignatures), made by the log's view.
-SCHEMA_VERSION = 3
+# 4 (issue 14): an index on the timeline's position (SQLite's change probe reads the citizens of
+# new rows every 0.1 s), made by the timeline's view.
+SCHEMA_VERSION = 4
 TABLE = "civitas_schema_versions"
 
 

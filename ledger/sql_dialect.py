@@ -9,7 +9,7 @@ UUIDs as text; PostgreSQL takes them as they are.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -23,6 +23,8 @@ from eventsourcing.sqlite import SQLiteDatastore
 # SQLite's numbers are the table's rowid.
 SQLITE_EVENTS = ("stored_events", "rowid")
 POSTGRES_EVENTS = ("ledger_events", "notification_id")
+# PostgreSQL refuses a NOTIFY payload of 8000 bytes or more (and with it the transaction).
+MAX_NOTIFY_PAYLOAD_BYTES = 7999
 
 
 def quote(identifier: str) -> str:
@@ -120,9 +122,14 @@ class SQLDialect:
             found.extend(cursor.fetchall())
         return found
 
-    def notify(self, channel: str) -> str:
-        """The statement that signals `channel` when the transaction commits (if `notifies`)."""
-        return f"NOTIFY {quote(channel)}"
+    def notify(self, cursor: Any, channel: str, payloads: Collection[str]) -> None:
+        """Signal `channel` once per payload when the transaction commits (if `notifies`); a
+        payload too long to send goes as an empty one, which a listener reads as "anything"."""
+        fitting = {p if len(p.encode()) <= MAX_NOTIFY_PAYLOAD_BYTES else "" for p in payloads}
+        cursor.execute(
+            self.sql("SELECT pg_notify(?, payload) FROM unnest(?::text[]) AS payload"),
+            (channel, sorted(fitting)),
+        )
 
     def param(self, value: Any) -> Any:
         """A Python value as this database stores it."""

@@ -50,6 +50,9 @@ WATCH_BATCH = 100  # items a watch reads at a time: each is sent as soon as it i
 MAX_POSITION = 2**63 - 1
 # With SQLite, how often the one probe asks whether the timeline grew (PostgreSQL notifies).
 WATCH_POLL_SECONDS = 0.1
+# ...and, when it did, how many new rows it reads to learn whose timelines grew: past that,
+# every watch wakes (a burst that large wakes most of them anyway).
+WATCH_PROBE_MOST_ROWS = 1000
 
 
 # (citizen id, an item's summary) -> the summary with the values sealed for them opened: the

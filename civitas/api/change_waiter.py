@@ -1,8 +1,15 @@
-"""Watchers on the event loop wait for a read model to change without a thread each.
+"""Watchers on the event loop wait for their own key (a citizen) to change, without a thread each.
 
-The feed (`projections.changes`) moves in its own thread; it hands each move to the loop, which
-wakes every waiting watcher. A thousand idle watches are a thousand suspended coroutines, each
-with one future and one timer: memory, not workers.
+The feed (`projections.changes`) moves in its own thread and says which keys changed; it hands
+each move to the loop, which wakes only the watchers of those keys (issue 14: a write for one
+citizen must not make every idle watch re-read its timeline). Per key there is one generation
+and the set of its watchers waiting now. The key's entry lives while a watch holds it
+(`ChangeWaiters.watching`) and goes with the last one: no entry for every citizen ever seen. A
+thousand idle watches are a thousand suspended coroutines, each with one future and one timer:
+memory, not workers.
+
+A watch notes its key's generation before it reads, then waits for it to move past that: a
+change between the read and the wait has already moved it, so the wait returns at once.
 
 A waiter is a set entry (added and removed in constant time), not a done callback on a shared
 future: `asyncio.wait` on a future shared by N watches adds a callback and a context copy per
@@ -14,8 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
-from projections.changes import ChangeFeed
+from projections.changes import ChangeFeed, Keys
 
 
 class StopSignal:
@@ -33,46 +42,81 @@ class StopSignal:
             self._loop.call_soon_threadsafe(_wake_all, self.sleepers)
 
 
+@dataclass
+class _Key:
+    generation: int = 0
+    holders: int = 0  # the watches holding the key, waiting or not
+    sleepers: set[asyncio.Future[None]] = field(default_factory=set)  # those waiting now
+
+
 class ChangeWaiter:
-    def __init__(self, feed: ChangeFeed, loop: asyncio.AbstractEventLoop) -> None:
-        """Made on `loop`, and waited on only there."""
+    """One watch's view of its key's changes, on the loop it was made on."""
+
+    def __init__(self, key: _Key, loop: asyncio.AbstractEventLoop) -> None:
+        self._key = key
         self._loop = loop
-        self._generation = 0
-        self._sleepers: set[asyncio.Future[None]] = set()
-        feed.on_change(self._from_feed)
 
     @property
     def generation(self) -> int:
-        return self._generation
+        """Moves each time the key changes (or the feed cannot tell whose change it was)."""
+        return self._key.generation
 
     async def wait(
         self, since_generation: int, timeout: float, or_until: StopSignal | None = None
     ) -> None:
-        """Return once the feed moves past `since_generation`, `or_until` is set, or after
-        `timeout`."""
-        if self._generation != since_generation or (or_until is not None and or_until.is_set):
+        """Return once the key's generation moves past `since_generation`, `or_until` is set,
+        or after `timeout`."""
+        key = self._key
+        if key.generation != since_generation or (or_until is not None and or_until.is_set):
             return
         woken: asyncio.Future[None] = self._loop.create_future()
         timer = self._loop.call_later(timeout, _wake, woken)
-        self._sleepers.add(woken)
+        key.sleepers.add(woken)
         if or_until is not None:
             or_until.sleepers.add(woken)
         try:
             await woken
         finally:
             timer.cancel()
-            self._sleepers.discard(woken)
+            key.sleepers.discard(woken)
             if or_until is not None:
                 or_until.sleepers.discard(woken)
 
-    def _from_feed(self) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
-            self._loop.call_soon_threadsafe(self._move)
 
-    def _move(self) -> None:
-        self._generation += 1
-        sleepers, self._sleepers = self._sleepers, set()
-        _wake_all(sleepers)
+class _LoopWaiters:
+    """The keys watched on one event loop, moved by the feed's thread through the loop."""
+
+    def __init__(self, feed: ChangeFeed, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.keys: dict[str, _Key] = {}
+        feed.on_change(self._from_feed)
+
+    def hold(self, key: str) -> ChangeWaiter:
+        entry = self.keys.get(key)
+        if entry is None:
+            entry = self.keys[key] = _Key()
+        entry.holders += 1
+        return ChangeWaiter(entry, self._loop)
+
+    def release(self, key: str) -> None:
+        entry = self.keys[key]
+        entry.holders -= 1
+        if entry.holders == 0:  # nobody watches the key: forget it
+            del self.keys[key]
+
+    def _from_feed(self, keys: Keys) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
+            self._loop.call_soon_threadsafe(self._move, keys)
+
+    def _move(self, keys: Keys) -> None:
+        if keys is None:
+            moved = list(self.keys.values())
+        else:
+            moved = [entry for key in keys if (entry := self.keys.get(key)) is not None]
+        for entry in moved:
+            entry.generation += 1
+            sleepers, entry.sleepers = entry.sleepers, set()
+            _wake_all(sleepers)
 
 
 def _wake(woken: asyncio.Future[None]) -> None:
@@ -86,15 +130,25 @@ def _wake_all(sleepers: set[asyncio.Future[None]]) -> None:
 
 
 class ChangeWaiters:
-    """One waiter per event loop for a feed, made when a watch first needs it."""
+    """The keys watched on each event loop for a feed, gathered when a watch first needs them."""
 
     def __init__(self, feed: ChangeFeed) -> None:
         self._feed = feed
-        self._waiters: dict[asyncio.AbstractEventLoop, ChangeWaiter] = {}
+        self._loops: dict[asyncio.AbstractEventLoop, _LoopWaiters] = {}
 
-    def current(self) -> ChangeWaiter:
+    @contextlib.contextmanager
+    def watching(self, key: str) -> Iterator[ChangeWaiter]:
+        """A waiter for `key`'s changes while the block runs (on the running loop)."""
         loop = asyncio.get_running_loop()
-        waiter = self._waiters.get(loop)
-        if waiter is None:
-            waiter = self._waiters[loop] = ChangeWaiter(self._feed, loop)
-        return waiter
+        waiters = self._loops.get(loop)
+        if waiters is None:
+            waiters = self._loops[loop] = _LoopWaiters(self._feed, loop)
+        waiter = waiters.hold(key)
+        try:
+            yield waiter
+        finally:
+            waiters.release(key)
+
+    def watched(self) -> int:
+        """How many keys are watched now, on every loop (each held by at least one watch)."""
+        return sum(len(waiters.keys) for waiters in self._loops.values())

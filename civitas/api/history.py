@@ -1,4 +1,5 @@
-"""HistoryService: the citizen's own history over gRPC (the caller is the citizen)."""
+"""HistoryService: the citizen's own history over gRPC (the caller is the citizen); a watch
+wakes only when her own timeline grows (civitas/api/change_waiter.py)."""
 
 from __future__ import annotations
 
@@ -48,22 +49,23 @@ class HistoryServicer(history_pb2_grpc.HistoryServiceServicer):
         self, request: pb.WatchMyHistoryRequest, context: WatchContext
     ) -> AsyncIterator[pb.HistoryItem]:
         """Items after `after_position`, then each new one as the timeline records it. Idle,
-        it is a suspended coroutine waiting on the change feed, not a thread."""
+        it is a suspended coroutine waiting for the change feed to name its citizen, not a
+        thread; other citizens' writes do not wake it."""
         citizen, kinds = _citizen(), list(request.kinds)
         position = self._history.watch_start(request.after_position, kinds)
-        changes = self._changes.current()
-        read_at = None  # the feed's generation when the timeline was last read
-        while await context.active():
-            if read_at == changes.generation:  # nothing new: only the caller's recheck was due
-                await context.idle(changes, read_at)
-                continue
-            read_at = changes.generation
-            items = await asyncio.to_thread(self._history.items_after, citizen, position, kinds)
-            for item in items:
-                yield _item(item)
-            if items:
-                position = items[-1].position
-                read_at = None  # a full page may have more behind it: read again at once
+        with self._changes.watching(citizen) as changes:
+            read_at = None  # the citizen's generation when her timeline was last read
+            while await context.active():
+                if read_at == changes.generation:  # nothing new: only the recheck was due
+                    await context.idle(changes, read_at)
+                    continue
+                read_at = changes.generation
+                items = await asyncio.to_thread(self._history.items_after, citizen, position, kinds)
+                for item in items:
+                    yield _item(item)
+                if items:
+                    position = items[-1].position
+                    read_at = None  # a full page may have more behind it: read again at once
 
 
 def _citizen() -> str:

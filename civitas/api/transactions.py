@@ -35,7 +35,8 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
     def __init__(
         self, transactions: TransactionsApplication, cases: Cases, changes: ChangeFeed
     ) -> None:
-        """`changes`: the timeline's change feed, which moves with every step of a case."""
+        """`changes`: the timeline's change feed, which moves for a case's citizen with every
+        step of the case."""
         self._transactions = transactions
         self._cases = cases
         self._changes = ChangeWaiters(changes)
@@ -167,18 +168,21 @@ class TransactionServicer(transaction_pb2_grpc.TransactionServiceServicer):
         self, request: pb.WatchTransactionRequest, context: WatchContext
     ) -> AsyncIterator[pb.Transaction]:
         """The case now, then again after each step. Idle, it waits on the timeline's change
-        feed (every step of a case is in its citizen's timeline), not in a thread."""
+        feed for the case's citizen (every step of a case is in its citizen's timeline), not
+        in a thread: other citizens' writes do not wake it."""
         first = await asyncio.to_thread(self._first_view, request.transaction_id)
-        changes = self._changes.current()
         last: TransactionView | None = None
-        while await context.active():
-            generation = changes.generation
-            current = await asyncio.to_thread(self._transactions.get, first.id)
-            if current != last:
-                yield _transaction(current)
-                last = current
-            else:
-                await context.idle(changes, generation)
+        with self._changes.watching(first.citizen_id) as changes:
+            read_at = None  # the citizen's generation when the case was last read
+            while await context.active():
+                if read_at == changes.generation:  # nothing new: only the recheck was due
+                    await context.idle(changes, read_at)
+                    continue
+                read_at = changes.generation
+                current = await asyncio.to_thread(self._transactions.get, first.id)
+                if current != last:
+                    yield _transaction(current)
+                    last = current
 
     def _first_view(self, transaction_id: str) -> TransactionView:
         caller = current_caller()
