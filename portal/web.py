@@ -228,10 +228,17 @@ def for_citizens(
             try:
                 return await page(request, session)
             except Refusal as refused:
-                if session.token == used or not _session_gone(refused):
+                if not _session_gone(refused):
                     raise
-                # Another request renewed the token while this one ran (the old one no longer
-                # speaks for the session): once more with the new one.
+                # Another request may be renewing the token while this one ran: Civitas has
+                # replaced the old one already, the portal learns the new one when the renewal
+                # answers. Wait for it before deciding the session is gone.
+                if session.refresh_lock.locked():
+                    async with session.refresh_lock:
+                        pass
+                if session.token == used:
+                    raise
+                # The old token no longer speaks for the session: once more with the new one.
                 return await page(request, session)
         except Refusal as refused:
             if refused.reason == "STEP_UP_REQUIRED":
