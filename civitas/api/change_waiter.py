@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from projections.changes import ChangeFeed, Keys
@@ -50,11 +49,21 @@ class _Key:
 
 
 class ChangeWaiter:
-    """One watch's view of its key's changes, on the loop it was made on."""
+    """One watch's view of its key's changes, on the loop it was made on; the key is held until
+    the watch's `with` block ends. A slotted class, not a `contextmanager` generator: an idle
+    watch keeps it for hours, and every object it keeps is one more for each full collection."""
 
-    def __init__(self, key: _Key, loop: asyncio.AbstractEventLoop) -> None:
-        self._key = key
-        self._loop = loop
+    __slots__ = ("_key", "_loop", "_name", "_waiters")
+
+    def __init__(self, waiters: _LoopWaiters, name: str) -> None:
+        self._waiters, self._name, self._loop = waiters, name, waiters.loop
+        self._key = waiters.hold(name)
+
+    def __enter__(self) -> ChangeWaiter:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._waiters.release(self._name)
 
     @property
     def generation(self) -> int:
@@ -87,16 +96,16 @@ class _LoopWaiters:
     """The keys watched on one event loop, moved by the feed's thread through the loop."""
 
     def __init__(self, feed: ChangeFeed, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        self.loop = loop
         self.keys: dict[str, _Key] = {}
         feed.on_change(self._from_feed)
 
-    def hold(self, key: str) -> ChangeWaiter:
+    def hold(self, key: str) -> _Key:
         entry = self.keys.get(key)
         if entry is None:
             entry = self.keys[key] = _Key()
         entry.holders += 1
-        return ChangeWaiter(entry, self._loop)
+        return entry
 
     def release(self, key: str) -> None:
         entry = self.keys[key]
@@ -106,7 +115,7 @@ class _LoopWaiters:
 
     def _from_feed(self, keys: Keys) -> None:
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
-            self._loop.call_soon_threadsafe(self._move, keys)
+            self.loop.call_soon_threadsafe(self._move, keys)
 
     def _move(self, keys: Keys) -> None:
         if keys is None:
@@ -136,18 +145,14 @@ class ChangeWaiters:
         self._feed = feed
         self._loops: dict[asyncio.AbstractEventLoop, _LoopWaiters] = {}
 
-    @contextlib.contextmanager
-    def watching(self, key: str) -> Iterator[ChangeWaiter]:
-        """A waiter for `key`'s changes while the block runs (on the running loop)."""
+    def watching(self, key: str) -> ChangeWaiter:
+        """A waiter for `key`'s changes, for a `with` block on the running loop: the key is
+        held from now until the block ends."""
         loop = asyncio.get_running_loop()
         waiters = self._loops.get(loop)
         if waiters is None:
             waiters = self._loops[loop] = _LoopWaiters(self._feed, loop)
-        waiter = waiters.hold(key)
-        try:
-            yield waiter
-        finally:
-            waiters.release(key)
+        return ChangeWaiter(waiters, key)
 
     def watched(self) -> int:
         """How many keys are watched now, on every loop (each held by at least one watch)."""
