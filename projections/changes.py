@@ -26,15 +26,13 @@ EVERYONE: Keys = None
 
 
 class ChangeFeed(ABC):
-    """A generation that moves each time the view changes, moved by one thread of the feed's
-    own (`_follow`). Also tells listeners (`on_change`) of each move and the keys it concerns:
-    an event loop's watchers wait on the loop, not in a thread (civitas/api/change_waiter.py)."""
+    """Follows the view in one thread of the feed's own (`_follow`) and tells its listeners
+    (`on_change`) of each change and the keys it concerns. The watchers wait on an event loop,
+    not in a thread, each for its own key (civitas/api/change_waiter.py keeps the generations)."""
 
     _listeners: tuple[Callable[[Keys], None], ...] = ()
 
     def __init__(self, thread_name: str) -> None:
-        self._changed = threading.Condition()
-        self._generation = 0
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._follow, name=thread_name, daemon=True)
         self._thread.start()
@@ -43,16 +41,6 @@ class ChangeFeed(ABC):
         """Call `listener` with the changed keys (from the feed's thread; it must not block)
         each time the feed moves."""
         self._listeners = (*self._listeners, listener)
-
-    @property
-    def generation(self) -> int:
-        with self._changed:
-            return self._generation
-
-    def wait(self, since_generation: int, timeout: float) -> None:
-        """Return once the generation moves past `since_generation`, or after `timeout`."""
-        with self._changed:
-            self._changed.wait_for(lambda: self._generation != since_generation, timeout)
 
     def close(self) -> None:
         """Stop following."""
@@ -65,9 +53,6 @@ class ChangeFeed(ABC):
 
     def _bump(self, keys: Collection[str] | None = EVERYONE) -> None:
         changed = None if keys is None else frozenset(keys)
-        with self._changed:
-            self._generation += 1
-            self._changed.notify_all()
         for listener in self._listeners:
             listener(changed)
 
