@@ -81,9 +81,10 @@ class ProbingFeed(ChangeFeed):
                 latest = self._latest()
                 if latest == last:
                     continue
-                # The first look, or fewer rows than before (the view rebuilt): anyone's.
-                grew = last is not None and latest > last
-                keys = self._keys_between(last, latest) if grew and last is not None else EVERYONE
+                if last is None or latest < last:  # the first look, or the view rebuilt
+                    keys: Collection[str] | None = EVERYONE
+                else:
+                    keys = self._keys_between(last, latest)
             except Exception:  # a locked or closing database: the next probe asks again
                 log.debug("change probe failed", exc_info=True)
                 continue
